@@ -1,0 +1,181 @@
+"""Synthetic anomaly-detection datasets in MVTec layout, with exact masks.
+
+``make_dataset`` draws either an "object" (a round metal part with a ring and four bolt
+holes on a dark gradient background, jittered in position, rotation and brightness) or
+a "texture" (a noisy basket weave with jittered phase and brightness). Anomalous images
+carry one defect each: a dark "crack" (jagged line), a "chip" (a small bite out of the
+object's rim; a light flat patch in the texture), a brown "spot" (blob) or a "missing"
+piece (a large bite showing the background; a dark hole in the texture). Each covers
+roughly 1-5% of the image and its mask is exactly the pixels it changed on the part.
+
+Only numpy's Generator and PIL ImageDraw are used, so a seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vadtool.errors import DatasetError
+
+KINDS = ("object", "texture")
+DEFECTS = ("crack", "chip", "spot", "missing")
+_OBJECT_RGB = np.array([168.0, 172.0, 180.0])
+_SPOT_RGB = (100, 56, 25)
+_CRACK_RGB = (20, 18, 16)
+
+
+def make_dataset(out: str | Path, seed: int = 0, kind: str = "object", size: int = 128,
+                 n_train: int = 60, n_test_good: int = 12, n_per_defect: int = 6) -> Path:
+    """Write a synthetic dataset to ``out`` and return ``out``.
+
+    Layout: ``train/good/NNN.png``, ``test/good/NNN.png``, ``test/<defect>/NNN.png`` and
+    ``ground_truth/<defect>/NNN_mask.png`` (0/255) for each defect in DEFECTS. The folder
+    is built next to ``out`` and renamed into place, so it appears whole or not at all.
+    Raises DatasetError if ``out`` exists and is not an empty folder, ValueError on bad
+    arguments.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if size < 32 or n_train < 1 or min(n_test_good, n_per_defect) < 0:
+        raise ValueError("need size >= 32, n_train >= 1 and non-negative test counts")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError(f"{out}: already exists and is not an empty folder; "
+                           f"choose a new folder or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _write_all(tmp, np.random.default_rng(seed), kind, size,
+                   n_train, n_test_good, n_per_defect)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_all(root: Path, rng: np.random.Generator, kind: str, size: int,
+               n_train: int, n_test_good: int, n_per_defect: int) -> None:
+    jobs = [("train", "good", n_train), ("test", "good", n_test_good)]
+    jobs += [("test", d, n_per_defect) for d in DEFECTS]
+    for split, defect, n in jobs:
+        folder = root / split / defect
+        folder.mkdir(parents=True)
+        if defect != "good":
+            (root / "ground_truth" / defect).mkdir(parents=True)
+        for i in range(n):
+            img, mask = _draw(rng, kind, size, None if defect == "good" else defect)
+            Image.fromarray(img, "RGB").save(folder / f"{i:03d}.png", compress_level=1)
+            if mask is not None:
+                Image.fromarray(mask * np.uint8(255), "L").save(
+                    root / "ground_truth" / defect / f"{i:03d}_mask.png", compress_level=1)
+
+
+def _draw(rng: np.random.Generator, kind: str, size: int, defect: str | None
+          ) -> tuple[np.ndarray, np.ndarray | None]:
+    """One image (uint8 HxWx3) and, for a defect, its 0/1 mask."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    gain = rng.uniform(0.9, 1.1)
+    if kind == "object":
+        bg = (32 + 28 * (0.6 * xx + 0.4 * yy))[..., None] * np.array([1.0, 1.0, 1.1])
+        cx, cy = size / 2 + rng.uniform(-0.03, 0.03, 2) * size
+        radius = size * rng.uniform(0.33, 0.35)
+        angle = rng.uniform(-0.2, 0.2)
+        part = _mask_of(size, lambda d: d.ellipse([cx - radius, cy - radius,
+                                                   cx + radius, cy + radius], fill=1))
+        shade = 1.0 - 0.35 * np.hypot(xx * size - cx + radius / 2,
+                                      yy * size - cy + radius / 2) / (2 * radius)
+        img = np.where(part[..., None] == 1, _OBJECT_RGB * shade[..., None], bg)
+        holes = _mask_of(size, lambda d: _object_details(d, cx, cy, radius, angle))
+        img[holes == 1] *= 0.55
+    else:
+        period = size / 8
+        ph = rng.uniform(0, 2 * math.pi, 2)
+        u, v = 2 * math.pi * xx * size / period + ph[0], 2 * math.pi * yy * size / period + ph[1]
+        # Basket weave: cells alternate horizontal and vertical threads.
+        cell = (np.floor(u / math.pi) + np.floor(v / math.pi)) % 2
+        threads = np.where(cell == 0, np.sin(4 * u), np.sin(4 * v))
+        tone = 120 + 38 * threads + 12 * np.cos(u) * np.cos(v)
+        img = tone[..., None] * np.array([1.05, 0.95, 0.8])
+        part, cx, cy, radius = np.ones((size, size), np.uint8), size / 2, size / 2, size * 0.4
+    img = img * gain + _noise(rng, img.shape)
+    mask = None
+    if defect is not None:
+        region = _mask_of(size, lambda d: _defect_shape(d, rng, defect, kind, size,
+                                                         cx, cy, radius))
+        # Off the part a defect changes nothing visible, so it is not anomalous there.
+        mask = region & part
+        if kind == "object" and defect in ("chip", "missing"):
+            base = bg  # the background shows through
+        elif defect in ("spot", "crack"):
+            base = _SPOT_RGB if defect == "spot" else _CRACK_RGB
+        else:  # texture: a chip is a lighter flat patch, a missing piece a dark hole
+            base = 205.0 if defect == "chip" else 35.0
+        fill = np.asarray(base, np.float32) * gain + _noise(rng, img.shape)
+        img = np.where(mask[..., None] == 1, fill, img)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8), mask
+
+
+def _noise(rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(4.0)
+
+
+def _mask_of(size: int, paint) -> np.ndarray:
+    """Run ``paint(draw)`` on a blank "L" canvas and return its 0/1 pixels."""
+    canvas = Image.new("L", (size, size), 0)
+    paint(ImageDraw.Draw(canvas))
+    return (np.asarray(canvas) > 0).astype(np.uint8)
+
+
+def _object_details(d: ImageDraw.ImageDraw, cx, cy, r, angle) -> None:
+    """A machined ring and four bolt holes; the holes show the rotation."""
+    w = max(1, round(r / 20))
+    d.ellipse([cx - 0.45 * r, cy - 0.45 * r, cx + 0.45 * r, cy + 0.45 * r], outline=1, width=w)
+    for k in range(4):
+        a = angle + k * math.pi / 2
+        hx, hy, hr = cx + 0.72 * r * math.cos(a), cy + 0.72 * r * math.sin(a), 0.08 * r
+        d.ellipse([hx - hr, hy - hr, hx + hr, hy + hr], fill=1)
+
+
+def _defect_shape(d: ImageDraw.ImageDraw, rng: np.random.Generator, defect: str, kind: str,
+                  size: int, cx: float, cy: float, r: float) -> None:
+    """Draw the defect region at a random place on the part (or the texture)."""
+    a = rng.uniform(0, 2 * math.pi)
+    if defect == "crack":
+        # A jagged walk from a point inside the part, roughly along one direction.
+        x, y = cx + rng.uniform(-0.3, 0.3) * r, cy + rng.uniform(-0.3, 0.3) * r
+        pts = [(x, y)]
+        step = 0.2 * r
+        for _ in range(6):
+            a += rng.uniform(-0.6, 0.6)
+            x, y = x + step * math.cos(a), y + step * math.sin(a)
+            pts.append((x, y))
+        d.line(pts, fill=1, width=max(2, round(size / 32)), joint="curve")
+    elif defect == "spot":
+        x, y = cx + rng.uniform(-0.5, 0.5) * r, cy + rng.uniform(-0.5, 0.5) * r
+        for _ in range(3):
+            ox, oy = rng.uniform(-0.04, 0.04, 2) * size
+            rx, ry = rng.uniform(0.035, 0.055, 2) * size
+            d.ellipse([x + ox - rx, y + oy - ry, x + ox + rx, y + oy + ry], fill=1)
+    else:  # chip, missing: an irregular heptagon; on the object centred on the rim (a bite)
+        if kind == "object":
+            depth, off = r * (0.3 if defect == "chip" else 0.5), r
+        else:
+            depth, off = size * (0.08 if defect == "chip" else 0.12), rng.uniform(0, 0.6) * r
+        bx, by = cx + off * math.cos(a), cy + off * math.sin(a)
+        pts = []
+        for k in range(7):
+            t = a + 2 * math.pi * k / 7
+            rad = depth * rng.uniform(0.8, 1.2)
+            pts.append((bx + rad * math.cos(t), by + rad * math.sin(t)))
+        d.polygon(pts, fill=1)
