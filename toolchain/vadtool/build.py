@@ -1,0 +1,156 @@
+"""Firmware projects: write the board and protocol files, compile, measure, check the fit.
+
+A firmware project is one folder::
+
+    Makefile  main.c  protocol.h  vad_protocol.c/.h  vad_board.h     <- write_project_files()
+    board/    board_config.h, firmware.ld and the board's sources      <- write_project_files()
+    vad_model.h, vad_model.c, runtime sources                          <- vadtool.native
+    build/    firmware.elf (firmware on the host), firmware.bin, build.log
+
+``make`` compiles every .c file in it with -std=c99 -Wall -Wextra -Werror.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from .boards import FIRMWARE_TEMPLATES, Board, get_board
+from .device.protocol import write_header
+from .errors import BuildError
+
+_APT = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi",
+        "arm-none-eabi-size": "binutils-arm-none-eabi", "cc": "gcc", "make": "make",
+        "size": "binutils"}
+_BOARD_NAME = re.compile(r'#define\s+BOARD_NAME\s+"([^"]+)"')
+_OVERFLOW = re.compile(r"region `(FLASH|RAM)' overflowed by (\d+) bytes")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    elf: Path          # the linked program (ELF; on the host the executable)
+    flash_bytes: int   # text + data
+    ram_bytes: int     # data + bss, stack included
+    board: str
+
+
+def _render(env: jinja2.Environment, name: str, out: Path, **ctx) -> None:
+    out.write_text(env.get_template(name).render(**ctx))
+
+
+def elf_name(board: Board) -> str:
+    return "build/firmware" if board.hosted else "build/firmware.elf"
+
+
+def write_project_files(project_dir: str | Path, board_name: str) -> Path:
+    """Write everything but the model into project_dir: Makefile, main.c, the protocol server
+    and its generated protocol.h, and board/ with the board's sources, board_config.h and
+    (Cortex-M) firmware.ld. Returns project_dir. The model's sources come from vadtool.native."""
+    board = get_board(board_name)
+    out = Path(project_dir)
+    (out / "board").mkdir(parents=True, exist_ok=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "project")),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    _render(env, "Makefile.j2", out / "Makefile", board=board, elf=elf_name(board))
+    _render(env, "main.c.j2", out / "main.c", board=board)
+    _render(env, "board_config.h.j2", out / "board" / "board_config.h", board=board)
+    if not board.hosted:
+        _render(env, "firmware.ld.j2", out / "board" / "firmware.ld", board=board)
+    for name in ("vad_protocol.c", "vad_protocol.h", "vad_board.h"):
+        shutil.copyfile(FIRMWARE_TEMPLATES / "protocol" / name, out / name)
+    write_header(out)
+    for folder in board.source_dirs:
+        for src in sorted((FIRMWARE_TEMPLATES / "boards" / folder).iterdir()):
+            if src.is_file():
+                shutil.copyfile(src, out / "board" / src.name)
+    return out
+
+
+def project_board(project_dir: str | Path) -> Board:
+    """The board a project was written for (from its board/board_config.h)."""
+    cfg = Path(project_dir) / "board" / "board_config.h"
+    match = _BOARD_NAME.search(cfg.read_text()) if cfg.is_file() else None
+    if not match:
+        raise BuildError(f"{project_dir} is not a firmware project: {cfg} is missing or names no board")
+    return get_board(match.group(1))
+
+
+def _need_tool(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise BuildError(f"{tool} not found: install it (apt install {_APT.get(tool, tool)})")
+    return path
+
+
+def _kb_message(what: str, need: int, board: Board) -> str:
+    have = board.flash_bytes if what == "flash" else board.ram_bytes
+    return f"needs {math.ceil(need / 1024)} KB of {what}, {board.name} has {have // 1024} KB"
+
+
+def check_fit(board: Board, flash_bytes: int, ram_bytes: int) -> None:
+    """BuildError in kilobytes when the image does not fit the board's flash or RAM."""
+    if board.flash_bytes is not None and flash_bytes > board.flash_bytes:
+        raise BuildError(_kb_message("flash", flash_bytes, board))
+    if board.ram_bytes is not None and ram_bytes > board.ram_bytes:
+        raise BuildError(_kb_message("RAM", ram_bytes, board))
+
+
+def parse_size(output: str) -> tuple[int, int]:
+    """(flash, RAM) bytes from Berkeley-format ``size`` output: text+data, data+bss."""
+    for line in output.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 3 and all(f.isdigit() for f in fields[:3]):
+            text, data, bss = (int(f) for f in fields[:3])
+            return text + data, data + bss
+    raise BuildError(f"cannot read the size tool's output: {output.strip()[:200]!r}")
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if "error" in line.lower() or "undefined reference" in line:
+            return line.strip()
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 900,
+                  extra_cflags: str = "") -> BuildResult:
+    """Compile the project with make for the board it was written for, measure the ELF with
+    ``size`` and check it fits: BuildError on a missing tool, a compile error, or a model
+    too big for the board ("needs 312 KB of RAM, nano33ble has 256 KB")."""
+    root = Path(project_dir).resolve()
+    board = project_board(root)
+    _need_tool("make")
+    _need_tool(board.cc)
+    size_tool = _need_tool("size" if board.hosted else "arm-none-eabi-size")
+    (root / "build").mkdir(exist_ok=True)
+    cmd = ["make", "-C", str(root), f"-j{jobs}"]
+    if extra_cflags:
+        cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"firmware build in {root} took longer than {timeout_s:.0f} s") from None
+    log = proc.stdout + proc.stderr
+    (root / "build" / "build.log").write_text(log)
+    if proc.returncode != 0:
+        over = {m.group(1): int(m.group(2)) for m in _OVERFLOW.finditer(log)}
+        if "RAM" in over and board.ram_bytes is not None:
+            raise BuildError(_kb_message("RAM", board.ram_bytes + over["RAM"], board))
+        if "FLASH" in over and board.flash_bytes is not None:
+            raise BuildError(_kb_message("flash", board.flash_bytes + over["FLASH"], board))
+        raise BuildError(f"firmware build for {board.name} failed: {_first_error(log)} "
+                         f"(full log: {root / 'build' / 'build.log'})")
+    elf = root / elf_name(board)
+    size = subprocess.run([size_tool, "-B", str(elf)], capture_output=True, text=True)
+    if size.returncode != 0:
+        raise BuildError(f"{Path(size_tool).name} failed on {elf}: {size.stderr.strip()}")
+    flash_bytes, ram_bytes = parse_size(size.stdout)
+    check_fit(board, flash_bytes, ram_bytes)
+    return BuildResult(elf, flash_bytes, ram_bytes, board.name)
