@@ -1,0 +1,149 @@
+/*
+ * vadtool native int8 runtime: operator kernels.
+ *
+ * C99, no heap, no mutable globals. Every kernel reproduces the arithmetic of
+ * TensorFlow Lite Micro's reference int8 kernels bit for bit (per-channel
+ * fixed-point requantization, saturation, fused activation clamps).
+ * Layout is NHWC with batch 1 unless a kernel says otherwise.
+ *
+ * Build switches:
+ *   VAD_SINGLE_ROUNDING  1 = TFLite's single-rounding MultiplyByQuantizedMultiplier,
+ *                        0 = the gemmlowp double rounding (default, what TFLM uses).
+ *   VAD_NO_FAST_PATHS    define to use only the generic reference loops.
+ *   __ARM_FEATURE_DSP    (set by the compiler) enables SMLAD inner loops.
+ */
+#ifndef VAD_KERNELS_H
+#define VAD_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef VAD_SINGLE_ROUNDING
+#define VAD_SINGLE_ROUNDING 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define VAD_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define VAD_ALIGNED(n)
+#endif
+
+/* ---- fixed-point helpers (exact TFLite / gemmlowp semantics) ---- */
+int32_t vad_srdhm(int32_t a, int32_t b);              /* SaturatingRoundingDoublingHighMul */
+int32_t vad_rdbpot(int32_t x, int exponent);           /* RoundingDivideByPOT */
+int32_t vad_mbqm(int32_t x, int32_t multiplier, int shift); /* MultiplyByQuantizedMultiplier */
+
+/* ---- CONV_2D (per-channel int8) ---- */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t in_offset;   /* -input zero point */
+    int32_t out_offset;  /* output zero point */
+    int32_t act_min, act_max;
+    const int8_t *filter;  /* [out_c][k_h][k_w][in_c] */
+    const int32_t *bias;   /* [out_c] or NULL */
+    const int32_t *mult;   /* [out_c] */
+    const int32_t *shift;  /* [out_c] */
+} vad_conv_params_t;
+
+void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
+void vad_conv2d_s8_ref(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- DEPTHWISE_CONV_2D (per-channel int8) ---- */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_mult;
+    int32_t in_offset, out_offset, act_min, act_max;
+    const int8_t *filter;  /* [1][k_h][k_w][out_c] */
+    const int32_t *bias;
+    const int32_t *mult;
+    const int32_t *shift;
+} vad_dwconv_params_t;
+
+void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
+void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- FULLY_CONNECTED ---- */
+typedef struct {
+    int32_t batches, in_depth, out_depth;
+    int32_t in_offset, filter_offset, out_offset, act_min, act_max;
+    int32_t per_channel;   /* 1: mult/shift have out_depth entries, 0: one entry */
+    const int8_t *filter;  /* [out_depth][in_depth] */
+    const int32_t *bias;
+    const int32_t *mult;
+    const int32_t *shift;
+} vad_fc_params_t;
+
+void vad_fully_connected_s8(const vad_fc_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- ADD / MUL with 4-D broadcasting (stride 0 on broadcast dims) ---- */
+typedef struct {
+    int32_t shape[4];          /* output shape */
+    int32_t stride1[4];        /* element strides of input 1 per output dim */
+    int32_t stride2[4];
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t left_shift;                     /* ADD only */
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift; /* ADD only */
+    int32_t out_mult, out_shift;
+    int32_t act_min, act_max;
+} vad_binary_params_t;
+
+void vad_add_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void vad_mul_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* ---- AVERAGE_POOL_2D ---- */
+typedef struct {
+    int32_t in_h, in_w, c, out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} vad_pool_params_t;
+
+void vad_avgpool_s8(const vad_pool_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- MEAN over H and W of NHWC (TFLM reference_ops::QuantizedMeanOrSum) ---- */
+typedef struct {
+    int32_t h, w, c;
+    int32_t sum_offset;    /* -input_zp * h * w */
+    int32_t mult, shift;   /* input/output scale with 1/(h*w) folded in, as TFLM */
+    int32_t out_zp;
+} vad_mean_params_t;
+
+void vad_mean_hw_s8(const vad_mean_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- SOFTMAX int8 -> int8 (gemmlowp fixed-point exp, TFLM reference) ---- */
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_multiplier, input_left_shift, diff_min;
+} vad_softmax_params_t;
+
+void vad_softmax_s8(const vad_softmax_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- PAD (4-D, constant = output zero point) ---- */
+typedef struct {
+    int32_t in_shape[4], out_shape[4], before[4];
+    int32_t pad_value;
+} vad_pad_params_t;
+
+void vad_pad_s8(const vad_pad_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- QUANTIZE int8 -> int8 (requantize) ---- */
+typedef struct {
+    int32_t size, in_zp, out_zp, mult, shift;
+} vad_requant_params_t;
+
+void vad_requantize_s8(const vad_requant_params_t *p, const int8_t *in, int8_t *out);
+
+/* ---- RESHAPE / copies ---- */
+void vad_copy_s8(const int8_t *in, int8_t *out, int32_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VAD_KERNELS_H */

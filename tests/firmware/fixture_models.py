@@ -1,0 +1,145 @@
+"""Build the fixture int8 models the way vadtool's quantize stage does.
+
+Used by conftest.py (session-scoped, cached) and by bench/native_ops.py.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+WEIGHTS = "/work/shared/weights"
+DATA = "/work/shared/data"
+
+
+def real_images(size: int, n: int, seed: int = 0) -> np.ndarray:
+    """Up to n real training images resized to size x size, uint8 (N,S,S,3); empty if none."""
+    from PIL import Image
+
+    paths = sorted(glob.glob(os.path.join(DATA, "*", "train", "good", "*.png")))
+    if not paths:
+        return np.zeros((0, size, size, 3), np.uint8)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(paths), size=min(n, len(paths)), replace=False)
+    out = []
+    for i in pick:
+        im = Image.open(paths[i]).convert("RGB").resize((size, size), Image.BILINEAR)
+        out.append(np.asarray(im, np.uint8))
+    return np.stack(out)
+
+
+def calibration_images(size: int, n: int = 16, seed: int = 0) -> np.ndarray:
+    imgs = real_images(size, n, seed)
+    if len(imgs) < n:
+        rng = np.random.default_rng(seed)
+        extra = rng.integers(0, 256, (n - len(imgs), size, size, 3), dtype=np.uint8)
+        imgs = np.concatenate([imgs, extra]) if len(imgs) else extra
+    imgs = imgs.copy()
+    imgs[0, 0, 0, 0] = 0
+    imgs[0, 0, 0, 1] = 255
+    return imgs
+
+
+def _backbone(size: int, alpha: float):
+    import keras
+
+    base = keras.applications.MobileNetV2(
+        alpha=alpha, include_top=False, weights=None, input_shape=(size, size, 3)
+    )
+    if alpha == 0.35:
+        cut = keras.Model(base.input, base.get_layer("block_6_expand_relu").output)
+        cut.load_weights(os.path.join(WEIGHTS, "mobilenet_v2_0.35_block_6_expand_relu_bnfolded.weights.h5"))
+        scale, offset = 1.0 / 255.0, 0.0
+    else:
+        base.load_weights(os.path.join(WEIGHTS, "mobilenet_v2_1.0_imagenet_no_top.weights.h5"))
+        cut = keras.Model(base.input, base.get_layer("block_6_expand_relu").output)
+        scale, offset = 1.0 / 127.5, -1.0
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(scale, offset)(inp)
+    x = cut(x)
+    x = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)
+    return keras.Model(inp, x)
+
+
+def _classifier(size: int, seed: int = 0):
+    """MobileNet v1 0.25 (ImageNet weights when present) + GAP + Dense(2, softmax)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    base = keras.applications.MobileNet(
+        alpha=0.25, include_top=False, weights=None, input_shape=(size, size, 3)
+    )
+    wpath = os.path.join(WEIGHTS, "mobilenet_v1_0.25_224_imagenet.h5")
+    if os.path.exists(wpath):
+        full = keras.applications.MobileNet(alpha=0.25, weights=None)
+        full.load_weights(wpath)
+        names = {layer.name for layer in full.layers}
+        for layer in base.layers:
+            if layer.name in names and layer.get_weights():
+                layer.set_weights(full.get_layer(layer.name).get_weights())
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1.0 / 127.5, -1.0)(inp)
+    x = base(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(
+        2, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(stddev=0.3)
+    )(x)
+    return keras.Model(inp, x)
+
+
+def _hard_swish(size: int):
+    import keras
+
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1.0 / 255.0)(inp)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)
+    x = keras.layers.Activation("hard_swish")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, x)
+
+
+def convert(model, calib: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    def rep():
+        for im in calib:
+            yield [im[None].astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def build(kind: str, size: int, path: str) -> str:
+    """kind: backbone035, backbone100, classifier, hardswish. Writes path, returns it."""
+    if kind == "backbone035":
+        model = _backbone(size, 0.35)
+    elif kind == "backbone100":
+        model = _backbone(size, 1.0)
+    elif kind == "classifier":
+        model = _classifier(size)
+    elif kind == "hardswish":
+        model = _hard_swish(size)
+    else:
+        raise ValueError(kind)
+    data = convert(model, calibration_images(size))
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    build(sys.argv[1], int(sys.argv[2]), sys.argv[3])

@@ -1,0 +1,254 @@
+"""Turn a full-int8 .tflite into C: vad_model.c / vad_model.h plus the runtime kernels."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RenderError
+from . import planner
+from .lower import ConstArray, Lowering, Step
+from .tflite_reader import Graph, read_tflite
+
+RUNTIME_FILES = ("vad_kernels.h", "vad_kernels.c", "vad_kernels_fast.c")
+
+
+def runtime_dir() -> Path:
+    """firmware_templates/runtime (override with VADTOOL_FIRMWARE_TEMPLATES=<firmware_templates>)."""
+    env = os.environ.get("VADTOOL_FIRMWARE_TEMPLATES")
+    if env:
+        return Path(env) / "runtime"
+    return Path(__file__).resolve().parents[3] / "firmware_templates" / "runtime"
+
+
+@dataclass
+class ModelInfo:
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    arena_bytes: int
+    weights_bytes: int
+    macs: int
+    ops: list[str]
+    model_hash: str
+    macs_per_op: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    graph: Graph
+    steps: list[Step]
+    storage: dict[int, str]  # tensor index -> C expression of its memory
+    arena_bytes: int
+    buffers: list[planner.Buffer]
+    offsets: dict[int, int]
+    epilogue: list[str]
+    info: ModelInfo
+
+
+def _c_int(v: int) -> str:
+    v = int(v)
+    return "(-2147483647 - 1)" if v == -(2**31) else str(v)
+
+
+def _c_value(v) -> str:
+    if isinstance(v, (np.floating, float)):
+        return float(np.float32(v)).hex() + "f"
+    if isinstance(v, (int, np.integer)):
+        return _c_int(int(v))
+    return str(v)
+
+
+def _array_body(values: np.ndarray) -> str:
+    flat = np.asarray(values).reshape(-1).astype(np.int64)
+    items = [_c_int(x) if x == -(2**31) else str(int(x)) for x in flat.tolist()]
+    lines = []
+    for i in range(0, len(items), 24):
+        lines.append("    " + ", ".join(items[i : i + 24]) + ",")
+    return "\n".join(lines) if lines else "    0,"
+
+
+def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) -> Plan:
+    g = read_tflite(tflite_path)
+    name = Path(g.path).name
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        raise RenderError(f"{name}: the native runtime needs one input and one output, "
+                          f"the model has {len(g.inputs)} and {len(g.outputs)}")
+    tin, tout = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    for t, what in ((tin, "input"), (tout, "output")):
+        if t.dtype != "INT8" or t.scale.size != 1:
+            raise RenderError(f"{name}: the model {what} '{t.name}' is {t.dtype}"
+                              f"{'' if t.scale.size == 1 else ' without per-tensor quantization'}; "
+                              "the native runtime needs a full-int8 model (int8 input and output)")
+    if len(tin.shape) != 4 or tin.shape[0] != 1:
+        raise RenderError(f"{name}: the model input must be NHWC with batch 1, it is {list(tin.shape)}")
+
+    low = Lowering(g, single_rounding)
+    steps = [low.lower(op) for op in g.operators]
+
+    # alias resolution (RESHAPE-like ops share memory)
+    root: dict[int, int] = {}
+
+    def find(t: int) -> int:
+        while t in root:
+            t = root[t]
+        return t
+
+    for s in steps:
+        if s.alias:
+            root[s.act_outputs[0]] = find(s.act_inputs[0])
+
+    in_root = find(tin.index)
+    out_root = find(tout.index)
+    storage: dict[int, str] = {}
+    epilogue: list[str] = []
+    external = {in_root: "input"}
+    if out_root != in_root:
+        external[out_root] = "output"
+    else:
+        epilogue.append(f"vad_copy_s8(input, output, {tout.size});")
+
+    # lifetimes of arena buffers
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, s in enumerate(steps):
+        for t in s.act_inputs + s.act_outputs:
+            if g.tensors[t].is_const:
+                continue
+            r = find(t)
+            first[r] = min(first.get(r, i), i)
+            last[r] = max(last.get(r, i), i)
+    buffers = [
+        planner.Buffer(r, g.tensors[r].size, first[r], last[r]) for r in sorted(first) if r not in external
+    ]
+    offsets, arena = planner.plan(buffers)
+    planner.check_plan(buffers, offsets, arena)
+
+    for t in g.tensors:
+        if t.is_const:
+            storage[t.index] = f"t{t.index}_const"
+            continue
+        r = find(t.index)
+        if r in external:
+            storage[t.index] = external[r]
+        elif r in offsets:
+            storage[t.index] = f"(vad_arena + {offsets[r]})"
+
+    weights = sum(c.values.size * (1 if c.ctype == "int8_t" else 4) for s in steps for c in s.consts)
+    info = ModelInfo(
+        input_shape=tuple(tin.shape),
+        output_shape=tuple(tout.shape),
+        input_scale=float(tin.scale[0]),
+        input_zero_point=int(tin.zero_point[0]),
+        output_scale=float(tout.scale[0]),
+        output_zero_point=int(tout.zero_point[0]),
+        arena_bytes=arena,
+        weights_bytes=int(weights),
+        macs=int(sum(s.macs for s in steps)),
+        ops=[s.op.name for s in steps],
+        model_hash=g.model_hash,
+        macs_per_op=[s.macs for s in steps],
+    )
+    return Plan(g, steps, storage, arena, buffers, offsets, epilogue, info)
+
+
+def _render(plan: Plan, version: str) -> tuple[str, str]:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(runtime_dir() / "templates")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    g = plan.graph
+    consts: list[ConstArray] = []
+    seen = set()
+    steps_ctx = []
+    for s in plan.steps:
+        for c in s.consts:
+            if c.name not in seen:
+                seen.add(c.name)
+                consts.append(c)
+        var = f"op{s.op.index}_params"
+        call = ""
+        if not s.alias:
+            args = [f"&{var}"] + [
+                f"{'(const int8_t *)' if plan.storage[t] == 'output' else ''}{plan.storage[t]}"
+                for t in s.act_inputs
+            ] + [plan.storage[t] for t in s.act_outputs]
+            call = f"{s.kernel}({', '.join(args)})"
+        out = g.tensors[s.act_outputs[0]]
+        note = f"-> {list(out.shape)} @ {plan.storage.get(out.index, '?')}"
+        if s.macs:
+            note += f", {s.macs} MACs"
+        steps_ctx.append(
+            dict(
+                index=s.op.index,
+                name=s.op.name,
+                note=note,
+                var=var,
+                params_type=s.params_type,
+                params=[(k, _c_value(v)) for k, v in s.params],
+                call=call,
+            )
+        )
+    consts_ctx = [
+        dict(name=c.name, ctype=c.ctype, count=max(int(c.values.size), 1), body=_array_body(c.values))
+        for c in consts
+    ]
+    info = plan.info
+    tin = g.tensors[g.inputs[0]]
+    ctx = dict(
+        version=version,
+        model_hash=info.model_hash,
+        model_name=Path(g.path).name,
+        in_h=tin.shape[1],
+        in_w=tin.shape[2],
+        in_c=tin.shape[3],
+        input_bytes=tin.size,
+        input_scale=_c_value(np.float32(info.input_scale)),
+        input_zp=info.input_zero_point,
+        output_shape=list(info.output_shape),
+        output_bytes=g.tensors[g.outputs[0]].size,
+        output_scale=_c_value(np.float32(info.output_scale)),
+        output_zp=info.output_zero_point,
+        arena_bytes=info.arena_bytes,
+        weights_bytes=info.weights_bytes,
+        macs=info.macs,
+        num_ops=len(plan.steps),
+        steps=steps_ctx,
+        consts=consts_ctx,
+        epilogue=plan.epilogue,
+    )
+    return env.get_template("vad_model.c.j2").render(**ctx), env.get_template("vad_model.h.j2").render(**ctx)
+
+
+def _write_atomic(path: Path, text: str | bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name)
+    with os.fdopen(fd, "wb") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+    os.replace(tmp, path)
+
+
+def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False) -> ModelInfo:
+    """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir."""
+    plan = build_plan(tflite_path, single_rounding)
+    c_src, h_src = _render(plan, version)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    header = f"/* Generated by vadtool {version} from model {plan.info.model_hash}. Do not edit. */\n"
+    for fname in RUNTIME_FILES:
+        src = (runtime_dir() / fname).read_text()
+        _write_atomic(out / fname, header + src)
+    _write_atomic(out / "vad_model.c", c_src)
+    _write_atomic(out / "vad_model.h", h_src)
+    return plan.info

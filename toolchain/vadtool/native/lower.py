@@ -1,0 +1,366 @@
+"""Lower each TFLite operator to a call of the native runtime with precomputed parameters.
+
+Every supported operator becomes a `Step`: the kernel function, a C initializer for its
+parameter struct, the constant arrays it needs, its activation inputs and outputs, and
+its MAC count. Anything the runtime cannot reproduce bit-exactly raises RenderError
+naming the operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RenderError
+from . import quant
+from .tflite_reader import Graph, Operator, Tensor
+
+SUPPORTED = (
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "MEAN",
+    "MUL",
+    "PAD",
+    "PADV2",
+    "QUANTIZE",
+    "RESHAPE",
+    "SOFTMAX",
+    "SQUEEZE",
+)
+ALIAS_OPS = ("RESHAPE", "SQUEEZE")
+
+
+@dataclass
+class ConstArray:
+    name: str
+    ctype: str  # int8_t / int32_t
+    values: np.ndarray
+
+
+@dataclass
+class Step:
+    op: Operator
+    kernel: str  # C function name
+    params_type: str
+    params: list[tuple[str, object]]  # field, value (int, float or C expression)
+    act_inputs: list[int]  # tensor indices read from activations, in call order
+    act_outputs: list[int]
+    consts: list[ConstArray] = field(default_factory=list)
+    macs: int = 0
+    alias: bool = False  # RESHAPE-like: output shares the input's memory
+
+
+class Lowering:
+    def __init__(self, graph: Graph, single_rounding: bool = False):
+        self.g = graph
+        self.single_rounding = single_rounding
+        self.model_name = Path(graph.path).name
+
+    # -- helpers --------------------------------------------------------------
+    def fail(self, op: Operator, why: str) -> RenderError:
+        return RenderError(f"{self.model_name}: operator {op.name} (op {op.index}) {why}")
+
+    def t(self, i: int) -> Tensor:
+        return self.g.tensors[i]
+
+    def act_tensor(self, op: Operator, i: int) -> Tensor:
+        t = self.t(i)
+        if t.dtype != "INT8":
+            raise self.fail(op, f"has a non-int8 tensor '{t.name}' ({t.dtype}); the native runtime is int8 only")
+        if t.scale.size != 1 or t.zero_point.size != 1:
+            raise self.fail(op, f"tensor '{t.name}' is not per-tensor quantized")
+        return t
+
+    def const(self, op: Operator, i: int, what: str) -> Tensor:
+        t = self.t(i)
+        if not t.is_const:
+            raise self.fail(op, f"needs a constant {what}; tensor '{t.name}' is computed at run time")
+        return t
+
+    @staticmethod
+    def qp(t: Tensor) -> tuple[float, int]:
+        return float(t.scale[0]), int(t.zero_point[0])
+
+    def act_range(self, op: Operator, out: Tensor) -> tuple[int, int]:
+        act = int(op.options.get("fusedActivationFunction", 0))
+        try:
+            return quant.activation_range(act, *self.qp(out))
+        except ValueError:
+            raise self.fail(op, f"has a fused activation ({act}) the native runtime does not support") from None
+
+    def shape4(self, t: Tensor, op: Operator) -> tuple[int, int, int, int]:
+        if len(t.shape) != 4 or t.shape[0] != 1:
+            raise self.fail(op, f"expects a 4-D tensor with batch 1, '{t.name}' has shape {list(t.shape)}")
+        return tuple(t.shape)  # type: ignore[return-value]
+
+    # -- entry ------------------------------------------------------------------
+    def lower(self, op: Operator) -> Step:
+        if op.name not in SUPPORTED:
+            raise RenderError(
+                f"{self.model_name}: operator {op.name} (op {op.index}) is not supported by the "
+                f"native runtime; supported: {', '.join(SUPPORTED)}"
+            )
+        return getattr(self, "op_" + op.name.lower())(op)
+
+    # -- operators -----------------------------------------------------------------
+    def _weights(self, op: Operator, fi: int, bi: int, qdim: int, channels: int):
+        f = self.const(op, fi, "filter")
+        if f.dtype != "INT8":
+            raise self.fail(op, f"has a {f.dtype} filter; only int8 filters are supported")
+        if f.zero_point.size and np.any(f.zero_point != 0):
+            raise self.fail(op, "has a filter with a non-zero zero point")
+        if f.scale.size not in (1, channels) or (f.scale.size > 1 and f.quantized_dimension != qdim):
+            raise self.fail(op, "has a filter quantization scheme the native runtime does not support")
+        bias = None
+        if bi >= 0:
+            b = self.const(op, bi, "bias")
+            if b.dtype != "INT32":
+                raise self.fail(op, f"has a {b.dtype} bias; only int32 biases are supported")
+            bias = np.asarray(b.data, np.int32).reshape(-1)
+        return f, bias
+
+    def _conv_common(self, op: Operator, depthwise: bool) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        _, ih, iw, ic = self.shape4(x, op)
+        _, oh, ow, oc = self.shape4(y, op)
+        bi = op.inputs[2] if len(op.inputs) > 2 else -1
+        f, bias = self._weights(op, op.inputs[1], bi, 3 if depthwise else 0, oc)
+        if depthwise:
+            _, kh, kw, fc = f.shape
+            if fc != oc or oc % ic:
+                raise self.fail(op, f"has inconsistent shapes (filter {list(f.shape)}, input {list(x.shape)})")
+        else:
+            fo, kh, kw, fic = f.shape
+            if fo != oc or fic != ic:
+                raise self.fail(op, f"has inconsistent shapes (filter {list(f.shape)}, input {list(x.shape)})")
+        o = op.options
+        sh, sw = int(o.get("strideH", 1)), int(o.get("strideW", 1))
+        dh, dw = int(o.get("dilationHFactor", 1)), int(o.get("dilationWFactor", 1))
+        padding = int(o.get("padding", 0))
+        if (quant.out_size(padding, ih, kh, sh, dh), quant.out_size(padding, iw, kw, sw, dw)) != (oh, ow):
+            raise self.fail(op, "has an output shape that does not follow from its padding and strides")
+        ph = quant.compute_padding(sh, dh, ih, kh, oh)
+        pw = quant.compute_padding(sw, dw, iw, kw, ow)
+        in_s, in_zp = self.qp(x)
+        out_s, out_zp = self.qp(y)
+        mult, shift = quant.conv_multipliers(in_s, f.scale, out_s, oc)
+        lo, hi = self.act_range(op, y)
+        k = f"op{op.index}"
+        consts = [ConstArray(f"{k}_filter", "int8_t", np.asarray(f.data, np.int8))]
+        if bias is not None:
+            consts.append(ConstArray(f"{k}_bias", "int32_t", bias))
+        consts += [
+            ConstArray(f"{k}_mult", "int32_t", np.asarray(mult, np.int64)),
+            ConstArray(f"{k}_shift", "int32_t", np.asarray(shift, np.int64)),
+        ]
+        params = [
+            ("in_h", ih), ("in_w", iw), ("in_c", ic), ("out_h", oh), ("out_w", ow), ("out_c", oc),
+            ("k_h", kh), ("k_w", kw), ("stride_h", sh), ("stride_w", sw), ("dil_h", dh), ("dil_w", dw),
+            ("pad_h", ph), ("pad_w", pw),
+        ]
+        if depthwise:
+            params.append(("depth_mult", oc // ic))
+        params += [
+            ("in_offset", -in_zp), ("out_offset", out_zp), ("act_min", lo), ("act_max", hi),
+            ("filter", f"{k}_filter"), ("bias", f"{k}_bias" if bias is not None else "0"),
+            ("mult", f"{k}_mult"), ("shift", f"{k}_shift"),
+        ]
+        macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
+        if depthwise:
+            return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
+        return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs)
+
+    def op_conv_2d(self, op: Operator) -> Step:
+        return self._conv_common(op, depthwise=False)
+
+    def op_depthwise_conv_2d(self, op: Operator) -> Step:
+        return self._conv_common(op, depthwise=True)
+
+    def op_fully_connected(self, op: Operator) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        if int(op.options.get("weightsFormat", 0)) != 0:
+            raise self.fail(op, "uses shuffled weights, which the native runtime does not support")
+        bi = op.inputs[2] if len(op.inputs) > 2 else -1
+        fw = self.t(op.inputs[1])
+        out_depth = fw.shape[0] if fw.shape else 0
+        f, bias = self._weights(op, op.inputs[1], bi, 0, out_depth)
+        out_depth, in_depth = f.shape
+        if x.size % in_depth:
+            raise self.fail(op, f"input size {x.size} is not a multiple of the filter depth {in_depth}")
+        batches = x.size // in_depth
+        in_s, in_zp = self.qp(x)
+        out_s, out_zp = self.qp(y)
+        per_channel = f.scale.size > 1
+        if per_channel:
+            mult, shift = quant.conv_multipliers(in_s, f.scale, out_s, out_depth)
+        else:
+            m, s = quant.fc_per_tensor_multiplier(in_s, f.scale[0], out_s)
+            mult, shift = [m], [s]
+        lo, hi = self.act_range(op, y)
+        k = f"op{op.index}"
+        consts = [ConstArray(f"{k}_filter", "int8_t", np.asarray(f.data, np.int8))]
+        if bias is not None:
+            consts.append(ConstArray(f"{k}_bias", "int32_t", bias))
+        consts += [
+            ConstArray(f"{k}_mult", "int32_t", np.asarray(mult, np.int64)),
+            ConstArray(f"{k}_shift", "int32_t", np.asarray(shift, np.int64)),
+        ]
+        params = [
+            ("batches", batches), ("in_depth", in_depth), ("out_depth", out_depth),
+            ("in_offset", -in_zp), ("filter_offset", 0), ("out_offset", out_zp),
+            ("act_min", lo), ("act_max", hi), ("per_channel", int(per_channel)),
+            ("filter", f"{k}_filter"), ("bias", f"{k}_bias" if bias is not None else "0"),
+            ("mult", f"{k}_mult"), ("shift", f"{k}_shift"),
+        ]
+        return Step(op, "vad_fully_connected_s8", "vad_fc_params_t", params, [x.index], [y.index],
+                    consts, batches * out_depth * in_depth)
+
+    def _broadcast(self, op: Operator, a: Tensor, b: Tensor, y: Tensor):
+        def pad4(shape):
+            shape = list(shape)
+            if len(shape) > 4:
+                raise self.fail(op, f"has a tensor of rank {len(shape)}; at most 4 is supported")
+            return [1] * (4 - len(shape)) + shape
+
+        sa, sb, so = pad4(a.shape), pad4(b.shape), pad4(y.shape)
+        for d in range(4):
+            if so[d] != max(sa[d], sb[d]) or sa[d] not in (1, so[d]) or sb[d] not in (1, so[d]):
+                raise self.fail(op, f"has shapes {list(a.shape)} and {list(b.shape)} that do not broadcast to {list(y.shape)}")
+
+        def strides(s):
+            st, acc = [0] * 4, 1
+            for d in (3, 2, 1, 0):
+                st[d] = acc if s[d] > 1 else 0
+                acc *= s[d]
+            return st
+
+        return so, strides(sa), strides(sb)
+
+    def _binary(self, op: Operator, is_add: bool) -> Step:
+        a = self.act_tensor(op, op.inputs[0])
+        b = self.act_tensor(op, op.inputs[1])
+        y = self.act_tensor(op, op.outputs[0])
+        shape, st1, st2 = self._broadcast(op, a, b, y)
+        (s1, z1), (s2, z2), (so, zo) = self.qp(a), self.qp(b), self.qp(y)
+        lo, hi = self.act_range(op, y)
+        if is_add:
+            (m1, sh1), (m2, sh2), (mo, sho) = quant.add_params(s1, s2, so)
+            extra = [("left_shift", 20), ("in1_mult", m1), ("in1_shift", sh1), ("in2_mult", m2),
+                     ("in2_shift", sh2), ("out_mult", mo), ("out_shift", sho)]
+        else:
+            mo, sho = quant.mul_multiplier(s1, s2, so)
+            extra = [("left_shift", 0), ("in1_mult", 0), ("in1_shift", 0), ("in2_mult", 0),
+                     ("in2_shift", 0), ("out_mult", mo), ("out_shift", sho)]
+        params = [("shape", "{%s}" % ", ".join(map(str, shape))),
+                  ("stride1", "{%s}" % ", ".join(map(str, st1))),
+                  ("stride2", "{%s}" % ", ".join(map(str, st2))),
+                  ("in1_offset", -z1), ("in2_offset", -z2), ("out_offset", zo)] + extra + [
+                  ("act_min", lo), ("act_max", hi)]
+        consts = []
+        for t in (a, b):
+            if t.is_const:
+                consts.append(ConstArray(f"t{t.index}_const", "int8_t", np.asarray(t.data, np.int8)))
+        kernel = "vad_add_s8" if is_add else "vad_mul_s8"
+        return Step(op, kernel, "vad_binary_params_t", params, [a.index, b.index], [y.index], consts)
+
+    def op_add(self, op: Operator) -> Step:
+        return self._binary(op, True)
+
+    def op_mul(self, op: Operator) -> Step:
+        return self._binary(op, False)
+
+    def op_average_pool_2d(self, op: Operator) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        _, ih, iw, c = self.shape4(x, op)
+        _, oh, ow, oc = self.shape4(y, op)
+        o = op.options
+        kh, kw = int(o.get("filterHeight", 1)), int(o.get("filterWidth", 1))
+        sh, sw = int(o.get("strideH", 1)), int(o.get("strideW", 1))
+        padding = int(o.get("padding", 0))
+        if oc != c or (quant.out_size(padding, ih, kh, sh), quant.out_size(padding, iw, kw, sw)) != (oh, ow):
+            raise self.fail(op, "has an output shape that does not follow from its padding and strides")
+        if self.qp(x) != self.qp(y):
+            raise self.fail(op, "has different input and output quantization, which TFLM does not support")
+        lo, hi = self.act_range(op, y)
+        params = [("in_h", ih), ("in_w", iw), ("c", c), ("out_h", oh), ("out_w", ow), ("k_h", kh),
+                  ("k_w", kw), ("stride_h", sh), ("stride_w", sw),
+                  ("pad_h", quant.compute_padding(sh, 1, ih, kh, oh)),
+                  ("pad_w", quant.compute_padding(sw, 1, iw, kw, ow)), ("act_min", lo), ("act_max", hi)]
+        return Step(op, "vad_avgpool_s8", "vad_pool_params_t", params, [x.index], [y.index])
+
+    def op_mean(self, op: Operator) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        axis = self.const(op, op.inputs[1], "axis")
+        axes = sorted({int(a) % max(len(x.shape), 1) for a in np.asarray(axis.data).reshape(-1)})
+        if len(x.shape) != 4 or x.shape[0] != 1 or axes != [1, 2]:
+            raise self.fail(op, f"reduces axes {axes} of shape {list(x.shape)}; only the mean over H and W of a 4-D tensor is supported")
+        _, h, w, c = x.shape
+        if y.size != c:
+            raise self.fail(op, f"has output shape {list(y.shape)}, expected {c} elements")
+        (si, zi), (so, zo) = self.qp(x), self.qp(y)
+        mult, shift = quant.mean_multiplier(si, so, h * w)
+        params = [("h", h), ("w", w), ("c", c), ("sum_offset", -zi * h * w), ("mult", mult),
+                  ("shift", shift), ("out_zp", zo)]
+        return Step(op, "vad_mean_hw_s8", "vad_mean_params_t", params, [x.index], [y.index])
+
+    def op_softmax(self, op: Operator) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        if self.qp(y) != (1.0 / 256.0, -128):
+            raise self.fail(op, f"has output quantization {self.qp(y)}; TFLM requires scale 1/256, zero point -128")
+        depth = x.shape[-1]
+        mult, left_shift, diff_min = quant.softmax_params(
+            float(op.options.get("beta", 1.0)), self.qp(x)[0], self.single_rounding
+        )
+        params = [("outer", x.size // depth), ("depth", depth), ("input_multiplier", mult),
+                  ("input_left_shift", left_shift), ("diff_min", diff_min)]
+        return Step(op, "vad_softmax_s8", "vad_softmax_params_t", params, [x.index], [y.index])
+
+    def op_pad(self, op: Operator) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        pads = np.asarray(self.const(op, op.inputs[1], "paddings").data).reshape(-1, 2)
+        if len(x.shape) > 4:
+            raise self.fail(op, "pads a tensor of rank > 4")
+        lead = 4 - len(x.shape)
+        in4 = [1] * lead + list(x.shape)
+        out4 = [1] * lead + list(y.shape)
+        before = [0] * lead + [int(p) for p in pads[:, 0]]
+        if self.qp(x) != self.qp(y):
+            raise self.fail(op, "has different input and output quantization")
+        value = self.qp(y)[1]
+        if op.name == "PADV2" and len(op.inputs) > 2:
+            value = int(np.asarray(self.const(op, op.inputs[2], "pad value").data).reshape(-1)[0])
+        params = [("in_shape", "{%s}" % ", ".join(map(str, in4))),
+                  ("out_shape", "{%s}" % ", ".join(map(str, out4))),
+                  ("before", "{%s}" % ", ".join(map(str, before))), ("pad_value", value)]
+        return Step(op, "vad_pad_s8", "vad_pad_params_t", params, [x.index], [y.index])
+
+    op_padv2 = op_pad
+
+    def op_quantize(self, op: Operator) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        (si, zi), (so, zo) = self.qp(x), self.qp(y)
+        m, s = quant.quantize_multiplier(quant.f32(si) / quant.f32(so))
+        params = [("size", x.size), ("in_zp", zi), ("out_zp", zo), ("mult", m), ("shift", s)]
+        return Step(op, "vad_requantize_s8", "vad_requant_params_t", params, [x.index], [y.index])
+
+    def _alias(self, op: Operator) -> Step:
+        x = self.act_tensor(op, op.inputs[0])
+        y = self.act_tensor(op, op.outputs[0])
+        if x.size != y.size or self.qp(x) != self.qp(y):
+            raise self.fail(op, "changes the size or quantization of its tensor")
+        return Step(op, "", "", [], [x.index], [y.index], alias=True)
+
+    op_reshape = _alias
+    op_squeeze = _alias
