@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 import shutil
 import subprocess
@@ -49,7 +50,8 @@ def compile_c(sources: list[Path], output: Path, *, cc: str = "cc", cflags=HOST_
         raise BuildError(f"compiler '{cc}' not found; install a C compiler or set CC") from exc
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).splitlines()
-        first = next((ln for ln in lines if "error" in ln), lines[0] if lines else "unknown error")
+        first = next((ln for ln in lines if re.search(r"\b(fatal )?error\b:", ln)),
+                     lines[0] if lines else "unknown error")
         raise BuildError(f"compiling {output.name} failed: {first.strip()}")
 
 
