@@ -113,7 +113,7 @@ def parse_size(output: str) -> tuple[int, int]:
 
 def _first_error(log: str) -> str:
     for line in log.splitlines():
-        if "error" in line.lower() or "undefined reference" in line:
+        if re.search(r"\berror:|undefined reference|\*\*\*", line):
             return line.strip()
     lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
     return lines[-1] if lines else "no output"
@@ -130,7 +130,7 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     _need_tool(board.cc)
     size_tool = _need_tool("size" if board.hosted else "arm-none-eabi-size")
     (root / "build").mkdir(exist_ok=True)
-    cmd = ["make", "-C", str(root), f"-j{jobs}"]
+    cmd = ["make", "-C", str(root), "--no-print-directory", f"-j{jobs}"]
     if extra_cflags:
         cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
     try:
