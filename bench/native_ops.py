@@ -1,0 +1,145 @@
+"""Instruction counts of the native runtime on Cortex-M4 (QEMU mps2-an386, -icount shift=0).
+
+    .venv/bin/python bench/native_ops.py MODEL.tflite [--n 3] [--no-fast] [--check]
+
+Renders the model, links it with a semihosting harness (firmware_templates/runtime/qemu_bench),
+runs it in qemu-system-arm, checks the outputs against TFLite Micro bit for bit (--check) and
+prints instructions in total, per operator and per MAC by operator type. SysTick runs at the
+25 MHz core clock and QEMU executes one instruction per virtual ns, so 1 tick = 40 instructions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "toolchain"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from vadtool.native import build_plan, write_model_sources  # noqa: E402
+from vadtool.native.codegen import runtime_dir  # noqa: E402
+
+CLOCK_HZ = 25_000_000
+INSTR_PER_TICK = 1e9 / CLOCK_HZ
+CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99",
+          "-Wall", "-Wextra", "-Werror", "-O2", "-ffunction-sections", "-fdata-sections"]
+
+
+def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2") -> Path:
+    write_model_sources(model, out, version="bench")
+    qb = runtime_dir() / "qemu_bench"
+    for f in ("startup_m4.c", "bench_main.c", "mps2_an386.ld"):
+        shutil.copy(qb / f, out / f)
+    flags = [f if f != "-O2" else opt for f in CFLAGS] + ["-DVAD_PROFILE"]
+    if not fast:
+        flags.append("-DVAD_NO_FAST_PATHS")
+    elf = out / "bench.elf"
+    cmd = ["arm-none-eabi-gcc", *flags, "-I", str(out), *map(str, sorted(out.glob("*.c"))),
+           "-T", str(out / "mps2_an386.ld"), "--specs=rdimon.specs", "-nostartfiles",
+           "-Wl,--gc-sections", "-o", str(elf), "-lm"]
+    subprocess.run(cmd, check=True)
+    return elf
+
+
+def run(elf: Path, x: np.ndarray, timeout: float = 600) -> tuple[np.ndarray, list[int], dict]:
+    work = elf.parent
+    (work / "inputs.bin").write_bytes(np.ascontiguousarray(x).tobytes())
+    proc = subprocess.run(
+        ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-icount", "shift=0",
+         "-monitor", "none", "-serial", "none", "-kernel", str(elf)],
+        cwd=work, capture_output=True, text=True, timeout=timeout,
+    )
+    text = proc.stdout
+    if "DONE" not in text:
+        raise RuntimeError(f"qemu run failed: {text[-2000:]} {proc.stderr[-2000:]}")
+    runs = [int(m) for m in re.findall(r"RUN \d+ ticks (\d+)", text)]
+    ops = {int(i): (name, int(t)) for i, name, t in re.findall(r"OP (\d+) (\S+) (\d+)", text)}
+    y = np.frombuffer((work / "outputs.bin").read_bytes(), np.int8)
+    return y.reshape(len(x), -1), runs, ops
+
+
+def tflm(model: Path, x: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_file(str(model), arena_size=16 * 1024 * 1024)
+    out = []
+    for xi in x:
+        it.set_input(xi[None], 0)
+        it.invoke()
+        out.append(np.array(it.get_output(0)).reshape(-1))
+    return np.stack(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--n", type=int, default=2)
+    ap.add_argument("--no-fast", action="store_true")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--opt", default="-O2")
+    ap.add_argument("--keep", default=None)
+    a = ap.parse_args(argv)
+    model = Path(a.model)
+    plan = build_plan(model)
+    info = plan.info
+    out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vad_bench_"))
+    out.mkdir(parents=True, exist_ok=True)
+    elf = build(model, out, fast=not a.no_fast, opt=a.opt)
+    size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True).stdout
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (a.n,) + tuple(info.input_shape[1:]), dtype=np.int8)
+    x[-1] = -128
+    y, runs, ops = run(elf, x)
+    instr = [r * INSTR_PER_TICK for r in runs]
+    print(f"model {model.name}: {info.macs / 1e6:.3f} M MACs, arena {info.arena_bytes} B, "
+          f"weights {info.weights_bytes} B, fast paths {'off' if a.no_fast else 'on'}")
+    print(size.strip())
+    print(f"instructions per inference: {', '.join(f'{i / 1e6:.3f} M' for i in instr)} "
+          f"({instr[0] / info.macs:.2f} per MAC)")
+    by_type = defaultdict(lambda: [0.0, 0])
+    print(f"{'op':>3} {'type':<18} {'M instr':>9} {'MACs':>9} {'instr/MAC':>9}  shape")
+    for s in plan.steps:
+        i = s.op.index
+        if i not in ops:
+            continue
+        n_instr = ops[i][1] * INSTR_PER_TICK / len(runs)
+        key = s.op.name
+        if s.op.name == "CONV_2D":
+            p = dict(s.params)
+            key = "CONV_2D 1x1" if p["k_h"] == 1 and p["k_w"] == 1 else f"CONV_2D {p['k_h']}x{p['k_w']}"
+            shape = f"{p['in_c']}->{p['out_c']} @{p['out_h']}x{p['out_w']}"
+        elif s.op.name == "DEPTHWISE_CONV_2D":
+            p = dict(s.params)
+            key = f"DEPTHWISE {p['k_h']}x{p['k_w']} s{p['stride_h']}"
+            shape = f"{p['out_c']} @{p['out_h']}x{p['out_w']}"
+        else:
+            shape = ""
+        by_type[key][0] += n_instr
+        by_type[key][1] += s.macs
+        per = f"{n_instr / s.macs:9.2f}" if s.macs else " " * 9
+        print(f"{i:>3} {s.op.name:<18} {n_instr / 1e6:9.3f} {s.macs:9d} {per}  {shape}")
+    total = sum(v[0] for v in by_type.values())
+    print("by type:")
+    for k, (n_instr, macs) in sorted(by_type.items(), key=lambda kv: -kv[1][0]):
+        per = f"{n_instr / macs:.2f}/MAC" if macs else ""
+        print(f"  {k:<22} {n_instr / 1e6:8.3f} M  {100 * n_instr / total:5.1f} %  {per}")
+    if a.check:
+        want = tflm(model, x)
+        bad = int((want != y).sum())
+        print(f"bit-exact vs TFLM on {len(x)} inputs: {'yes' if bad == 0 else f'NO ({bad} elements differ)'}")
+        return 1 if bad else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
