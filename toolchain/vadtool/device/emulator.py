@@ -33,7 +33,7 @@ def qemu_command(elf: str | Path, board: Board, port: int) -> list[str]:
     """The qemu-system-arm command line that runs elf on board with its UART on a TCP port."""
     return ["qemu-system-arm", "-M", board.qemu_machine, "-nographic", "-monitor", "none",
             "-icount", "shift=0", "-kernel", str(elf),
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off"]
+            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"]
 
 
 @dataclass
