@@ -70,7 +70,7 @@ def test_errors_and_recovery_in_qemu(firmware):
 def test_qemu_command_line():
     cmd = qemu_command("fw.elf", BOARDS["qemu-an386"], 4321)
     assert cmd[:3] == ["qemu-system-arm", "-M", "mps2-an386"]
-    assert "shift=0" in cmd and "tcp:127.0.0.1:4321,server=on,wait=off" in cmd
+    assert "shift=0" in cmd and "tcp:127.0.0.1:4321,server=on,wait=off,nodelay=on" in cmd
 
 
 def test_emulator_refuses_what_it_cannot_run(tmp_path):
