@@ -8,7 +8,7 @@ from vadtool.device import protocol as P
 from vadtool.device.client import DeviceClient, DeviceRefused, Timeouts
 from vadtool.device.emulator import qemu_command, start_emulator
 from vadtool.boards import BOARDS
-from vadtool.errors import DeviceError
+from vadtool.errors import DeviceError, DeviceTimeout
 
 from .conftest import FAKE_HASH, HAVE_QEMU, fake_model, make_project, needs_qemu, test_input
 
@@ -75,7 +75,19 @@ def test_qemu_command_line():
 
 def test_emulator_refuses_what_it_cannot_run(tmp_path):
     with pytest.raises(DeviceError, match="board nano33ble has no emulator"):
-        start_emulator(tmp_path / "fw.elf", "nano33ble")
+        start_emulator(tmp_path / "fw.elf", "nano33ble")  # the message lists qemu-an386, ...
     if HAVE_QEMU:
         with pytest.raises(DeviceError, match="does not exist: build the firmware first"):
             start_emulator(tmp_path / "fw.elf", "qemu-an386")
+        (tmp_path / "fw.elf").write_bytes(bytes(5_000_000))  # larger than the board's memory
+        with pytest.raises(DeviceError, match="QEMU mps2-an386 exited with code 1 running .*"
+                                              "Could not load kernel"):
+            start_emulator(tmp_path / "fw.elf", "qemu-an386")
+
+
+@needs_qemu
+def test_startup_timeout_is_named(firmware):
+    board, elf = firmware
+    with pytest.raises(DeviceTimeout, match="did not open its serial port .* within the startup "
+                                            "timeout of 0 s"):
+        start_emulator(elf, board, startup_timeout=0)

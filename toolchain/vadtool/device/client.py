@@ -144,7 +144,7 @@ class DeviceClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            self._decoder.feed(self.transport.read(4096, min(left, resend_s or 0.5)))
+            self._decoder.feed(self.transport.read(4096, min(left, resend_s or 0.5)))  # steady slices
         url = self.transport.url
         if self._decoder.skipped or self._decoder.buf:
             raise ProtocolError(

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..boards import Board, get_board
+from ..boards import BOARDS, Board, get_board
 from ..errors import DeviceError, DeviceTimeout
 
 STARTUP_TIMEOUT_S = 10.0
@@ -50,7 +50,7 @@ class Emulator:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        """Terminate QEMU, kill it if it has not gone within 5 s."""
+        """Terminate QEMU, kill it if it has not gone within 5 s; remove its log."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -58,6 +58,7 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.unlink(missing_ok=True)
 
     def __enter__(self) -> Emulator:
         return self
@@ -81,8 +82,8 @@ def start_emulator(elf: str | Path, board: str, port: int = 0, *,
     QEMU is missing, the board is not emulated, or QEMU exits."""
     profile = get_board(board)
     if not profile.emulated:
-        raise DeviceError(f"board {board} has no emulator; emulated boards: qemu-an386, "
-                          "qemu-an500, stm32f405")
+        emulated = ", ".join(b.name for b in BOARDS.values() if b.emulated)
+        raise DeviceError(f"board {board} has no emulator; emulated boards: {emulated}")
     if shutil.which("qemu-system-arm") is None:
         raise DeviceError("qemu-system-arm not found: install it (apt install qemu-system-arm)")
     elf = Path(elf)
@@ -105,11 +106,13 @@ def start_emulator(elf: str | Path, board: str, port: int = 0, *,
             except OSError:
                 time.sleep(0.05)
         else:
+            tail = _log_tail(log)
             emu.stop()
             raise DeviceTimeout(f"QEMU {profile.qemu_machine} did not open its serial port "
                                 f"127.0.0.1:{tcp_port} within the startup timeout of "
-                                f"{startup_timeout:g} s")
+                                f"{startup_timeout:g} s{': ' + tail if tail else ''}")
         tail = _log_tail(log)
+        emu.stop()
         if "Address already in use" in tail and not port and attempt < 2:
             continue  # another program took the free port first
         raise DeviceError(f"QEMU {profile.qemu_machine} exited with code {proc.returncode} "

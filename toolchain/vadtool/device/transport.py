@@ -51,14 +51,21 @@ class SerialTransport:
         except Exception as exc:  # serial.SerialException, OSError
             raise DeviceError(f"cannot write to {self.url}: {exc}") from exc
 
+    def _timeout(self, seconds: float) -> None:
+        if self.ser.timeout != seconds:  # a change reconfigures a real port: avoid repeats
+            self.ser.timeout = seconds
+
     def read(self, n: int, timeout: float) -> bytes:
         try:
-            self.ser.timeout = max(timeout, 0.0)
+            self._timeout(max(timeout, 0.0))
             first = self.ser.read(1)
             if not first or n == 1:
                 return first
-            self.ser.timeout = 0
-            return first + self.ser.read(n - 1)
+            if self.url.startswith("socket://"):  # in_waiting only says 0 or 1 here
+                self._timeout(0)
+                return first + self.ser.read(n - 1)
+            waiting = min(self.ser.in_waiting, n - 1)
+            return first + (self.ser.read(waiting) if waiting else b"")
         except Exception as exc:
             raise DeviceError(f"cannot read from {self.url}: {exc}") from exc
 
