@@ -54,7 +54,8 @@ def write_project_files(project_dir: str | Path, board_name: str) -> Path:
     (Cortex-M) firmware.ld. Returns project_dir. The model's sources come from vadtool.native."""
     board = get_board(board_name)
     out = Path(project_dir)
-    (out / "board").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "board", ignore_errors=True)  # no sources left from another board
+    (out / "board").mkdir(parents=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "project")),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     _render(env, "Makefile.j2", out / "Makefile", board=board, elf=elf_name(board))

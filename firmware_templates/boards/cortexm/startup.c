@@ -1,11 +1,14 @@
 /* startup.c: Cortex-M reset and vector table, shared by the Cortex-M boards.
- * Enables the FPU (when built for one), copies .data, zeroes .bss, calls main(). */
+ * Points VTOR at this table (a bootloader may have left it elsewhere), enables the FPU
+ * (when built for one), copies .data, zeroes .bss, calls main(). */
 #include <stdint.h>
 
 #include "cortexm.h"
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 extern int main(void);
+typedef void (*vector_t)(void);
+extern const vector_t vad_vectors[16];
 
 void Reset_Handler(void);
 void Default_Handler(void);
@@ -19,6 +22,7 @@ void Default_Handler(void) {
 void Reset_Handler(void) {
   uint32_t *src = &_sidata;
   uint32_t *dst;
+  CM_REG(0xE000ED08u) = (uint32_t)(uintptr_t)vad_vectors; /* VTOR */
 #if defined(__ARM_FP)
   CM_REG(0xE000ED88u) |= 0xFu << 20; /* CPACR: full access to CP10 and CP11 */
   __asm volatile("dsb\n isb" ::: "memory");
@@ -29,8 +33,6 @@ void Reset_Handler(void) {
   for (;;) {
   }
 }
-
-typedef void (*vector_t)(void);
 
 __attribute__((section(".isr_vector"), used)) const vector_t vad_vectors[16] = {
     (vector_t)(uintptr_t)&_estack, /* initial stack pointer */

@@ -30,7 +30,8 @@
 static uint32_t clock_init(void) {
   uint32_t n;
   /* PLL: HSI/16 * 336 / 2 = 168 MHz (PLLM=16, PLLN=336, PLLP=2, PLLQ=7) */
-  CM_REG(RCC_PLLCFGR) = 16u | (336u << 6) | (0u << 16) | (7u << 24);
+  CM_REG(RCC_PLLCFGR) = (CM_REG(RCC_PLLCFGR) & ~0x0F437FFFu) /* keep reserved bits */
+                        | 16u | (336u << 6) | (0u << 16) | (0u << 22) | (7u << 24);
   CM_REG(RCC_CR) |= 1u << 24; /* PLLON */
   for (n = 0; n < WAIT_LIMIT && !(CM_REG(RCC_CR) & (1u << 25)); n++) {
   }
