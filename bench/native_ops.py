@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         i = s.op.index
         if i not in ops:
             continue
-        n_instr = ops[i][1] * INSTR_PER_TICK / len(runs)
+        n_instr = ops[i][1] * INSTR_PER_TICK  # counts of the last run
         key = s.op.name
         if s.op.name == "CONV_2D":
             p = dict(s.params)

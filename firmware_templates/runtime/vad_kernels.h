@@ -48,6 +48,13 @@ typedef struct {
     const int32_t *bias;   /* [out_c] or NULL */
     const int32_t *mult;   /* [out_c] */
     const int32_t *shift;  /* [out_c] */
+    /* fast path (0 = reference loops only), prepared by the generator */
+    int32_t fast;
+    int32_t kpad;               /* k_h*k_w*in_c rounded up to a multiple of 4 */
+    const int8_t *filter_fast;  /* [out_c][kpad], zero padded */
+    const int32_t *fbias;       /* bias + in_offset * sum(filter[oc]) */
+    const int32_t *rq_shift;    /* right shift e >= 1, or 0: use vad_mbqm for this channel */
+    const int32_t *rq_add;      /* 2^(e-1) + (out_offset << e) */
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
@@ -64,10 +71,21 @@ typedef struct {
     const int32_t *bias;
     const int32_t *mult;
     const int32_t *shift;
+    /* fast path (0 = reference loops only), prepared by the generator */
+    int32_t fast;
+    const int32_t *wpk;     /* [k_h*k_w][out_c/2]: int16 pairs (c, c+2), (c+1, c+3) per 4 channels */
+    const int32_t *fbias;   /* bias + in_offset * sum over taps of filter[c] */
+    const int32_t *rq_shift;
+    const int32_t *rq_add;
 } vad_dwconv_params_t;
 
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
+
+/* Limits of the fast paths (stack scratch); larger layers use the reference loops. */
+#define VAD_FAST_MAX_KPAD 512
+#define VAD_FAST_MAX_DW_C 1024
+#define VAD_FAST_MAX_TAPS 25
 
 /* ---- FULLY_CONNECTED ---- */
 typedef struct {

@@ -1,3 +1,295 @@
+/*
+ * vadtool native int8 runtime: fast paths for CONV_2D and DEPTHWISE_CONV_2D.
+ *
+ * Same results as the reference kernels, bit for bit:
+ *  - the input offset is folded into a per-channel bias (fbias) by the generator; taps
+ *    outside the image read the input zero point, which contributes exactly 0;
+ *  - accumulators are proven by the generator to stay below 2^30 in magnitude, which makes
+ *    the requantization below equal to MultiplyByQuantizedMultiplier (double rounding);
+ *  - products use SMLAD on sign-extended int8 pairs (SXTB16). With __ARM_FEATURE_DSP the
+ *    ACLE intrinsics are used; otherwise plain C versions of the same instructions, so the
+ *    host build runs the same algorithm.
+ * Define VAD_NO_FAST_PATHS to use only the reference loops.
+ */
 #include "vad_kernels.h"
-void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out) { vad_conv2d_s8_ref(p, in, out); }
-void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out) { vad_dwconv2d_s8_ref(p, in, out); }
+
+#include <string.h>
+
+#ifndef VAD_NO_FAST_PATHS
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#define VAD_SXTB16(x) ((uint32_t)__sxtb16((int32_t)(x)))
+#define VAD_SMLAD(x, y, acc) __smlad((int32_t)(x), (int32_t)(y), (acc))
+/* SXTB16 of the word rotated right by 8 (bytes 1 and 3), one instruction */
+#define VAD_SMLABB(x, y, acc) __smlabb((int32_t)(x), (int32_t)(y), (acc))
+#define VAD_SMLATT(x, y, acc) __smlatt((int32_t)(x), (int32_t)(y), (acc))
+static inline __attribute__((always_inline)) uint32_t VAD_SXTB16_ROR8(uint32_t x)
+{
+    uint32_t r;
+    __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#else
+static uint32_t VAD_SXTB16(uint32_t x)
+{
+    const uint32_t lo = (uint32_t)(int32_t)(int8_t)(x & 0xFFu) & 0xFFFFu;
+    const uint32_t hi = (uint32_t)(int32_t)(int8_t)((x >> 16) & 0xFFu) << 16;
+    return lo | hi;
+}
+static int32_t VAD_SMLAD(uint32_t x, uint32_t y, int32_t acc)
+{
+    return acc + (int32_t)(int16_t)(x & 0xFFFFu) * (int32_t)(int16_t)(y & 0xFFFFu) +
+           (int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(y >> 16);
+}
+#define VAD_SXTB16_ROR8(x) VAD_SXTB16(((x) >> 8) | ((x) << 24))
+#define VAD_SMLABB(x, y, acc) \
+    ((acc) + (int32_t)(int16_t)((x) & 0xFFFFu) * (int32_t)(int16_t)((y) & 0xFFFFu))
+#define VAD_SMLATT(x, y, acc) ((acc) + (int32_t)(int16_t)((x) >> 16) * (int32_t)(int16_t)((y) >> 16))
+#endif
+
+#if defined(__GNUC__)
+#define VAD_INLINE static inline __attribute__((always_inline))
+#else
+#define VAD_INLINE static inline
+#endif
+
+VAD_INLINE uint32_t rd32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Requantize, add the output offset and clamp; equal to vad_mbqm(acc, mult, shift) +
+ * out_offset for |acc| < 2^30 (checked by the generator). For channels with e = rq_shift >= 1
+ * and add = 2^(e-1) + (out_offset << e):
+ *   t = SaturatingRoundingDoublingHighMul(acc, mult) = round((2 acc) * mult / 2^32)
+ *   RoundingDivideByPOT(t, e) + out_offset = (t + add - (t < 0)) >> e
+ * Scalars only: int8 stores alias everything, so nothing is re-read through a pointer. */
+VAD_INLINE int8_t finish(int32_t acc, int32_t mult, int32_t e, int32_t add, int32_t shift,
+                         int32_t out_offset, int32_t act_min, int32_t act_max)
+{
+    int32_t v;
+    if (e > 0 && !VAD_SINGLE_ROUNDING) {
+        int32_t t;
+#if defined(__ARM_FEATURE_DSP)
+        __asm("smmulr %0, %1, %2" : "=r"(t) : "r"(acc * 2), "r"(mult));
+#else
+        t = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
+#endif
+        v = (t + add + (t >> 31)) >> e;
+    } else {
+        v = vad_mbqm(acc, mult, shift) + out_offset;
+    }
+    v = v < act_min ? act_min : v;
+    v = v > act_max ? act_max : v;
+    return (int8_t)v;
+}
+
+/* Column of one output pixel (k_h*k_w*in_c values, zero point outside the image). */
+static void im2col(const vad_conv_params_t *p, const int8_t *in, int32_t pix, int8_t *col)
+{
+    const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int8_t zp = (int8_t)(-p->in_offset);
+    const int32_t row = p->k_w * p->in_c;
+    int32_t ky, kx, k = 0;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(col + k, zp, (size_t)row);
+            k += row;
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->in_w) {
+                memset(col + k, zp, (size_t)p->in_c);
+            } else {
+                memcpy(col + k, in + (iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+            }
+            k += p->in_c;
+        }
+    }
+    for (; k < p->kpad; ++k) {
+        col[k] = 0;
+    }
+}
+
+/* Two columns (pixels) times all output channels, two channels at a time. */
+static void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const int8_t *b, int8_t *oa,
+                       int8_t *ob)
+{
+    const int32_t kpad = p->kpad, out_c = p->out_c;
+    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    const int8_t *const filter = p->filter_fast;
+    const int32_t *const fbias = p->fbias;
+    const int32_t *const mult = p->mult;
+    const int32_t *const shift = p->shift;
+    const int32_t *const rq_shift = p->rq_shift;
+    const int32_t *const rq_add = p->rq_add;
+    int32_t oc = 0, k;
+    for (; oc + 1 < out_c; oc += 2) {
+        const int8_t *w0 = filter + oc * kpad;
+        const int8_t *w1 = w0 + kpad;
+        int32_t a0 = fbias[oc], a1 = fbias[oc + 1];
+        int32_t b0 = a0, b1 = a1;
+        for (k = 0; k < kpad; k += 4) {
+            const uint32_t xa = rd32(a + k), xb = rd32(b + k);
+            const uint32_t xa_l = VAD_SXTB16(xa), xa_h = VAD_SXTB16_ROR8(xa);
+            const uint32_t xb_l = VAD_SXTB16(xb), xb_h = VAD_SXTB16_ROR8(xb);
+            uint32_t w = rd32(w0 + k);
+            uint32_t w_l = VAD_SXTB16(w), w_h = VAD_SXTB16_ROR8(w);
+            a0 = VAD_SMLAD(xa_l, w_l, a0);
+            a0 = VAD_SMLAD(xa_h, w_h, a0);
+            b0 = VAD_SMLAD(xb_l, w_l, b0);
+            b0 = VAD_SMLAD(xb_h, w_h, b0);
+            w = rd32(w1 + k);
+            w_l = VAD_SXTB16(w);
+            w_h = VAD_SXTB16_ROR8(w);
+            a1 = VAD_SMLAD(xa_l, w_l, a1);
+            a1 = VAD_SMLAD(xa_h, w_h, a1);
+            b1 = VAD_SMLAD(xb_l, w_l, b1);
+            b1 = VAD_SMLAD(xb_h, w_h, b1);
+        }
+        {
+            const int32_t m0 = mult[oc], e0 = rq_shift[oc], d0 = rq_add[oc];
+            const int32_t m1 = mult[oc + 1], e1 = rq_shift[oc + 1], d1 = rq_add[oc + 1];
+            oa[oc] = finish(a0, m0, e0, d0, shift[oc], out_offset, act_min, act_max);
+            oa[oc + 1] = finish(a1, m1, e1, d1, shift[oc + 1], out_offset, act_min, act_max);
+            if (ob) {
+                ob[oc] = finish(b0, m0, e0, d0, shift[oc], out_offset, act_min, act_max);
+                ob[oc + 1] = finish(b1, m1, e1, d1, shift[oc + 1], out_offset, act_min, act_max);
+            }
+        }
+    }
+    for (; oc < out_c; ++oc) {
+        const int8_t *w0 = filter + oc * kpad;
+        int32_t a0 = fbias[oc], b0 = a0;
+        for (k = 0; k < kpad; k += 4) {
+            const uint32_t xa = rd32(a + k), xb = rd32(b + k), w = rd32(w0 + k);
+            const uint32_t w_l = VAD_SXTB16(w), w_h = VAD_SXTB16_ROR8(w);
+            a0 = VAD_SMLAD(VAD_SXTB16(xa), w_l, a0);
+            a0 = VAD_SMLAD(VAD_SXTB16_ROR8(xa), w_h, a0);
+            b0 = VAD_SMLAD(VAD_SXTB16(xb), w_l, b0);
+            b0 = VAD_SMLAD(VAD_SXTB16_ROR8(xb), w_h, b0);
+        }
+        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], shift[oc], out_offset, act_min,
+                        act_max);
+        if (ob) {
+            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], shift[oc], out_offset, act_min,
+                            act_max);
+        }
+    }
+}
+
+static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
+{
+    const int32_t npix = p->out_h * p->out_w;
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                       p->pad_h == 0 && p->pad_w == 0 && p->kpad == p->in_c;
+    int8_t VAD_ALIGNED(4) col[2 * VAD_FAST_MAX_KPAD];
+    int32_t pix;
+    for (pix = 0; pix < npix; pix += 2) {
+        const int two = pix + 1 < npix;
+        const int8_t *a, *b;
+        if (direct) {
+            a = in + pix * p->in_c;
+            b = two ? a + p->in_c : a;
+        } else {
+            im2col(p, in, pix, col);
+            a = col;
+            b = col;
+            if (two) {
+                im2col(p, in, pix + 1, col + p->kpad);
+                b = col + p->kpad;
+            }
+        }
+        gemm_2cols(p, a, b, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
+    }
+}
+
+/* Depth multiplier 1, channels a multiple of 4: per tap, four channels with SMLABB/SMLATT on
+ * sign-extended pairs (c, c+2) and (c+1, c+3); taps outside the image read the zero point. */
+static void dw_fast(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
+{
+    int8_t VAD_ALIGNED(4) zp_row[VAD_FAST_MAX_DW_C];
+    const int8_t *tap[VAD_FAST_MAX_TAPS];
+    const int32_t ntaps = p->k_h * p->k_w;
+    const int32_t C = p->out_c;
+    const int32_t half = C / 2;
+    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    const int32_t *const fbias = p->fbias;
+    const int32_t *const mult = p->mult;
+    const int32_t *const shift = p->shift;
+    const int32_t *const rq_shift = p->rq_shift;
+    const int32_t *const rq_add = p->rq_add;
+    const uint32_t *const wpk = (const uint32_t *)p->wpk;
+    int32_t oy, ox, ky, kx, c, j;
+    memset(zp_row, (int8_t)(-p->in_offset), (size_t)C);
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            int8_t *o = out + (oy * p->out_w + ox) * C;
+            j = 0;
+            for (ky = 0; ky < p->k_h; ++ky) {
+                const int32_t iy = iy0 + ky * p->dil_h;
+                for (kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t ix = ix0 + kx * p->dil_w;
+                    tap[j++] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                                   ? zp_row
+                                   : in + (iy * p->in_w + ix) * C;
+                }
+            }
+            for (c = 0; c < C; c += 4) {
+                int32_t a0 = fbias[c], a1 = fbias[c + 1];
+                int32_t a2 = fbias[c + 2], a3 = fbias[c + 3];
+                const uint32_t *w = wpk + c / 2;
+                for (j = 0; j < ntaps; ++j, w += half) {
+                    const uint32_t x = rd32(tap[j] + c);
+                    const uint32_t xl = VAD_SXTB16(x), xh = VAD_SXTB16_ROR8(x);
+                    const uint32_t wl = w[0], wh = w[1];
+                    a0 = VAD_SMLABB(xl, wl, a0);
+                    a2 = VAD_SMLATT(xl, wl, a2);
+                    a1 = VAD_SMLABB(xh, wh, a1);
+                    a3 = VAD_SMLATT(xh, wh, a3);
+                }
+                o[c] = finish(a0, mult[c], rq_shift[c], rq_add[c], shift[c], out_offset, act_min,
+                              act_max);
+                o[c + 1] = finish(a1, mult[c + 1], rq_shift[c + 1], rq_add[c + 1], shift[c + 1],
+                                  out_offset, act_min, act_max);
+                o[c + 2] = finish(a2, mult[c + 2], rq_shift[c + 2], rq_add[c + 2], shift[c + 2],
+                                  out_offset, act_min, act_max);
+                o[c + 3] = finish(a3, mult[c + 3], rq_shift[c + 3], rq_add[c + 3], shift[c + 3],
+                                  out_offset, act_min, act_max);
+            }
+        }
+    }
+}
+
+#endif /* VAD_NO_FAST_PATHS */
+
+void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
+{
+#ifndef VAD_NO_FAST_PATHS
+    if (p->fast && p->kpad <= VAD_FAST_MAX_KPAD) {
+        conv_fast(p, in, out);
+        return;
+    }
+#endif
+    vad_conv2d_s8_ref(p, in, out);
+}
+
+void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
+{
+#ifndef VAD_NO_FAST_PATHS
+    if (p->fast && p->depth_mult == 1 && (p->out_c & 3) == 0 && p->out_c <= VAD_FAST_MAX_DW_C &&
+        p->k_h * p->k_w <= VAD_FAST_MAX_TAPS) {
+        dw_fast(p, in, out);
+        return;
+    }
+#endif
+    vad_dwconv2d_s8_ref(p, in, out);
+}

@@ -171,10 +171,63 @@ class Lowering:
             ("filter", f"{k}_filter"), ("bias", f"{k}_bias" if bias is not None else "0"),
             ("mult", f"{k}_mult"), ("shift", f"{k}_shift"),
         ]
+        w = np.asarray(f.data, np.int64)
+        b64 = bias.astype(np.int64) if bias is not None else np.zeros(oc, np.int64)
+        if depthwise:
+            taps = w.reshape(kh * kw, oc)
+            fbias = b64 + (-in_zp) * taps.sum(axis=0)
+            # |partial sums| with raw int8 inputs, and the true accumulator, must stay < 2^30
+            bound = np.abs(fbias) + 128 * np.abs(taps).sum(axis=0)
+            bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(taps).sum(axis=0))
+            fast = int(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25 and bound.max() < 2**30)
+            params += [("fast", fast)]
+            if fast:
+                # per tap, per group of 4 channels: int16 pairs (c, c+2), (c+1, c+3)
+                g = taps.reshape(kh * kw, oc // 4, 4)
+                w02 = (g[:, :, 0] & 0xFFFF) | ((g[:, :, 2] & 0xFFFF) << 16)
+                w13 = (g[:, :, 1] & 0xFFFF) | ((g[:, :, 3] & 0xFFFF) << 16)
+                packed = np.stack([w02, w13], axis=2).reshape(kh * kw, oc // 2)
+                packed = packed.astype(np.uint32).view(np.int32).astype(np.int64)
+                consts += [ConstArray(f"{k}_wpk", "int32_t", packed),
+                           ConstArray(f"{k}_fbias", "int32_t", fbias)]
+                params += [("wpk", f"{k}_wpk"), ("fbias", f"{k}_fbias")]
+                params += self._rq_arrays(k, consts, shift, out_zp)
+            else:
+                params += [("wpk", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
+        else:
+            kk = kh * kw * ic
+            rows = w.reshape(oc, kk)
+            fbias = b64 + (-in_zp) * rows.sum(axis=1)
+            bound = np.abs(fbias) + 128 * np.abs(rows).sum(axis=1)
+            bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(rows).sum(axis=1))
+            kpad = (kk + 3) // 4 * 4
+            fast = int(kpad <= 512 and bound.max() < 2**30 and dh == 1 and dw == 1)
+            params += [("fast", fast), ("kpad", kpad)]
+            if fast:
+                if kpad == kk:
+                    ff = f"{k}_filter"
+                else:
+                    padded = np.zeros((oc, kpad), np.int64)
+                    padded[:, :kk] = rows
+                    consts.append(ConstArray(f"{k}_filter_fast", "int8_t", padded))
+                    ff = f"{k}_filter_fast"
+                consts.append(ConstArray(f"{k}_fbias", "int32_t", fbias))
+                params += [("filter_fast", ff), ("fbias", f"{k}_fbias")]
+                params += self._rq_arrays(k, consts, shift, out_zp)
+            else:
+                params += [("filter_fast", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
         return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs)
+
+    def _rq_arrays(self, k: str, consts: list, shift: list[int], out_zp: int):
+        """Per-channel right shift e and 2^(e-1) + (out_zp << e) for the fast requantization;
+        e = 0 sends a channel to the generic MultiplyByQuantizedMultiplier."""
+        e = np.array([-s if (s < 0 and -s <= 22 and not self.single_rounding) else 0 for s in shift], np.int64)
+        add = np.where(e > 0, (1 << np.maximum(e - 1, 0)) + (int(out_zp) << e), 0)
+        consts += [ConstArray(f"{k}_rq_shift", "int32_t", e), ConstArray(f"{k}_rq_add", "int32_t", add)]
+        return [("rq_shift", f"{k}_rq_shift"), ("rq_add", f"{k}_rq_add")]
 
     def op_conv_2d(self, op: Operator) -> Step:
         return self._conv_common(op, depthwise=False)
