@@ -61,27 +61,32 @@ VAD_INLINE uint32_t rd32(const int8_t *p)
     return v;
 }
 
-/* Requantize, add the output offset and clamp; equal to vad_mbqm(acc, mult, shift) +
- * out_offset for |acc| < 2^30 (checked by the generator). For channels with e = rq_shift >= 1
- * and add = 2^(e-1) + (out_offset << e):
+/* Requantize, add the output offset and clamp: equal to vad_mbqm(acc, mult, -e) + out_offset
+ * when |acc| < 2^30 and e >= 1 (both checked by the generator for every fast layer), with
+ * rnd = 2^(e-1):
  *   t = SaturatingRoundingDoublingHighMul(acc, mult) = round((2 acc) * mult / 2^32)
- *   RoundingDivideByPOT(t, e) + out_offset = (t + add - (t < 0)) >> e
+ *   RoundingDivideByPOT(t, e) = (t + rnd - (t < 0)) >> e
  * Scalars only: int8 stores alias everything, so nothing is re-read through a pointer. */
-VAD_INLINE int8_t finish(int32_t acc, int32_t mult, int32_t e, int32_t add, int32_t shift,
-                         int32_t out_offset, int32_t act_min, int32_t act_max)
+VAD_INLINE int8_t finish(int32_t acc, int32_t mult, int32_t e, int32_t rnd, int32_t out_offset,
+                         int32_t act_min, int32_t act_max)
 {
-    int32_t v;
-    if (e > 0 && !VAD_SINGLE_ROUNDING) {
-        int32_t t;
-#if defined(__ARM_FEATURE_DSP)
-        __asm("smmulr %0, %1, %2" : "=r"(t) : "r"(acc * 2), "r"(mult));
+    int32_t t, v;
+#if VAD_SINGLE_ROUNDING
+    v = vad_mbqm(acc, mult, -e) + out_offset;
+    (void)rnd;
 #else
-        t = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
+#if defined(__ARM_FEATURE_DSP)
+    __asm("smmulr %0, %1, %2" : "=r"(t) : "r"(acc * 2), "r"(mult));
+#else
+    t = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
 #endif
-        v = (t + add + (t >> 31)) >> e;
-    } else {
-        v = vad_mbqm(acc, mult, shift) + out_offset;
+    v = ((t + rnd + (t >> 31)) >> e) + out_offset;
+#endif
+#if defined(__ARM_FEATURE_DSP)
+    if (act_min == -128 && act_max == 127) { /* constant in the specialised callers */
+        return (int8_t)__ssat(v, 8);
     }
+#endif
     v = v < act_min ? act_min : v;
     v = v > act_max ? act_max : v;
     return (int8_t)v;
@@ -118,15 +123,15 @@ static void im2col(const vad_conv_params_t *p, const int8_t *in, int32_t pix, in
 }
 
 /* Two columns (pixels) times all output channels, two channels at a time. */
-static void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const int8_t *b, int8_t *oa,
-                       int8_t *ob)
+VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const int8_t *b,
+                           int8_t *oa, int8_t *ob, const int32_t act_min, const int32_t act_max,
+                           const int32_t kconst)
 {
-    const int32_t kpad = p->kpad, out_c = p->out_c;
-    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    const int32_t kpad = kconst ? kconst : p->kpad, out_c = p->out_c;
+    const int32_t out_offset = p->out_offset;
     const int8_t *const filter = p->filter_fast;
     const int32_t *const fbias = p->fbias;
     const int32_t *const mult = p->mult;
-    const int32_t *const shift = p->shift;
     const int32_t *const rq_shift = p->rq_shift;
     const int32_t *const rq_add = p->rq_add;
     int32_t oc = 0, k;
@@ -156,11 +161,11 @@ static void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const int8_t
         {
             const int32_t m0 = mult[oc], e0 = rq_shift[oc], d0 = rq_add[oc];
             const int32_t m1 = mult[oc + 1], e1 = rq_shift[oc + 1], d1 = rq_add[oc + 1];
-            oa[oc] = finish(a0, m0, e0, d0, shift[oc], out_offset, act_min, act_max);
-            oa[oc + 1] = finish(a1, m1, e1, d1, shift[oc + 1], out_offset, act_min, act_max);
+            oa[oc] = finish(a0, m0, e0, d0, out_offset, act_min, act_max);
+            oa[oc + 1] = finish(a1, m1, e1, d1, out_offset, act_min, act_max);
             if (ob) {
-                ob[oc] = finish(b0, m0, e0, d0, shift[oc], out_offset, act_min, act_max);
-                ob[oc + 1] = finish(b1, m1, e1, d1, shift[oc + 1], out_offset, act_min, act_max);
+                ob[oc] = finish(b0, m0, e0, d0, out_offset, act_min, act_max);
+                ob[oc + 1] = finish(b1, m1, e1, d1, out_offset, act_min, act_max);
             }
         }
     }
@@ -175,13 +180,40 @@ static void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const int8_t
             b0 = VAD_SMLAD(VAD_SXTB16(xb), w_l, b0);
             b0 = VAD_SMLAD(VAD_SXTB16_ROR8(xb), w_h, b0);
         }
-        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], shift[oc], out_offset, act_min,
-                        act_max);
+        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max);
         if (ob) {
-            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], shift[oc], out_offset, act_min,
-                            act_max);
+            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max);
         }
     }
+}
+
+/* Specialised for the full int8 range (the clamp becomes one SSAT) and for short columns. */
+#define VAD_GEMM_VARIANT(name, lo, hi, k)                                                       \
+    static void name(const vad_conv_params_t *p, const int8_t *a, const int8_t *b, int8_t *oa, \
+                     int8_t *ob)                                                                \
+    {                                                                                           \
+        gemm_2cols(p, a, b, oa, ob, (lo), (hi), (k));                                           \
+    }
+VAD_GEMM_VARIANT(gemm_full, -128, 127, 0)
+VAD_GEMM_VARIANT(gemm_full_k8, -128, 127, 8)
+VAD_GEMM_VARIANT(gemm_full_k16, -128, 127, 16)
+VAD_GEMM_VARIANT(gemm_clamp, p->act_min, p->act_max, 0)
+VAD_GEMM_VARIANT(gemm_clamp_k8, p->act_min, p->act_max, 8)
+VAD_GEMM_VARIANT(gemm_clamp_k16, p->act_min, p->act_max, 16)
+
+typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const int8_t *, const int8_t *, int8_t *,
+                            int8_t *);
+
+static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
+{
+    const int full = p->act_min == -128 && p->act_max == 127;
+    if (p->kpad == 8) {
+        return full ? gemm_full_k8 : gemm_clamp_k8;
+    }
+    if (p->kpad == 16) {
+        return full ? gemm_full_k16 : gemm_clamp_k16;
+    }
+    return full ? gemm_full : gemm_clamp;
 }
 
 static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
@@ -190,6 +222,7 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0 && p->kpad == p->in_c;
     int8_t VAD_ALIGNED(4) col[2 * VAD_FAST_MAX_KPAD];
+    const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix;
     for (pix = 0; pix < npix; pix += 2) {
         const int two = pix + 1 < npix;
@@ -206,23 +239,23 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
                 b = col + p->kpad;
             }
         }
-        gemm_2cols(p, a, b, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
+        gemm(p, a, b, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
     }
 }
 
 /* Depth multiplier 1, channels a multiple of 4: per tap, four channels with SMLABB/SMLATT on
  * sign-extended pairs (c, c+2) and (c+1, c+3); taps outside the image read the zero point. */
-static void dw_fast(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
+VAD_INLINE void dw_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
+                        const int32_t act_min, const int32_t act_max)
 {
     int8_t VAD_ALIGNED(4) zp_row[VAD_FAST_MAX_DW_C];
     const int8_t *tap[VAD_FAST_MAX_TAPS];
     const int32_t ntaps = p->k_h * p->k_w;
     const int32_t C = p->out_c;
     const int32_t half = C / 2;
-    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    const int32_t out_offset = p->out_offset;
     const int32_t *const fbias = p->fbias;
     const int32_t *const mult = p->mult;
-    const int32_t *const shift = p->shift;
     const int32_t *const rq_shift = p->rq_shift;
     const int32_t *const rq_add = p->rq_add;
     const uint32_t *const wpk = (const uint32_t *)p->wpk;
@@ -256,16 +289,25 @@ static void dw_fast(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
                     a1 = VAD_SMLABB(xh, wh, a1);
                     a3 = VAD_SMLATT(xh, wh, a3);
                 }
-                o[c] = finish(a0, mult[c], rq_shift[c], rq_add[c], shift[c], out_offset, act_min,
-                              act_max);
-                o[c + 1] = finish(a1, mult[c + 1], rq_shift[c + 1], rq_add[c + 1], shift[c + 1],
-                                  out_offset, act_min, act_max);
-                o[c + 2] = finish(a2, mult[c + 2], rq_shift[c + 2], rq_add[c + 2], shift[c + 2],
-                                  out_offset, act_min, act_max);
-                o[c + 3] = finish(a3, mult[c + 3], rq_shift[c + 3], rq_add[c + 3], shift[c + 3],
-                                  out_offset, act_min, act_max);
+                o[c] = finish(a0, mult[c], rq_shift[c], rq_add[c],
+                              out_offset, act_min, act_max);
+                o[c + 1] = finish(a1, mult[c + 1], rq_shift[c + 1], rq_add[c + 1],
+                              out_offset, act_min, act_max);
+                o[c + 2] = finish(a2, mult[c + 2], rq_shift[c + 2], rq_add[c + 2],
+                              out_offset, act_min, act_max);
+                o[c + 3] = finish(a3, mult[c + 3], rq_shift[c + 3], rq_add[c + 3],
+                              out_offset, act_min, act_max);
             }
         }
+    }
+}
+
+static void dw_fast(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
+{
+    if (p->act_min == -128 && p->act_max == 127) {
+        dw_body(p, in, out, -128, 127);
+    } else {
+        dw_body(p, in, out, p->act_min, p->act_max);
     }
 }
 

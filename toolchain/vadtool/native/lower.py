@@ -179,7 +179,8 @@ class Lowering:
             # |partial sums| with raw int8 inputs, and the true accumulator, must stay < 2^30
             bound = np.abs(fbias) + 128 * np.abs(taps).sum(axis=0)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(taps).sum(axis=0))
-            fast = int(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25 and bound.max() < 2**30)
+            fast = int(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25 and bound.max() < 2**30
+                       and all(1 <= -s <= 31 for s in shift))
             params += [("fast", fast)]
             if fast:
                 # per tap, per group of 4 channels: int16 pairs (c, c+2), (c+1, c+3)
@@ -191,7 +192,7 @@ class Lowering:
                 consts += [ConstArray(f"{k}_wpk", "int32_t", packed),
                            ConstArray(f"{k}_fbias", "int32_t", fbias)]
                 params += [("wpk", f"{k}_wpk"), ("fbias", f"{k}_fbias")]
-                params += self._rq_arrays(k, consts, shift, out_zp)
+                params += self._rq_arrays(k, consts, shift)
             else:
                 params += [("wpk", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
         else:
@@ -201,7 +202,8 @@ class Lowering:
             bound = np.abs(fbias) + 128 * np.abs(rows).sum(axis=1)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(rows).sum(axis=1))
             kpad = (kk + 3) // 4 * 4
-            fast = int(kpad <= 512 and bound.max() < 2**30 and dh == 1 and dw == 1)
+            fast = int(kpad <= 512 and bound.max() < 2**30 and dh == 1 and dw == 1
+                       and all(1 <= -s <= 31 for s in shift))
             params += [("fast", fast), ("kpad", kpad)]
             if fast:
                 if kpad == kk:
@@ -213,7 +215,7 @@ class Lowering:
                     ff = f"{k}_filter_fast"
                 consts.append(ConstArray(f"{k}_fbias", "int32_t", fbias))
                 params += [("filter_fast", ff), ("fbias", f"{k}_fbias")]
-                params += self._rq_arrays(k, consts, shift, out_zp)
+                params += self._rq_arrays(k, consts, shift)
             else:
                 params += [("filter_fast", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
@@ -221,12 +223,11 @@ class Lowering:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
         return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs)
 
-    def _rq_arrays(self, k: str, consts: list, shift: list[int], out_zp: int):
-        """Per-channel right shift e and 2^(e-1) + (out_zp << e) for the fast requantization;
-        e = 0 sends a channel to the generic MultiplyByQuantizedMultiplier."""
-        e = np.array([-s if (s < 0 and -s <= 22 and not self.single_rounding) else 0 for s in shift], np.int64)
-        add = np.where(e > 0, (1 << np.maximum(e - 1, 0)) + (int(out_zp) << e), 0)
-        consts += [ConstArray(f"{k}_rq_shift", "int32_t", e), ConstArray(f"{k}_rq_add", "int32_t", add)]
+    def _rq_arrays(self, k: str, consts: list, shift: list[int]):
+        """Per-channel right shift e >= 1 and rounding 2^(e-1) for the fast requantization."""
+        e = np.array([-s for s in shift], np.int64)
+        consts += [ConstArray(f"{k}_rq_shift", "int32_t", e),
+                   ConstArray(f"{k}_rq_add", "int32_t", (1 << (e - 1)))]
         return [("rq_shift", f"{k}_rq_shift"), ("rq_add", f"{k}_rq_add")]
 
     def op_conv_2d(self, op: Operator) -> Step:
