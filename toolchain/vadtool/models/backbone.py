@@ -1,0 +1,145 @@
+"""Pretrained MobileNet backbones, cut early, with their weights resolved offline or online.
+
+Every network vadtool builds takes raw pixels (float 0..255, RGB) and does its own input
+scaling in a first Rescaling layer, so the int8 model's input is simply `pixel - 128`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import ModelError
+from ..tfenv import keras
+
+WEIGHTS_ENV = "VADTOOL_WEIGHTS"
+
+# Input scaling after the Rescaling layer: unit = [0, 1], symmetric = [-1, 1].
+SCALES = {"unit": (1 / 255.0, 0.0), "symmetric": (1 / 127.5, -1.0)}
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    arch: str = "mobilenet_v2"  # mobilenet_v2 | mobilenet_v1
+    alpha: float = 1.0
+    cut: str | None = "block_6_expand_relu"  # None: the whole network without top
+    weights: str = "imagenet"  # "imagenet" or a file or folder of weight files
+    input_scale: str = "symmetric"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# Weight files we know how to load, by (arch, alpha, cut): candidate file names in a folder.
+# The Keras download names come first so a folder of Keras' own cache files works too.
+def _candidate_names(spec: BackboneSpec) -> list[str]:
+    a = _alpha_str(spec.alpha)
+    if spec.arch == "mobilenet_v2":
+        names = [f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{a}_224_no_top.h5",
+                 f"mobilenet_v2_{a}_imagenet_no_top.weights.h5"]
+        if spec.cut:
+            names.insert(0, f"mobilenet_v2_{a}_{spec.cut}_bnfolded.weights.h5")
+        return names
+    if spec.arch == "mobilenet_v1":
+        return [f"mobilenet_{a}_224_tf_no_top.h5", f"mobilenet_v1_{a}_224_imagenet.h5"]
+    raise ModelError(f"unknown backbone architecture {spec.arch!r}; use mobilenet_v2 or mobilenet_v1")
+
+
+def _alpha_str(alpha: float) -> str:
+    return f"{alpha:.2f}".rstrip("0").rstrip(".") if alpha != 1 else "1.0"
+
+
+def resolve_weights(spec: BackboneSpec) -> str | Path:
+    """Return "imagenet" (Keras download) or the weights file to load for `spec`."""
+    source = spec.weights
+    if source == "imagenet" and os.environ.get(WEIGHTS_ENV):
+        source = os.environ[WEIGHTS_ENV]
+    if source == "imagenet":
+        return "imagenet"
+    path = Path(source)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        names = _candidate_names(spec)
+        for name in names:
+            if (path / name).is_file():
+                return path / name
+        raise ModelError(
+            f"{path}: no weights for {spec.arch} alpha {spec.alpha}; put one of "
+            f"{', '.join(names)} there, or pass --weights FILE")
+    raise ModelError(f"{path}: weights file or folder not found; pass --weights FILE|DIR "
+                     f"or set {WEIGHTS_ENV}, or use --weights imagenet on a machine with internet")
+
+
+def _keras_app(spec: BackboneSpec, size: int, weights):
+    shape = (size, size, 3)
+    if spec.arch == "mobilenet_v2":
+        return keras.applications.MobileNetV2(alpha=spec.alpha, include_top=False,
+                                              weights=weights, input_shape=shape)
+    return keras.applications.MobileNet(alpha=spec.alpha, include_top=False,
+                                        weights=weights, input_shape=shape)
+
+
+def build_backbone(spec: BackboneSpec, size: int) -> keras.Model:
+    """The pretrained feature extractor: raw pixels in, features at the cut out."""
+    weights = resolve_weights(spec)
+    try:
+        if weights == "imagenet":
+            base = _keras_app(spec, size, "imagenet")
+        else:
+            base = _keras_app(spec, size, None)
+    except ValueError as exc:  # Keras rejects unsupported alpha / size combinations
+        raise ModelError(f"cannot build {spec.arch} alpha {spec.alpha}: {exc}") from exc
+    except Exception as exc:  # the Keras download fails offline with many exception types
+        raise ModelError(
+            f"could not download the ImageNet weights for {spec.arch} alpha {spec.alpha} "
+            f"({type(exc).__name__}); offline, pass --weights with a weights file or folder "
+            f"(or set {WEIGHTS_ENV}); file names looked for: {', '.join(_candidate_names(spec))}"
+        ) from exc
+    try:
+        out = base.get_layer(spec.cut).output if spec.cut else base.output
+    except ValueError as exc:
+        raise ModelError(f"{spec.arch} has no layer {spec.cut!r} to cut at") from exc
+    cut = keras.Model(base.input, out)
+    if weights != "imagenet":
+        _load_weights(spec, base, cut, Path(weights))
+    scale, offset = SCALES[spec.input_scale]
+    inp = keras.Input((size, size, 3), name="pixels")
+    x = keras.layers.Rescaling(scale, offset, name="input_scaling")(inp)
+    return keras.Model(inp, cut(x), name="backbone")
+
+
+def _load_weights(spec: BackboneSpec, base, cut, path: Path) -> None:
+    """Load a file saved from the whole network, the cut network, or the network with its
+    ImageNet top (then copied layer by layer: convolution weights do not depend on size)."""
+    errors = []
+    for model in (cut, base) if "bnfolded" in path.name or "block_" in path.name else (base, cut):
+        try:
+            model.load_weights(path)
+            return
+        except Exception as exc:  # Keras raises ValueError / KeyError / OSError on mismatch
+            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+    try:
+        full = _keras_app_with_top(spec, path)
+        by_name = {layer.name: layer for layer in full.layers}
+        for layer in base.layers:
+            if layer.weights:
+                layer.set_weights(by_name[layer.name].get_weights())
+        return
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+    raise ModelError(f"{path}: does not hold weights for this backbone ({errors[0]}); "
+                     "check the architecture and width match the file")
+
+
+def _keras_app_with_top(spec: BackboneSpec, path: Path):
+    app = keras.applications.MobileNetV2 if spec.arch == "mobilenet_v2" else keras.applications.MobileNet
+    full = app(alpha=spec.alpha, include_top=True, weights=None, input_shape=(224, 224, 3))
+    full.load_weights(path)
+    return full
+
+
+def default_input_scale(weights_path: str | Path) -> str:
+    """The FOMO-AD 0.35 backbone file was trained on [0, 1]; ImageNet weights on [-1, 1]."""
+    return "unit" if "bnfolded" in str(weights_path) else "symmetric"

@@ -1,0 +1,137 @@
+"""Densities of normal cell features, and the cell score they give (pure numpy).
+
+Every density is stored the same way, so Python, the C head and reports read one format:
+a mixture of K full-covariance Gaussians, each as a mean, a whitening matrix W (W^T W is
+the precision) and a log-normaliser, and the cell score is the negative log-likelihood
+
+    score(x) = -logsumexp_k( log_norm_k - 0.5 * ||W_k (x - mean_k)||^2 )
+
+K = 1 is the plain Gaussian (the score is then half the squared Mahalanobis distance plus a
+constant). "per-position" keeps one Gaussian per cell position instead of one shared by all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KINDS = ("gaussian", "gmm", "per-position")
+
+
+@dataclass
+class Density:
+    kind: str
+    means: np.ndarray  # (K, C) shared, or (G*G, C) per position
+    whiten: np.ndarray  # (K, C, C) lower-triangular-inverse factors
+    log_norm: np.ndarray  # (K,)
+
+    def score(self, features: np.ndarray, batch: int = 16) -> np.ndarray:
+        """Cell scores (N, G, G) for features (N, G, G, C)."""
+        n, gh, gw, c = features.shape
+        out = np.empty((n, gh, gw), np.float32)
+        for start in range(0, n, batch):
+            f = features[start:start + batch].reshape(-1, gh * gw, c).astype(np.float64)
+            if self.kind == "per-position":
+                d = f - self.means[None]  # (b, P, C)
+                z = np.einsum("pij,bpj->bpi", self.whiten, d)
+                s = 0.5 * (z * z).sum(-1) - self.log_norm[None]
+            else:
+                comps = []
+                for k in range(len(self.means)):
+                    z = (f - self.means[k]) @ self.whiten[k].T
+                    comps.append(self.log_norm[k] - 0.5 * (z * z).sum(-1))
+                s = -_logsumexp(np.stack(comps), axis=0)
+            out[start:start + batch] = s.reshape(-1, gh, gw)
+        return out
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as f:
+            np.savez(f, kind=np.array(self.kind), means=self.means.astype(np.float32),
+                     whiten=self.whiten.astype(np.float32), log_norm=self.log_norm.astype(np.float32))
+
+    @classmethod
+    def load(cls, path: Path) -> "Density":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(str(z["kind"]), z["means"].astype(np.float64),
+                       z["whiten"].astype(np.float64), z["log_norm"].astype(np.float64))
+
+    @property
+    def n_params(self) -> int:
+        return int(self.means.size + self.whiten.size + self.log_norm.size)
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = a.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def _gaussian_factors(cov: np.ndarray, shrinkage: float):
+    """Whitening matrix and log-normaliser of N(., cov) with shrinkage towards a scaled identity."""
+    c = cov.shape[0]
+    cov = cov + shrinkage * (np.trace(cov) / c + 1e-12) * np.eye(c)
+    chol = np.linalg.cholesky(cov)
+    whiten = np.linalg.inv(chol)
+    log_norm = -np.log(np.diag(chol)).sum() - 0.5 * c * np.log(2 * np.pi)
+    return whiten, log_norm
+
+
+def fit(features: np.ndarray, kind: str = "gaussian", components: int = 16,
+        shrinkage: float = 1e-3, seed: int = 0, max_cells: int = 40000) -> Density:
+    """Fit a density on the cells of normal images: features (N, G, G, C)."""
+    if kind not in KINDS:
+        raise ValueError(f"density kind {kind!r}; expected one of {KINDS}")
+    n, gh, gw, c = features.shape
+    if kind == "per-position":
+        cells = features.reshape(n, gh * gw, c).astype(np.float64)
+        means = cells.mean(0)
+        whiten = np.empty((gh * gw, c, c))
+        log_norm = np.empty(gh * gw)
+        for p in range(gh * gw):
+            whiten[p], log_norm[p] = _gaussian_factors(np.cov(cells[:, p], rowvar=False), shrinkage)
+        return Density(kind, means, whiten, log_norm)
+    cells = features.reshape(-1, c).astype(np.float64)
+    if kind == "gaussian" or components == 1:
+        whiten, log_norm = _gaussian_factors(np.cov(cells, rowvar=False), shrinkage)
+        return Density("gaussian", cells.mean(0)[None], whiten[None], np.array([log_norm]))
+    rng = np.random.default_rng(seed)
+    if len(cells) > max_cells:
+        cells = cells[rng.choice(len(cells), max_cells, replace=False)]
+    return _fit_gmm(cells, components, shrinkage, rng)
+
+
+def _fit_gmm(x: np.ndarray, k: int, shrinkage: float, rng, iters: int = 60) -> Density:
+    """Full-covariance EM, k-means++ start; each covariance shrunk like the single Gaussian."""
+    n, c = x.shape
+    centers = [x[rng.integers(n)]]
+    d2 = ((x - centers[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        centers.append(x[rng.choice(n, p=d2 / d2.sum())])
+        d2 = np.minimum(d2, ((x - centers[-1]) ** 2).sum(1))
+    means = np.array(centers)
+    assign = np.argmin(((x[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    resp = np.eye(k)[assign]
+    global_scale = np.trace(np.cov(x, rowvar=False)) / c
+    prev = -np.inf
+    for _ in range(iters):
+        nk = resp.sum(0) + 1e-9
+        weights = nk / n
+        means = (resp.T @ x) / nk[:, None]
+        whiten = np.empty((k, c, c))
+        log_norm = np.empty(k)
+        for j in range(k):
+            d = x - means[j]
+            cov = (resp[:, j, None] * d).T @ d / nk[j]
+            cov += shrinkage * global_scale * np.eye(c)
+            whiten[j], log_norm[j] = _gaussian_factors(cov, 0.0)
+            log_norm[j] += np.log(weights[j])
+        ll = np.stack([log_norm[j] - 0.5 * (((x - means[j]) @ whiten[j].T) ** 2).sum(1)
+                       for j in range(k)], axis=1)
+        total = _logsumexp(ll, axis=1)
+        resp = np.exp(ll - total[:, None])
+        mean_ll = total.mean()
+        if mean_ll - prev < 1e-4 * abs(mean_ll):
+            break
+        prev = mean_ll
+    return Density("gmm", means, whiten, log_norm)

@@ -1,0 +1,179 @@
+"""Quantization stage: model.keras -> full-int8 model_int8.tflite, checked before it is written.
+
+The int8 input is the raw pixel minus 128 (scale 1, zero point -128): the first
+calibration image carries one black and one white pixel, which pins the converter's input
+range to 0..255 so no pixel clips. For FOMO-AD the density is refitted on the int8
+network's own features (reference kernels, bit-exact with TFLite Micro), because those are
+the features the device will score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import data as datasets
+from .errors import DatasetError, ModelError, QuantizeError
+from .models import fomo_ad
+from .models.density import Density
+from .rundir import Run
+from .train import Progress, _quiet
+
+CALIB_MAX = 100
+MIN_CORRELATION = 0.9  # int8 vs float features; below this the int8 model is broken
+
+
+def tensor_quantization(tflite_path) -> tuple[tuple[float, int], tuple[float, int]]:
+    """((input scale, zero point), (output scale, zero point)) of a full-int8 model."""
+    from ai_edge_litert import interpreter as litert
+    try:
+        interp = litert.Interpreter(model_path=str(tflite_path))
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{tflite_path}: not a valid TFLite model ({str(exc).splitlines()[0]}); "
+                         "re-run vadtool quantize") from exc
+    (inp,), (out,) = interp.get_input_details(), interp.get_output_details()
+    for detail, what in ((inp, "input"), (out, "output")):
+        if detail["dtype"] != np.int8:
+            raise ModelError(f"{tflite_path}: {what} is {np.dtype(detail['dtype']).name}, "
+                             "not int8; re-run vadtool quantize")
+    return ((float(inp["quantization"][0]), int(inp["quantization"][1])),
+            (float(out["quantization"][0]), int(out["quantization"][1])))
+
+
+def calibration_images(run: Run, calib_dir: Path | None, size: int) -> tuple[np.ndarray, str]:
+    if calib_dir is not None:
+        calib_dir = Path(calib_dir)
+        paths = sorted(p for p in calib_dir.rglob("*")
+                       if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") and "_mask" not in p.stem)
+        if not paths:
+            raise DatasetError(f"{calib_dir}: no calibration images (png/jpg/bmp) found; "
+                               "give a folder of normal images with --calib")
+        source = str(calib_dir)
+    else:
+        root = Path(run.manifest["data"]["root"])
+        paths = [root / p for p in run.manifest["train_images"]]
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise DatasetError(f"{missing[0]}: training image is gone; give calibration "
+                               "images with --calib DIR")
+        source = "training images"
+    step = max(1, len(paths) // CALIB_MAX)
+    paths = paths[::step][:CALIB_MAX]
+    images = np.stack([datasets.load_image(p, size) for p in paths])
+    return images, f"{source} ({len(paths)})"
+
+
+def convert(keras_model, calib: np.ndarray) -> bytes:
+    from .tfenv import tf
+    pinned = calib.copy()
+    pinned[0, 0, 0] = 0
+    pinned[0, 0, 1] = 255
+
+    def representative():
+        for image in pinned:
+            yield [image[None].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter raises ConverterError and friends
+        raise QuantizeError(f"int8 conversion failed: {str(exc).splitlines()[0][:200]}") from exc
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()) or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = _quiet) -> dict:
+    """Write model_int8.tflite (and head_int8.npz for FOMO-AD); return the drift report."""
+    from .runners import FloatRunner, LiteRTRunner
+    run = Run.open(run_dir)
+    size = run.manifest["input"]["size"]
+    progress("load calibration images", 0, 1)
+    calib, source = calibration_images(run, calib_dir, size)
+    progress("load calibration images", 1, 1)
+    float_runner = FloatRunner(run)
+    progress("convert to int8", 0, 1)
+    blob = convert(float_runner.model, calib)
+    progress("convert to int8", 1, 1)
+
+    staging = run.path / ".model_int8.check.tflite"
+    staging.write_bytes(blob)
+    try:
+        (in_scale, in_zero), (out_scale, out_zero) = tensor_quantization(staging)
+        if abs(in_scale - 1.0) > 1e-6 or in_zero != -128:
+            raise QuantizeError(f"int8 input quantization is scale {in_scale}, zero point "
+                                f"{in_zero}; expected 1.0 and -128 (pixel - 128)")
+        int8_runner = LiteRTRunner(staging)
+        check = _check_images(run, calib)
+        outs_f, outs_q = [], []
+        for i in range(len(check)):
+            outs_f.append(float_runner.outputs(check[i:i + 1]))
+            outs_q.append(int8_runner.outputs(check[i:i + 1]))
+            progress("compare float and int8", i + 1, len(check))
+        outs_f, outs_q = np.concatenate(outs_f), np.concatenate(outs_q)
+        report = {"calibration": source, "input_scale": in_scale, "input_zero_point": in_zero,
+                  "output_scale": out_scale, "output_zero_point": out_zero,
+                  "model_bytes": len(blob), "check_images": len(check)}
+        if run.kind == "fomo-ad":
+            report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, progress))
+        else:
+            report["score_correlation"] = _correlation(outs_f[:, 1], outs_q[:, 1])
+            report["max_score_change"] = float(np.abs(outs_f[:, 1] - outs_q[:, 1]).max())
+            if not np.isfinite(outs_q).all() or np.ptp(outs_q[:, 1]) == 0 and np.ptp(outs_f[:, 1]) > 0.05:
+                raise QuantizeError("int8 class scores are constant or not finite; "
+                                    "the model is broken in int8; try more calibration images")
+    finally:
+        staging.unlink(missing_ok=True)
+    run.add_file("model_int8.tflite", lambda p: p.write_bytes(blob))
+    run.manifest["quantization"] = report
+    run.save()
+    return report
+
+
+def _check_images(run: Run, calib: np.ndarray) -> np.ndarray:
+    """Held-back normal images (never calibrated on) or, without them, the calibration set."""
+    root = Path(run.manifest["data"]["root"])
+    held = [root / p for p in run.manifest.get("holdout_images", [])]
+    size = run.manifest["input"]["size"]
+    if held and all(p.exists() for p in held):
+        return np.stack([datasets.load_image(p, size) for p in held])
+    return calib[: min(len(calib), 20)]
+
+
+def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, progress: Progress) -> dict:
+    corr = _correlation(outs_f, outs_q)
+    if not np.isfinite(outs_q).all() or np.ptp(outs_q) == 0 or not corr >= MIN_CORRELATION:
+        raise QuantizeError(f"int8 features are broken (correlation with float {corr:.3f}, "
+                            f"minimum {MIN_CORRELATION}); the model was not written; "
+                            "try calibration images closer to the training data (--calib)")
+    recipe = fomo_ad.FomoAdRecipe.from_json(run.manifest["recipe"])
+    root = Path(run.manifest["data"]["root"])
+    size = run.manifest["input"]["size"]
+    fit_paths = [root / p for p in run.manifest["train_images"]]
+    feats = []
+    for i, p in enumerate(fit_paths):
+        feats.append(int8_runner.outputs(datasets.load_image(p, size)[None]))
+        progress("int8 features of training images", i + 1, len(fit_paths))
+    feats = np.concatenate(feats)
+    has_holdout = bool(run.manifest.get("holdout_images"))
+    density_q, threshold_q = fomo_ad.fit_head(recipe, feats, outs_q if has_holdout else feats[:0])
+    if run.manifest.get("threshold_source") == "--threshold":
+        threshold_q = run.manifest["threshold"]
+    run.add_file("head_int8.npz", density_q.save)
+    run.manifest["threshold_int8"] = threshold_q
+    cells_f = Density.load(run.file("head.npz")).score(outs_f)
+    cells_q = density_q.score(outs_q)
+    return {"feature_correlation": corr,
+            "cell_score_correlation": _correlation(cells_f, cells_q),
+            "image_score_correlation": _correlation(fomo_ad.image_scores(cells_f),
+                                                    fomo_ad.image_scores(cells_q))}

@@ -1,0 +1,142 @@
+"""The run directory: one folder per trained model, its manifest and its artifacts.
+
+Stages hand each other a run directory and nothing else. Every artifact is written
+atomically (temporary name, then rename) and its sha256 recorded in the manifest, so an
+interrupted command never leaves a half-written file that looks whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import __version__
+from .errors import ModelError
+
+MANIFEST = "vadtool.json"
+FORMAT = 1  # bump when the manifest or artifacts change incompatibly
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: Path, directory: bool = False) -> None:
+    """mkstemp/mkdtemp create private files; give them the usual permissions."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        publish_mode(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path: Path, obj) -> None:
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+class Run:
+    """A run directory and its manifest."""
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path = Path(path)
+        self.manifest = manifest
+
+    @classmethod
+    def create(cls, path: Path, kind: str, **fields) -> "Run":
+        path = Path(path)
+        if (path / MANIFEST).exists():
+            raise ModelError(f"{path}: already holds a run; choose another --out or delete it")
+        path.mkdir(parents=True, exist_ok=True)
+        manifest = {"vadtool_version": __version__, "format": FORMAT, "kind": kind,
+                    **fields, "files": {}}
+        return cls(path, manifest)
+
+    @classmethod
+    def open(cls, path: Path) -> "Run":
+        path = Path(path)
+        file = path / MANIFEST
+        if not file.is_file():
+            raise ModelError(f"{path}: not a run directory (no {MANIFEST}); "
+                             "give the folder that `vadtool train ... --out` wrote")
+        try:
+            manifest = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{file}: corrupt manifest ({exc}); retrain into a new folder") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            found = manifest.get("vadtool_version", "?") if isinstance(manifest, dict) else "?"
+            raise ModelError(f"{file}: written by vadtool {found} (format "
+                             f"{manifest.get('format') if isinstance(manifest, dict) else '?'}), "
+                             f"this is vadtool {__version__} (format {FORMAT}); retrain with this version")
+        return cls(path, manifest)
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    def file(self, name: str, *, check: bool = True) -> Path:
+        """Path of an artifact; with check, it must exist and match its recorded hash."""
+        path = self.path / name
+        if not check:
+            return path
+        recorded = self.manifest["files"].get(name)
+        if recorded is None or not path.is_file():
+            raise ModelError(f"{path}: missing; run the stage that writes it "
+                             f"({_WRITER.get(name, 'vadtool train')})")
+        if sha256(path) != recorded:
+            raise ModelError(f"{path}: changed or corrupt since it was written (sha256 differs); "
+                             f"re-run {_WRITER.get(name, 'vadtool train')}")
+        return path
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest["files"] and (self.path / name).is_file()
+
+    def add_file(self, name: str, writer) -> Path:
+        """Write an artifact atomically with writer(tmp_path) and record its hash."""
+        path = self.path / name
+        with atomic_path(path) as tmp:
+            writer(tmp)
+        self.manifest["files"][name] = sha256(path)
+        return path
+
+    def save(self) -> None:
+        write_json(self.path / MANIFEST, self.manifest)
+
+
+# Which command writes each artifact, for error messages.
+_WRITER = {
+    "model.keras": "vadtool train",
+    "head.npz": "vadtool train",
+    "model_int8.tflite": "vadtool quantize",
+    "head_int8.npz": "vadtool quantize",
+}
