@@ -63,14 +63,20 @@ VAD_INLINE uint32_t rd32(const int8_t *p)
 
 /* Requantize, add the output offset and clamp: equal to vad_mbqm(acc, mult, -e) + out_offset
  * when |acc| < 2^30 and e >= 1 (both checked by the generator for every fast layer), with
- * rnd = 2^(e-1):
+ * rnd = 2^(e-1). Channels with e = 0 (fast == 2 layers) take vad_mbqm instead:
  *   t = SaturatingRoundingDoublingHighMul(acc, mult) = round((2 acc) * mult / 2^32)
  *   RoundingDivideByPOT(t, e) = (t + rnd - (t < 0)) >> e
  * Scalars only: int8 stores alias everything, so nothing is re-read through a pointer. */
 VAD_INLINE int8_t finish(int32_t acc, int32_t mult, int32_t e, int32_t rnd, int32_t out_offset,
-                         int32_t act_min, int32_t act_max)
+                         int32_t act_min, int32_t act_max, const int generic, const int32_t *shift)
 {
     int32_t t, v;
+    if (generic && e == 0) { /* channel the generator could not prove safe: exact generic path */
+        v = vad_mbqm(acc, mult, *shift) + out_offset;
+        v = v < act_min ? act_min : v;
+        v = v > act_max ? act_max : v;
+        return (int8_t)v;
+    }
 #if VAD_SINGLE_ROUNDING
     v = vad_mbqm(acc, mult, -e) + out_offset;
     (void)rnd;
@@ -125,8 +131,9 @@ static void im2col(const vad_conv_params_t *p, const int8_t *in, int32_t pix, in
 /* Two columns (pixels) times all output channels, two channels at a time. */
 VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const int8_t *b,
                            int8_t *oa, int8_t *ob, const int32_t act_min, const int32_t act_max,
-                           const int32_t kconst)
+                           const int32_t kconst, const int generic)
 {
+    const int32_t *const shift = p->shift;
     const int32_t kpad = kconst ? kconst : p->kpad, out_c = p->out_c;
     const int32_t out_offset = p->out_offset;
     const int8_t *const filter = p->filter_fast;
@@ -161,11 +168,13 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const in
         {
             const int32_t m0 = mult[oc], e0 = rq_shift[oc], d0 = rq_add[oc];
             const int32_t m1 = mult[oc + 1], e1 = rq_shift[oc + 1], d1 = rq_add[oc + 1];
-            oa[oc] = finish(a0, m0, e0, d0, out_offset, act_min, act_max);
-            oa[oc + 1] = finish(a1, m1, e1, d1, out_offset, act_min, act_max);
+            oa[oc] = finish(a0, m0, e0, d0, out_offset, act_min, act_max, generic, shift + oc);
+            oa[oc + 1] = finish(a1, m1, e1, d1, out_offset, act_min, act_max, generic,
+                                 shift + oc + 1);
             if (ob) {
-                ob[oc] = finish(b0, m0, e0, d0, out_offset, act_min, act_max);
-                ob[oc + 1] = finish(b1, m1, e1, d1, out_offset, act_min, act_max);
+                ob[oc] = finish(b0, m0, e0, d0, out_offset, act_min, act_max, generic, shift + oc);
+                ob[oc + 1] = finish(b1, m1, e1, d1, out_offset, act_min, act_max, generic,
+                                     shift + oc + 1);
             }
         }
     }
@@ -180,26 +189,29 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const in
             b0 = VAD_SMLAD(VAD_SXTB16(xb), w_l, b0);
             b0 = VAD_SMLAD(VAD_SXTB16_ROR8(xb), w_h, b0);
         }
-        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max);
+        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max, generic,
+                        shift + oc);
         if (ob) {
-            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max);
+            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max,
+                            generic, shift + oc);
         }
     }
 }
 
 /* Specialised for the full int8 range (the clamp becomes one SSAT) and for short columns. */
-#define VAD_GEMM_VARIANT(name, lo, hi, k)                                                       \
+#define VAD_GEMM_VARIANT(name, lo, hi, k, generic)                                              \
     static void name(const vad_conv_params_t *p, const int8_t *a, const int8_t *b, int8_t *oa, \
                      int8_t *ob)                                                                \
     {                                                                                           \
-        gemm_2cols(p, a, b, oa, ob, (lo), (hi), (k));                                           \
+        gemm_2cols(p, a, b, oa, ob, (lo), (hi), (k), (generic));                                \
     }
-VAD_GEMM_VARIANT(gemm_full, -128, 127, 0)
-VAD_GEMM_VARIANT(gemm_full_k8, -128, 127, 8)
-VAD_GEMM_VARIANT(gemm_full_k16, -128, 127, 16)
-VAD_GEMM_VARIANT(gemm_clamp, p->act_min, p->act_max, 0)
-VAD_GEMM_VARIANT(gemm_clamp_k8, p->act_min, p->act_max, 8)
-VAD_GEMM_VARIANT(gemm_clamp_k16, p->act_min, p->act_max, 16)
+VAD_GEMM_VARIANT(gemm_full, -128, 127, 0, 0)
+VAD_GEMM_VARIANT(gemm_full_k8, -128, 127, 8, 0)
+VAD_GEMM_VARIANT(gemm_full_k16, -128, 127, 16, 0)
+VAD_GEMM_VARIANT(gemm_clamp, p->act_min, p->act_max, 0, 0)
+VAD_GEMM_VARIANT(gemm_clamp_k8, p->act_min, p->act_max, 8, 0)
+VAD_GEMM_VARIANT(gemm_clamp_k16, p->act_min, p->act_max, 16, 0)
+VAD_GEMM_VARIANT(gemm_generic, p->act_min, p->act_max, 0, 1)
 
 typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const int8_t *, const int8_t *, int8_t *,
                             int8_t *);
@@ -207,6 +219,9 @@ typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const int8_t *, const int
 static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
 {
     const int full = p->act_min == -128 && p->act_max == 127;
+    if (p->fast == 2) {
+        return gemm_generic;
+    }
     if (p->kpad == 8) {
         return full ? gemm_full_k8 : gemm_clamp_k8;
     }
@@ -243,13 +258,52 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     }
 }
 
-/* Depth multiplier 1, channels a multiple of 4: per tap, four channels with SMLABB/SMLATT on
- * sign-extended pairs (c, c+2) and (c+1, c+3); taps outside the image read the zero point. */
+/* One group of 4 channels of one output pixel: taps given by TAP(j) (a pointer to the
+ * pixel's channel 0 for tap j), 4 accumulators with SMLABB/SMLATT on sign-extended pairs
+ * (c, c+2) and (c+1, c+3). */
+#define VAD_DW_TAP(j)                                                  \
+    do {                                                               \
+        const uint32_t x_ = rd32(TAP(j) + c);                          \
+        const uint32_t xl_ = VAD_SXTB16(x_), xh_ = VAD_SXTB16_ROR8(x_); \
+        const uint32_t *w_ = w + (j) * half;                           \
+        a0 = VAD_SMLABB(xl_, w_[0], a0);                               \
+        a2 = VAD_SMLATT(xl_, w_[0], a2);                               \
+        a1 = VAD_SMLABB(xh_, w_[1], a1);                               \
+        a3 = VAD_SMLATT(xh_, w_[1], a3);                               \
+    } while (0)
+
+#define VAD_DW_GROUPS                                                                        \
+    for (c = 0; c < C; c += 4) {                                                             \
+        int32_t a0 = fbias[c], a1 = fbias[c + 1];                                            \
+        int32_t a2 = fbias[c + 2], a3 = fbias[c + 3];                                        \
+        const uint32_t *w = wpk + c / 2;                                                     \
+        if (ntaps == 9) {                                                                    \
+            VAD_DW_TAP(0); VAD_DW_TAP(1); VAD_DW_TAP(2); VAD_DW_TAP(3); VAD_DW_TAP(4);       \
+            VAD_DW_TAP(5); VAD_DW_TAP(6); VAD_DW_TAP(7); VAD_DW_TAP(8);                      \
+        } else {                                                                             \
+            for (j = 0; j < ntaps; ++j) {                                                    \
+                VAD_DW_TAP(j);                                                               \
+            }                                                                                \
+        }                                                                                    \
+        o[c] = finish(a0, mult[c], rq_shift[c], rq_add[c], out_offset, act_min, act_max, generic, shift + c);     \
+        o[c + 1] = finish(a1, mult[c + 1], rq_shift[c + 1], rq_add[c + 1], out_offset,       \
+                          act_min, act_max, generic, shift + c + 1);                                                 \
+        o[c + 2] = finish(a2, mult[c + 2], rq_shift[c + 2], rq_add[c + 2], out_offset,       \
+                          act_min, act_max, generic, shift + c + 2);                                                 \
+        o[c + 3] = finish(a3, mult[c + 3], rq_shift[c + 3], rq_add[c + 3], out_offset,       \
+                          act_min, act_max, generic, shift + c + 3);                                                 \
+    }
+
+/* Depth multiplier 1, channels a multiple of 4. Interior pixels address taps as base +
+ * offset; border pixels through a pointer table where taps outside the image point to a
+ * row of zero points (which contribute exactly 0 with the folded bias). */
 VAD_INLINE void dw_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
-                        const int32_t act_min, const int32_t act_max)
+                        const int32_t act_min, const int32_t act_max, const int generic)
 {
+    const int32_t *const shift = p->shift;
     int8_t VAD_ALIGNED(4) zp_row[VAD_FAST_MAX_DW_C];
     const int8_t *tap[VAD_FAST_MAX_TAPS];
+    int32_t offs[VAD_FAST_MAX_TAPS];
     const int32_t ntaps = p->k_h * p->k_w;
     const int32_t C = p->out_c;
     const int32_t half = C / 2;
@@ -259,44 +313,39 @@ VAD_INLINE void dw_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
     const int32_t *const rq_shift = p->rq_shift;
     const int32_t *const rq_add = p->rq_add;
     const uint32_t *const wpk = (const uint32_t *)p->wpk;
+    const int32_t eff_h = (p->k_h - 1) * p->dil_h + 1, eff_w = (p->k_w - 1) * p->dil_w + 1;
     int32_t oy, ox, ky, kx, c, j;
     memset(zp_row, (int8_t)(-p->in_offset), (size_t)C);
+    for (ky = 0, j = 0; ky < p->k_h; ++ky) {
+        for (kx = 0; kx < p->k_w; ++kx) {
+            offs[j++] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * C;
+        }
+    }
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        const int rows_in = iy0 >= 0 && iy0 + eff_h <= p->in_h;
         for (ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_w;
             int8_t *o = out + (oy * p->out_w + ox) * C;
-            j = 0;
-            for (ky = 0; ky < p->k_h; ++ky) {
-                const int32_t iy = iy0 + ky * p->dil_h;
-                for (kx = 0; kx < p->k_w; ++kx) {
-                    const int32_t ix = ix0 + kx * p->dil_w;
-                    tap[j++] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                                   ? zp_row
-                                   : in + (iy * p->in_w + ix) * C;
+            if (rows_in && ix0 >= 0 && ix0 + eff_w <= p->in_w) {
+                const int8_t *base = in + (iy0 * p->in_w + ix0) * C;
+#define TAP(j) (base + offs[j])
+                VAD_DW_GROUPS
+#undef TAP
+            } else {
+                j = 0;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t iy = iy0 + ky * p->dil_h;
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int32_t ix = ix0 + kx * p->dil_w;
+                        tap[j++] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                                       ? zp_row
+                                       : in + (iy * p->in_w + ix) * C;
+                    }
                 }
-            }
-            for (c = 0; c < C; c += 4) {
-                int32_t a0 = fbias[c], a1 = fbias[c + 1];
-                int32_t a2 = fbias[c + 2], a3 = fbias[c + 3];
-                const uint32_t *w = wpk + c / 2;
-                for (j = 0; j < ntaps; ++j, w += half) {
-                    const uint32_t x = rd32(tap[j] + c);
-                    const uint32_t xl = VAD_SXTB16(x), xh = VAD_SXTB16_ROR8(x);
-                    const uint32_t wl = w[0], wh = w[1];
-                    a0 = VAD_SMLABB(xl, wl, a0);
-                    a2 = VAD_SMLATT(xl, wl, a2);
-                    a1 = VAD_SMLABB(xh, wh, a1);
-                    a3 = VAD_SMLATT(xh, wh, a3);
-                }
-                o[c] = finish(a0, mult[c], rq_shift[c], rq_add[c],
-                              out_offset, act_min, act_max);
-                o[c + 1] = finish(a1, mult[c + 1], rq_shift[c + 1], rq_add[c + 1],
-                              out_offset, act_min, act_max);
-                o[c + 2] = finish(a2, mult[c + 2], rq_shift[c + 2], rq_add[c + 2],
-                              out_offset, act_min, act_max);
-                o[c + 3] = finish(a3, mult[c + 3], rq_shift[c + 3], rq_add[c + 3],
-                              out_offset, act_min, act_max);
+#define TAP(j) (tap[j])
+                VAD_DW_GROUPS
+#undef TAP
             }
         }
     }
@@ -304,10 +353,12 @@ VAD_INLINE void dw_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
 
 static void dw_fast(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
 {
-    if (p->act_min == -128 && p->act_max == 127) {
-        dw_body(p, in, out, -128, 127);
+    if (p->fast == 2) {
+        dw_body(p, in, out, p->act_min, p->act_max, 1);
+    } else if (p->act_min == -128 && p->act_max == 127) {
+        dw_body(p, in, out, -128, 127, 0);
     } else {
-        dw_body(p, in, out, p->act_min, p->act_max);
+        dw_body(p, in, out, p->act_min, p->act_max, 0);
     }
 }
 

@@ -179,8 +179,7 @@ class Lowering:
             # |partial sums| with raw int8 inputs, and the true accumulator, must stay < 2^30
             bound = np.abs(fbias) + 128 * np.abs(taps).sum(axis=0)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(taps).sum(axis=0))
-            fast = int(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25 and bound.max() < 2**30
-                       and all(1 <= -s <= 31 for s in shift))
+            fast = self._fast_level(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25, bound, shift)
             params += [("fast", fast)]
             if fast:
                 # per tap, per group of 4 channels: int16 pairs (c, c+2), (c+1, c+3)
@@ -192,7 +191,7 @@ class Lowering:
                 consts += [ConstArray(f"{k}_wpk", "int32_t", packed),
                            ConstArray(f"{k}_fbias", "int32_t", fbias)]
                 params += [("wpk", f"{k}_wpk"), ("fbias", f"{k}_fbias")]
-                params += self._rq_arrays(k, consts, shift)
+                params += self._rq_arrays(k, consts, shift, bound)
             else:
                 params += [("wpk", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
         else:
@@ -202,8 +201,7 @@ class Lowering:
             bound = np.abs(fbias) + 128 * np.abs(rows).sum(axis=1)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(rows).sum(axis=1))
             kpad = (kk + 3) // 4 * 4
-            fast = int(kpad <= 512 and bound.max() < 2**30 and dh == 1 and dw == 1
-                       and all(1 <= -s <= 31 for s in shift))
+            fast = self._fast_level(kpad <= 512 and dh == 1 and dw == 1, bound, shift)
             params += [("fast", fast), ("kpad", kpad)]
             if fast:
                 if kpad == kk:
@@ -215,7 +213,7 @@ class Lowering:
                     ff = f"{k}_filter_fast"
                 consts.append(ConstArray(f"{k}_fbias", "int32_t", fbias))
                 params += [("filter_fast", ff), ("fbias", f"{k}_fbias")]
-                params += self._rq_arrays(k, consts, shift)
+                params += self._rq_arrays(k, consts, shift, bound)
             else:
                 params += [("filter_fast", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
@@ -223,11 +221,25 @@ class Lowering:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
         return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs)
 
-    def _rq_arrays(self, k: str, consts: list, shift: list[int]):
-        """Per-channel right shift e >= 1 and rounding 2^(e-1) for the fast requantization."""
-        e = np.array([-s for s in shift], np.int64)
+    def _channel_fast(self, bound, shift) -> np.ndarray:
+        """Channels whose requantization the fast path reproduces exactly: accumulators
+        provably below 2^30 and a right shift of 1..31 (double rounding only)."""
+        return np.array([b < 2**30 and 1 <= -s <= 31 and not self.single_rounding
+                         for b, s in zip(np.broadcast_to(bound, (len(shift),)), shift)])
+
+    def _fast_level(self, shape_ok: bool, bound, shift) -> int:
+        """0: reference loops; 1: fast path, every channel fast; 2: fast path, some channels
+        requantized by the generic MultiplyByQuantizedMultiplier."""
+        if not shape_ok or np.max(bound) >= 2**31:
+            return 0
+        return 1 if self._channel_fast(bound, shift).all() else 2
+
+    def _rq_arrays(self, k: str, consts: list, shift: list[int], bound):
+        """Per-channel right shift e (0 = generic path) and rounding 2^(e-1)."""
+        ok = self._channel_fast(bound, shift)
+        e = np.where(ok, -np.asarray(shift, np.int64), 0)
         consts += [ConstArray(f"{k}_rq_shift", "int32_t", e),
-                   ConstArray(f"{k}_rq_add", "int32_t", (1 << (e - 1)))]
+                   ConstArray(f"{k}_rq_add", "int32_t", np.where(e > 0, 1 << np.maximum(e - 1, 0), 0))]
         return [("rq_shift", f"{k}_rq_shift"), ("rq_add", f"{k}_rq_add")]
 
     def op_conv_2d(self, op: Operator) -> Step:
