@@ -103,6 +103,37 @@ def _hard_swish(size: int):
     return keras.Model(inp, x)
 
 
+def _zoo(size: int, seed: int):
+    """Every operator and kernel variant in one chain: explicit PAD, strided 5x5 conv on 3
+    channels, valid 3x3 conv on 5 channels (K not a multiple of 4), 1x1 conv on 6 channels
+    (im2col path), odd channel counts, strided and 5x5 depthwise, ADD, depth multiplier 2,
+    average pool, MEAN with and without kept dims,
+    FULLY_CONNECTED, 10-way SOFTMAX."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, 3))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.ZeroPadding2D(((1, 2), (2, 1)))(x)
+    x = L.Conv2D(5, 5, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(7, 3, padding="valid", activation="relu")(x)
+    x = L.Conv2D(6, 1)(x)
+    x = L.Conv2D(12, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    y = L.DepthwiseConv2D(5, padding="same")(x)
+    x = L.Add()([x, y])
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(x)
+    x = L.Conv2D(9, 3, padding="same", activation="relu")(x)
+    x = L.AveragePooling2D(2, padding="valid")(x)
+    x = L.GlobalAveragePooling2D(keepdims=True)(x)
+    x = L.Conv2D(16, 1, activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(10, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(stddev=4.0))(x)
+    return keras.Model(inp, x)
+
+
 def convert(model, calib: np.ndarray) -> bytes:
     import tensorflow as tf
 
@@ -120,7 +151,7 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 
 def build(kind: str, size: int, path: str) -> str:
-    """kind: backbone035, backbone100, classifier, hardswish. Writes path, returns it."""
+    """kind: backbone035, backbone100, classifier, hardswish, zoo<seed>. Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
     elif kind == "backbone100":
@@ -129,6 +160,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _classifier(size)
     elif kind == "hardswish":
         model = _hard_swish(size)
+    elif kind.startswith("zoo"):
+        model = _zoo(size, int(kind[3:] or 0))
     else:
         raise ValueError(kind)
     data = convert(model, calibration_images(size))

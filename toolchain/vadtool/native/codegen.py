@@ -199,6 +199,8 @@ def _render(plan: Plan, version: str) -> tuple[str, str]:
                 params_type=s.params_type,
                 params=[(k, _c_value(v)) for k, v in s.params],
                 call=call,
+                out_expr=plan.storage.get(out.index, "0"),
+                out_size=out.size,
             )
         )
     consts_ctx = [

@@ -1,0 +1,105 @@
+"""Every operator's output, not just the model's, equals TFLite Micro's — on host (fast paths
+with C intrinsics and the reference loops) and, when QEMU is installed, on Cortex-M4 with the
+real DSP instructions."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import input_batch
+
+from vadtool.native import build_plan, write_model_sources
+from vadtool.native.runner import HOST_CFLAGS
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+QEMU = shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
+
+# (kind, size): zoo models chain every operator and kernel variant; odd and even sizes
+OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96)]
+
+
+def _debug_build(model: Path, out: Path, fast: bool) -> Path:
+    write_model_sources(model, out, version="test")
+    shutil.copy(HERE / "debug_main.c", out / "debug_main.c")
+    exe = out / "debug"
+    flags = [*HOST_CFLAGS, "-DVAD_DEBUG_TENSORS"] + ([] if fast else ["-DVAD_NO_FAST_PATHS"])
+    subprocess.run(["cc", *flags, "-I", str(out), *map(str, sorted(out.glob("*.c"))), "-o", str(exe)],
+                   check=True)
+    return exe
+
+
+def _native_tensors(exe: Path, x: np.ndarray) -> dict[int, np.ndarray]:
+    raw = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
+    out, pos = {}, 0
+    while pos < len(raw):
+        idx, size = np.frombuffer(raw[pos : pos + 8], np.int32)
+        out[int(idx)] = np.frombuffer(raw[pos + 8 : pos + 8 + size], np.int8)
+        pos += 8 + int(size)
+    return out
+
+
+def _tflm_tensors(model: Path, x: np.ndarray, outputs: dict[int, int]) -> dict[int, np.ndarray]:
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_file(
+        str(model), arena_size=16 * 1024 * 1024,
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
+    )
+    it.set_input(x[None], 0)
+    it.invoke()
+    res = {}
+    for op_index, tensor_index in outputs.items():
+        res[op_index] = np.asarray(it.GetTensor(tensor_index, 0)["tensor_data"]).view(np.int8).reshape(-1)
+    return res
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+@pytest.mark.parametrize("kind,size", OP_MODELS)
+def test_every_operator_bit_exact(kind, size, fast, build_model, tmp_path):
+    model = build_model(kind, size)
+    plan = build_plan(model)
+    outputs = {s.op.index: s.act_outputs[0] for s in plan.steps if not s.alias}
+    exe = _debug_build(model, tmp_path, fast)
+    sets = input_batch(size, n_random=2, n_real=2, seed=3)
+    for name, xs in sets.items():
+        for i, x in enumerate(xs):
+            got = _native_tensors(exe, x)
+            want = _tflm_tensors(model, x, outputs)
+            for op_index in outputs:
+                bad = int((got[op_index] != want[op_index]).sum())
+                assert bad == 0, (f"{kind}@{size} {name}[{i}]: op {op_index} "
+                                  f"{plan.steps[op_index].op.name}: {bad} elements differ")
+
+
+def test_zoo_covers_the_operators(build_model):
+    ops = set(build_plan(build_model("zoo1", 33)).info.ops)
+    assert {"PAD", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MEAN",
+            "FULLY_CONNECTED", "SOFTMAX"} <= ops
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("native_ops_bench", ROOT / "bench" / "native_ops.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("zoo1", 33), ("classifier", 96)])
+def test_cortex_m4_dsp_path_bit_exact_in_qemu(kind, size, build_model, tmp_path):
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(kind, size)
+    elf = bench.build(model, tmp_path)
+    x = np.concatenate([v[:2] for v in input_batch(size, n_random=2, n_real=2, seed=5).values()])
+    y, runs, _ = bench.run(elf, x)
+    want = tflm_outputs(model, x).reshape(y.shape)
+    assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
+    assert len(runs) == len(x) and min(runs) > 0
