@@ -221,12 +221,12 @@ static void binary_loop(const vad_binary_params_t *p, const int8_t *in1, const i
     }
 }
 
-void vad_add_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+void vad_add_s8_ref(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
     binary_loop(p, in1, in2, out, 1);
 }
 
-void vad_mul_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+void vad_mul_s8_ref(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
     binary_loop(p, in1, in2, out, 0);
 }

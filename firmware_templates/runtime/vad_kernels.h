@@ -114,6 +114,8 @@ typedef struct {
 
 void vad_add_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void vad_mul_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void vad_add_s8_ref(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void vad_mul_s8_ref(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
 /* ---- AVERAGE_POOL_2D ---- */
 typedef struct {

@@ -362,7 +362,80 @@ static void dw_fast(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
     }
 }
 
+/* MultiplyByQuantizedMultiplier(x, mult, -e) for |x| < 2^30, e >= 0 (double rounding). */
+VAD_INLINE int32_t rq_small(int32_t x, int32_t mult, int32_t e)
+{
+    int32_t t;
+#if defined(__ARM_FEATURE_DSP)
+    __asm("smmulr %0, %1, %2" : "=r"(t) : "r"(x * 2), "r"(mult));
+#else
+    t = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
+#endif
+    if (e == 0) {
+        return t;
+    }
+    return (t + (1 << (e - 1)) + (t >> 31)) >> e;
+}
+
+/* ADD / MUL over the broadcast loop, with the requantizations inlined. The operands are
+ * int8 and left_shift <= 20, so every value requantized stays below 2^30 in magnitude. */
+VAD_INLINE void binary_fast(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2,
+                            int8_t *out, const int is_add)
+{
+    const int32_t o1 = p->in1_offset, o2 = p->in2_offset, oo = p->out_offset;
+    const int32_t ls = p->left_shift;
+    const int32_t m1 = p->in1_mult, e1 = -p->in1_shift, m2 = p->in2_mult, e2 = -p->in2_shift;
+    const int32_t mo = p->out_mult, eo = -p->out_shift;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t sa = p->stride1[3], sb = p->stride2[3], n3 = p->shape[3];
+    int32_t i0, i1, i2, i3;
+    int8_t *o = out;
+    for (i0 = 0; i0 < p->shape[0]; ++i0) {
+        for (i1 = 0; i1 < p->shape[1]; ++i1) {
+            for (i2 = 0; i2 < p->shape[2]; ++i2) {
+                const int8_t *a = in1 + i0 * p->stride1[0] + i1 * p->stride1[1] + i2 * p->stride1[2];
+                const int8_t *b = in2 + i0 * p->stride2[0] + i1 * p->stride2[1] + i2 * p->stride2[2];
+                for (i3 = 0; i3 < n3; ++i3) {
+                    const int32_t v1 = o1 + a[i3 * sa], v2 = o2 + b[i3 * sb];
+                    int32_t v;
+                    if (is_add) {
+                        v = rq_small(v1 * (1 << ls), m1, e1) + rq_small(v2 * (1 << ls), m2, e2);
+                        v = rq_small(v, mo, eo) + oo;
+                    } else {
+                        v = rq_small(v1 * v2, mo, eo) + oo;
+                    }
+                    v = v < lo ? lo : v;
+                    v = v > hi ? hi : v;
+                    *o++ = (int8_t)v;
+                }
+            }
+        }
+    }
+}
+
 #endif /* VAD_NO_FAST_PATHS */
+
+void vad_add_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+#if !defined(VAD_NO_FAST_PATHS) && !VAD_SINGLE_ROUNDING
+    if (p->in1_shift <= 0 && p->in2_shift <= 0 && p->out_shift <= 0 && p->left_shift <= 20) {
+        binary_fast(p, in1, in2, out, 1);
+        return;
+    }
+#endif
+    vad_add_s8_ref(p, in1, in2, out);
+}
+
+void vad_mul_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+#if !defined(VAD_NO_FAST_PATHS) && !VAD_SINGLE_ROUNDING
+    if (p->out_shift <= 0) {
+        binary_fast(p, in1, in2, out, 0);
+        return;
+    }
+#endif
+    vad_mul_s8_ref(p, in1, in2, out);
+}
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
