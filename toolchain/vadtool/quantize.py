@@ -65,7 +65,7 @@ def calibration_images(run: Run, calib_dir: Path | None, size: int) -> tuple[np.
 
 
 def convert(keras_model, calib: np.ndarray) -> bytes:
-    from .tfenv import tf
+    from .tfenv import captured_output, tf
     pinned = calib.copy()
     pinned[0, 0, 0] = 0
     pinned[0, 0, 1] = 255
@@ -80,8 +80,11 @@ def convert(keras_model, calib: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
+    import warnings
     try:
-        return converter.convert()
+        with captured_output(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.convert()
     except Exception as exc:  # the converter raises ConverterError and friends
         raise QuantizeError(f"int8 conversion failed: {str(exc).splitlines()[0][:200]}") from exc
 

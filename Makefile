@@ -1,0 +1,59 @@
+# vadtool: thin make targets around the CLI. `make demo` and `make test` are all a new
+# machine needs; both run `make setup` first.
+
+PYTHON ?= python3
+VENV := .venv
+VADTOOL := $(VENV)/bin/vadtool
+# On the development machines pretrained weights lie in ../shared/weights; elsewhere the
+# default is Keras' own download (or set VADTOOL_WEIGHTS to a file or folder).
+SHARED_WEIGHTS := $(wildcard ../shared/weights)
+ifneq ($(SHARED_WEIGHTS),)
+export VADTOOL_WEIGHTS ?= $(abspath $(SHARED_WEIGHTS))
+endif
+export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_ENABLE_ONEDNN_OPTS := 0
+
+DEMO := out/demo
+RUNS ?= runs
+BENCH_DATA ?= $(wildcard ../shared/data/*)
+BENCH_OUT := out/bench
+CALIB_IMAGES := $(wildcard calib_data/*.png calib_data/*.jpg calib_data/*.jpeg calib_data/*.bmp)
+CALIB_OPT := $(if $(CALIB_IMAGES),--calib calib_data,)
+
+.PHONY: setup demo test quantize bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	rm -rf $(DEMO)
+	$(VADTOOL) data synth $(DEMO)/data --seed 0
+	$(VADTOOL) train fomo-ad $(DEMO)/data --out $(DEMO)/fomo-ad
+	$(VADTOOL) train classifier $(DEMO)/data --out $(DEMO)/classifier
+	$(VADTOOL) quantize $(DEMO)/fomo-ad
+	$(VADTOOL) quantize $(DEMO)/classifier
+	$(VADTOOL) bench $(DEMO)/fomo-ad $(DEMO)/classifier --runtime float,litert,tflm \
+		--markdown $(DEMO)/bench.md
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+# Quantize every run under $(RUNS) (override: make quantize RUNS=path/to/runs).
+quantize: setup
+	@test -d $(RUNS) || { echo "no run folder $(RUNS); make quantize RUNS=DIR"; exit 2; }
+	@for run in $(RUNS)/*/; do \
+		test -f $$run/vadtool.json || continue; \
+		$(VADTOOL) quantize $$run $(CALIB_OPT) || exit 2; \
+	done
+
+# Train, quantize and benchmark both models on every dataset in BENCH_DATA.
+bench: setup
+	$(VENV)/bin/python bench/host_bench.py --out $(BENCH_OUT) $(BENCH_DATA)
+
+clean:
+	rm -rf out build

@@ -1,0 +1,70 @@
+"""Shared fixtures: a synthetic dataset and runs trained on it, made once per session.
+
+The pipeline fixtures need real pretrained weights: $VADTOOL_WEIGHTS, or ../shared/weights
+on the development machines (CI sets it). Without them those tests skip, saying why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def weights_dir() -> Path | None:
+    env = os.environ.get("VADTOOL_WEIGHTS")
+    if env and Path(env).exists():
+        return Path(env)
+    if (SHARED / "weights").is_dir():
+        return SHARED / "weights"
+    return None
+
+
+@pytest.fixture(scope="session")
+def weights() -> Path:
+    path = weights_dir()
+    if path is None:
+        pytest.skip("no pretrained weights: set VADTOOL_WEIGHTS or provide ../shared/weights")
+    os.environ["VADTOOL_WEIGHTS"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory) -> Path:
+    from vadtool.synth import make_dataset
+    return make_dataset(tmp_path_factory.mktemp("synth") / "parts", seed=3)
+
+
+@pytest.fixture(scope="session")
+def fomo_run(tmp_path_factory, synth_data, weights) -> Path:
+    """A FOMO-AD run at 96 px on the synthetic set, quantized."""
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.models.fomo_ad import FomoAdRecipe
+    from vadtool.quantize import quantize
+    from vadtool.train import train_fomo_ad
+    out = tmp_path_factory.mktemp("runs") / "fomo"
+    recipe = FomoAdRecipe(backbone=BackboneSpec(weights=str(weights)), size=96)
+    train_fomo_ad(synth_data, out, recipe)
+    quantize(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def classifier_run(tmp_path_factory, synth_data, weights) -> Path:
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.models.classifier import ClassifierRecipe
+    from vadtool.quantize import quantize
+    from vadtool.train import train_classifier
+    out = tmp_path_factory.mktemp("runs") / "classifier"
+    recipe = ClassifierRecipe(backbone=BackboneSpec(arch="mobilenet_v1", alpha=0.25, cut=None,
+                                                    weights=str(weights)), size=96, epochs=30)
+    train_classifier(synth_data, out, recipe)
+    quantize(out)
+    return out

@@ -1,0 +1,127 @@
+"""The CLI as a user meets it: end to end through a subprocess, and every bad input ending
+in one line that names the file, exit code 2, no traceback and nothing half-written."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vadtool.cli import cli
+
+VADTOOL = [sys.executable, "-m", "vadtool.cli"]
+
+
+def vadtool(*args, **kw):
+    return subprocess.run(VADTOOL + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def run_cli(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_end_to_end_through_the_command(tmp_path, weights):
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert vadtool("data", "synth", data, "--seed", 1).returncode == 0
+    check = vadtool("data", "check", data)
+    assert check.returncode == 0 and "train: good 60" in check.stdout
+    trained = vadtool("-q", "train", "fomo-ad", data, "--out", run, "--size", 96)
+    assert trained.returncode == 0, trained.stderr
+    quantized = vadtool("-q", "quantize", run)
+    assert quantized.returncode == 0, quantized.stderr
+    result = vadtool("evaluate", run, "--runtime", "tflm", "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)  # --json prints only the object
+    assert metrics["runtime"] == "tflm" and metrics["image_auroc"] > 0.9
+    images = sorted((data / "test" / "spot").glob("*.png"))[:2]
+    pred = vadtool("-q", "predict", run, *images, "--out", tmp_path / "pred")
+    assert pred.returncode == 0, pred.stderr
+    record = json.loads((tmp_path / "pred" / f"{images[0].stem}.json").read_text())
+    assert {"score", "anomalous", "cells", "boxes", "mask"} <= record.keys()
+    assert (tmp_path / "pred" / record["mask"]).is_file()
+
+
+def _corrupt_copy(synth_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(synth_data, data)
+    victim = sorted((data / "train" / "good").glob("*.png"))[5]
+    victim.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    return data, victim
+
+
+def test_corrupt_image_names_the_file_and_leaves_no_run(tmp_path, synth_data, weights):
+    data, victim = _corrupt_copy(synth_data, tmp_path)
+    result = run_cli("train", "fomo-ad", data, "--out", tmp_path / "run", "--size", 96)
+    assert result.exit_code == 2
+    assert victim.name in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+
+
+def test_empty_and_mislabelled_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_cli("train", "fomo-ad", tmp_path / "empty", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "empty" in result.output
+    bad = tmp_path / "mislabelled"
+    (bad / "train" / "crack").mkdir(parents=True)
+    (bad / "train" / "good").mkdir(parents=True)
+    result = run_cli("data", "check", bad)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_missing_weights_says_what_to_give(tmp_path, synth_data):
+    result = run_cli("train", "fomo-ad", synth_data, "--out", tmp_path / "run",
+                     "--weights", tmp_path / "nowhere")
+    assert result.exit_code == 2
+    assert "nowhere" in result.output and "--weights" in result.output
+
+
+def test_weights_folder_without_the_file_lists_names(tmp_path, synth_data):
+    (tmp_path / "w").mkdir()
+    result = run_cli("train", "fomo-ad", synth_data, "--out", tmp_path / "run",
+                     "--weights", tmp_path / "w")
+    assert result.exit_code == 2 and "mobilenet_v2" in result.output
+
+
+def test_truncated_tflite_is_refused(tmp_path, fomo_run):
+    run = tmp_path / "run"
+    shutil.copytree(fomo_run, run)
+    model = run / "model_int8.tflite"
+    model.write_bytes(model.read_bytes()[:1000])
+    result = run_cli("evaluate", run, "--runtime", "tflm")
+    assert result.exit_code == 2
+    assert "model_int8.tflite" in result.output and "quantize" in result.output
+
+
+def test_run_from_another_version_is_refused(tmp_path, fomo_run):
+    run = tmp_path / "run"
+    shutil.copytree(fomo_run, run)
+    manifest = json.loads((run / "vadtool.json").read_text())
+    manifest["format"] = 99
+    manifest["vadtool_version"] = "9.9.9"
+    (run / "vadtool.json").write_text(json.dumps(manifest))
+    result = run_cli("evaluate", run)
+    assert result.exit_code == 2
+    assert "9.9.9" in result.output and "retrain" in result.output
+
+
+def test_not_a_run_directory(tmp_path):
+    result = run_cli("quantize", tmp_path)
+    assert result.exit_code == 2 and "vadtool.json" in result.output
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = CliRunner().invoke(cli, ["--debug", "quantize", str(tmp_path)])
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_out_that_holds_a_run_is_not_overwritten(tmp_path, synth_data, fomo_run):
+    before = (fomo_run / "vadtool.json").read_bytes()
+    result = run_cli("train", "fomo-ad", synth_data, "--out", fomo_run)
+    assert result.exit_code == 2 and "holds a run" in result.output
+    assert (fomo_run / "vadtool.json").read_bytes() == before

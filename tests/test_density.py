@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from vadtool.models import density
+
+
+def _features(rng, n=40, g=4, c=6, shift=0.0):
+    cov = np.diag(np.linspace(0.5, 3.0, c))
+    x = rng.multivariate_normal(np.full(c, shift), cov, size=n * g * g)
+    return x.reshape(n, g, g, c)
+
+
+def test_gaussian_score_is_half_mahalanobis_plus_constant():
+    rng = np.random.default_rng(0)
+    f = _features(rng)
+    d = density.fit(f, "gaussian", shrinkage=0.0)
+    x = f[:2]
+    cells = x.reshape(-1, x.shape[-1])
+    mu = cells.mean(0) * 0 + d.means[0]
+    cov = np.cov(f.reshape(-1, f.shape[-1]), rowvar=False)
+    maha = np.einsum("ij,jk,ik->i", cells - mu, np.linalg.inv(cov), cells - mu)
+    scores = d.score(x).ravel()
+    diff = scores - 0.5 * maha
+    assert np.allclose(diff, diff[0], atol=1e-4)
+
+
+def test_anomalous_cells_score_higher():
+    rng = np.random.default_rng(1)
+    normal = _features(rng)
+    test = _features(rng, n=4)
+    test[0, 1, 2] += 6.0
+    for kind in ("gaussian", "gmm", "per-position"):
+        d = density.fit(normal, kind, components=3)
+        s = d.score(test)
+        assert s[0, 1, 2] == s.max(), kind
+
+
+def test_gmm_beats_gaussian_on_two_clusters():
+    rng = np.random.default_rng(2)
+    a = _features(rng, n=20, shift=-4.0)
+    b = _features(rng, n=20, shift=4.0)
+    normal = np.concatenate([a, b])
+    between = np.zeros((1, 1, 1, 6))  # the empty middle is anomalous for a mixture
+    g1 = density.fit(normal, "gaussian")
+    g2 = density.fit(normal, "gmm", components=2)
+    typical = normal[:1, :1, :1]
+    assert g2.score(between)[0, 0, 0] - g2.score(typical)[0, 0, 0] > \
+        g1.score(between)[0, 0, 0] - g1.score(typical)[0, 0, 0]
+
+
+def test_save_load_roundtrip(tmp_path):
+    rng = np.random.default_rng(3)
+    f = _features(rng)
+    d = density.fit(f, "gmm", components=2)
+    d.save(tmp_path / "h.npz")
+    back = density.Density.load(tmp_path / "h.npz")
+    assert back.kind == "gmm"
+    assert np.allclose(back.score(f[:3]), d.score(f[:3]), rtol=1e-4, atol=1e-3)
+
+
+def test_unknown_kind_refused():
+    with pytest.raises(ValueError, match="kind"):
+        density.fit(np.zeros((2, 2, 2, 3)), "kde")

@@ -1,0 +1,255 @@
+"""The vadtool command line: thin Click wrappers over the stage functions.
+
+One error boundary: a VadError (a problem the user can fix) prints one line and exits 2;
+--debug shows its traceback. Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import VadError
+
+EXISTING = click.Path(exists=True, path_type=Path)
+NEW = click.Path(path_type=Path)
+
+
+class VadGroup(click.Group):
+    """Click group whose invoke is the single place user errors become one line."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VadError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=VadGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vadtool")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.pass_context
+def cli(ctx, debug, quiet):
+    """Visual anomaly detection for microcontrollers: train, quantize, evaluate, deploy."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(debug=debug, quiet=quiet)
+
+
+def reporter(ctx):
+    from .progress import Reporter
+    return Reporter("quiet" if ctx.obj.get("quiet") else None)
+
+
+def emit_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2))
+
+
+# ---------------------------------------------------------------- data
+
+@cli.group()
+def data():
+    """Check image folders and make synthetic ones."""
+
+
+@data.command("check")
+@click.argument("root", type=NEW)
+def data_check(root):
+    """Print counts per split and defect type, and every problem found."""
+    from .data import check
+    ds, problems = check(root)
+    if ds is not None:
+        click.echo(f"{root}: {ds.layout} layout, masks: {'yes' if ds.has_masks else 'no'}")
+        for split, defects in ds.counts().items():
+            parts = ", ".join(f"{d} {n}" for d, n in defects.items())
+            click.echo(f"  {split}: {parts}")
+    for p in problems:
+        click.echo(f"problem: {p}")
+    if problems:
+        raise VadError(f"{root}: {len(problems)} problem(s) found; fix them and run data check again")
+    click.echo("no problems found")
+
+
+@data.command("synth")
+@click.argument("out", type=NEW)
+@click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--kind", type=click.Choice(["object", "texture"]), default="object", show_default=True)
+@click.option("--size", default=128, show_default=True, help="Image side in pixels.")
+@click.option("--train", "n_train", default=60, show_default=True, help="Normal training images.")
+def data_synth(out, seed, kind, size, n_train):
+    """Write a synthetic dataset in MVTec layout, with exact masks."""
+    from .synth import make_dataset
+    path = make_dataset(out, seed=seed, kind=kind, size=size, n_train=n_train)
+    click.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------- train
+
+@cli.group()
+def train():
+    """Train a model into a run directory."""
+
+
+def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict):
+    """Defaults from the dataclass, then the recipe file, then command-line options."""
+    from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
+    base = cls().to_json()
+    if recipe_file:
+        try:
+            loaded = json.loads(Path(recipe_file).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise VadError(f"{recipe_file}: not a readable JSON recipe ({exc})") from exc
+        base.update({k: v for k, v in loaded.items() if k != "backbone"})
+        base["backbone"].update(loaded.get("backbone", {}))
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    base["backbone"].update({k: v for k, v in backbone_overrides.items() if v is not None})
+    if not (recipe_file and "input_scale" in json.loads(Path(recipe_file).read_text()).get("backbone", {})):
+        weights = resolve_weights(BackboneSpec(**base["backbone"]))
+        base["backbone"]["input_scale"] = default_input_scale(weights)
+    try:
+        return cls.from_json(base)
+    except TypeError as exc:
+        raise VadError(f"{recipe_file}: unknown recipe field ({exc})") from exc
+
+
+def _common_train_options(fn):
+    fn = click.option("--threshold", type=float, help="Decision threshold (default: from held-back normal images).")(fn)
+    fn = click.option("--recipe", type=EXISTING, help="JSON recipe (see models/); options override it.")(fn)
+    fn = click.option("--alpha", type=float, help="Backbone width (0.35-1.0).")(fn)
+    fn = click.option("--weights", help="imagenet (Keras download), a weights file or a folder; "
+                      "default from $VADTOOL_WEIGHTS, else imagenet.")(fn)
+    fn = click.option("--size", type=int, help="Input side in pixels.")(fn)
+    fn = click.option("--out", "-o", type=NEW, required=True, help="Run directory to create.")(fn)
+    return click.argument("data", type=EXISTING)(fn)
+
+
+@train.command("fomo-ad")
+@_common_train_options
+@click.option("--cut", help="Backbone layer to cut at (block_6_expand_relu: stride 8).")
+@click.option("--density", type=click.Choice(["gaussian", "gmm", "per-position"]), help="Density of normal cells.")
+@click.option("--components", type=int, help="Mixture components for --density gmm.")
+@click.pass_context
+def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, density, components):
+    """FOMO-AD detector: frozen backbone cut early, density of normal cell features."""
+    from .models.fomo_ad import FomoAdRecipe
+    from .train import train_fomo_ad as run_training
+    r = _recipe(FomoAdRecipe, recipe, {"size": size, "density": density, "components": components},
+                {"weights": weights, "alpha": alpha, "cut": cut})
+    run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
+    m = run.manifest
+    click.echo(f"wrote {run.path}: grid {m['output']['grid']}, threshold {m['threshold']:.4g}, "
+               f"{m['train_seconds']:.1f} s")
+
+
+@train.command("classifier")
+@_common_train_options
+@click.option("--arch", type=click.Choice(["mobilenet_v1", "mobilenet_v2"]), help="Backbone architecture.")
+@click.option("--anomaly-share", type=float, help="Share of each defect type's test images used for training (MVTec).")
+@click.pass_context
+def train_classifier(ctx, data, out, size, weights, alpha, recipe, threshold, arch, anomaly_share):
+    """Supervised baseline: pretrained MobileNet with a small softmax head."""
+    from .models.classifier import ClassifierRecipe
+    from .train import train_classifier as run_training
+    r = _recipe(ClassifierRecipe, recipe, {"size": size, "anomaly_share": anomaly_share},
+                {"weights": weights, "alpha": alpha, "arch": arch})
+    run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
+    m = run.manifest
+    click.echo(f"wrote {run.path}: {len(m['train_images'])} training images, "
+               f"train accuracy {m['fit']['accuracy']:.3f}, {m['train_seconds']:.1f} s")
+
+
+# ---------------------------------------------------------------- quantize, evaluate, predict
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.option("--calib", type=EXISTING, help="Folder of calibration images (default: the run's training images).")
+@click.pass_context
+def quantize(ctx, run, calib):
+    """Write the full-int8 model (int8 input and output) and report the drift."""
+    from .quantize import quantize as run_quantize
+    report = run_quantize(run, calib, progress=reporter(ctx))
+    drift = {k: round(v, 4) for k, v in report.items() if k.endswith("correlation")}
+    click.echo(f"wrote {Path(run) / 'model_int8.tflite'} ({report['model_bytes']} bytes), "
+               f"calibrated on {report['calibration']}; float vs int8 {drift}")
+
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: the training dataset's test split).")
+@click.option("--runtime", type=click.Choice(["float", "litert", "tflm", "native"]), default="float", show_default=True)
+@click.option("--limit", type=int, help="Evaluate at most N test images.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
+@click.pass_context
+def evaluate(ctx, run, data, runtime, limit, as_json):
+    """Image AUROC and F1, cell and pixel AUROC, latency, in one runtime."""
+    from .evaluate import evaluate as run_evaluate
+    result = run_evaluate(run, data, runtime, limit=limit, progress=reporter(ctx))
+    if as_json:
+        emit_json(result)
+        return
+    for key in ("runtime", "n_images", "image_auroc", "image_f1", "best_f1", "threshold",
+                "cell_auroc", "pixel_auroc", "ms_per_image"):
+        value = result[key]
+        click.echo(f"{key:>13}: {value:.4f}" if isinstance(value, float) else f"{key:>13}: {value}")
+
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.argument("images", type=EXISTING, nargs=-1, required=True)
+@click.option("--out", "-o", type=NEW, required=True, help="Folder for <stem>.json and <stem>_mask.png.")
+@click.option("--runtime", type=click.Choice(["float", "litert", "tflm", "native"]), default="float", show_default=True)
+@click.pass_context
+def predict(ctx, run, images, out, runtime):
+    """Score images: label, cell grid, boxes of anomalous cells and a mask per image."""
+    from .predict import predict_files
+    records = predict_files(run, list(images), out, runtime, progress=reporter(ctx))
+    for r in records:
+        flag = "ANOMALOUS" if r["anomalous"] else "normal"
+        click.echo(f"{r['image']}: {flag} score {r['score']:.4g} (threshold {r['threshold']:.4g})")
+
+
+@cli.command()
+@click.argument("runs", type=EXISTING, nargs=-1, required=True)
+@click.option("--runtime", "runtimes", default="float,litert,tflm", show_default=True,
+              help="Comma-separated runtimes: float, litert, tflm, native.")
+@click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: each run's own).")
+@click.option("--limit", type=int, help="At most N test images per run.")
+@click.option("--markdown", type=NEW, help="Also write the table to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the rows as JSON.")
+@click.pass_context
+def bench(ctx, runs, runtimes, data, limit, markdown, as_json):
+    """Evaluate runs in several runtimes and print one table."""
+    from .bench import bench_run, markdown_table
+    from .rundir import write_bytes
+    names = [r.strip() for r in runtimes.split(",") if r.strip()]
+    unknown = [n for n in names if n not in ("float", "litert", "tflm", "native")]
+    if unknown:
+        raise VadError(f"unknown runtime {unknown[0]!r}; choose from float, litert, tflm, native")
+    rows = []
+    for run in runs:
+        rows.extend(bench_run(run, names, data, limit, progress=reporter(ctx)))
+    table = markdown_table(rows)
+    if markdown:
+        write_bytes(markdown, table.encode())
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(table)
+
+
+def main():
+    cli(prog_name="vadtool")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
