@@ -32,7 +32,7 @@ from vadtool.native.codegen import runtime_dir  # noqa: E402
 CLOCK_HZ = 25_000_000
 INSTR_PER_TICK = 1e9 / CLOCK_HZ
 CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99",
-          "-Wall", "-Wextra", "-Werror", "-O2", "-ffunction-sections", "-fdata-sections"]
+          "-Wall", "-Wextra", "-Werror", "-O2", "-ffunction-sections", "-fdata-sections"] + os.environ.get("VAD_BENCH_CFLAGS", "").split()
 
 
 def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2") -> Path:

@@ -15,6 +15,12 @@
 
 #include <string.h>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__ARM_FEATURE_DSP)
+/* GCC's pre-register-allocation scheduler hoists the many independent loads of these loops
+ * and then spills them; without it the Cortex-M4 build needs ~6 % fewer instructions. */
+#pragma GCC optimize("no-schedule-insns")
+#endif
+
 #ifndef VAD_NO_FAST_PATHS
 
 #if defined(__ARM_FEATURE_DSP)
@@ -314,6 +320,7 @@ VAD_INLINE void dw_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
     const int32_t *const rq_add = p->rq_add;
     const uint32_t *const wpk = (const uint32_t *)p->wpk;
     const int32_t eff_h = (p->k_h - 1) * p->dil_h + 1, eff_w = (p->k_w - 1) * p->dil_w + 1;
+    const int32_t cstep = p->dil_w * C, rstep = p->dil_h * p->in_w * C;
     int32_t oy, ox, ky, kx, c, j;
     memset(zp_row, (int8_t)(-p->in_offset), (size_t)C);
     for (ky = 0, j = 0; ky < p->k_h; ++ky) {
@@ -329,6 +336,45 @@ VAD_INLINE void dw_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
             int8_t *o = out + (oy * p->out_w + ox) * C;
             if (rows_in && ix0 >= 0 && ix0 + eff_w <= p->in_w) {
                 const int8_t *base = in + (iy0 * p->in_w + ix0) * C;
+                if (ntaps == 9 && p->k_w == 3) {
+                    /* 3x3 interior: three rows of three taps, row pointer + column step */
+                    for (c = 0; c < C; c += 4) {
+                        int32_t a0 = fbias[c], a1 = fbias[c + 1];
+                        int32_t a2 = fbias[c + 2], a3 = fbias[c + 3];
+                        const uint32_t *w = wpk + c / 2;
+                        const int8_t *r = base + c;
+                        for (ky = 0; ky < 3; ++ky, r += rstep, w += 3 * half) {
+                            uint32_t x = rd32(r), xl = VAD_SXTB16(x), xh = VAD_SXTB16_ROR8(x);
+                            a0 = VAD_SMLABB(xl, w[0], a0);
+                            a2 = VAD_SMLATT(xl, w[0], a2);
+                            a1 = VAD_SMLABB(xh, w[1], a1);
+                            a3 = VAD_SMLATT(xh, w[1], a3);
+                            x = rd32(r + cstep);
+                            xl = VAD_SXTB16(x);
+                            xh = VAD_SXTB16_ROR8(x);
+                            a0 = VAD_SMLABB(xl, w[half], a0);
+                            a2 = VAD_SMLATT(xl, w[half], a2);
+                            a1 = VAD_SMLABB(xh, w[half + 1], a1);
+                            a3 = VAD_SMLATT(xh, w[half + 1], a3);
+                            x = rd32(r + 2 * cstep);
+                            xl = VAD_SXTB16(x);
+                            xh = VAD_SXTB16_ROR8(x);
+                            a0 = VAD_SMLABB(xl, w[2 * half], a0);
+                            a2 = VAD_SMLATT(xl, w[2 * half], a2);
+                            a1 = VAD_SMLABB(xh, w[2 * half + 1], a1);
+                            a3 = VAD_SMLATT(xh, w[2 * half + 1], a3);
+                        }
+                        o[c] = finish(a0, mult[c], rq_shift[c], rq_add[c], out_offset, act_min,
+                                      act_max, generic, shift + c);
+                        o[c + 1] = finish(a1, mult[c + 1], rq_shift[c + 1], rq_add[c + 1],
+                                          out_offset, act_min, act_max, generic, shift + c + 1);
+                        o[c + 2] = finish(a2, mult[c + 2], rq_shift[c + 2], rq_add[c + 2],
+                                          out_offset, act_min, act_max, generic, shift + c + 2);
+                        o[c + 3] = finish(a3, mult[c + 3], rq_shift[c + 3], rq_add[c + 3],
+                                          out_offset, act_min, act_max, generic, shift + c + 3);
+                    }
+                    continue;
+                }
 #define TAP(j) (base + offs[j])
                 VAD_DW_GROUPS
 #undef TAP
