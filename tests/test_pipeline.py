@@ -8,13 +8,13 @@ import pytest
 from vadtool import data as datasets
 from vadtool.evaluate import evaluate
 from vadtool.rundir import Run
-from vadtool.runners import LiteRTRunner, TFLMRunner, to_int8
+from vadtool.runners import LiteRTRunner, NativeInt8Runner, TFLMRunner, to_int8
 
 EVALUATE_KEYS = {"image_auroc", "image_f1", "best_f1", "threshold", "cell_auroc",
                  "pixel_auroc", "ms_per_image", "n_images", "runtime"}
 
 
-@pytest.mark.parametrize("runtime", ["float", "tflm"])
+@pytest.mark.parametrize("runtime", ["float", "tflm", "native"])
 def test_fomo_ad_detects_synthetic_anomalies(fomo_run, runtime):
     result = evaluate(fomo_run, runtime=runtime)
     assert EVALUATE_KEYS <= result.keys()
@@ -38,14 +38,15 @@ def _images(data, size, n=6):
 
 
 @pytest.mark.parametrize("which", ["fomo_run", "classifier_run"])
-def test_litert_reference_and_tflm_agree_bit_exactly(which, request, synth_data):
+def test_int8_runtimes_agree_bit_exactly_with_tflm(which, request, synth_data):
     run = Run.open(request.getfixturevalue(which))
     tflite = run.file("model_int8.tflite")
     x = to_int8(_images(synth_data, run.manifest["input"]["size"]))
-    a = LiteRTRunner(tflite).run_int8(x)
-    b = TFLMRunner(tflite).run_int8(x)
-    assert a.dtype == np.int8 and a.shape == b.shape
-    assert np.array_equal(a, b)
+    golden = TFLMRunner(tflite).run_int8(x)
+    for runner in (LiteRTRunner(tflite), NativeInt8Runner(tflite)):
+        out = runner.run_int8(x)
+        assert out.dtype == np.int8 and out.shape == golden.shape
+        assert np.array_equal(out, golden), runner.name
 
 
 def test_classifier_never_evaluates_its_training_images(classifier_run):

@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import VadError
+from .runners import RUNTIMES
 
 EXISTING = click.Path(exists=True, path_type=Path)
 NEW = click.Path(path_type=Path)
@@ -186,7 +187,7 @@ def quantize(ctx, run, calib):
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: the training dataset's test split).")
-@click.option("--runtime", type=click.Choice(["float", "litert", "tflm", "native"]), default="float", show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
 @click.option("--limit", type=int, help="Evaluate at most N test images.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
 @click.pass_context
@@ -207,7 +208,7 @@ def evaluate(ctx, run, data, runtime, limit, as_json):
 @click.argument("run", type=EXISTING)
 @click.argument("images", type=EXISTING, nargs=-1, required=True)
 @click.option("--out", "-o", type=NEW, required=True, help="Folder for <stem>.json and <stem>_mask.png.")
-@click.option("--runtime", type=click.Choice(["float", "litert", "tflm", "native"]), default="float", show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
 @click.pass_context
 def predict(ctx, run, images, out, runtime):
     """Score images: label, cell grid, boxes of anomalous cells and a mask per image."""
@@ -232,9 +233,9 @@ def bench(ctx, runs, runtimes, data, limit, markdown, as_json):
     from .bench import bench_run, markdown_table
     from .rundir import write_bytes
     names = [r.strip() for r in runtimes.split(",") if r.strip()]
-    unknown = [n for n in names if n not in ("float", "litert", "tflm", "native")]
+    unknown = [n for n in names if n not in RUNTIMES]
     if unknown:
-        raise VadError(f"unknown runtime {unknown[0]!r}; choose from float, litert, tflm, native")
+        raise VadError(f"unknown runtime {unknown[0]!r}; choose from {', '.join(RUNTIMES)}")
     rows = []
     for run in runs:
         rows.extend(bench_run(run, names, data, limit, progress=reporter(ctx)))

@@ -101,6 +101,20 @@ class TFLMRunner(Int8Runner):
         return np.stack(outs)
 
 
+class NativeInt8Runner(Int8Runner):
+    """The generated C runtime, compiled for the host (what gets flashed, run here)."""
+
+    name = "native"
+
+    def __init__(self, tflite_path):
+        super().__init__(tflite_path)
+        from .native.runner import NativeRunner
+        self.native = NativeRunner(tflite_path)
+
+    def run_int8(self, x: np.ndarray) -> np.ndarray:
+        return self.native.run_int8(x)
+
+
 def make_runner(run: Run, runtime: str):
     if runtime == "float":
         return FloatRunner(run)
@@ -110,6 +124,5 @@ def make_runner(run: Run, runtime: str):
     if runtime == "tflm":
         return TFLMRunner(tflite)
     if runtime == "native":
-        from .native.runner import NativeRunner
-        return NativeRunner(tflite)
+        return NativeInt8Runner(tflite)
     raise ModelError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
