@@ -27,12 +27,12 @@ def fake_model(x: np.ndarray, output_bytes: int) -> np.ndarray:
     return (acc & 0xFF).astype(np.uint8).view(np.int8)
 
 
-def make_project(root: Path, board: str, cflags: str = ""):
+def make_project(root: Path, board: str, cflags: str = "", ldflags: str = ""):
     """Write a firmware project for board with the fake model and build it."""
     write_project_files(root, board)
     for name in ("vad_model.c", "vad_model.h"):
         shutil.copyfile(FAKE_MODEL / name, root / name)
-    return build_project(root, extra_cflags=cflags)
+    return build_project(root, extra_cflags=cflags, extra_ldflags=ldflags)
 
 
 def test_input(nbytes: int, seed: int = 0) -> np.ndarray:

@@ -121,7 +121,7 @@ def _first_error(log: str) -> str:
 
 
 def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 900,
-                  extra_cflags: str = "") -> BuildResult:
+                  extra_cflags: str = "", extra_ldflags: str = "") -> BuildResult:
     """Compile the project with make for the board it was written for, measure the ELF with
     ``size`` and check it fits: BuildError on a missing tool, a compile error, or a model
     too big for the board ("needs 312 KB of RAM, nano33ble has 256 KB")."""
@@ -134,6 +134,8 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     cmd = ["make", "-C", str(root), "--no-print-directory", f"-j{jobs}"]
     if extra_cflags:
         cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
+    if extra_ldflags:
+        cmd.append(f"EXTRA_LDFLAGS={extra_ldflags}")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
