@@ -143,3 +143,12 @@ def test_tcp_mode(host_fw):
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_run_batch(dev):
+    xs = np.stack([test_input(768, seed=s).reshape(16, 16, 3) for s in range(3)])
+    outs, ticks = dev.run_batch(xs)
+    assert outs.shape == (3, 144) and ticks.shape == (3,) and (ticks > 0).all()
+    for x, out in zip(xs, outs):
+        assert np.array_equal(out, fake_model(x, 144))
+    assert dev.run_batch(xs[:0])[0].shape == (0, 144)

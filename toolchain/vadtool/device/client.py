@@ -229,3 +229,16 @@ class DeviceClient:
         self.load_input(input_int8)
         result = self.infer(warmup=warmup, runs=runs)
         return result.output, result.cycles
+
+    def run_batch(self, inputs: np.ndarray, warmup: int = 0, runs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """run() on each int8 input along the first axis: (outputs [N, output_bytes] int8,
+        median ticks [N]). The output keeps the device's flat layout; reshape it as needed."""
+        inputs = np.asarray(inputs)
+        outputs, ticks = [], []
+        for x in inputs:
+            out, t = self.run(np.ascontiguousarray(x), warmup=warmup, runs=runs)
+            outputs.append(out)
+            ticks.append(t)
+        info = self.info or self.hello()
+        return (np.stack(outputs) if outputs else np.zeros((0, info.output_bytes), np.int8),
+                np.asarray(ticks, dtype=np.int64))
