@@ -82,9 +82,14 @@ typedef struct {
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 
-/* Limits of the fast paths (stack scratch); larger layers use the reference loops. */
+/* Limits of the fast paths (stack scratch: 2 * KPAD + DW_C bytes); larger layers use the
+ * reference loops. Define smaller values to save stack on small devices. */
+#ifndef VAD_FAST_MAX_KPAD
 #define VAD_FAST_MAX_KPAD 512
+#endif
+#ifndef VAD_FAST_MAX_DW_C
 #define VAD_FAST_MAX_DW_C 1024
+#endif
 #define VAD_FAST_MAX_TAPS 25
 
 /* ---- FULLY_CONNECTED ---- */

@@ -123,6 +123,11 @@ static void im2col(const vad_conv_params_t *p, const int8_t *in, int32_t pix, in
             const int32_t ix = ix0 + kx * p->dil_w;
             if (ix < 0 || ix >= p->in_w) {
                 memset(col + k, zp, (size_t)p->in_c);
+            } else if (p->in_c == 3) { /* RGB input layer: no library call per tap */
+                const int8_t *src = in + (iy * p->in_w + ix) * 3;
+                col[k] = src[0];
+                col[k + 1] = src[1];
+                col[k + 2] = src[2];
             } else {
                 memcpy(col + k, in + (iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
             }
