@@ -102,7 +102,8 @@ def train():
 
 
 def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict):
-    """Defaults from the dataclass, then the recipe file, then command-line options."""
+    """Defaults from the dataclass, then the recipe file, then command-line options. The
+    input scaling follows the weights (the FOMO-AD 0.35 file expects [0, 1])."""
     from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
     base = cls().to_json()
     if recipe_file:
@@ -110,17 +111,17 @@ def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict):
             loaded = json.loads(Path(recipe_file).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise VadError(f"{recipe_file}: not a readable JSON recipe ({exc})") from exc
+        loaded.pop("description", None)
         base.update({k: v for k, v in loaded.items() if k != "backbone"})
         base["backbone"].update(loaded.get("backbone", {}))
     base.update({k: v for k, v in overrides.items() if v is not None})
     base["backbone"].update({k: v for k, v in backbone_overrides.items() if v is not None})
-    if not (recipe_file and "input_scale" in json.loads(Path(recipe_file).read_text()).get("backbone", {})):
-        weights = resolve_weights(BackboneSpec(**base["backbone"]))
-        base["backbone"]["input_scale"] = default_input_scale(weights)
+    weights = resolve_weights(BackboneSpec(**base["backbone"]))
+    base["backbone"]["input_scale"] = default_input_scale(weights)
     try:
         return cls.from_json(base)
     except TypeError as exc:
-        raise VadError(f"{recipe_file}: unknown recipe field ({exc})") from exc
+        raise VadError(f"{recipe_file}: unknown recipe field ({exc}); see the recipes in models/") from exc
 
 
 def _common_train_options(fn):

@@ -68,6 +68,13 @@ def _load(samples, size, progress: Progress, what: str) -> np.ndarray:
     return datasets.load_images(samples, size, progress=lambda d, t: progress(what, d, t))
 
 
+def _weights_field(spec) -> str:
+    """The weights actually loaded (the spec may say "imagenet" while $VADTOOL_WEIGHTS wins)."""
+    from .models.backbone import resolve_weights
+    resolved = resolve_weights(spec)
+    return resolved if resolved == "imagenet" else str(Path(resolved).resolve())
+
+
 def _data_fields(ds) -> dict:
     return {"root": str(ds.root.resolve()), "layout": ds.layout, "counts": ds.counts()}
 
@@ -93,6 +100,7 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
         run.manifest.update({
             "input": {"size": recipe.size, "channels": 3, "pixels": "RGB uint8"},
             "output": {"grid": grid, "channels": int(network.output.shape[-1])},
+            "weights_loaded": _weights_field(recipe.backbone),
             "threshold": float(threshold) if threshold is not None else auto_threshold,
             "threshold_source": "--threshold" if threshold is not None else "max held-back normal score",
             "holdout_images": _rel(ds, [normals[i] for i in hold_idx]),
@@ -131,6 +139,7 @@ def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRe
         run.manifest.update({
             "input": {"size": recipe.size, "channels": 3, "pixels": "RGB uint8"},
             "output": {"classes": ["normal", "anomalous"]},
+            "weights_loaded": _weights_field(recipe.backbone),
             "threshold": float(threshold) if threshold is not None else 0.5,
             "threshold_source": "--threshold" if threshold is not None else "default 0.5",
             "train_images": _rel(ds, samples),
