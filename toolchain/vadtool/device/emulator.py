@@ -21,6 +21,7 @@ from ..boards import BOARDS, Board, get_board
 from ..errors import DeviceError, DeviceTimeout
 
 STARTUP_TIMEOUT_S = 10.0
+LOAD_GRACE_S = 0.3  # QEMU still alive this long after opening its port: the ELF loaded
 
 
 def _free_port() -> int:
@@ -102,9 +103,14 @@ def start_emulator(elf: str | Path, board: str, port: int = 0, *,
                 break
             try:
                 socket.create_connection(("127.0.0.1", tcp_port), timeout=0.5).close()
-                return emu
             except OSError:
                 time.sleep(0.05)
+                continue
+            try:  # QEMU opens the port before loading the ELF: give a failed load time to show
+                proc.wait(timeout=LOAD_GRACE_S)
+            except subprocess.TimeoutExpired:
+                return emu
+            break
         else:
             tail = _log_tail(log)
             emu.stop()
