@@ -74,6 +74,7 @@ def test_generated_sources(backbone035, tmp_path):
                   "VAD_INPUT_ZERO_POINT (-128)", "VAD_OUTPUT_ZERO_POINT", "VAD_OUTPUT_SCALE", "VAD_INPUT_SCALE"):
         assert f"#define {macro}" in h, macro
     assert "int vad_model_invoke(const int8_t *input, int8_t *output);" in h
+    assert "int8_t *vad_model_input_buffer(void);" in h
     assert "malloc" not in c and "VAD_WEIGHT_ALIGN" in c
 
 

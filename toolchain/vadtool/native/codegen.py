@@ -50,6 +50,7 @@ class Plan:
     arena_bytes: int
     buffers: list[planner.Buffer]
     offsets: dict[int, int]
+    prologue: list[str]
     epilogue: list[str]
     info: ModelInfo
 
@@ -110,11 +111,12 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
     out_root = find(tout.index)
     storage: dict[int, str] = {}
     epilogue: list[str] = []
-    external = {in_root: "input"}
+    # The input lives in the arena (its memory is reused once it is dead); the caller can
+    # write the image there directly (vad_model_input_buffer) or pass any buffer, which is
+    # copied in. The output is written straight into the caller's buffer.
+    external = {}
     if out_root != in_root:
         external[out_root] = "output"
-    else:
-        epilogue.append(f"vad_copy_s8(input, output, {tout.size});")
 
     # lifetimes of arena buffers
     first: dict[int, int] = {}
@@ -126,6 +128,8 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
             r = find(t)
             first[r] = min(first.get(r, i), i)
             last[r] = max(last.get(r, i), i)
+    first[in_root] = 0
+    last[in_root] = max(last.get(in_root, 0), len(steps) - 1 if in_root == out_root else 0)
     buffers = [
         planner.Buffer(r, g.tensors[r].size, first[r], last[r]) for r in sorted(first) if r not in external
     ]
@@ -141,6 +145,13 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
             storage[t.index] = external[r]
         elif r in offsets:
             storage[t.index] = f"(vad_arena + {offsets[r]})"
+    prologue = [
+        f"if (input != {storage[in_root]}) {{",
+        f"    vad_copy_s8(input, {storage[in_root]}, {tin.size});",
+        "}",
+    ]
+    if in_root == out_root:
+        epilogue.append(f"vad_copy_s8({storage[in_root]}, output, {tout.size});")
 
     weights = sum(c.values.size * (1 if c.ctype == "int8_t" else 4) for s in steps for c in s.consts)
     info = ModelInfo(
@@ -157,7 +168,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
         model_hash=g.model_hash,
         macs_per_op=[s.macs for s in steps],
     )
-    return Plan(g, steps, storage, arena, buffers, offsets, epilogue, info)
+    return Plan(g, steps, storage, arena, buffers, offsets, prologue, epilogue, info)
 
 
 def _render(plan: Plan, version: str) -> tuple[str, str]:
@@ -182,7 +193,7 @@ def _render(plan: Plan, version: str) -> tuple[str, str]:
         call = ""
         if not s.alias:
             args = [f"&{var}"] + [
-                f"{'(const int8_t *)' if plan.storage[t] == 'output' else ''}{plan.storage[t]}"
+                plan.storage[t]
                 for t in s.act_inputs
             ] + [plan.storage[t] for t in s.act_outputs]
             call = f"{s.kernel}({', '.join(args)})"
@@ -229,7 +240,9 @@ def _render(plan: Plan, version: str) -> tuple[str, str]:
         num_ops=len(plan.steps),
         steps=steps_ctx,
         consts=consts_ctx,
+        prologue=plan.prologue,
         epilogue=plan.epilogue,
+        input_expr=plan.storage[plan.graph.inputs[0]],
     )
     return env.get_template("vad_model.c.j2").render(**ctx), env.get_template("vad_model.h.j2").render(**ctx)
 
