@@ -165,7 +165,7 @@ def build(kind: str, size: int, path: str) -> str:
     else:
         raise ValueError(kind)
     data = convert(model, calibration_images(size))
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)

@@ -84,10 +84,15 @@ class NativeRunner:
             sources = sorted(tmp.glob("*.c"))
             exe_tmp = tmp / "vad_host"
             compile_c(sources, exe_tmp, cc=self.cc, cflags=self.cflags, include=[tmp], extra=["-lm"])
-            if src.exists():
-                shutil.rmtree(src)
             os.replace(exe_tmp, self.exe)
-            tmp.rename(src)
+            old = self.work_dir / f".old-{os.getpid()}"
+            try:  # keep the sources next to the binary; tolerate a concurrent builder
+                if src.exists():
+                    src.rename(old)
+                tmp.rename(src)
+            except OSError:
+                pass
+            shutil.rmtree(old, ignore_errors=True)
             stamp.write_text(key)
         finally:
             if tmp.exists():
