@@ -1,0 +1,48 @@
+"""The FOMO-AD density head as C (firmware_templates/head/), rendered from head_int8.npz."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from .boards import FIRMWARE_TEMPLATES
+from .errors import RenderError
+from .models.density import Density
+
+
+def _floats(values) -> str:
+    return ", ".join(f"{float(v):.9g}f" for v in np.ravel(values))
+
+
+def packed_lower(matrix: np.ndarray) -> np.ndarray:
+    return matrix[np.tril_indices(matrix.shape[0])]
+
+
+def write_head_sources(density: Density, *, feature_scale: float, feature_zero_point: int,
+                       grid: tuple[int, int], threshold: float, out_dir: Path, banner: str) -> list[Path]:
+    """Write vad_head.h / vad_head.c; returns their paths."""
+    channels = density.means.shape[1]
+    for w in density.whiten:
+        if np.abs(np.triu(w, 1)).max() > 1e-6 * max(np.abs(w).max(), 1e-30):
+            raise RenderError("head_int8.npz: whitening matrix is not lower triangular; re-run vadtool quantize")
+    per_position = density.kind == "per-position"
+    if per_position and len(density.means) != grid[0] * grid[1]:
+        raise RenderError(f"head_int8.npz: {len(density.means)} positions for a {grid[0]}x{grid[1]} grid")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "head")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    ctx = dict(banner=banner, kind=density.kind, n_gauss=len(density.means), channels=channels,
+               per_position=per_position, grid_h=grid[0], grid_w=grid[1],
+               threshold=f"{threshold:.9g}", feature_scale=f"{feature_scale:.9g}",
+               feature_zero_point=int(feature_zero_point),
+               means=[_floats(m) for m in density.means],
+               whiten=[_floats(packed_lower(w)) for w in density.whiten],
+               log_norm=_floats(density.log_norm))
+    out_dir = Path(out_dir)
+    paths = []
+    for name in ("vad_head.h", "vad_head.c"):
+        path = out_dir / name
+        path.write_text(env.get_template(name + ".j2").render(**ctx))
+        paths.append(path)
+    return paths
