@@ -5,6 +5,12 @@
  * an error frame), and a partial frame after VAD_RX_IDLE_MS of silence: scanning then
  * resumes at the next sync, so a frame behind garbage is still served.
  * Every offset and length is checked against its buffer before a byte is written.
+ *
+ * The input is loaded straight into the model's arena (vad_model_input_buffer()), which
+ * the inference overwrites: one timed run per load, and INFER then needs a new input.
+ * Built with VAD_SERVER_INPUT_COPY=1 the server keeps its own copy (VAD_INPUT_BYTES more
+ * RAM) and refills the arena before each run, outside the timed interval: warm-up and
+ * repeated runs on one input are then allowed. HELLO tells the host which it is.
  */
 #include <string.h>
 
@@ -16,7 +22,18 @@
 static uint8_t rx[VAD_FRAME_MAX_BYTES];
 static size_t rx_len;
 static uint8_t tx[VAD_FRAME_MAX_BYTES];
-static int8_t input_buf[VAD_INPUT_BYTES];
+#ifndef VAD_SERVER_INPUT_COPY
+#define VAD_SERVER_INPUT_COPY 0
+#endif
+
+#if VAD_SERVER_INPUT_COPY
+static int8_t input_copy[VAD_INPUT_BYTES];
+#define INPUT_DEST() input_copy
+#define FLAGS VAD_HELLO_FLAG_INPUT_KEPT
+#else
+#define INPUT_DEST() vad_model_input_buffer()
+#define FLAGS 0u
+#endif
 static int8_t output_buf[VAD_OUTPUT_BYTES];
 static uint32_t input_loaded;  /* contiguous bytes loaded from offset 0 */
 static int output_ready;
@@ -86,6 +103,7 @@ static void on_hello(uint8_t seq, size_t len) {
   put_u16(p + VAD_HELLO_REPLY_INPUT_C, VAD_INPUT_C);
   p[VAD_HELLO_REPLY_TIMER] = board_timer();
   p[VAD_HELLO_REPLY_BOARD_LEN] = (uint8_t)name_len;
+  put_u32(p + VAD_HELLO_REPLY_FLAGS, FLAGS);
   put_f32(p + VAD_HELLO_REPLY_INPUT_SCALE, (float)(VAD_INPUT_SCALE));
   put_u32(p + VAD_HELLO_REPLY_INPUT_ZERO_POINT, (uint32_t)(int32_t)(VAD_INPUT_ZERO_POINT));
   put_f32(p + VAD_HELLO_REPLY_OUTPUT_SCALE, (float)(VAD_OUTPUT_SCALE));
@@ -106,7 +124,7 @@ static void on_load_input(uint8_t seq, const uint8_t *p, size_t len) {
     send_error(VAD_ERR_BAD_OFFSET, VAD_FRAME_LOAD_INPUT, seq, offset);
     return;
   }
-  memcpy(input_buf + offset, p + VAD_LOAD_INPUT_SIZE, n);
+  memcpy(INPUT_DEST() + offset, p + VAD_LOAD_INPUT_SIZE, n);
   if (offset + n > input_loaded) { input_loaded = offset + n; }
   output_ready = 0;
   put_u32(TX_PAYLOAD + VAD_LOAD_INPUT_REPLY_LOADED, input_loaded);
@@ -121,7 +139,8 @@ static void on_infer(uint8_t seq, const uint8_t *p, size_t len) {
   if (len != VAD_INFER_SIZE) { send_error(VAD_ERR_BAD_LENGTH, VAD_FRAME_INFER, seq, (uint32_t)len); return; }
   warmup = get_u16(p + VAD_INFER_WARMUP);
   runs = get_u16(p + VAD_INFER_RUNS);
-  if (runs < 1 || runs > VAD_MAX_RUNS || warmup > VAD_MAX_WARMUP) {
+  if (runs < 1 || runs > VAD_MAX_RUNS || warmup > VAD_MAX_WARMUP
+      || (!VAD_SERVER_INPUT_COPY && (runs > 1 || warmup > 0))) {
     send_error(VAD_ERR_BAD_ARGUMENT, VAD_FRAME_INFER, seq, (warmup << 16) | runs);
     return;
   }
@@ -130,15 +149,15 @@ static void on_infer(uint8_t seq, const uint8_t *p, size_t len) {
     return;
   }
   output_ready = 0;
-  for (i = 0; i < warmup; i++) {
-    rc = vad_model_invoke(input_buf, output_buf);
-    if (rc != 0) { send_error(VAD_ERR_MODEL_FAILED, VAD_FRAME_INFER, seq, (uint32_t)rc); return; }
-  }
-  for (i = 0; i < runs; i++) {
+  if (!VAD_SERVER_INPUT_COPY) { input_loaded = 0; }  /* the inference overwrites it */
+  for (i = 0; i < warmup + runs; i++) {
+#if VAD_SERVER_INPUT_COPY
+    memcpy(vad_model_input_buffer(), input_copy, VAD_INPUT_BYTES);
+#endif
     board_timer_restart();
     t0 = board_ticks();
-    rc = vad_model_invoke(input_buf, output_buf);
-    ticks[i] = board_ticks() - t0;
+    rc = vad_model_invoke(vad_model_input_buffer(), output_buf);
+    if (i >= warmup) { ticks[i - warmup] = board_ticks() - t0; }
     if (rc != 0) { send_error(VAD_ERR_MODEL_FAILED, VAD_FRAME_INFER, seq, (uint32_t)rc); return; }
   }
   output_ready = 1;

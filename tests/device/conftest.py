@@ -27,9 +27,9 @@ def fake_model(x: np.ndarray, output_bytes: int) -> np.ndarray:
     return (acc & 0xFF).astype(np.uint8).view(np.int8)
 
 
-def make_project(root: Path, board: str, cflags: str = "", ldflags: str = ""):
+def make_project(root: Path, board: str, cflags: str = "", ldflags: str = "", keep_input: bool = False):
     """Write a firmware project for board with the fake model and build it."""
-    write_project_files(root, board)
+    write_project_files(root, board, keep_input=keep_input)
     for name in ("vad_model.c", "vad_model.h"):
         shutil.copyfile(FAKE_MODEL / name, root / name)
     return build_project(root, extra_cflags=cflags, extra_ldflags=ldflags)
@@ -46,6 +46,12 @@ test_input.__test__ = False  # a helper, not a test
 def host_fw(tmp_path_factory) -> Path:
     """The host build (16x16x3 input, 144 output bytes, fails on input[0] == -128)."""
     return make_project(tmp_path_factory.mktemp("host"), "host", "-DVAD_FAKE_FAIL").elf
+
+
+@pytest.fixture(scope="session")
+def host_fw_kept(tmp_path_factory) -> Path:
+    """The host build whose server keeps a copy of the input (warm-up, repeated runs)."""
+    return make_project(tmp_path_factory.mktemp("host_kept"), "host", keep_input=True).elf
 
 
 @pytest.fixture(scope="session")

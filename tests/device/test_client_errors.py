@@ -75,7 +75,8 @@ def test_stale_replies_are_skipped():
     hello = P.LAYOUT["HELLO_REPLY"].pack(
         protocol_version=P.VERSION, max_payload=1024, clock_hz=1, input_bytes=1, output_bytes=1,
         arena_bytes=0, input_h=1, input_w=1, input_c=1, timer=1, board_len=1, input_scale=1.0,
-        input_zero_point=0, output_scale=1.0, output_zero_point=0, model_hash=b"ab", board=b"x")
+        input_zero_point=0, output_scale=1.0, output_zero_point=0, flags=0, model_hash=b"ab",
+        board=b"x")
     info = client(lambda req: P.encode_frame(0x81, req[3] - 1, b"old")
                   + P.encode_frame(0x81, req[3], hello)).hello()
     assert info.board == "x" and info.timer == "systick"
@@ -86,7 +87,7 @@ def test_protocol_version_mismatch():
         return P.encode_frame(0x81, req[3], P.LAYOUT["HELLO_REPLY"].pack(
             protocol_version=99, max_payload=1024, clock_hz=1, input_bytes=1, output_bytes=1,
             arena_bytes=0, input_h=1, input_w=1, input_c=1, timer=1, board_len=1,
-            input_scale=1.0, input_zero_point=0, output_scale=1.0, output_zero_point=0,
+            input_scale=1.0, input_zero_point=0, output_scale=1.0, output_zero_point=0, flags=0,
             model_hash=b"", board=b"x"))
     with pytest.raises(DeviceError, match="protocol version 99, vadtool speaks 1"):
         client(old).hello()

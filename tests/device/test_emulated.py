@@ -22,7 +22,7 @@ def firmware(request, tmp_path_factory):
     board = request.param
     if not HAVE_QEMU:
         pytest.skip("qemu-system-arm or arm-none-eabi-gcc not installed")
-    return board, make_project(tmp_path_factory.mktemp(board), board, CFLAGS).elf
+    return board, make_project(tmp_path_factory.mktemp(board), board, CFLAGS, keep_input=True).elf
 
 
 def measure(board, elf, x):
@@ -45,6 +45,18 @@ def test_hello_and_infer_in_qemu(firmware):
     assert res.timer == "systick" and res.cycles > 0
     assert len(set(res.ticks + again.ticks)) == 1, "SysTick counts under -icount must not vary"
     assert res.instructions_under_icount() > 1000
+
+
+@needs_qemu
+def test_input_in_arena_firmware_in_qemu(tmp_path):
+    elf = make_project(tmp_path, "qemu-an386", CFLAGS).elf
+    x = test_input(48 * 16 * 3, seed=6)
+    with start_emulator(elf, "qemu-an386") as emu, DeviceClient.open(emu.url, timeouts=Timeouts(hello=20)) as dev:
+        assert not dev.hello().input_kept
+        first = dev.run(x)
+        second = dev.run(x)
+    assert np.array_equal(first[0], fake_model(x, 200))
+    assert first[1] == second[1] > 0
 
 
 @needs_qemu

@@ -17,13 +17,14 @@ from .conftest import fake_model, make_project, test_input
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 
-@pytest.fixture(scope="module")
-def asan_fw(tmp_path_factory):
+@pytest.fixture(scope="module", params=[False, True], ids=["input-in-arena", "input-kept"])
+def asan_fw(request, tmp_path_factory):
     probe = subprocess.run(["cc", *SANITIZE.split(), "-x", "c", "-", "-o", "/dev/null"],
                            input="int main(void){return 0;}", capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip("the C compiler cannot build with sanitizers here")
-    return make_project(tmp_path_factory.mktemp("asan"), "host", SANITIZE, SANITIZE).elf
+    return make_project(tmp_path_factory.mktemp("asan"), "host", SANITIZE, SANITIZE,
+                        keep_input=request.param).elf
 
 
 def random_request(rng) -> bytes:

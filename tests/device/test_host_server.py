@@ -54,11 +54,27 @@ def test_hello(dev):
 
 def test_load_and_infer_gives_the_fake_models_output(dev):
     x = test_input(768)
-    out, cycles = dev.run(x, warmup=1, runs=3)
+    out, cycles = dev.run(x)
     assert out.dtype == np.int8 and np.array_equal(out, fake_model(x, 144))
-    assert cycles > 0
-    res = dev.infer(runs=2)  # the input stays loaded
-    assert len(res.ticks) == 2 and np.array_equal(res.output, out)
+    assert cycles > 0 and not dev.info.input_kept
+    with pytest.raises(DeviceRefused, match="INPUT_INCOMPLETE"):  # inference used the input up
+        dev.infer()
+    with pytest.raises(DeviceError, match="one run, no warm-up; build it with keep_input=True"):
+        dev.run(x, runs=2)
+    with pytest.raises(DeviceRefused, match="BAD_ARGUMENT"):  # the device says so too
+        dev.load_input(x)
+        dev.request(P.FRAME["INFER"], struct.pack("<HH", 1, 1), "infer")
+    assert np.array_equal(dev.run(x)[0], out)
+
+
+def test_kept_input_allows_warmup_and_repeated_runs(host_fw_kept):
+    with DeviceClient.open(f"host:{host_fw_kept}") as dev:
+        assert dev.hello().input_kept
+        x = test_input(768, seed=8)
+        out, cycles = dev.run(x, warmup=2, runs=3)
+        assert np.array_equal(out, fake_model(x, 144)) and cycles > 0
+        res = dev.infer(runs=2)  # the input stays loaded
+        assert len(res.ticks) == 2 and np.array_equal(res.output, out)
 
 
 def test_chunked_input_and_output_read_back(host_fw_big):

@@ -54,7 +54,7 @@ def test_native_model_in_qemu_is_bit_exact(backbone035, tmp_path):
         with start_emulator(res.elf, "qemu-an386") as emu:
             assert flash(project, emu.url).model_hash == info.model_hash
             with DeviceClient.open(emu.url, timeouts=Timeouts(hello=20, infer=300)) as dev:
-                out, ticks = dev.run(x, runs=2)
+                out, ticks = dev.run(x)
                 assert np.array_equal(out, want)
                 counts.append(ticks)
     assert counts[0] == counts[1] > 0

@@ -48,17 +48,21 @@ def elf_name(board: Board) -> str:
     return "build/firmware" if board.hosted else "build/firmware.elf"
 
 
-def write_project_files(project_dir: str | Path, board_name: str) -> Path:
+def write_project_files(project_dir: str | Path, board_name: str, *, keep_input: bool = False) -> Path:
     """Write everything but the model into project_dir: Makefile, main.c, the protocol server
     and its generated protocol.h, and board/ with the board's sources, board_config.h and
-    (Cortex-M) firmware.ld. Returns project_dir. The model's sources come from vadtool.native."""
+    (Cortex-M) firmware.ld. Returns project_dir. The model's sources come from vadtool.native.
+
+    The server loads the input into the model's arena; keep_input=True gives it its own copy
+    (input-size more RAM) so that one input allows warm-up and repeated timed runs."""
     board = get_board(board_name)
     out = Path(project_dir)
     shutil.rmtree(out / "board", ignore_errors=True)  # no sources left from another board
     (out / "board").mkdir(parents=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "project")),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    _render(env, "Makefile.j2", out / "Makefile", board=board, elf=elf_name(board))
+    _render(env, "Makefile.j2", out / "Makefile", board=board, elf=elf_name(board),
+            keep_input=keep_input)
     _render(env, "main.c.j2", out / "main.c", board=board)
     _render(env, "board_config.h.j2", out / "board" / "board_config.h", board=board)
     if not board.hosted:

@@ -26,6 +26,11 @@
 #define VAD_OUTPUT_SCALE 0.5f
 #define VAD_OUTPUT_ZERO_POINT 3
 
+/* Copies input into the arena unless it is vad_model_input_buffer(); overwrites the arena's
+ * input, as a real model's later layers do. */
 int vad_model_invoke(const int8_t *input, int8_t *output);
+
+/* Where the input lives in the arena. */
+int8_t *vad_model_input_buffer(void);
 
 #endif /* VAD_MODEL_H */

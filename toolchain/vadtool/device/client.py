@@ -50,6 +50,7 @@ class DeviceInfo:
     input_zero_point: int
     output_scale: float
     output_zero_point: int
+    input_kept: bool  # warm-up and repeated runs allowed (firmware keeps a copy of the input)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ class DeviceClient:
             timer=P.TIMER_NAMES.get(f["timer"], str(f["timer"])),
             protocol_version=f["protocol_version"], max_payload=f["max_payload"],
             input_scale=f["input_scale"], input_zero_point=f["input_zero_point"],
-            output_scale=f["output_scale"], output_zero_point=f["output_zero_point"])
+            output_scale=f["output_scale"], output_zero_point=f["output_zero_point"],
+            input_kept=bool(f["flags"] & P.HELLO_FLAG["INPUT_KEPT"]))
         if self.info.protocol_version != P.VERSION:
             raise DeviceError(f"device at {self.transport.url} speaks protocol version "
                               f"{self.info.protocol_version}, vadtool speaks {P.VERSION}: rebuild "
@@ -198,10 +200,16 @@ class DeviceClient:
                                     f"loaded after a chunk ending at {off + len(chunk)}")
 
     def infer(self, warmup: int = 0, runs: int = 1) -> InferResult:
-        """Run warmup untimed and runs timed inferences on the loaded input."""
+        """Run warmup untimed and runs timed inferences on the loaded input. Unless the
+        firmware keeps its input (DeviceInfo.input_kept) that is one run, no warm-up, and the
+        input must be loaded again before the next inference."""
         info = self.info or self.hello()
         if not 1 <= runs <= P.MAX_RUNS or not 0 <= warmup <= P.MAX_WARMUP:
             raise DeviceError(f"runs must be 1..{P.MAX_RUNS} and warm-up 0..{P.MAX_WARMUP}")
+        if (runs > 1 or warmup > 0) and not info.input_kept:
+            raise DeviceError(f"the firmware at {self.transport.url} loads the input into the model's "
+                              "arena, which inference overwrites: one run, no warm-up; build it with "
+                              "keep_input=True for warm-up and repeated runs")
         reply = self.request(P.FRAME["INFER"], P.LAYOUT["INFER"].pack(warmup=warmup, runs=runs), "infer")
         layout = P.LAYOUT["INFER_REPLY"]
         head = layout.unpack(reply.payload)

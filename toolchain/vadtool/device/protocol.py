@@ -66,7 +66,7 @@ ERROR_CODES = (
     Entry("BAD_OFFSET", 4, "chunk outside the buffer, or leaving a gap after the loaded bytes"),
     Entry("INPUT_INCOMPLETE", 5, "inference asked for before the whole input was loaded"),
     Entry("MODEL_FAILED", 6, "the model returned a non-zero status (detail holds it)"),
-    Entry("BAD_ARGUMENT", 7, "run or warm-up count out of range"),
+    Entry("BAD_ARGUMENT", 7, "run or warm-up count out of range (1 run, no warm-up unless INPUT_KEPT)"),
     Entry("OUTPUT_NOT_READY", 8, "output read before an inference on the current input"),
     Entry("FRAME_TIMEOUT", 9, "bytes stopped arriving in the middle of a frame"),
 )
@@ -75,6 +75,10 @@ TIMERS = (
     Entry("SYSTICK", 1, "SysTick ticks at the core clock (instructions x clock/1e9 under QEMU -icount shift=0)"),
     Entry("DWT", 2, "DWT CYCCNT core clock cycles"),
     Entry("HOST_NS", 3, "host monotonic clock nanoseconds"),
+)
+
+HELLO_FLAGS = (
+    Entry("INPUT_KEPT", 1, "the input survives an inference: warm-up and repeated runs allowed"),
 )
 
 _KINDS = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i32": "i", "f32": "f"}
@@ -119,7 +123,7 @@ PAYLOADS = (
         ("input_bytes", "u32"), ("output_bytes", "u32"), ("arena_bytes", "u32"),
         ("input_h", "u16"), ("input_w", "u16"), ("input_c", "u16"), ("timer", "u8"),
         ("board_len", "u8"), ("input_scale", "f32"), ("input_zero_point", "i32"),
-        ("output_scale", "f32"), ("output_zero_point", "i32"), ("model_hash", "c64"),
+        ("output_scale", "f32"), ("output_zero_point", "i32"), ("flags", "u32"), ("model_hash", "c64"),
         ("board", "c32"))),
     Layout("LOAD_INPUT", (("offset", "u32"),)),  # then the chunk's bytes
     Layout("LOAD_INPUT_REPLY", (("loaded", "u32"),)),
@@ -136,6 +140,7 @@ FRAME_NAMES = {e.value: e.name for e in FRAME_TYPES}
 ERROR = {e.name: e.value for e in ERROR_CODES}
 ERROR_BY_VALUE = {e.value: e for e in ERROR_CODES}
 TIMER_NAMES = {e.value: e.name.lower() for e in TIMERS}
+HELLO_FLAG = {e.name: e.value for e in HELLO_FLAGS}
 LAYOUT = {p.name: p for p in PAYLOADS}
 
 
@@ -241,6 +246,7 @@ def render_header() -> str:
         version=VERSION, sync=SYNC, header_bytes=HEADER_BYTES, crc_bytes=CRC_BYTES,
         max_payload=MAX_PAYLOAD, max_runs=MAX_RUNS, max_warmup=MAX_WARMUP, rx_idle_ms=RX_IDLE_MS,
         frame_types=FRAME_TYPES, error_codes=ERROR_CODES, timers=TIMERS, payloads=PAYLOADS,
+        hello_flags=HELLO_FLAGS,
         c_kind=_c_kind)
 
 
