@@ -48,8 +48,15 @@ def test_unknown_board(tmp_path):
         build.write_project_files(tmp_path, "pdp11")
 
 
+def test_project_without_model(tmp_path):
+    build.write_project_files(tmp_path, "host")
+    with pytest.raises(BuildError, match="has no model \\(vad_model.h\\): write it with"):
+        build.build_project(tmp_path)
+
+
 def test_missing_compiler_names_the_apt_package(tmp_path, monkeypatch):
     build.write_project_files(tmp_path, "qemu-an386")
+    (tmp_path / "vad_model.h").write_text("")
     real = shutil.which
     monkeypatch.setattr(build.shutil, "which", lambda t: None if t == "arm-none-eabi-gcc" else real(t))
     with pytest.raises(BuildError, match=r"arm-none-eabi-gcc not found: install it \(apt install "

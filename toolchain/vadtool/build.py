@@ -131,6 +131,9 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     too big for the board ("needs 312 KB of RAM, nano33ble has 256 KB")."""
     root = Path(project_dir).resolve()
     board = project_board(root)
+    if not (root / "vad_model.h").is_file():
+        raise BuildError(f"{root} has no model (vad_model.h): write it with "
+                         "vadtool.native.write_model_sources first")
     _need_tool("make")
     _need_tool(board.cc)
     size_tool = _need_tool("size" if board.hosted else "arm-none-eabi-size")
