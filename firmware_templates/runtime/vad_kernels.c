@@ -235,7 +235,7 @@ void vad_mul_s8_ref(const vad_binary_params_t *p, const int8_t *in1, const int8_
 /* AVERAGE_POOL_2D                                                            */
 /* ------------------------------------------------------------------------- */
 
-void vad_avgpool_s8(const vad_pool_params_t *p, const int8_t *in, int8_t *out)
+void vad_avgpool_s8_ref(const vad_pool_params_t *p, const int8_t *in, int8_t *out)
 {
     int32_t oy, ox, c, fy, fx;
     for (oy = 0; oy < p->out_h; ++oy) {

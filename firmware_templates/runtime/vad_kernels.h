@@ -130,6 +130,7 @@ typedef struct {
 } vad_pool_params_t;
 
 void vad_avgpool_s8(const vad_pool_params_t *p, const int8_t *in, int8_t *out);
+void vad_avgpool_s8_ref(const vad_pool_params_t *p, const int8_t *in, int8_t *out);
 
 /* ---- MEAN over H and W of NHWC (TFLM reference_ops::QuantizedMeanOrSum) ---- */
 typedef struct {

@@ -464,7 +464,54 @@ VAD_INLINE void binary_fast(const vad_binary_params_t *p, const int8_t *in1, con
     }
 }
 
+/* AVERAGE_POOL_2D: the reference arithmetic (sum of the cells inside the image, divided by
+ * their count with rounding half away from zero), with the window walked by pointers. */
+static void avgpool_fast(const vad_pool_params_t *p, const int8_t *in, int8_t *out)
+{
+    const int32_t C = p->c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+    const int32_t lo = p->act_min, hi = p->act_max, row = in_w * C;
+    int32_t oy, ox, c, fy, fx;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
+        const int32_t fy1 = in_h - iy0 < k_h ? in_h - iy0 : k_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
+            const int32_t fx1 = in_w - ix0 < k_w ? in_w - ix0 : k_w;
+            const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+            const int8_t *win = in + ((iy0 + fy0) * in_w + (ix0 + fx0)) * C;
+            const int32_t nh = fy1 - fy0, nw = fx1 - fx0;
+            for (c = 0; c < C; ++c) {
+                const int8_t *r = win + c;
+                int32_t acc = 0;
+                for (fy = 0; fy < nh; ++fy, r += row) {
+                    const int8_t *q = r;
+                    for (fx = 0; fx < nw; ++fx, q += C) {
+                        acc += *q;
+                    }
+                }
+                if (count > 0) {
+                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                }
+                acc = acc < lo ? lo : acc;
+                acc = acc > hi ? hi : acc;
+                *out++ = (int8_t)acc;
+            }
+        }
+    }
+}
+
 #endif /* VAD_NO_FAST_PATHS */
+
+void vad_avgpool_s8(const vad_pool_params_t *p, const int8_t *in, int8_t *out)
+{
+#ifndef VAD_NO_FAST_PATHS
+    avgpool_fast(p, in, out);
+#else
+    vad_avgpool_s8_ref(p, in, out);
+#endif
+}
 
 void vad_add_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
