@@ -194,8 +194,10 @@ def quantize(ctx, run, calib):
 @click.pass_context
 def evaluate(ctx, run, data, runtime, limit, as_json):
     """Image AUROC and F1, cell and pixel AUROC, latency, in one runtime."""
-    from .evaluate import evaluate as run_evaluate
-    result = run_evaluate(run, data, runtime, limit=limit, progress=reporter(ctx))
+    from .evaluate import evaluate as run_evaluate, save_evaluation
+    result = run_evaluate(run, data, runtime, limit=limit, progress=reporter(ctx), keep_scores=True)
+    save_evaluation(run, result)
+    del result["scores"]
     if as_json:
         emit_json(result)
         return
@@ -223,16 +225,39 @@ def predict(ctx, run, images, out, runtime):
 @cli.command()
 @click.argument("runs", type=EXISTING, nargs=-1, required=True)
 @click.option("--runtime", "runtimes", default="float,litert,tflm", show_default=True,
-              help="Comma-separated runtimes: float, litert, tflm, native.")
+              help="Comma-separated host runtimes: float, litert, tflm, native.")
+@click.option("--port", help="Benchmark on the device at PORT instead (/dev/ttyACM0, socket://HOST:PORT, host:FIRMWARE).")
+@click.option("--project", type=EXISTING, help="With --port: the firmware project, for its flash and RAM use.")
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: each run's own).")
 @click.option("--limit", type=int, help="At most N test images per run.")
 @click.option("--markdown", type=NEW, help="Also write the table to this file.")
-@click.option("--json", "as_json", is_flag=True, help="Print only the rows as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print only JSON.")
 @click.pass_context
-def bench(ctx, runs, runtimes, data, limit, markdown, as_json):
-    """Evaluate runs in several runtimes and print one table."""
-    from .bench import bench_run, markdown_table
+def bench(ctx, runs, runtimes, port, project, data, limit, markdown, as_json):
+    """Evaluate runs in host runtimes, or one run on a device, and print one table.
+
+    On a device every output is checked against the TFLite Micro interpreter bit for bit;
+    under QEMU the time is counted in instructions (-icount shift=0), on a board in cycles."""
+    from .bench import bench_device, bench_run, device_table, markdown_table
+    from .evaluate import save_evaluation
     from .rundir import write_bytes
+    if port:
+        if len(runs) != 1:
+            raise VadError("--port benchmarks one run; give exactly one RUN")
+        result = bench_device(runs[0], port, data, limit, project, progress=reporter(ctx))
+        save_evaluation(runs[0], result)
+        del result["scores"]
+        table = device_table([result])
+        if markdown:
+            write_bytes(markdown, table.encode())
+        if as_json:
+            emit_json(result)
+        else:
+            click.echo(table)
+        if result["mismatches"]:
+            raise VadError(f"{result['mismatches']} of {result['n_images']} device outputs differ "
+                           "from the TFLite Micro interpreter")
+        return
     names = [r.strip() for r in runtimes.split(",") if r.strip()]
     unknown = [n for n in names if n not in RUNTIMES]
     if unknown:
@@ -247,6 +272,90 @@ def bench(ctx, runs, runtimes, data, limit, markdown, as_json):
         emit_json(rows)
     else:
         click.echo(table)
+
+
+# ---------------------------------------------------------------- firmware
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.option("--board", required=True, help="Board profile (see `vadtool boards`).")
+@click.option("--out", "-o", type=NEW, required=True, help="Firmware project folder to write.")
+@click.option("--keep-input", is_flag=True, help="Keep a copy of the input (more RAM) for warm-up and repeated runs.")
+def render(run, board, out, keep_input):
+    """Write a self-contained firmware project: runtime, model as C, head, board files, Makefile."""
+    from .render import render as run_render
+    project = run_render(run, board, out, keep_input=keep_input)
+    click.echo(f"wrote {out} for {project['board']}: model {project['model_hash'][:12]}, "
+               f"{project['macs'] / 1e6:.2f} M MACs, arena {project['arena_bytes']:,} B, "
+               f"weights {project['weights_bytes']:,} B, operators {', '.join(project['ops'])}")
+
+
+@cli.command()
+@click.argument("project", type=EXISTING)
+def build(project):
+    """Compile a rendered project and print its flash and RAM use (fails if it does not fit)."""
+    from .boards import get_board
+    from .build import build_project
+    from .render import read_project
+    from .rundir import write_json
+    board = get_board(read_project(project)["board"])
+    result = build_project(project)
+    write_json(Path(project) / "build" / "size.json",
+               {"board": result.board, "elf": str(result.elf),
+                "flash_bytes": result.flash_bytes, "ram_bytes": result.ram_bytes})
+
+    def of(have):
+        return f" of {have / 1024:.0f} KB" if have else ""
+    click.echo(f"built {result.elf}: flash {result.flash_bytes / 1024:.1f} KB{of(board.flash_bytes)}, "
+               f"RAM {result.ram_bytes / 1024:.1f} KB{of(board.ram_bytes)}")
+
+
+@cli.command()
+@click.argument("project", type=EXISTING)
+@click.option("--port", "tcp_port", type=int, default=0, help="TCP port for the serial endpoint (default: a free one).")
+def emulate(project, tcp_port):
+    """Run a built project's firmware in QEMU; prints the serial port, stops on Ctrl-C."""
+    import time
+
+    from .build import elf_name, project_board
+    from .device.emulator import start_emulator
+    board = project_board(project)
+    elf = Path(project) / elf_name(board)
+    with start_emulator(elf, board.name, tcp_port) as emu:
+        click.echo(f"{board.name} running {elf} in QEMU {board.qemu_machine}; serial port: {emu.url}")
+        click.echo("press Ctrl-C to stop", err=True)
+        try:
+            while emu.running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            click.echo("stopping the emulator", err=True)
+            return
+    raise VadError(f"QEMU stopped unexpectedly running {elf}")
+
+
+@cli.command()
+@click.argument("project", type=EXISTING)
+@click.option("--port", required=True, help="Where the device answers: /dev/ttyACM0, COM3, socket://HOST:PORT.")
+@click.option("--tool", help="Flasher to use instead of the board's default (openocd, pyocd, dfu-util, bossac, stm32flash).")
+@click.option("--flash-port", help="Port for the flasher, when it differs from --port.")
+def flash(project, port, tool, flash_port):
+    """Flash the built firmware and check, over PORT, that the device runs this project's model."""
+    from .device.flash import flash as run_flash
+    info = run_flash(project, port, tool=tool, flash_port=flash_port)
+    click.echo(f"{info.board} at {port} runs model {info.model_hash[:12]} "
+               f"(input {'x'.join(map(str, info.input_shape))}, arena {info.arena_bytes:,} B, "
+               f"clock {info.clock_hz / 1e6:g} MHz)")
+
+
+@cli.command()
+def boards():
+    """List the board profiles."""
+    from .boards import BOARDS
+    for b in BOARDS.values():
+        mem = (f"flash {b.flash_bytes // 1024} KB, RAM {b.ram_bytes // 1024} KB"
+               if b.flash_bytes else "host memory")
+        emu = f", emulated ({b.qemu_machine})" if b.emulated else ""
+        click.echo(f"{b.name:12s} {b.description}; {mem}; flasher {b.flasher or '-'}{emu}")
 
 
 def main():

@@ -52,8 +52,10 @@ def evaluate(run_dir: Path, data: Path | None = None, runtime: str = "float",
     predictor = Predictor(run, runtime, runner)
     size = predictor.size
     image_scores, cell_scores, seconds = [], [], 0.0
-    for start in range(0, len(samples), BATCH):
-        chunk = samples[start:start + BATCH]
+    batch = 1 if runtime == "device" else BATCH  # a device is slow: report every image
+    progress(f"evaluate ({runtime})", 0, len(samples))
+    for start in range(0, len(samples), batch):
+        chunk = samples[start:start + batch]
         images = datasets.load_images(chunk, size)
         t0 = time.perf_counter()
         p = predictor.predict(images)
@@ -95,3 +97,18 @@ def _stratified_head(samples: list, limit: int) -> list:
     k = min(len(normal), max(1, round(limit * len(normal) / len(samples))))
     picked = normal[::max(1, len(normal) // k)][:k] + anomalous[::max(1, len(anomalous) // max(1, limit - k))][:limit - k]
     return picked
+
+
+def save_evaluation(run_dir: Path, result: dict) -> Path:
+    """Keep an evaluation in the run (RUN/evaluations/<runtime>.json) for reports."""
+    from .rundir import write_json
+    path = Path(run_dir) / "evaluations" / f"{result['runtime']}.json"
+    write_json(path, result)
+    return path
+
+
+def load_evaluations(run_dir: Path) -> dict[str, dict]:
+    """Stored evaluations by runtime."""
+    import json
+    folder = Path(run_dir) / "evaluations"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}

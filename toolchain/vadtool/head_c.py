@@ -12,8 +12,16 @@ from .errors import RenderError
 from .models.density import Density
 
 
+def c_float(value: float) -> str:
+    """A C float literal: 9 significant digits, always with a point or an exponent."""
+    text = f"{float(value):.9g}"
+    if not np.isfinite(value):
+        raise RenderError(f"head parameter {value} is not finite; re-run vadtool quantize")
+    return (text if any(c in text for c in ".e") else text + ".0") + "f"
+
+
 def _floats(values) -> str:
-    return ", ".join(f"{float(v):.9g}f" for v in np.ravel(values))
+    return ", ".join(c_float(v) for v in np.ravel(values))
 
 
 def packed_lower(matrix: np.ndarray) -> np.ndarray:
@@ -34,7 +42,7 @@ def write_head_sources(density: Density, *, feature_scale: float, feature_zero_p
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     ctx = dict(banner=banner, kind=density.kind, n_gauss=len(density.means), channels=channels,
                per_position=per_position, grid_h=grid[0], grid_w=grid[1],
-               threshold=f"{threshold:.9g}", feature_scale=f"{feature_scale:.9g}",
+               threshold=c_float(threshold), feature_scale=c_float(feature_scale),
                feature_zero_point=int(feature_zero_point),
                means=[_floats(m) for m in density.means],
                whiten=[_floats(packed_lower(w)) for w in density.whiten],
