@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .evaluate import evaluate, save_evaluation
 from .rundir import Run
-from .train import Progress, _quiet
+from .progress import Progress, quiet
 
 COLUMNS = [  # (key, header, format)
     ("dataset", "dataset", "{}"), ("kind", "model", "{}"), ("runtime", "runtime", "{}"),
@@ -19,7 +19,7 @@ COLUMNS = [  # (key, header, format)
 
 
 def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,
-              limit: int | None = None, progress: Progress = _quiet) -> list[dict]:
+              limit: int | None = None, progress: Progress = quiet) -> list[dict]:
     from .tflm_arena import minimal_arena_bytes
     run = Run.open(run_dir)
     common = {"dataset": Path(run.manifest["data"]["root"]).name if data is None else Path(data).name,
@@ -53,7 +53,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int | None = None,
-                 project: Path | None = None, progress: Progress = _quiet) -> dict:
+                 project: Path | None = None, progress: Progress = quiet) -> dict:
     """Evaluate on the device over `port`, check every output against TFLM bit for bit, and
     report the device's own timing and the firmware's flash and RAM."""
     import json

@@ -12,7 +12,7 @@ from . import metrics
 from .errors import DatasetError
 from .predict import Predictor, upsample
 from .rundir import Run
-from .train import Progress, _quiet
+from .progress import Progress, quiet
 
 BATCH = 16
 
@@ -42,7 +42,7 @@ def cell_labels(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate(run_dir: Path, data: Path | None = None, runtime: str = "float",
-             limit: int | None = None, runner=None, progress: Progress = _quiet,
+             limit: int | None = None, runner=None, progress: Progress = quiet,
              keep_scores: bool = False) -> dict:
     run = Run.open(run_dir)
     ds = datasets.discover(data if data is not None else run.manifest["data"]["root"])

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Callable
+
+Progress = Callable[[str, int, int], None]  # what the core calls: (what, done, total)
+
+
+def quiet(what: str, done: int, total: int) -> None:
+    """The default progress: say nothing."""
 
 
 class Reporter:

@@ -18,7 +18,7 @@ from .errors import DatasetError, ModelError, QuantizeError
 from .models import fomo_ad
 from .models.density import Density
 from .rundir import Run
-from .train import Progress, _quiet
+from .progress import Progress, quiet
 
 CALIB_MAX = 100
 MIN_CORRELATION = 0.5  # int8 vs float features; below this the int8 model is broken (0.35 backbone: ~0.88)
@@ -96,7 +96,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = _quiet) -> dict:
+def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = quiet) -> dict:
     """Write model_int8.tflite (and head_int8.npz for FOMO-AD); return the drift report."""
     from .runners import FloatRunner, LiteRTRunner
     run = Run.open(run_dir)

@@ -11,21 +11,13 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from . import data as datasets
 from .errors import DatasetError, ModelError
 from .models import classifier, fomo_ad
+from .progress import Progress, quiet
 from .rundir import MANIFEST, Run, publish_mode
-
-Progress = Callable[[str, int, int], None]  # (what, done, total)
-
-
-def _quiet(what: str, done: int, total: int) -> None:
-    pass
-
 
 @contextmanager
 def staged_run(out: Path, kind: str, **fields):
@@ -84,7 +76,7 @@ def _rel(ds, samples) -> list[str]:
 
 
 def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
-                  threshold: float | None = None, progress: Progress = _quiet) -> Run:
+                  threshold: float | None = None, progress: Progress = quiet) -> Run:
     started = time.perf_counter()
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]
@@ -114,7 +106,7 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
 
 
 def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRecipe,
-                     threshold: float | None = None, progress: Progress = _quiet) -> Run:
+                     threshold: float | None = None, progress: Progress = quiet) -> Run:
     started = time.perf_counter()
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]

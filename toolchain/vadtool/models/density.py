@@ -62,6 +62,11 @@ class Density:
         return int(self.means.size + self.whiten.size + self.log_norm.size)
 
 
+def image_scores(cell_scores: np.ndarray) -> np.ndarray:
+    """The image score is the maximum cell score."""
+    return cell_scores.reshape(len(cell_scores), -1).max(axis=1)
+
+
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     m = a.max(axis=axis, keepdims=True)
     return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)

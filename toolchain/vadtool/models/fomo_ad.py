@@ -11,7 +11,7 @@ import numpy as np
 
 from ..tfenv import keras
 from .backbone import BackboneSpec, build_backbone
-from .density import Density, fit
+from .density import Density, fit, image_scores
 
 
 @dataclass
@@ -52,11 +52,6 @@ def split_holdout(n: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.n
     n_hold = int(round(n * share)) if n >= 10 else 0
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
-
-
-def image_scores(cell_scores: np.ndarray) -> np.ndarray:
-    """The image score is the maximum cell score."""
-    return cell_scores.reshape(len(cell_scores), -1).max(axis=1)
 
 
 def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray,

@@ -1,0 +1,130 @@
+"""Pictures of one prediction: image | heatmap overlay | ground-truth mask | predicted mask
+and boxes, as uint8 RGB panels, for the report's gallery and `vadtool predict --visualize`.
+
+Heat colours are anchored at the threshold: a cell score equal to the threshold is the
+middle of the colour map (green in jet), above it warm, below it cool, so "red" means
+"anomalous" on every image, whatever the score range.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .. import data as datasets
+from ..predict import boxes as cell_boxes
+from ..predict import upsample
+from ..rundir import write_bytes
+
+ALPHA = 0.5  # weight of the heat colour over the image
+GAP = 4  # pixels between panels in a strip
+PANEL_NAMES = ("image", "heatmap", "truth", "predicted")
+
+
+def colormap(n: int = 256) -> np.ndarray:
+    """The jet colour map as (n, 3) uint8 (computed here: no plotting library needed)."""
+    x = np.linspace(0.0, 1.0, n)
+    ramp = lambda c: np.clip(1.5 - np.abs(4.0 * x - c), 0.0, 1.0)  # noqa: E731
+    return (np.stack([ramp(3.0), ramp(2.0), ramp(1.0)], axis=1) * 255 + 0.5).astype(np.uint8)
+
+
+JET = colormap()
+
+
+def heat_values(heat: np.ndarray, threshold: float) -> np.ndarray:
+    """Scores to [0, 1], threshold at 0.5, the farthest score from it at 0 or 1."""
+    spread = float(np.max(np.abs(heat - threshold))) or 1.0
+    return np.clip(0.5 + 0.5 * (heat - threshold) / spread, 0.0, 1.0)
+
+
+def thumb_side(path: Path, max_side: int, min_side: int = 64) -> int:
+    """The panel side for an image: its own larger side, capped at max_side."""
+    with Image.open(path) as im:
+        side = max(im.size)
+    return int(max(min_side, min(max_side, side)))
+
+
+def panels(image: np.ndarray, cells: np.ndarray | None, threshold: float,
+           mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Panels for one square uint8 RGB image (S, S, 3): "image" always; with cell scores
+    (G, G) also "heatmap" and "predicted" (mask of heat > threshold, boxes around groups of
+    anomalous cells); "truth" when a ground-truth mask (S, S) of 0/1 is given."""
+    h, w = image.shape[:2]
+    out = {"image": image}
+    base = image.astype(np.float32)
+    if mask is not None:
+        tint = base * 0.45
+        m = mask.astype(bool)
+        tint[m] = 0.35 * base[m] + 0.65 * np.array([40, 220, 40])
+        out["truth"] = _outline(tint.astype(np.uint8), m, (40, 255, 40))
+    if cells is not None:
+        heat = upsample(np.asarray(cells, np.float32), h, w)
+        colour = JET[np.round(heat_values(heat, threshold) * (len(JET) - 1)).astype(int)]
+        out["heatmap"] = ((1 - ALPHA) * base + ALPHA * colour + 0.5).astype(np.uint8)
+        predicted = heat > threshold
+        tint = base * 0.45
+        tint[predicted] = 0.35 * base[predicted] + 0.65 * np.array([230, 40, 40])
+        im = Image.fromarray(tint.astype(np.uint8))
+        draw = ImageDraw.Draw(im)
+        for b in cell_boxes(np.asarray(cells), threshold, h, w):
+            draw.rectangle([b["x0"], b["y0"], b["x1"] - 1, b["y1"] - 1], outline=(255, 220, 0), width=2)
+        out["predicted"] = np.asarray(im)
+    return {k: out[k] for k in PANEL_NAMES if k in out}
+
+
+def _outline(rgb: np.ndarray, mask: np.ndarray, colour) -> np.ndarray:
+    """Draw the one-pixel border of mask in colour."""
+    inner = mask.copy()
+    inner[1:, :] &= mask[:-1, :]
+    inner[:-1, :] &= mask[1:, :]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    rgb = rgb.copy()
+    rgb[mask & ~inner] = colour
+    return rgb
+
+
+def strip(parts: list[np.ndarray], caption: str | None = None) -> np.ndarray:
+    """Panels side by side on white, with an optional caption line underneath."""
+    h = max(p.shape[0] for p in parts)
+    w = sum(p.shape[1] for p in parts) + GAP * (len(parts) - 1)
+    extra = 16 if caption else 0
+    canvas = np.full((h + extra, w, 3), 255, np.uint8)
+    x = 0
+    for p in parts:
+        canvas[:p.shape[0], x:x + p.shape[1]] = p
+        x += p.shape[1] + GAP
+    if caption:
+        im = Image.fromarray(canvas)
+        ImageDraw.Draw(im).text((2, h + 2), caption, fill=(0, 0, 0), font=ImageFont.load_default())
+        canvas = np.asarray(im)
+    return canvas
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def write_overlay(image_path: Path, record: dict, out_png: Path, mask_path: Path | None = None,
+                  max_side: int = 512) -> Path:
+    """Write one PNG for a prediction record of `vadtool predict` (keys "score", "threshold",
+    and for FOMO-AD "cells"): image | heatmap overlay | ground-truth mask (with mask_path) |
+    predicted mask and boxes, each panel at most max_side pixels, a caption with the score.
+    Returns out_png."""
+    image_path = Path(image_path)
+    side = thumb_side(image_path, max_side)
+    image = datasets.load_image(image_path, side)
+    mask = datasets.load_mask(mask_path, side) if mask_path is not None else None
+    cells = np.asarray(record["cells"], np.float32) if record.get("cells") is not None else None
+    threshold = float(record["threshold"])
+    score = float(record["score"])
+    verdict = "ANOMALOUS" if score > threshold else "normal"
+    caption = f"{image_path.name}: {verdict}, score {score:.4g} (threshold {threshold:.4g})"
+    picture = strip(list(panels(image, cells, threshold, mask).values()), caption)
+    write_bytes(Path(out_png), png_bytes(picture))
+    return Path(out_png)
