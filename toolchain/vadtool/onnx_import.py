@@ -154,14 +154,17 @@ def _onnx2tf(path: Path, info: dict, workdir: Path, sample: np.ndarray):
                   non_verbose=True, not_use_onnxsim=True, disable_model_save=True)
     if info["layout"] == "NHWC":
         kwargs["keep_nwc_or_nhwc_or_ndhwc_input_names"] = [info["input_name"]]
+    import re
     import warnings
+    cap = captured_output()
     try:
-        with captured_output() as cap, warnings.catch_warnings():
+        with cap, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = onnx2tf.convert(**kwargs)
     except (Exception, SystemExit) as exc:  # onnx2tf reports errors by sys.exit(1)
-        said = [ln for ln in (cap.text if "cap" in dir() else "").splitlines() if "ERROR" in ln or "error" in ln]
-        why = said[0].strip() if said else (str(exc).splitlines() or [type(exc).__name__])[0]
+        text = re.sub(r"\x1b\[[0-9;]*m", "", getattr(cap, "text", ""))
+        said = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
+        why = said[0] if said else (str(exc).splitlines() or [type(exc).__name__])[0]
         raise _fail(path, f"onnx2tf cannot convert it ({why[:200]}); operators: "
                           f"{', '.join(info['ops'])}") from None
     finally:
