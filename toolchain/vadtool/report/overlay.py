@@ -35,9 +35,14 @@ JET = colormap()
 
 
 def heat_values(heat: np.ndarray, threshold: float) -> np.ndarray:
-    """Scores to [0, 1], threshold at 0.5, the farthest score from it at 0 or 1."""
-    spread = float(np.max(np.abs(heat - threshold))) or 1.0
-    return np.clip(0.5 + 0.5 * (heat - threshold) / spread, 0.0, 1.0)
+    """Scores to [0, 1]: the lowest score 0, the threshold 0.5, the highest score 1 (linear
+    on each side of the threshold; an image all below it stays below 0.5, cool)."""
+    heat = np.asarray(heat, np.float64)
+    below = max(threshold - float(heat.min()), 1e-12)
+    above = max(float(heat.max()) - threshold, 1e-12)
+    v = np.where(heat >= threshold, 0.5 + 0.5 * (heat - threshold) / above,
+                 0.5 - 0.5 * (threshold - heat) / below)
+    return np.clip(v, 0.0, 1.0)
 
 
 def thumb_side(path: Path, max_side: int, min_side: int = 64) -> int:
