@@ -1,0 +1,170 @@
+"""Progress as a user sees it: a small program using Reporter runs under a pseudo-terminal
+(bars with counts and time left, redrawn in place), through a pipe (plain "what: done/total"
+lines, as in CI logs) and quiet (nothing). stdout stays clean in every mode."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+STEPS, STEP_S = 10, 0.3
+
+PROGRAM = """
+import sys, time
+from vadtool.progress import Reporter
+mode = sys.argv[1]
+r = Reporter(None if mode == "auto" else mode)
+steps, step_s = int(sys.argv[2]), float(sys.argv[3])
+for i in range(1, steps + 1):
+    time.sleep(step_s)  # the work for item i, then its report, as the stages do
+    r("load images", i, steps)
+print("RESULT", flush=True)
+"""
+
+
+def _program(tmp_path: Path, body: str = PROGRAM) -> Path:
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def run_in_pty(args: list[str], cols: int = 100, timeout: float = 60) -> str:
+    """Run a command with stdin, stdout and stderr on a pseudo-terminal; its output."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode()
+
+
+def run_in_pipe(args: list[str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_bar_on_a_terminal(tmp_path):
+    out = run_in_pty([sys.executable, str(_program(tmp_path)), "auto", str(STEPS), str(STEP_S)])
+    assert "\r" in out  # redrawn in place
+    frames = re.findall(r"load images:\s+(\d+)%\|[^|]*\|\s*(\d+)/(\d+) \[(\d\d):(\d\d)<(\d\d):(\d\d)", out)
+    counts = {int(done) for _, done, total, *_ in frames if int(total) == STEPS}
+    assert counts >= set(range(1, STEPS + 1)), out  # every count is shown
+    assert any(int(p) == 100 for p, *_ in frames)
+    # time left: seconds after "<"; early on, with most of the work ahead, it is at least 1 s
+    left = {int(done): 60 * int(m) + int(s) for _, done, _, _, _, m, s in frames}
+    assert max(left[d] for d in (2, 3, 4)) >= 1, out
+    assert left[STEPS] == 0
+    assert not re.search(r"load images: \d+/\d+", out)  # no log lines on a terminal
+    assert re.search(r"(^|\n)RESULT\r?\n", out), out  # stdout on its own line after the bar
+
+
+def test_lines_through_a_pipe(tmp_path):
+    proc = run_in_pipe([sys.executable, str(_program(tmp_path)), "auto", "4", "0.1"])
+    assert proc.stdout == "RESULT\n"  # progress never goes to stdout
+    lines = proc.stderr.splitlines()
+    assert "\r" not in proc.stderr and "%|" not in proc.stderr  # no bar in logs
+    for line in lines:
+        assert re.fullmatch(r"load images: \d+/4, (\d+ s left|\d+\.\d s)", line), line
+    # at most one line per LINE_EVERY_S, and always the last: the first report and the end
+    assert lines[0].startswith("load images: 1/4, ") and lines[0].endswith(" s left")
+    assert re.fullmatch(r"load images: 4/4, \d+\.\d s", lines[-1])
+    assert len(lines) == 2
+    assert float(lines[-1].split(", ")[1].split()[0]) >= 0.25  # elapsed, 3 steps of 0.1 s after the first
+
+
+def test_lines_are_throttled_not_lost(tmp_path):
+    """A slow stage still logs a line every LINE_EVERY_S seconds, never more often."""
+    body = PROGRAM.replace("r = Reporter(None if mode == \"auto\" else mode)",
+                           "r = Reporter(None if mode == \"auto\" else mode)\nr.LINE_EVERY_S = 0.25")
+    proc = run_in_pipe([sys.executable, str(_program(tmp_path, body)), "auto", "8", "0.1"])
+    lines = proc.stderr.splitlines()
+    assert 3 <= len(lines) <= 6, lines  # ~0.8 s / 0.25 s, plus the first and the last
+    assert lines[-1].startswith("load images: 8/8, ")
+
+
+@pytest.mark.parametrize("where", ["terminal", "pipe"])
+def test_quiet_says_nothing(tmp_path, where):
+    args = [sys.executable, str(_program(tmp_path)), "quiet", "3", "0.01"]
+    if where == "terminal":
+        assert run_in_pty(args).replace("\r\n", "\n") == "RESULT\n"
+    else:
+        proc = run_in_pipe(args)
+        assert proc.stderr == "" and proc.stdout == "RESULT\n"
+
+
+def test_terminal_defaults_to_bar_pipe_to_lines(tmp_path):
+    probe = _program(tmp_path, "from vadtool.progress import Reporter\nprint(Reporter().mode)\n")
+    assert run_in_pty([sys.executable, str(probe)]).strip() == "bar"
+    assert run_in_pipe([sys.executable, str(probe)]).stdout.strip() == "lines"
+
+
+# ---------------------------------------------------------------- known defects of Reporter
+# Each of these states the right behaviour; they fail today (strict xfail), so the day
+# progress.py is fixed they turn into errors that say "remove the xfail".
+
+@pytest.mark.xfail(strict=True, reason="Reporter starts a stage's clock at its first report, "
+                   "which comes after the first item's work: the first estimate is '0 s left'")
+def test_first_estimate_counts_the_work_before_the_first_report(tmp_path):
+    proc = run_in_pipe([sys.executable, str(_program(tmp_path)), "auto", "4", "0.4"])
+    first = proc.stderr.splitlines()[0]
+    # after 1 of 4 items of 0.4 s, about 1.2 s are left; claiming 0 s is wrong
+    assert not first.endswith(", 0 s left"), first
+
+
+@pytest.mark.xfail(strict=True, reason="in lines mode a stage reported again under the same "
+                   "name (bench: the same runtime for two runs) keeps the first one's clock")
+def test_a_repeated_stage_starts_a_new_clock(tmp_path):
+    body = """
+    import time
+    from vadtool.progress import Reporter
+    r = Reporter("lines")
+    for run in range(2):
+        time.sleep(0.5)
+        for i in range(1, 4):
+            time.sleep(0.1)
+            r("evaluate (float)", i, 3)
+    """
+    lines = run_in_pipe([sys.executable, str(_program(tmp_path, body))]).stderr.splitlines()
+    finals = [float(line.split(", ")[1].split()[0]) for line in lines if "3/3" in line]
+    assert len(finals) == 2 and finals[1] < 0.5, lines  # the second stage took ~0.3 s
+
+
+@pytest.mark.xfail(strict=True, reason="an unfinished bar is never closed (the CLI never calls "
+                   "Reporter.close), so the CLI's 'error: ...' line is glued to the bar and "
+                   "tqdm redraws the bar after it at exit")
+def test_an_error_after_an_unfinished_bar_gets_its_own_line(tmp_path):
+    body = """
+    import click
+    from vadtool.progress import Reporter
+    r = Reporter()  # as cli.reporter(ctx) makes it
+    r("load images", 2, 5)
+    click.echo("error: boom", err=True)  # what the CLI's error boundary does
+    """
+    out = run_in_pty([sys.executable, str(_program(tmp_path, body))])
+    assert re.search(r"(^|\n)error: boom", out), repr(out)
+    assert "load images" not in out.split("error: boom")[1], repr(out)
