@@ -155,6 +155,17 @@ def test_backbone_then_fomo_ad_head_then_tflm_project(nchw_run, tmp_path):
         np.zeros((1, SIZE, SIZE, 3), np.uint8)).shape == (1, 16, 16, 4)
     summary = write_tflm_project(run.path, "qemu-an386", tmp_path / "proj")
     assert summary["operators"] and (tmp_path / "proj" / "src" / "vad_head.c").is_file()
+    # the preprocessing wrapper uses only operators the native runtime has: native == TFLM
+    from vadtool.runners import NativeInt8Runner, TFLMRunner
+    x = np.random.default_rng(0).integers(-128, 128, (2, SIZE, SIZE, 3)).astype(np.int8)
+    tflite = r.file("model_int8.tflite")
+    assert np.array_equal(NativeInt8Runner(tflite).run_int8(x), TFLMRunner(tflite).run_int8(x))
+    from vadtool.onnx_import import FloatTFLiteRunner
+    assert FloatTFLiteRunner(r).outputs(np.zeros((1, SIZE, SIZE, 3), np.uint8)).shape == (1, 16, 16, 4)
+    from vadtool.errors import VadError
+    from vadtool.export import export_model
+    with pytest.raises(VadError, match="that file is its float ONNX model"):
+        export_model(run.path, "onnx", tmp_path / "x.onnx")
 
 
 def _refused(tmp_path, calib, model: Path, match: str):

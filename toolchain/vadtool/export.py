@@ -108,6 +108,10 @@ def export_c_array(run: Run, out: Path, symbol: str = "g_vad_model_data") -> dic
 
 def export_onnx(run: Run, out: Path, opset: int = ONNX_OPSET) -> dict:
     """The float Keras model as ONNX via tf2onnx (NHWC float input, pixels 0..255)."""
+    source = run.manifest.get("onnx")
+    if source and not run.has("model.keras"):
+        raise ExportError(f"{run.path} was imported from {source['file']} (sha256 "
+                          f"{source['sha256'][:12]}...); that file is its float ONNX model")
     keras_path = run.file("model.keras")
     try:
         import tf2onnx  # noqa: F401

@@ -183,11 +183,12 @@ def _wrapped_function(model, size: int, preprocess: str):
     else:
         mean, std = (np.asarray(v, np.float64) for v in spec)
         a, b = (1.0 / (255.0 * std)).astype(np.float32), (mean / std).astype(np.float32)
-    a_t, b_t = tf.constant(a.reshape(1, 1, 1, 3)), tf.constant(b.reshape(1, 1, 1, 3))
+    # x * a + (-b): MUL and ADD, which every vadtool runtime has (the native one has no SUB)
+    a_t, nb_t = tf.constant(a.reshape(1, 1, 1, 3)), tf.constant(-b.reshape(1, 1, 1, 3))
 
     @tf.function(input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="image")])
     def run(x):
-        y = model(x * a_t - b_t if preprocess != "raw" else x)
+        y = model(x * a_t + nb_t if preprocess != "raw" else x)
         return y[0] if isinstance(y, (list, tuple)) else y
     return run
 
@@ -337,6 +338,19 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
         return run
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class FloatTFLiteRunner:
+    """The "float" runtime of an imported run: model_float.tflite (no model.keras there).
+    runners.make_runner can return it when a run has model_float.tflite and no model.keras."""
+
+    name = "float"
+
+    def __init__(self, run):
+        self.path = run.file("model_float.tflite")
+
+    def outputs(self, images: np.ndarray) -> np.ndarray:
+        return _run_tflite(self.path, images)
 
 
 # ---------------------------------------------------------------- FOMO-AD head on an imported backbone
