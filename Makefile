@@ -14,6 +14,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 
 DEMO := out/demo
+DEMO_BOARD ?= qemu-an386
+DEMO_DEVICE_IMAGES ?= 12
 RUNS ?= runs
 BENCH_DATA ?= $(wildcard ../shared/data/*)
 BENCH_OUT := out/bench
@@ -37,8 +39,12 @@ demo: setup
 	$(VADTOOL) train classifier $(DEMO)/data --out $(DEMO)/classifier
 	$(VADTOOL) quantize $(DEMO)/fomo-ad
 	$(VADTOOL) quantize $(DEMO)/classifier
-	$(VADTOOL) bench $(DEMO)/fomo-ad $(DEMO)/classifier --runtime float,litert,tflm \
+	$(VADTOOL) bench $(DEMO)/fomo-ad $(DEMO)/classifier --runtime float,litert,tflm,native \
 		--markdown $(DEMO)/bench.md
+	$(VADTOOL) render $(DEMO)/fomo-ad --board $(DEMO_BOARD) --out $(DEMO)/firmware
+	$(VADTOOL) build $(DEMO)/firmware
+	$(VADTOOL) bench $(DEMO)/fomo-ad --project $(DEMO)/firmware --emulate --limit $(DEMO_DEVICE_IMAGES) \
+		--markdown $(DEMO)/bench_device.md
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -64,7 +64,7 @@ def classifier_run(tmp_path_factory, synth_data, weights) -> Path:
     from vadtool.train import train_classifier
     out = tmp_path_factory.mktemp("runs") / "classifier"
     recipe = ClassifierRecipe(backbone=BackboneSpec(arch="mobilenet_v1", alpha=0.25, cut=None,
-                                                    weights=str(weights)), size=96, epochs=30)
+                                                    weights=str(weights)), size=96)
     train_classifier(synth_data, out, recipe)
     quantize(out)
     return out

@@ -227,13 +227,14 @@ def predict(ctx, run, images, out, runtime):
 @click.option("--runtime", "runtimes", default="float,litert,tflm", show_default=True,
               help="Comma-separated host runtimes: float, litert, tflm, native.")
 @click.option("--port", help="Benchmark on the device at PORT instead (/dev/ttyACM0, socket://HOST:PORT, host:FIRMWARE).")
-@click.option("--project", type=EXISTING, help="With --port: the firmware project, for its flash and RAM use.")
+@click.option("--project", type=EXISTING, help="With --port or --emulate: the built firmware project (for its flash and RAM use).")
+@click.option("--emulate", is_flag=True, help="Start QEMU with --project's firmware and benchmark over its serial port.")
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: each run's own).")
 @click.option("--limit", type=int, help="At most N test images per run.")
 @click.option("--markdown", type=NEW, help="Also write the table to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only JSON.")
 @click.pass_context
-def bench(ctx, runs, runtimes, port, project, data, limit, markdown, as_json):
+def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as_json):
     """Evaluate runs in host runtimes, or one run on a device, and print one table.
 
     On a device every output is checked against the TFLite Micro interpreter bit for bit;
@@ -241,6 +242,16 @@ def bench(ctx, runs, runtimes, port, project, data, limit, markdown, as_json):
     from .bench import bench_device, bench_run, device_table, markdown_table
     from .evaluate import save_evaluation
     from .rundir import write_bytes
+    if emulate:
+        if project is None or port:
+            raise VadError("--emulate needs --project DIR (a built firmware project) and no --port")
+        from .build import elf_name, project_board
+        from .device.emulator import start_emulator
+        board = project_board(project)
+        with start_emulator(Path(project) / elf_name(board), board.name) as emu:
+            ctx.invoke(bench, runs=runs, runtimes=runtimes, port=emu.url, project=project,
+                       emulate=False, data=data, limit=limit, markdown=markdown, as_json=as_json)
+        return
     if port:
         if len(runs) != 1:
             raise VadError("--port benchmarks one run; give exactly one RUN")

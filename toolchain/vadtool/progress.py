@@ -50,7 +50,10 @@ class Reporter:
                 self.close()
             return
         now = time.monotonic()
-        if done >= total or now - self._last_line >= self.LINE_EVERY_S:
+        if done == 0:
+            print(f"{what}: 0/{total}", file=self.stream, flush=True)
+            self._last_line = now
+        elif done >= total or now - self._last_line >= self.LINE_EVERY_S:
             self._last_line = now
             elapsed = now - self._started
             left = elapsed / done * (total - done) if done else 0.0

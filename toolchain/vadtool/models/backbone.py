@@ -42,7 +42,9 @@ def _candidate_names(spec: BackboneSpec) -> list[str]:
             names.insert(0, f"mobilenet_v2_{a}_{spec.cut}_bnfolded.weights.h5")
         return names
     if spec.arch == "mobilenet_v1":
-        return [f"mobilenet_{a}_224_tf_no_top.h5", f"mobilenet_v1_{a}_224_imagenet.h5"]
+        keras_alpha = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}.get(spec.alpha, a)
+        return [f"mobilenet_{keras_alpha}_224_tf_no_top.h5", f"mobilenet_{keras_alpha}_224_tf.h5",
+                f"mobilenet_v1_{a}_224_imagenet.h5"]
     raise ModelError(f"unknown backbone architecture {spec.arch!r}; use mobilenet_v2 or mobilenet_v1")
 
 

@@ -20,7 +20,8 @@ class ClassifierRecipe:
     backbone: BackboneSpec = field(default_factory=_default_backbone)
     size: int = 96
     anomaly_share: float = 0.3  # share of each defect type's test images used for training
-    epochs: int = 60
+    l2: float = 1e-3  # weight penalty of the softmax layer
+    max_iter: int = 500
     seed: int = 0
 
     def to_json(self) -> dict:
@@ -47,18 +48,34 @@ def build_network(recipe: ClassifierRecipe) -> tuple[keras.Model, keras.Model]:
 
 def train_head(full: keras.Model, features: np.ndarray, labels: np.ndarray,
                recipe: ClassifierRecipe) -> dict:
-    """Fit the softmax layer on pooled features, classes weighted to balance them."""
-    keras.utils.set_random_seed(recipe.seed)
-    head = full.get_layer("classes")
-    inp = keras.Input(features.shape[1:])
-    model = keras.Model(inp, head(inp))
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    """Fit the softmax layer on pooled features: class-balanced cross-entropy with a small
+    L2 penalty, minimised by L-BFGS (a convex problem: deterministic and quick)."""
+    from scipy.optimize import minimize
+
+    n, d = features.shape
+    x = np.hstack([features.astype(np.float64), np.ones((n, 1))])
     counts = np.bincount(labels, minlength=2).astype(float)
-    weights = {c: len(labels) / (2 * max(counts[c], 1)) for c in (0, 1)}
-    hist = model.fit(features, labels, epochs=recipe.epochs, batch_size=32, verbose=0,
-                     class_weight=weights)
-    return {"loss": float(hist.history["loss"][-1]), "accuracy": float(hist.history["accuracy"][-1])}
+    sample_w = (n / (2 * np.maximum(counts, 1)))[labels]
+    onehot = np.eye(2)[labels]
+
+    def loss_grad(flat):
+        w = flat.reshape(d + 1, 2)
+        logits = x @ w
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        nll = -(sample_w * np.log((p * onehot).sum(1) + 1e-12)).sum() / n
+        grad = x.T @ ((p - onehot) * sample_w[:, None]) / n
+        grad[:-1] += recipe.l2 * w[:-1]
+        return nll + 0.5 * recipe.l2 * (w[:-1] ** 2).sum(), grad.ravel()
+
+    fitted = minimize(loss_grad, np.zeros((d + 1) * 2), jac=True, method="L-BFGS-B",
+                      options={"maxiter": recipe.max_iter})
+    w = fitted.x.reshape(d + 1, 2)
+    full.get_layer("classes").set_weights([w[:-1].astype(np.float32), w[-1].astype(np.float32)])
+    predicted = (x @ w).argmax(axis=1)
+    return {"loss": float(fitted.fun), "accuracy": float((predicted == labels).mean()),
+            "iterations": int(fitted.nit)}
 
 
 def choose_training_anomalies(defects: list[str], share: float, seed: int) -> np.ndarray:
