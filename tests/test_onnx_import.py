@@ -137,6 +137,21 @@ def test_classifier(tmp_path, calib):
     assert run.kind == "classifier"
     assert run.manifest["output"]["classes"] == ["class_0", "anomalous"]
     assert run.manifest["threshold"] == 0.5
+    assert not run.manifest["onnx"]["softmax_added"]
+
+
+def test_classifier_logits_get_a_softmax(tmp_path, calib):
+    from vadtool.onnx_import import import_onnx
+    from vadtool.runners import LiteRTRunner
+    from vadtool.rundir import Run
+    model = onnx.load(str(nchw_classifier(tmp_path / "cls.onnx")))
+    model.graph.node[-1].CopyFrom(helper.make_node("Identity", ["logits"], ["y"]))
+    onnx.save(model, str(tmp_path / "logits.onnx"))
+    run = import_onnx(tmp_path / "logits.onnx", tmp_path / "run", kind="classifier", calib_dir=calib)
+    assert run.manifest["onnx"]["softmax_added"]
+    probs = LiteRTRunner(Run.open(run.path).file("model_int8.tflite")).outputs(
+        np.full((2, SIZE, SIZE, 3), 100, np.uint8))
+    assert np.allclose(probs.sum(-1), 1.0, atol=0.02)
 
 
 def test_backbone_then_fomo_ad_head_then_tflm_project(nchw_run, tmp_path):

@@ -174,7 +174,12 @@ def _onnx2tf(path: Path, info: dict, workdir: Path, sample: np.ndarray):
     return model
 
 
-def _wrapped_function(model, size: int, preprocess: str):
+def _probabilities(outputs: np.ndarray) -> bool:
+    return bool((outputs >= -1e-6).all() and (outputs <= 1 + 1e-6).all()
+                and np.allclose(outputs.sum(-1), 1.0, atol=1e-3))
+
+
+def _wrapped_function(model, size: int, preprocess: str, softmax: bool = False):
     """tf.function taking (1, size, size, 3) float pixels 0..255, applying the preprocessing."""
     from .tfenv import tf
     spec = PREPROCESS[preprocess]
@@ -189,7 +194,8 @@ def _wrapped_function(model, size: int, preprocess: str):
     @tf.function(input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="image")])
     def run(x):
         y = model(x * a_t + nb_t if preprocess != "raw" else x)
-        return y[0] if isinstance(y, (list, tuple)) else y
+        y = y[0] if isinstance(y, (list, tuple)) else y
+        return tf.nn.softmax(y, axis=-1) if softmax else y
     return run
 
 
@@ -290,6 +296,19 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
             raise QuantizeError(f"{onnx_path}: the converted float model differs from onnxruntime by "
                                 f"{max_err:.3g} ({rel:.2%} of the output range, limit "
                                 f"{MAX_RELATIVE_ERROR:.1%}); nothing was written")
+        out_shape = list(got.shape[1:])
+        if kind == "classifier" and (len(out_shape) != 1 or out_shape[0] < 2):
+            raise _fail(onnx_path, f"--kind classifier needs a vector of class scores, the output is "
+                                   f"{out_shape}; import it as --kind backbone")
+        if kind == "backbone" and len(out_shape) != 3:
+            raise _fail(onnx_path, f"--kind backbone needs a feature map (H, W, C), the output is "
+                                   f"{out_shape}; import it as --kind classifier")
+        softmax_added = False
+        if kind == "classifier" and not _probabilities(got):  # logits: append a softmax
+            fn = _wrapped_function(model, size, preprocess, softmax=True)
+            float_blob = _convert(fn, model, None)
+            (work / "float.tflite").write_bytes(float_blob)
+            got, softmax_added = _run_tflite(work / "float.tflite", calib), True
         progress("quantize to int8", 0, 1)
         int8_blob = _convert(fn, model, calib)
         progress("quantize to int8", 1, 1)
@@ -304,13 +323,6 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
         if not corr >= MIN_CORRELATION:
             raise QuantizeError(f"{onnx_path}: int8 outputs are broken (correlation with float "
                                 f"{corr:.3f}, minimum {MIN_CORRELATION}); try more calibration images")
-        out_shape = list(got.shape[1:])
-        if kind == "classifier" and len(out_shape) != 1:
-            raise _fail(onnx_path, f"--kind classifier needs a vector of class scores, the output is "
-                                   f"{out_shape}; import it as --kind backbone")
-        if kind == "backbone" and len(out_shape) != 3:
-            raise _fail(onnx_path, f"--kind backbone needs a feature map (H, W, C), the output is "
-                                   f"{out_shape}; import it as --kind classifier")
         fields = {"recipe": {"source": "onnx", "preprocess": preprocess},
                   "data": {"root": str(Path(calib_dir).resolve()), "layout": "calibration images",
                            "counts": {}}}
@@ -322,6 +334,7 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
                 "onnx": {"file": str(onnx_path.resolve()), "sha256": sha256(onnx_path),
                          "layout": info["layout"], "opset": info["opset"], "operators": info["ops"],
                          "onnx_output": info["output_shape"], "tflite_output": out_shape,
+                         "softmax_added": softmax_added,
                          "float_check": {"images": len(calib), "max_abs_error": max_err,
                                          "relative_error": rel, "limit": MAX_RELATIVE_ERROR}},
                 "threshold": 0.5 if kind == "classifier" else None,
