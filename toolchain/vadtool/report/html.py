@@ -83,6 +83,7 @@ from the device's own timer (under QEMU: instructions, one per cycle at the boar
 <p class="note">Threshold {{ threshold_text }}{% if average_precision is not none %}; average precision {{ '%.3f' % average_precision }}{% endif %}.</p>
 
 <h2>Gallery: the most wrong first</h2>
+{% if not gallery %}<p class="note">No gallery (--gallery 0).</p>{% else %}
 <p class="note">{{ gallery|length }} of {{ n_test }} test images, ordered by how far each score lies on the wrong
 side of the threshold (anomalies with the lowest scores, normal images with the highest), then the most clearly right.
 {% if has_heat %}Heatmaps from the {{ heat_runtime }} runtime: colours are anchored at the threshold (green), warmer is
@@ -103,6 +104,7 @@ score {{ it.score_text }} ({{ it.margin_text }} from the threshold)<br>
 </tr>
 {% endfor %}</tbody>
 </table>
+{% endif %}
 
 <h2>The run</h2>
 <table id="facts">
