@@ -183,6 +183,17 @@ def test_backbone_then_fomo_ad_head_then_tflm_project(nchw_run, tmp_path):
         export_model(run.path, "onnx", tmp_path / "x.onnx")
 
 
+def test_fomo_ad_head_straight_from_an_onnx_file(tmp_path):
+    """train fomo-ad DATA --backbone MODEL.onnx: imported on the data's normal images, then fitted."""
+    from vadtool.onnx_import import fit_fomo_ad_head
+    from vadtool.synth import make_dataset
+    data = make_dataset(tmp_path / "data", seed=2, size=48, n_train=10)
+    run = fit_fomo_ad_head(nhwc_backbone(tmp_path / "nhwc.onnx"), data, tmp_path / "runs" / "fomo",
+                           preprocess="unit")
+    assert run.kind == "fomo-ad" and run.manifest["onnx"]["layout"] == "NHWC"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["fomo"]  # no temporary left
+
+
 def _refused(tmp_path, calib, model: Path, match: str):
     from vadtool.errors import VadError
     from vadtool.onnx_import import import_onnx

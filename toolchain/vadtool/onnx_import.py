@@ -271,6 +271,9 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
         raise VadError(f"--preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS)}")
     if calib_dir is None:
         raise DatasetError("ONNX import needs calibration images: give --calib DIR (normal images)")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ModelError(f"{out}: exists and is not empty; choose another --out or delete it")
     info = inspect_onnx(onnx_path)
     size = info["size"]
     progress("load calibration images", 0, 1)
@@ -369,7 +372,7 @@ class FloatTFLiteRunner:
 # ---------------------------------------------------------------- FOMO-AD head on an imported backbone
 
 def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | None = None,
-                     calib_dir=None, progress=None) -> "Run":
+                     calib_dir=None, preprocess: str = "imagenet", progress=None) -> "Run":
     """A "fomo-ad" run from an imported backbone (a run of kind "backbone", or an .onnx file,
     imported first with calib_dir or the data's normal training images): the density is fitted
     on the int8 model's features of the normal training images (LiteRT reference kernels,
@@ -381,7 +384,10 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
     progress = progress or (lambda what, done, total: None)
     started = time.perf_counter()
     recipe = recipe or fomo_ad.FomoAdRecipe()
-    backbone = Path(backbone)
+    backbone, out = Path(backbone), Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ModelError(f"{out}: exists and is not empty; choose another --out or delete it")
+    out.parent.mkdir(parents=True, exist_ok=True)
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]
     tmp_import = None
@@ -391,7 +397,8 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
             calib = calib_dir or Path(ds.root) / "train" / "good"
             if calib_dir is None and not calib.is_dir():
                 calib = ds.root
-            source = import_onnx(backbone, tmp_import / "run", kind="backbone", calib_dir=calib)
+            source = import_onnx(backbone, tmp_import / "run", kind="backbone", calib_dir=calib,
+                                 preprocess=preprocess, progress=progress)
         else:
             source = Run.open(backbone)
         if source.kind != "backbone":
