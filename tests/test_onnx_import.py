@@ -240,3 +240,10 @@ def test_cli_refusal_is_one_line_exit_2(tmp_path, calib):
                              obj=dict(OBJ))
     assert isinstance(res.exception, VadError)  # cli.py's boundary turns this into one line, exit 2
     assert not (tmp_path / "r").exists()
+    nodes = _backbone_nodes("x", "f") + [helper.make_node("LpPool", ["f"], ["y"], kernel_shape=[2, 2],
+                                                          strides=[2, 2], p=2)]
+    lp = _model(nodes, list(_weights()), [1, 3, SIZE, SIZE], [1, 4, 8, 8], tmp_path / "lp.onnx")
+    res = CliRunner().invoke(group, ["import", str(lp), "--out", str(tmp_path / "r"), "--calib", str(calib)],
+                             obj=dict(OBJ))
+    assert isinstance(res.exception, VadError) and "LpPool OP is not yet implemented" in str(res.exception)
+    assert res.output == ""  # onnx2tf's own printing does not leak

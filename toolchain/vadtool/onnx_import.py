@@ -154,15 +154,18 @@ def _onnx2tf(path: Path, info: dict, workdir: Path, sample: np.ndarray):
                   non_verbose=True, not_use_onnxsim=True, disable_model_save=True)
     if info["layout"] == "NHWC":
         kwargs["keep_nwc_or_nhwc_or_ndhwc_input_names"] = [info["input_name"]]
+    import contextlib
+    import io
     import re
     import warnings
-    cap = captured_output()
+    cap, said_py = captured_output(), io.StringIO()  # its C++ chatter, and its print()s
     try:
-        with cap, warnings.catch_warnings():
+        with cap, contextlib.redirect_stdout(said_py), contextlib.redirect_stderr(said_py), \
+                warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = onnx2tf.convert(**kwargs)
     except (Exception, SystemExit) as exc:  # onnx2tf reports errors by sys.exit(1)
-        text = re.sub(r"\x1b\[[0-9;]*m", "", getattr(cap, "text", ""))
+        text = re.sub(r"\x1b\[[0-9;]*m", "", said_py.getvalue() + getattr(cap, "text", ""))
         said = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
         why = said[0] if said else (str(exc).splitlines() or [type(exc).__name__])[0]
         raise _fail(path, f"onnx2tf cannot convert it ({why[:200]}); operators: "
