@@ -148,18 +148,14 @@ def _recover_heat(strip_png: Path, side: int) -> tuple[np.ndarray, int]:
 
 
 def test_overlay_heat_lies_on_the_defect(fomo_run, synth_data, tmp_path):
-    from vadtool.predict import Predictor
-    from vadtool.rundir import Run
-    predictor = Predictor(Run.open(fomo_run), "float")
+    """write_overlay on the records `vadtool predict` writes (what predict --visualize uses)."""
+    from vadtool.predict import predict_files
     samples = [s for s in datasets.discover(synth_data).split("test") if s.mask is not None]
-    images = datasets.load_images(samples, predictor.size)
-    p = predictor.predict(images)
+    records = predict_files(fomo_run, [s.path for s in samples], tmp_path / "pred", "float")
     checked = 0
-    for k in np.argsort(-p.image_scores)[:3]:  # the three clearest anomalies
-        s = samples[k]
-        assert p.image_scores[k] > predictor.threshold
-        record = {"score": float(p.image_scores[k]), "threshold": predictor.threshold,
-                  "cells": p.cell_scores[k].tolist()}
+    for k in np.argsort([-r["score"] for r in records])[:3]:  # the three clearest anomalies
+        s, record = samples[k], records[k]
+        assert record["anomalous"]
         png = write_overlay(s.path, record, tmp_path / f"{s.defect}_{s.path.stem}.png", mask_path=s.mask)
         side = overlay.thumb_side(s.path, 512)
         v, n_panels = _recover_heat(png, side)
@@ -206,3 +202,18 @@ def test_report_errors_name_the_fix(fomo_run, tmp_path):
     result = run_report(tmp_path, "--out", tmp_path / "r")
     assert isinstance(result.exception, VadError) and "not a run directory" in str(result.exception)
     assert not (tmp_path / "r" / "index.html").exists()
+
+
+def test_report_through_the_registered_command(fomo_report, tmp_path):
+    """Once cli.py registers the command: `vadtool report` prints the page's path, and a bad
+    run is one line and exit code 2."""
+    from vadtool.cli import cli
+    if "report" not in cli.commands:
+        pytest.skip("report is not registered in cli.py yet (cli.add_command(report))")
+    run, _, _, _ = fomo_report
+    result = CliRunner().invoke(cli, ["-q", "report", str(run), "--out", str(tmp_path / "r"),
+                                      "--gallery", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(tmp_path / "r" / "index.html")
+    bad = CliRunner().invoke(cli, ["report", str(tmp_path), "--out", str(tmp_path / "r2")])
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "Traceback" not in bad.output
