@@ -123,6 +123,17 @@ def test_terminal_defaults_to_bar_pipe_to_lines(tmp_path):
     assert run_in_pipe([sys.executable, str(probe)]).stdout.strip() == "lines"
 
 
+def test_no_estimate_before_anything_is_done(tmp_path):
+    """A report of 0 done (evaluate starts with one) makes no estimate from nothing."""
+    body = """
+    from vadtool.progress import Reporter
+    r = Reporter("lines")
+    r("evaluate (float)", 0, 36)
+    """
+    first = run_in_pipe([sys.executable, str(_program(tmp_path, body))]).stderr.splitlines()[0]
+    assert first == "evaluate (float): 0/36", first
+
+
 # ---------------------------------------------------------------- known defects of Reporter
 # Each of these states the right behaviour; they fail today (strict xfail), so the day
 # progress.py is fixed they turn into errors that say "remove the xfail".
