@@ -119,6 +119,7 @@ def test_arena_is_measured_and_tight(project, tiny_run):
     assert arena["measured_bytes"] % 1024 == 0
     assert fits(tflite, arena["measured_bytes"])
     assert not fits(tflite, arena["measured_bytes"] - 1024)
+    assert fits(tflite, arena["bytes"])  # the stated arena, margin included
     assert arena["bytes"] == arena["measured_bytes"] + arena["margin_bytes"] >= arena["measured_bytes"] + 2048
     settings = (out / "src" / "vad_model_settings.h").read_text()
     assert f"#define VAD_ARENA_BYTES {arena['bytes']}" in settings
@@ -334,16 +335,27 @@ def test_plain_build_runs_the_protocol_on_the_host(tiny_run, tmp_path):
     interpreter backed by vadtool's native C for the model); the device client then talks to
     it: HELLO reports the model's hash, shapes and the TFLM arena, and the outputs equal the
     real TFLM interpreter's bit for bit. Checks our adapter, settings and protocol glue, not TFLM."""
-    from tflite_micro.python.tflite_micro import runtime  # noqa: F401 - the reference below
-    from vadtool.device.client import DeviceClient, Timeouts
-    from vadtool.native import write_model_sources
-    from vadtool.runners import TFLMRunner
     from vadtool.tflm_project import write_tflm_project
+    tflite = tiny_run / "model_int8.tflite"
+    summary = write_tflm_project(tiny_run, "host", tmp_path / "proj")
+    stub, lib, out_bytes = _fake_tflm(tflite, tmp_path)
+    build = subprocess.run(["make", "-C", tmp_path / "proj" / "tflm", f"TFLM_DIR={stub}",
+                            f"TFLM_LIB={lib}"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "warning:" not in build.stderr, build.stderr
+    _serve_and_compare(tmp_path / "proj" / "tflm" / "build" / "firmware", tflite, summary, out_bytes, "host")
+
+
+def _need_host_tools():
     for tool in ("cc", "c++", "make", "ar"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed")
-    tflite = tiny_run / "model_int8.tflite"
-    summary = write_tflm_project(tiny_run, "host", tmp_path / "proj")
+
+
+def _fake_tflm(tflite: Path, tmp_path: Path) -> tuple[Path, Path, int]:
+    """(stub include dir, libfaketflm.a, output bytes): TFLM faked by the native C of the model."""
+    from vadtool.native import write_model_sources
+    _need_host_tools()
     stub = _stub(tmp_path / "stub")
     native = tmp_path / "native"
     info = write_model_sources(tflite, native, version="test")
@@ -359,16 +371,18 @@ def test_plain_build_runs_the_protocol_on_the_host(tiny_run, tmp_path):
                        check=True)
         objs.append(obj)
     subprocess.run(["ar", "rcs", native / "libfaketflm.a"] + objs, check=True)
-    build = subprocess.run(["make", "-C", tmp_path / "proj" / "tflm", f"TFLM_DIR={stub}",
-                            f"TFLM_LIB={native / 'libfaketflm.a'}"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
-    assert "warning:" not in build.stderr, build.stderr
-    exe = tmp_path / "proj" / "tflm" / "build" / "firmware"
+    return stub, native / "libfaketflm.a", out_bytes
+
+
+def _serve_and_compare(exe: Path, tflite: Path, summary: dict, out_bytes: int, board: str) -> None:
+    from vadtool.device.client import DeviceClient, Timeouts
+    from vadtool.runners import TFLMRunner
     rng = np.random.default_rng(1)
     x = rng.integers(-128, 128, (3, SIZE, SIZE, 3)).astype(np.int8)
     want = TFLMRunner(tflite).run_int8(x).reshape(3, -1)
     with DeviceClient.open(f"host:{exe}", timeouts=Timeouts(hello=5, frame=5, infer=10)) as dev:
         hello = dev.hello()
+        assert hello.board == board
         assert hello.model_hash == summary["model_sha256"]
         assert hello.arena_bytes == summary["arena"]["bytes"]
         assert hello.input_shape == (SIZE, SIZE, 3) and hello.output_bytes == out_bytes
@@ -376,3 +390,69 @@ def test_plain_build_runs_the_protocol_on_the_host(tiny_run, tmp_path):
         for i in range(3):
             out, _ = dev.run(x[i])
             assert np.array_equal(out, want[i])
+
+
+FAKE_ARDUINO = r"""
+// A stand-in for the Arduino core (test only): Serial on stdin/stdout, millis/micros from
+// CLOCK_MONOTONIC, and main() calling setup() then loop(). Exits when stdin closes.
+#define _POSIX_C_SOURCE 200809L
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include "Arduino.h"
+SerialStub Serial;
+static int peeked = -1;
+void SerialStub::begin(unsigned long) {}
+SerialStub::operator bool() { return true; }
+int SerialStub::available() {
+  if (peeked >= 0) return 1;
+  struct pollfd p = {0, POLLIN, 0};
+  if (poll(&p, 1, 1) <= 0) return 0;
+  unsigned char c;
+  if (::read(0, &c, 1) != 1) exit(0);
+  peeked = c;
+  return 1;
+}
+int SerialStub::read() { if (!available()) return -1; int c = peeked; peeked = -1; return c; }
+size_t SerialStub::write(const uint8_t *d, size_t n) { return (size_t)::write(1, d, n); }
+void SerialStub::flush() {}
+static unsigned long long now_us() {
+  struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+  return (unsigned long long)t.tv_sec * 1000000ull + (unsigned long long)t.tv_nsec / 1000u;
+}
+unsigned long millis(void) { return (unsigned long)(now_us() / 1000u); }
+unsigned long micros(void) { return (unsigned long)now_us(); }
+void delay(unsigned long) {}
+void setup();
+void loop();
+int main() { setup(); for (;;) loop(); }
+"""
+
+
+def test_arduino_sketch_links_and_serves_on_the_host(tiny_run, tmp_path):
+    """The sketch with its board adapter, built for the host against a FAKE Arduino core
+    (Serial on stdin/stdout) and the FAKE TFLM: checks the C/C++ linkage between the .ino, the
+    C protocol server and the adapters, and the protocol end to end. Not an Arduino build."""
+    from vadtool.tflm_project import write_tflm_project
+    tflite = tiny_run / "model_int8.tflite"
+    summary = write_tflm_project(tiny_run, "nano33ble", tmp_path / "proj")
+    stub, lib, out_bytes = _fake_tflm(tflite, tmp_path)
+    sketch = tmp_path / "proj" / "arduino" / "vadtool_tflm"
+    (stub / "fake_arduino.cc").write_text(FAKE_ARDUINO)
+    objs, build = [], tmp_path / "sketch_build"
+    build.mkdir()
+    sources = [(sketch / "vadtool_tflm.ino", ["c++", "-x", "c++", "-std=c++17"])]
+    sources += [(p, ["cc", "-std=c99"]) for p in sorted((sketch / "src").glob("*.c"))]
+    sources += [(p, ["c++", "-std=c++17"]) for p in sorted((sketch / "src").glob("*.c[cp]*"))]
+    sources += [(stub / "fake_arduino.cc", ["c++", "-std=c++17"])]
+    for src, cc in sources:
+        obj = build / (src.name + ".o")
+        done = subprocess.run(cc + ["-Wall", "-Wextra", "-Werror", "-O1", "-c", f"-I{stub}",
+                                    f"-I{sketch / 'src'}", "-o", obj, src], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        objs.append(obj)
+    exe = build / "sketch"
+    done = subprocess.run(["c++", "-o", exe] + objs + [lib, "-lm"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr  # undefined references = C/C++ linkage mistakes
+    _serve_and_compare(exe, tflite, summary, out_bytes, "nano33ble")
