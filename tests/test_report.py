@@ -217,3 +217,33 @@ def test_report_through_the_registered_command(fomo_report, tmp_path):
     assert result.output.strip() == str(tmp_path / "r" / "index.html")
     bad = CliRunner().invoke(cli, ["report", str(tmp_path), "--out", str(tmp_path / "r2")])
     assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "Traceback" not in bad.output
+
+
+def test_default_plots_the_fullest_evaluation_closest_to_the_device(fomo_run, synth_data, tmp_path):
+    """A device evaluation usually covers a few images (--limit): by default the plots and
+    the gallery show the evaluation on the most images, the closest to the device among them;
+    evaluations of another dataset are left out when --data is given."""
+    from vadtool.report.core import gather
+    from vadtool.rundir import Run
+    run = _copy_run(fomo_run, tmp_path)
+    test = datasets.discover(synth_data).split("test")
+    (run / "evaluations").mkdir()
+
+    def store(runtime, n):
+        scores = {"paths": [str(s.path) for s in test[:n]], "labels": [s.label for s in test[:n]],
+                  "image_scores": [float(i) for i in range(n)]}
+        (run / "evaluations" / f"{runtime}.json").write_text(json.dumps(
+            {"runtime": runtime, "n_images": n, "image_auroc": 0.5, "threshold": 1.0, "scores": scores}))
+
+    store("float", len(test))
+    store("litert", len(test))
+    store("device", 8)
+    evaluations, primary, predictors = gather(Run.open(run), None, None)
+    assert list(evaluations) == ["float", "litert", "device"]
+    assert primary == "litert" and predictors == {}
+    evaluations, primary, _ = gather(Run.open(run), None, ["device"])
+    assert primary == "device"
+    other = tmp_path / "other"
+    shutil.copytree(synth_data, other)
+    with pytest.raises(VadError, match="no stored device evaluation"):
+        gather(Run.open(run), other, ["device"])

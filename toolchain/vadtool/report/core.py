@@ -71,7 +71,10 @@ def gather(run: Run, data: Path | None, runtimes: list[str] | None,
     with_scores = [rt for rt in CLOSEST_TO_DEVICE + tuple(evaluations)
                    if rt in evaluations and evaluations[rt].get("scores")]
     wanted = list(dict.fromkeys(runtimes or [])) or ([] if with_scores else ["float"])
-    primary = wanted[0] if wanted else with_scores[0]
+    # by default the fullest evaluation (a device evaluation often has --limit), closest to the device
+    most = max((evaluations[rt].get("n_images") or 0 for rt in with_scores), default=0)
+    primary = wanted[0] if wanted else next(rt for rt in with_scores
+                                            if (evaluations[rt].get("n_images") or 0) == most)
     predictors = {}
     for rt in wanted:
         if rt in evaluations and (rt != primary or evaluations[rt].get("scores")):
@@ -272,7 +275,7 @@ def build_report(run_dir: Path, out_dir: Path, data: Path | None = None,
     runtimes: the runtimes to show besides the stored evaluations (evaluated here when none
     is stored); the first one is the one the plots and the gallery show. Without runtimes,
     the stored evaluations are shown (float is evaluated when there are none), the plots
-    and the gallery from the one closest to the device.
+    and the gallery from the one on the most images, the closest to the device among them.
     """
     from .html import render
     run = Run.open(run_dir)
