@@ -30,6 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet --no-deps tf_keras==2.21.0
 	touch $@
 
 demo: setup
@@ -45,6 +46,7 @@ demo: setup
 	$(VADTOOL) build $(DEMO)/firmware
 	$(VADTOOL) bench $(DEMO)/fomo-ad --project $(DEMO)/firmware --emulate --limit $(DEMO_DEVICE_IMAGES) \
 		--markdown $(DEMO)/bench_device.md
+	$(VADTOOL) report $(DEMO)/fomo-ad --out $(DEMO)/report
 
 test: setup
 	$(VENV)/bin/pytest -q

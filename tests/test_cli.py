@@ -39,11 +39,14 @@ def test_end_to_end_through_the_command(tmp_path, weights):
     metrics = json.loads(result.stdout)  # --json prints only the object
     assert metrics["runtime"] == "tflm" and metrics["image_auroc"] > 0.9
     images = sorted((data / "test" / "spot").glob("*.png"))[:2]
-    pred = vadtool("-q", "predict", run, *images, "--out", tmp_path / "pred")
+    pred = vadtool("-q", "predict", run, *images, "--out", tmp_path / "pred", "--visualize")
     assert pred.returncode == 0, pred.stderr
     record = json.loads((tmp_path / "pred" / f"{images[0].stem}.json").read_text())
     assert {"score", "anomalous", "cells", "boxes", "mask"} <= record.keys()
     assert (tmp_path / "pred" / record["mask"]).is_file()
+    from PIL import Image
+    with Image.open(tmp_path / "pred" / f"{images[0].stem}_overlay.png") as overlay:
+        assert overlay.width > 2 * overlay.height  # image | heatmap | predicted, side by side
 
 
 def _corrupt_copy(synth_data, tmp_path):

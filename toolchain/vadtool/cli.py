@@ -27,11 +27,13 @@ class VadGroup(click.Group):
         try:
             return super().invoke(ctx)
         except VadError as exc:
+            _close_reporter(ctx)
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
+            _close_reporter(ctx)
             click.echo("interrupted", err=True)
             ctx.exit(130)
 
@@ -48,8 +50,19 @@ def cli(ctx, debug, quiet):
 
 
 def reporter(ctx):
+    """The command's progress reporter (one per command, closed on success and on error)."""
     from .progress import Reporter
-    return Reporter("quiet" if ctx.obj.get("quiet") else None)
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    if "reporter" not in root.obj:
+        root.obj["reporter"] = Reporter("quiet" if root.obj.get("quiet") else None)
+        root.call_on_close(root.obj["reporter"].close)
+    return root.obj["reporter"]
+
+
+def _close_reporter(ctx) -> None:
+    if ctx.obj and ctx.obj.get("reporter") is not None:
+        ctx.obj["reporter"].close()
 
 
 def emit_json(obj) -> None:
@@ -140,11 +153,27 @@ def _common_train_options(fn):
 @click.option("--cut", help="Backbone layer to cut at (block_6_expand_relu: stride 8).")
 @click.option("--density", type=click.Choice(["gaussian", "gmm", "per-position"]), help="Density of normal cells.")
 @click.option("--components", type=int, help="Mixture components for --density gmm.")
+@click.option("--backbone", type=EXISTING, help="An imported backbone (run of `vadtool import`, or an .onnx file) instead of MobileNetV2.")
+@click.option("--preprocess", type=click.Choice(["imagenet", "unit", "raw"]), default="imagenet", show_default=True,
+              help="With --backbone MODEL.onnx: the input scaling the ONNX model expects.")
 @click.pass_context
-def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, density, components):
+def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, density,
+                  components, backbone, preprocess):
     """FOMO-AD detector: frozen backbone cut early, density of normal cell features."""
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
+    if backbone is not None:
+        given = [name for name, v in (("--size", size), ("--weights", weights), ("--alpha", alpha),
+                                      ("--cut", cut), ("--recipe", recipe)) if v is not None]
+        if given:
+            raise VadError(f"{given[0]} does not apply to an imported --backbone; leave it out")
+        from .onnx_import import fit_fomo_ad_head
+        r = FomoAdRecipe(**{k: v for k, v in (("density", density), ("components", components)) if v})
+        run = fit_fomo_ad_head(backbone, data, out, r, threshold=threshold, preprocess=preprocess,
+                               progress=reporter(ctx))
+        click.echo(f"wrote {run.path}: grid {run.manifest['output']['grid']}, "
+                   f"threshold {run.manifest['threshold']:.4g} (imported backbone)")
+        return
     r = _recipe(FomoAdRecipe, recipe, {"size": size, "density": density, "components": components},
                 {"weights": weights, "alpha": alpha, "cut": cut})
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
@@ -212,11 +241,16 @@ def evaluate(ctx, run, data, runtime, limit, as_json):
 @click.argument("images", type=EXISTING, nargs=-1, required=True)
 @click.option("--out", "-o", type=NEW, required=True, help="Folder for <stem>.json and <stem>_mask.png.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
+@click.option("--visualize", is_flag=True, help="Also write <stem>_overlay.png: image | heatmap | predicted mask and boxes.")
 @click.pass_context
-def predict(ctx, run, images, out, runtime):
+def predict(ctx, run, images, out, runtime, visualize):
     """Score images: label, cell grid, boxes of anomalous cells and a mask per image."""
     from .predict import predict_files
     records = predict_files(run, list(images), out, runtime, progress=reporter(ctx))
+    if visualize:
+        from .report import write_overlay
+        for r in records:
+            write_overlay(r["image"], r, Path(out) / f"{Path(r['image']).stem}_overlay.png")
     for r in records:
         flag = "ANOMALOUS" if r["anomalous"] else "normal"
         click.echo(f"{r['image']}: {flag} score {r['score']:.4g} (threshold {r['threshold']:.4g})")
@@ -292,8 +326,14 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
 @click.option("--board", required=True, help="Board profile (see `vadtool boards`).")
 @click.option("--out", "-o", type=NEW, required=True, help="Firmware project folder to write.")
 @click.option("--keep-input", is_flag=True, help="Keep a copy of the input (more RAM) for warm-up and repeated runs.")
-def render(run, board, out, keep_input):
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
+              help="native: vadtool's C runtime; tflm: the .tflite as a C array for TFLite Micro builds.")
+def render(run, board, out, keep_input, runtime):
     """Write a self-contained firmware project: runtime, model as C, head, board files, Makefile."""
+    if runtime == "tflm":
+        from .commands_onnx import render_tflm
+        render_tflm(run, board, out, keep_input=keep_input)
+        return
     from .render import render as run_render
     project = run_render(run, board, out, keep_input=keep_input)
     click.echo(f"wrote {out} for {project['board']}: model {project['model_hash'][:12]}, "
@@ -367,6 +407,15 @@ def boards():
                if b.flash_bytes else "host memory")
         emu = f", emulated ({b.qemu_machine})" if b.emulated else ""
         click.echo(f"{b.name:12s} {b.description}; {mem}; flasher {b.flasher or '-'}{emu}")
+
+
+# Commands that live beside their core (commands_*.py), registered here.
+from .commands_onnx import export, import_cmd  # noqa: E402
+from .commands_report import report  # noqa: E402
+
+cli.add_command(import_cmd)
+cli.add_command(export)
+cli.add_command(report)
 
 
 def main():

@@ -29,38 +29,45 @@ class Reporter:
         self.mode = mode
         self._bar = None
         self._what = None
-        self._started = 0.0
+        self._first_at = 0.0  # when the stage first reported, and how far it was then:
+        self._first_done = 0  # the rate is measured from there, not guessed from nothing
         self._last_line = 0.0
 
     def __call__(self, what: str, done: int, total: int) -> None:
         if self.mode == "quiet":
             return
+        now = time.monotonic()
         if what != self._what:
             self.close()
-            self._what, self._started, self._last_line = what, time.monotonic(), 0.0
+            self._what, self._first_at, self._first_done, self._last_line = what, now, done, 0.0
             if self.mode == "bar":
                 from tqdm import tqdm
-                self._bar = tqdm(total=total, desc=what, file=self.stream, unit="it",
-                                 leave=True, dynamic_ncols=True)
+                self._bar = tqdm(total=total, initial=done, desc=what, file=self.stream,
+                                 unit="it", leave=True, dynamic_ncols=True)
         if self._bar is not None:
             self._bar.total = total
-            self._bar.n = done
-            self._bar.refresh()
+            self._bar.update(done - self._bar.n)
             if done >= total:
                 self.close()
             return
-        now = time.monotonic()
-        if done == 0:
-            print(f"{what}: 0/{total}", file=self.stream, flush=True)
+        if done >= total or done == self._first_done or now - self._last_line >= self.LINE_EVERY_S:
             self._last_line = now
-        elif done >= total or now - self._last_line >= self.LINE_EVERY_S:
-            self._last_line = now
-            elapsed = now - self._started
-            left = elapsed / done * (total - done) if done else 0.0
-            tail = f", {left:.0f} s left" if done < total else f", {elapsed:.1f} s"
-            print(f"{what}: {done}/{total}{tail}", file=self.stream, flush=True)
+            print(f"{what}: {done}/{total}{self._timing(now, done, total)}", file=self.stream, flush=True)
+            if done >= total:
+                self.close()
+
+    def _timing(self, now: float, done: int, total: int) -> str:
+        measured = done - self._first_done
+        if measured <= 0:
+            return ""
+        per_item = (now - self._first_at) / measured
+        if done < total:
+            return f", {per_item * (total - done):.0f} s left"
+        return f", {per_item * (total - self._first_done + min(self._first_done, 1)):.1f} s"
 
     def close(self) -> None:
+        """End the current stage (an unfinished bar gets its line ended, so what follows
+        starts on a line of its own)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
