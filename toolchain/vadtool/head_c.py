@@ -40,7 +40,7 @@ def write_head_sources(density: Density, *, feature_scale: float, feature_zero_p
         raise RenderError(f"head_int8.npz: {len(density.means)} positions for a {grid[0]}x{grid[1]} grid")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "head")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    ctx = dict(banner=banner, kind=density.kind, n_gauss=len(density.means), channels=channels,
+    ctx = dict(banner=banner, kind=density.kind, pooling=density.pooling, n_gauss=len(density.means), channels=channels,
                per_position=per_position, grid_h=grid[0], grid_w=grid[1],
                threshold=c_float(threshold), feature_scale=c_float(feature_scale),
                feature_zero_point=int(feature_zero_point),

@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import ndimage
 
 from . import data as datasets
-from .models.density import Density, image_scores
+from .models.density import Density
 from .rundir import Run, write_bytes, write_json
 from .runners import INT8_RUNTIMES, make_runner
 
@@ -48,7 +48,7 @@ class Predictor:
         if self.density is None:
             return Prediction(outputs[:, 1], None, outputs)
         cells = self.density.score(outputs)
-        return Prediction(image_scores(cells), cells, outputs)
+        return Prediction(self.density.image_scores(cells), cells, outputs)
 
 
 def upsample(cells: np.ndarray, height: int, width: int) -> np.ndarray:

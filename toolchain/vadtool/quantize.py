@@ -177,9 +177,9 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, progress: Progress) ->
         threshold_q = run.manifest["threshold"]
     run.add_file("head_int8.npz", density_q.save)
     run.manifest["threshold_int8"] = threshold_q
-    cells_f = Density.load(run.file("head.npz")).score(outs_f)
-    cells_q = density_q.score(outs_q)
+    density_f = Density.load(run.file("head.npz"))
+    cells_f, cells_q = density_f.score(outs_f), density_q.score(outs_q)
     return {"feature_correlation": corr,
             "cell_score_correlation": _correlation(cells_f, cells_q),
-            "image_score_correlation": _correlation(fomo_ad.image_scores(cells_f),
-                                                    fomo_ad.image_scores(cells_q))}
+            "image_score_correlation": _correlation(density_f.image_scores(cells_f),
+                                                    density_q.image_scores(cells_q))}

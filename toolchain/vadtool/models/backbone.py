@@ -83,8 +83,9 @@ def _keras_app(spec: BackboneSpec, size: int, weights):
                                         weights=weights, input_shape=shape)
 
 
-def build_backbone(spec: BackboneSpec, size: int) -> keras.Model:
-    """The pretrained feature extractor: raw pixels in, features at the cut out."""
+def build_backbone(spec: BackboneSpec, size: int, outputs: list[str] | None = None) -> keras.Model:
+    """The pretrained feature extractor: raw pixels in, features at the cut out (or, with
+    outputs, the features of each of those layers)."""
     weights = resolve_weights(spec)
     try:
         if weights == "imagenet":
@@ -99,10 +100,13 @@ def build_backbone(spec: BackboneSpec, size: int) -> keras.Model:
             f"({type(exc).__name__}); offline, pass --weights with a weights file or folder "
             f"(or set {WEIGHTS_ENV}); file names looked for: {', '.join(_candidate_names(spec))}"
         ) from exc
+    names = outputs or ([spec.cut] if spec.cut else [])
     try:
-        out = base.get_layer(spec.cut).output if spec.cut else base.output
+        out = [base.get_layer(n).output for n in names] if outputs else (
+            base.get_layer(spec.cut).output if spec.cut else base.output)
     except ValueError as exc:
-        raise ModelError(f"{spec.arch} has no layer {spec.cut!r} to cut at") from exc
+        raise ModelError(f"{spec.arch} has no layer named one of {names}; "
+                         "see the layer names of keras.applications") from exc
     cut = keras.Model(base.input, out)
     if weights != "imagenet":
         _load_weights(spec, base, cut, Path(weights))

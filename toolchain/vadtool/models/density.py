@@ -2,7 +2,9 @@
 
 Every density is stored the same way, so Python, the C head and reports read one format:
 a mixture of K full-covariance Gaussians, each as a mean, a whitening matrix W (W^T W is
-the precision) and a log-normaliser, and the cell score is the negative log-likelihood
+the precision) and a log-normaliser, plus how cell scores pool into the image score (the
+maximum, or the mean for defects that spread over many cells); the cell score is the
+negative log-likelihood
 
     score(x) = -logsumexp_k( log_norm_k - 0.5 * ||W_k (x - mean_k)||^2 )
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("gaussian", "gmm", "per-position")
+POOLINGS = ("max", "mean")
 
 
 @dataclass
@@ -26,6 +29,10 @@ class Density:
     means: np.ndarray  # (K, C) shared, or (G*G, C) per position
     whiten: np.ndarray  # (K, C, C) lower-triangular-inverse factors
     log_norm: np.ndarray  # (K,)
+    pooling: str = "max"  # cell scores -> image score
+
+    def image_scores(self, cell_scores: np.ndarray) -> np.ndarray:
+        return image_scores(cell_scores, self.pooling)
 
     def score(self, features: np.ndarray, batch: int = 16) -> np.ndarray:
         """Cell scores (N, G, G) for features (N, G, G, C)."""
@@ -48,23 +55,28 @@ class Density:
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as f:
-            np.savez(f, kind=np.array(self.kind), means=self.means.astype(np.float32),
+            np.savez(f, kind=np.array(self.kind), pooling=np.array(self.pooling),
+                     means=self.means.astype(np.float32),
                      whiten=self.whiten.astype(np.float32), log_norm=self.log_norm.astype(np.float32))
 
     @classmethod
     def load(cls, path: Path) -> "Density":
         with np.load(path, allow_pickle=False) as z:
+            pooling = str(z["pooling"]) if "pooling" in z.files else "max"
             return cls(str(z["kind"]), z["means"].astype(np.float64),
-                       z["whiten"].astype(np.float64), z["log_norm"].astype(np.float64))
+                       z["whiten"].astype(np.float64), z["log_norm"].astype(np.float64), pooling)
 
     @property
     def n_params(self) -> int:
         return int(self.means.size + self.whiten.size + self.log_norm.size)
 
 
-def image_scores(cell_scores: np.ndarray) -> np.ndarray:
-    """The image score is the maximum cell score."""
-    return cell_scores.reshape(len(cell_scores), -1).max(axis=1)
+def image_scores(cell_scores: np.ndarray, pooling: str = "max") -> np.ndarray:
+    """The image score: the maximum (default) or the mean of the cell scores."""
+    flat = cell_scores.reshape(len(cell_scores), -1)
+    if pooling not in POOLINGS:
+        raise ValueError(f"image score pooling {pooling!r}; expected one of {POOLINGS}")
+    return flat.max(axis=1) if pooling == "max" else flat.mean(axis=1)
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -83,8 +95,16 @@ def _gaussian_factors(cov: np.ndarray, shrinkage: float):
 
 
 def fit(features: np.ndarray, kind: str = "gaussian", components: int = 16,
-        shrinkage: float = 1e-3, seed: int = 0, max_cells: int = 40000) -> Density:
+        shrinkage: float = 1e-3, seed: int = 0, max_cells: int = 40000,
+        pooling: str = "max") -> Density:
     """Fit a density on the cells of normal images: features (N, G, G, C)."""
+    density = _fit(features, kind, components, shrinkage, seed, max_cells)
+    image_scores(np.zeros((1, 1)), pooling)  # refuse an unknown pooling before it is saved
+    density.pooling = pooling
+    return density
+
+
+def _fit(features, kind, components, shrinkage, seed, max_cells) -> Density:
     if kind not in KINDS:
         raise ValueError(f"density kind {kind!r}; expected one of {KINDS}")
     n, gh, gw, c = features.shape

@@ -11,18 +11,20 @@ import numpy as np
 
 from ..tfenv import keras
 from .backbone import BackboneSpec, build_backbone
-from .density import Density, fit, image_scores
+from .density import Density, fit
 
 
 @dataclass
 class FomoAdRecipe:
     backbone: BackboneSpec = field(default_factory=BackboneSpec)
     size: int = 128
+    extra_layers: list[str] = field(default_factory=list)  # deeper layers concatenated to the cut
     pool: int = 3  # average-pooling window on the feature map (0: none)
     pool_stride: int = 2
     density: str = "gaussian"  # gaussian | gmm | per-position
     components: int = 16  # for gmm
     shrinkage: float = 1e-3
+    image_score: str = "max"  # max | mean of the cell scores
     holdout: float = 0.2  # share of normal training images kept back for the threshold
 
     def to_json(self) -> dict:
@@ -38,12 +40,21 @@ class FomoAdRecipe:
 
 
 def build_network(recipe: FomoAdRecipe) -> keras.Model:
-    """Raw pixels (S, S, 3) in, pooled cell features (G, G, C) out."""
-    backbone = build_backbone(recipe.backbone, recipe.size)
-    x = backbone.output
+    """Raw pixels (S, S, 3) in, pooled cell features (G, G, C) out. With extra_layers, each
+    layer is pooled the same way, finer maps are averaged down to the coarsest grid, and the
+    features are concatenated per cell."""
+    layers = [recipe.backbone.cut] + list(recipe.extra_layers)
+    backbone = build_backbone(recipe.backbone, recipe.size,
+                              outputs=layers if recipe.extra_layers else None)
+    maps = backbone.outputs
     if recipe.pool:
-        x = keras.layers.AveragePooling2D(recipe.pool, strides=recipe.pool_stride,
-                                          padding="same", name="cell_pool")(x)
+        maps = [keras.layers.AveragePooling2D(recipe.pool, strides=recipe.pool_stride,
+                                              padding="same", name=f"cell_pool_{i}")(m)
+                for i, m in enumerate(maps)]
+    grid = min(m.shape[1] for m in maps)
+    maps = [keras.layers.AveragePooling2D(m.shape[1] // grid, name=f"to_grid_{i}")(m)
+            if m.shape[1] != grid else m for i, m in enumerate(maps)]
+    x = maps[0] if len(maps) == 1 else keras.layers.Concatenate(name="cells")(maps)
     return keras.Model(backbone.input, x, name="fomo_ad")
 
 
@@ -57,7 +68,8 @@ def split_holdout(n: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.n
 def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray,
              holdout_features: np.ndarray) -> tuple[Density, float]:
     """Fit the density on normal cells; the threshold flags no held-back normal image."""
-    density = fit(fit_features, recipe.density, recipe.components, recipe.shrinkage)
+    density = fit(fit_features, recipe.density, recipe.components, recipe.shrinkage,
+                  pooling=recipe.image_score)
     reference = holdout_features if len(holdout_features) else fit_features
-    threshold = float(image_scores(density.score(reference)).max())
+    threshold = float(density.image_scores(density.score(reference)).max())
     return density, threshold
