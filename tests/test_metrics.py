@@ -47,3 +47,13 @@ def test_roc_curve_endpoints_and_monotone():
     fpr, tpr = metrics.roc_curve([1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1])
     assert (fpr[0], tpr[0]) == (0, 0) and (fpr[-1], tpr[-1]) == (1, 1)
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+
+
+def test_precision_recall_hand_computed():
+    # thresholds 0.9, 0.8, 0.7: (tp, fp) = (1, 0), (1, 1), (2, 1)
+    recall, precision = metrics.pr_curve([1, 0, 1], [0.9, 0.8, 0.7])
+    assert np.allclose(recall, [0, 0.5, 0.5, 1.0])
+    assert np.allclose(precision, [1, 1, 0.5, 2 / 3])
+    # steps: 0.5 * 1 + 0 * 0.5 + 0.5 * 2/3
+    assert metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(0.5 + 1 / 3)
+    assert metrics.average_precision([0, 0], [0.1, 0.2]) is None

@@ -56,12 +56,31 @@ def best_f1(labels, scores) -> tuple[float, float]:
     return best, at
 
 
-def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rates, true positive rates), from the highest threshold down."""
+def _sweep(labels, scores) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """True and false positive counts at each distinct score, from the highest down."""
     y = np.asarray(labels).ravel().astype(bool)
     s = np.asarray(scores, np.float64).ravel()
     order = np.argsort(-s, kind="mergesort")
     y, s = y[order], s[order]
     last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tps, fps = np.cumsum(y)[last], np.cumsum(~y)[last]
-    return (np.r_[0, fps] / max(fps[-1], 1), np.r_[0, tps] / max(tps[-1], 1))
+    return np.cumsum(y)[last], np.cumsum(~y)[last], int(y.sum()), int((~y).sum())
+
+
+def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rates, true positive rates), from the highest threshold down."""
+    tps, fps, n_pos, n_neg = _sweep(labels, scores)
+    return np.r_[0, fps] / max(n_neg, 1), np.r_[0, tps] / max(n_pos, 1)
+
+
+def pr_curve(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision), from the highest threshold down; precision at recall 0 is 1."""
+    tps, fps, n_pos, _ = _sweep(labels, scores)
+    return np.r_[0.0, tps / max(n_pos, 1)], np.r_[1.0, tps / np.maximum(tps + fps, 1)]
+
+
+def average_precision(labels, scores) -> float | None:
+    """Area under the precision-recall steps; None without anomalies."""
+    if not np.asarray(labels).astype(bool).any():
+        return None
+    recall, precision = pr_curve(labels, scores)
+    return float(np.sum(np.diff(recall) * precision[1:]))

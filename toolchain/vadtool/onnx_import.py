@@ -203,29 +203,10 @@ def _wrapped_function(model, size: int, preprocess: str, softmax: bool = False):
 
 
 def _convert(fn, model, calib: np.ndarray | None) -> bytes:
-    from .tfenv import captured_output, tf
+    from .quantize import run_converter
+    from .tfenv import tf
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
-    if calib is not None:
-        pinned = calib.copy()
-        pinned[0, 0, 0] = 0
-        pinned[0, 0, 1] = 255
-
-        def representative():
-            for image in pinned:
-                yield [image[None].astype(np.float32)]
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    import warnings
-    try:
-        with captured_output(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return converter.convert()
-    except Exception as exc:  # ConverterError and friends
-        what = "int8" if calib is not None else "float"
-        raise QuantizeError(f"{what} TFLite conversion failed: {str(exc).splitlines()[0][:200]}") from exc
+    return run_converter(converter, calib)
 
 
 def _run_tflite(path: Path, images: np.ndarray) -> np.ndarray:

@@ -64,29 +64,38 @@ def calibration_images(run: Run, calib_dir: Path | None, size: int) -> tuple[np.
     return images, f"{source} ({len(paths)})"
 
 
-def convert(keras_model, calib: np.ndarray) -> bytes:
-    from .tfenv import captured_output, tf
-    pinned = calib.copy()
-    pinned[0, 0, 0] = 0
-    pinned[0, 0, 1] = 255
-
-    def representative():
-        for image in pinned:
-            yield [image[None].astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+def run_converter(converter, calib: np.ndarray | None) -> bytes:
+    """Run a TFLiteConverter quietly: float without calib, else full int8 (int8 input and
+    output) calibrated on calib, whose first image gets one black and one white pixel."""
     import warnings
+
+    from .tfenv import captured_output, tf
+    if calib is not None:
+        pinned = calib.copy()
+        pinned[0, 0, 0] = 0
+        pinned[0, 0, 1] = 255
+
+        def representative():
+            for image in pinned:
+                yield [image[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     try:
         with captured_output(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return converter.convert()
     except Exception as exc:  # the converter raises ConverterError and friends
-        raise QuantizeError(f"int8 conversion failed: {str(exc).splitlines()[0][:200]}") from exc
+        what = "int8" if calib is not None else "float"
+        raise QuantizeError(f"{what} TFLite conversion failed: {str(exc).splitlines()[0][:200]}") from exc
+
+
+def convert(keras_model, calib: np.ndarray) -> bytes:
+    from .tfenv import tf
+    return run_converter(tf.lite.TFLiteConverter.from_keras_model(keras_model), calib)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

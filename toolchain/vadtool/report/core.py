@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as datasets
+from .. import metrics
 from ..errors import VadError
 from ..rundir import Run, write_bytes, write_json
 from ..runners import RUNTIMES
@@ -310,7 +311,7 @@ def build_report(run_dir: Path, out_dir: Path, data: Path | None = None,
         "gallery": items, "heat_runtime": heat_runtime, "n_gallery_asked": gallery,
         "n_test": main.get("n_images"), "has_truth": any("truth" in it["panels"] for it in items),
         "has_heat": heat_runtime is not None,
-        "average_precision": plots.average_precision(labels, scores),
+        "average_precision": metrics.average_precision(labels, scores),
     }
     write_json(out / "report.json", {
         "run": str(run.path), "kind": run.kind, "primary": primary,

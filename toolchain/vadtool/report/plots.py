@@ -28,27 +28,6 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def pr_curve(labels, scores) -> tuple[np.ndarray, np.ndarray]:
-    """(recall, precision), from the highest threshold down; precision at recall 0 is 1."""
-    y = np.asarray(labels).ravel().astype(bool)
-    s = np.asarray(scores, np.float64).ravel()
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tps, fps = np.cumsum(y)[last], np.cumsum(~y)[last]
-    recall = tps / max(int(y.sum()), 1)
-    precision = tps / np.maximum(tps + fps, 1)
-    return np.r_[0.0, recall], np.r_[1.0, precision]
-
-
-def average_precision(labels, scores) -> float | None:
-    y = np.asarray(labels).astype(bool)
-    if not y.any():
-        return None
-    recall, precision = pr_curve(labels, scores)
-    return float(np.sum(np.diff(recall) * precision[1:]))
-
-
 def roc_plot(curves: dict[str, tuple]) -> bytes:
     """curves: runtime -> (labels, scores)."""
     fig, ax = _figure()
@@ -66,8 +45,8 @@ def roc_plot(curves: dict[str, tuple]) -> bytes:
 def pr_plot(curves: dict[str, tuple]) -> bytes:
     fig, ax = _figure()
     for name, (labels, scores) in curves.items():
-        recall, precision = pr_curve(labels, scores)
-        ap = average_precision(labels, scores)
+        recall, precision = metrics.pr_curve(labels, scores)
+        ap = metrics.average_precision(labels, scores)
         ax.plot(recall, precision, drawstyle="steps-post",
                 label=f"{name} (AP {ap:.3f})" if ap is not None else name)
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (image level)",
