@@ -80,6 +80,11 @@ def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int 
     board = get_board(runner.info.board)
     ticks = float(np.median(runner.ticks))
     per_run = ticks * 1e9 / runner.info.clock_hz if board.emulated else None  # -icount shift=0
+    if runner.info.timer == "host_ns":  # the firmware as a host program: wall nanoseconds
+        cycles, ms = None, ticks / 1e6
+    else:
+        cycles = None if board.emulated else int(ticks)
+        ms = (per_run if board.emulated else ticks) / board.clock_hz * 1e3
     sizes = {}
     if project is not None:
         size_file = Path(project) / "build" / "size.json"
@@ -88,9 +93,9 @@ def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int 
     result.update({
         "board": board.name, "port": port, "mismatches": mismatches,
         "timer": runner.info.timer,
-        "cycles_per_inference": None if board.emulated else int(ticks),
+        "cycles_per_inference": cycles,
         "instructions_per_inference": None if per_run is None else int(round(per_run)),
-        "ms_per_inference_at_clock": (per_run if board.emulated else ticks) / board.clock_hz * 1e3,
+        "ms_per_inference_at_clock": ms,
         "clock_hz": board.clock_hz,
         "flash_bytes": sizes.get("flash_bytes"), "ram_bytes": sizes.get("ram_bytes"),
         "arena_bytes": runner.info.arena_bytes,

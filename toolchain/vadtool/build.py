@@ -41,7 +41,8 @@ class BuildResult:
 
 
 def _render(env: jinja2.Environment, name: str, out: Path, **ctx) -> None:
-    out.write_text(env.get_template(name).render(**ctx))
+    from . import __version__
+    out.write_text(env.get_template(name).render(version=__version__, **ctx))
 
 
 def elf_name(board: Board) -> str:

@@ -238,12 +238,13 @@ def render_header() -> str:
     """The C header protocol.h, generated from the tables above."""
     import jinja2
 
+    from .. import __version__
     from ..boards import FIRMWARE_TEMPLATES
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "protocol")),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     return env.get_template("protocol.h.j2").render(
-        version=VERSION, sync=SYNC, header_bytes=HEADER_BYTES, crc_bytes=CRC_BYTES,
+        vadtool_version=__version__, version=VERSION, sync=SYNC, header_bytes=HEADER_BYTES, crc_bytes=CRC_BYTES,
         max_payload=MAX_PAYLOAD, max_runs=MAX_RUNS, max_warmup=MAX_WARMUP, rx_idle_ms=RX_IDLE_MS,
         frame_types=FRAME_TYPES, error_codes=ERROR_CODES, timers=TIMERS, payloads=PAYLOADS,
         hello_flags=HELLO_FLAGS,
