@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import RenderError
 from .evaluate import evaluate, save_evaluation
 from .rundir import Run
 from .progress import Progress, quiet
@@ -32,7 +33,11 @@ def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,
         common["tflm_arena_bytes"] = run.manifest["tflm_arena_bytes"]
     rows = []
     for runtime in runtimes:
-        result = evaluate(run_dir, data, runtime, limit=limit, progress=progress, keep_scores=True)
+        try:
+            result = evaluate(run_dir, data, runtime, limit=limit, progress=progress, keep_scores=True)
+        except RenderError as exc:  # e.g. an operator the native runtime lacks: say so, go on
+            rows.append({**common, "kind": run.kind, "runtime": runtime, "note": str(exc)})
+            continue
         save_evaluation(run_dir, result)
         del result["scores"]
         rows.append({**common, **result})
@@ -46,9 +51,14 @@ def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
+    notes = []
     for r in rows:
         cells = [fmt.format(r[k]) if r.get(k) is not None else "–" for k, _, fmt in COLUMNS]
+        if r.get("note"):
+            notes.append(r["note"])
+            cells[2] += f" [{len(notes)}]"
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, 1)] if notes else []
     return "\n".join(lines) + "\n"
 
 
