@@ -15,7 +15,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 
 DEMO := out/demo
 DEMO_BOARD ?= qemu-an386
-DEMO_DEVICE_IMAGES ?= 12
+DEMO_DEVICE_IMAGES ?= 8
 RUNS ?= runs
 BENCH_DATA ?= $(patsubst %/,%,$(wildcard ../shared/data/*/))
 BENCH_OUT := out/bench
