@@ -43,7 +43,7 @@ def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,
         rows.append({**common, **result})
     floats = [r for r in rows if r["runtime"] == "float"]
     for r in rows:
-        if floats and r["runtime"] != "float" and r["image_auroc"] is not None:
+        if floats and r["runtime"] != "float" and r.get("image_auroc") is not None:
             r["auroc_drift"] = r["image_auroc"] - floats[0]["image_auroc"]
     return rows
 
