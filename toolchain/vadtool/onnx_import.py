@@ -39,7 +39,6 @@ PREPROCESS = {  # pixel p in 0..255 -> (p * a - b) per channel, what the ONNX mo
 }
 MAX_RELATIVE_ERROR = 1e-3  # float TFLite vs onnxruntime, relative to the output's range
 MIN_CORRELATION = 0.5      # int8 vs float outputs, as in vadtool.quantize
-CALIB_MAX = 100
 
 
 class OnnxImportError(ModelError):
@@ -109,13 +108,8 @@ def inspect_onnx(path: Path) -> dict:
 # ---------------------------------------------------------------- convert
 
 def _calibration(calib_dir: Path, size: int) -> tuple[np.ndarray, list[Path]]:
-    calib_dir = Path(calib_dir)
-    paths = sorted(p for p in calib_dir.rglob("*")
-                   if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") and "_mask" not in p.stem)
-    if not paths:
-        raise DatasetError(f"{calib_dir}: no calibration images (png/jpg/bmp) found; "
-                           "give a folder of normal images with --calib")
-    paths = paths[::max(1, len(paths) // CALIB_MAX)][:CALIB_MAX]
+    from .quantize import calibration_files
+    paths = calibration_files(calib_dir)
     return np.stack([datasets.load_image(p, size) for p in paths]), paths
 
 

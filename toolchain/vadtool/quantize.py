@@ -41,14 +41,20 @@ def tensor_quantization(tflite_path) -> tuple[tuple[float, int], tuple[float, in
             (float(out["quantization"][0]), int(out["quantization"][1])))
 
 
+def calibration_files(calib_dir: Path) -> list[Path]:
+    """At most CALIB_MAX images (not masks) from a folder, spread over its sorted listing."""
+    calib_dir = Path(calib_dir)
+    paths = sorted(p for p in calib_dir.rglob("*")
+                   if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") and "_mask" not in p.stem)
+    if not paths:
+        raise DatasetError(f"{calib_dir}: no calibration images (png/jpg/bmp) found; "
+                           "give a folder of normal images with --calib")
+    return paths[::max(1, len(paths) // CALIB_MAX)][:CALIB_MAX]
+
+
 def calibration_images(run: Run, calib_dir: Path | None, size: int) -> tuple[np.ndarray, str]:
     if calib_dir is not None:
-        calib_dir = Path(calib_dir)
-        paths = sorted(p for p in calib_dir.rglob("*")
-                       if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") and "_mask" not in p.stem)
-        if not paths:
-            raise DatasetError(f"{calib_dir}: no calibration images (png/jpg/bmp) found; "
-                               "give a folder of normal images with --calib")
+        paths = calibration_files(calib_dir)
         source = str(calib_dir)
     else:
         root = Path(run.manifest["data"]["root"])

@@ -108,6 +108,15 @@ class Lowering:
         return getattr(self, "op_" + op.name.lower())(op)
 
     # -- operators -----------------------------------------------------------------
+    @staticmethod
+    def _weight_consts(k: str, f: Tensor, bias, mult, shift) -> list[ConstArray]:
+        """The filter, bias and per-channel requantization arrays of op `k`."""
+        consts = [ConstArray(f"{k}_filter", "int8_t", np.asarray(f.data, np.int8))]
+        if bias is not None:
+            consts.append(ConstArray(f"{k}_bias", "int32_t", bias))
+        return consts + [ConstArray(f"{k}_mult", "int32_t", np.asarray(mult, np.int64)),
+                         ConstArray(f"{k}_shift", "int32_t", np.asarray(shift, np.int64))]
+
     def _weights(self, op: Operator, fi: int, bi: int, qdim: int, channels: int):
         f = self.const(op, fi, "filter")
         if f.dtype != "INT8":
@@ -152,13 +161,7 @@ class Lowering:
         mult, shift = quant.conv_multipliers(in_s, f.scale, out_s, oc)
         lo, hi = self.act_range(op, y)
         k = f"op{op.index}"
-        consts = [ConstArray(f"{k}_filter", "int8_t", np.asarray(f.data, np.int8))]
-        if bias is not None:
-            consts.append(ConstArray(f"{k}_bias", "int32_t", bias))
-        consts += [
-            ConstArray(f"{k}_mult", "int32_t", np.asarray(mult, np.int64)),
-            ConstArray(f"{k}_shift", "int32_t", np.asarray(shift, np.int64)),
-        ]
+        consts = self._weight_consts(k, f, bias, mult, shift)
         params = [
             ("in_h", ih), ("in_w", iw), ("in_c", ic), ("out_h", oh), ("out_w", ow), ("out_c", oc),
             ("k_h", kh), ("k_w", kw), ("stride_h", sh), ("stride_w", sw), ("dil_h", dh), ("dil_w", dw),
@@ -271,13 +274,7 @@ class Lowering:
             mult, shift = [m], [s]
         lo, hi = self.act_range(op, y)
         k = f"op{op.index}"
-        consts = [ConstArray(f"{k}_filter", "int8_t", np.asarray(f.data, np.int8))]
-        if bias is not None:
-            consts.append(ConstArray(f"{k}_bias", "int32_t", bias))
-        consts += [
-            ConstArray(f"{k}_mult", "int32_t", np.asarray(mult, np.int64)),
-            ConstArray(f"{k}_shift", "int32_t", np.asarray(shift, np.int64)),
-        ]
+        consts = self._weight_consts(k, f, bias, mult, shift)
         params = [
             ("batches", batches), ("in_depth", in_depth), ("out_depth", out_depth),
             ("in_offset", -in_zp), ("filter_offset", 0), ("out_offset", out_zp),
