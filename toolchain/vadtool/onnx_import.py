@@ -38,7 +38,6 @@ PREPROCESS = {  # pixel p in 0..255 -> (p * a - b) per channel, what the ONNX mo
     "raw": None,
 }
 MAX_RELATIVE_ERROR = 1e-3  # float TFLite vs onnxruntime, relative to the output's range
-MIN_CORRELATION = 0.5      # int8 vs float outputs, as in vadtool.quantize
 
 
 class OnnxImportError(ModelError):
@@ -301,6 +300,7 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
         from .runners import LiteRTRunner
         q = LiteRTRunner(work / "int8.tflite").outputs(calib)
         corr = _correlation(got, q)
+        from .quantize import MIN_CORRELATION
         if not corr >= MIN_CORRELATION:
             raise QuantizeError(f"{onnx_path}: int8 outputs are broken (correlation with float "
                                 f"{corr:.3f}, minimum {MIN_CORRELATION}); try more calibration images")
