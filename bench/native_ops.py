@@ -69,15 +69,9 @@ def run(elf: Path, x: np.ndarray, timeout: float = 600) -> tuple[np.ndarray, lis
 
 
 def tflm(model: Path, x: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
+    from vadtool.runners import TFLMRunner
 
-    it = runtime.Interpreter.from_file(str(model), arena_size=16 * 1024 * 1024)
-    out = []
-    for xi in x:
-        it.set_input(xi[None], 0)
-        it.invoke()
-        out.append(np.array(it.get_output(0)).reshape(-1))
-    return np.stack(out)
+    return TFLMRunner(model, arena_size=16 * 1024 * 1024).run_int8(x).reshape(len(x), -1)
 
 
 def main(argv=None) -> int:

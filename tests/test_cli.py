@@ -2,13 +2,10 @@
 in one line that names the file, exit code 2, no traceback and nothing half-written."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from vadtool.cli import cli

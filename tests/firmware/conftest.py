@@ -66,15 +66,10 @@ def classifier(build_model) -> Path:
 
 
 def tflm_outputs(path: Path, x: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
+    """Golden outputs: vadtool's TFLM runner (the TFLite Micro interpreter), roomy arena."""
+    from vadtool.runners import TFLMRunner
 
-    it = runtime.Interpreter.from_file(str(path), arena_size=16 * 1024 * 1024)
-    outs = []
-    for xi in x:
-        it.set_input(xi[None], 0)
-        it.invoke()
-        outs.append(np.array(it.get_output(0)).copy())
-    return np.stack(outs)
+    return TFLMRunner(path, arena_size=16 * 1024 * 1024).run_int8(x)
 
 
 def input_batch(size: int, n_random: int = 12, n_real: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
