@@ -57,3 +57,17 @@ def test_precision_recall_hand_computed():
     # steps: 0.5 * 1 + 0 * 0.5 + 0.5 * 2/3
     assert metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(0.5 + 1 / 3)
     assert metrics.average_precision([0, 0], [0.1, 0.2]) is None
+
+
+def test_limit_keeps_both_classes_in_proportion():
+    from types import SimpleNamespace
+
+    from vadtool.evaluate import _stratified_head
+    samples = [SimpleNamespace(label=0, i=i) for i in range(12)] + \
+              [SimpleNamespace(label=1, i=i) for i in range(24)]
+    picked = _stratified_head(samples, 6)
+    assert [s.label for s in picked].count(0) == 2 and len(picked) == 6
+    assert len({id(s) for s in picked}) == 6
+    few = _stratified_head(samples, 2)
+    assert sorted(s.label for s in few) == [0, 1]
+    assert _stratified_head(samples, 100) == samples

@@ -102,7 +102,7 @@ def test_resolver_lists_exactly_the_models_operators(project, tiny_run):
     by_method = {v: k for k, v in RESOLVER_METHODS.items()}
     assert {by_method[m] for m in methods} == flat
     assert len(methods) == len(flat)
-    assert f"MicroMutableOpResolver<VAD_RESOLVER_OPS>" in text
+    assert "MicroMutableOpResolver<VAD_RESOLVER_OPS>" in text
     assert f"#define VAD_RESOLVER_OPS {len(flat)}" in text
     assert set(summary["operators"]) == flat
     # the TFLM interpreter has every one of these operators: it runs the model

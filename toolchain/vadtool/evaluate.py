@@ -91,12 +91,21 @@ def evaluate(run_dir: Path, data: Path | None = None, runtime: str = "float",
 
 
 def _stratified_head(samples: list, limit: int) -> list:
-    """At most `limit` samples, normal and anomalous in their original proportion."""
+    """At most `limit` samples, normal and anomalous in their original proportion (at least
+    one of each when both exist), spread evenly over each class."""
     normal = [s for s in samples if s.label == 0]
     anomalous = [s for s in samples if s.label == 1]
-    k = min(len(normal), max(1, round(limit * len(normal) / len(samples))))
-    picked = normal[::max(1, len(normal) // k)][:k] + anomalous[::max(1, len(anomalous) // max(1, limit - k))][:limit - k]
-    return picked
+    if len(samples) <= limit:
+        return samples
+    n_normal = round(limit * len(normal) / len(samples))
+    if normal and anomalous:
+        n_normal = min(max(n_normal, 1), limit - 1)
+    return _evenly(normal, n_normal) + _evenly(anomalous, limit - n_normal)
+
+
+def _evenly(items: list, k: int) -> list:
+    k = min(k, len(items))
+    return [items[i] for i in np.linspace(0, len(items) - 1, k).round().astype(int)] if k else []
 
 
 def save_evaluation(run_dir: Path, result: dict) -> Path:

@@ -25,11 +25,15 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import data as datasets
 from .errors import DatasetError, ModelError, QuantizeError, VadError
+
+if TYPE_CHECKING:
+    from .rundir import Run
 
 KINDS = ("backbone", "classifier")
 PREPROCESS = {  # pixel p in 0..255 -> (p * a - b) per channel, what the ONNX model expects
@@ -358,7 +362,7 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
     from .models import fomo_ad
     from .rundir import Run
     from .runners import LiteRTRunner
-    from .train import _data_fields, _rel, staged_run
+    from .train import data_fields, relative_paths, staged_run
     progress = progress or (lambda what, done, total: None)
     started = time.perf_counter()
     recipe = recipe or fomo_ad.FomoAdRecipe()
@@ -396,14 +400,14 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
         progress("fit density", 1, 1)
         m = source.manifest
         with staged_run(out, "fomo-ad", recipe={**recipe.to_json(), "backbone_run": str(source.path)},
-                        data=_data_fields(ds)) as run:
+                        data=data_fields(ds)) as run:
             run.manifest.update({
                 "input": m["input"], "output": m["output"], "onnx": m.get("onnx"),
                 "threshold": float(threshold) if threshold is not None else auto_q,
                 "threshold_int8": float(threshold) if threshold is not None else auto_q,
                 "threshold_source": "--threshold" if threshold is not None else "max held-back normal score",
-                "holdout_images": _rel(ds, [normals[i] for i in hold_idx]),
-                "train_images": _rel(ds, [normals[i] for i in fit_idx]),
+                "holdout_images": relative_paths(ds, [normals[i] for i in hold_idx]),
+                "train_images": relative_paths(ds, [normals[i] for i in fit_idx]),
                 "head_params": density_q.n_params, "quantization": m["quantization"],
             })
             run.add_file("model_float.tflite", lambda p: shutil.copyfile(float_path, p))

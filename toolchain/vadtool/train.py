@@ -67,11 +67,11 @@ def _weights_field(spec) -> str:
     return resolved if resolved == "imagenet" else str(Path(resolved).resolve())
 
 
-def _data_fields(ds) -> dict:
+def data_fields(ds) -> dict:
     return {"root": str(ds.root.resolve()), "layout": ds.layout, "counts": ds.counts()}
 
 
-def _rel(ds, samples) -> list[str]:
+def relative_paths(ds, samples) -> list[str]:
     return [str(s.path.relative_to(ds.root)) for s in samples]
 
 
@@ -88,15 +88,15 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     density, auto_threshold = fomo_ad.fit_head(recipe, features[fit_idx], features[hold_idx])
     progress("fit density", 1, 1)
     grid = list(network.output.shape[1:3])
-    with staged_run(out, "fomo-ad", recipe=recipe.to_json(), data=_data_fields(ds)) as run:
+    with staged_run(out, "fomo-ad", recipe=recipe.to_json(), data=data_fields(ds)) as run:
         run.manifest.update({
             "input": {"size": recipe.size, "channels": 3, "pixels": "RGB uint8"},
             "output": {"grid": grid, "channels": int(network.output.shape[-1])},
             "weights_loaded": _weights_field(recipe.backbone),
             "threshold": float(threshold) if threshold is not None else auto_threshold,
             "threshold_source": "--threshold" if threshold is not None else "max held-back normal score",
-            "holdout_images": _rel(ds, [normals[i] for i in hold_idx]),
-            "train_images": _rel(ds, [normals[i] for i in fit_idx]),
+            "holdout_images": relative_paths(ds, [normals[i] for i in hold_idx]),
+            "train_images": relative_paths(ds, [normals[i] for i in fit_idx]),
             "head_params": density.n_params,
         })
         run.add_file("model.keras", lambda p: _save_keras(network, p))
@@ -127,14 +127,14 @@ def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRe
     progress("train head", 0, 1)
     fit_stats = classifier.train_head(full, features, labels, recipe)
     progress("train head", 1, 1)
-    with staged_run(out, "classifier", recipe=recipe.to_json(), data=_data_fields(ds)) as run:
+    with staged_run(out, "classifier", recipe=recipe.to_json(), data=data_fields(ds)) as run:
         run.manifest.update({
             "input": {"size": recipe.size, "channels": 3, "pixels": "RGB uint8"},
             "output": {"classes": ["normal", "anomalous"]},
             "weights_loaded": _weights_field(recipe.backbone),
             "threshold": float(threshold) if threshold is not None else 0.5,
             "threshold_source": "--threshold" if threshold is not None else "default 0.5",
-            "train_images": _rel(ds, samples),
+            "train_images": relative_paths(ds, samples),
             "fit": fit_stats,
         })
         run.add_file("model.keras", lambda p: _save_keras(full, p))
