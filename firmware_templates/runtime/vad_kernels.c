@@ -413,7 +413,7 @@ void vad_softmax_s8(const vad_softmax_params_t *p, const int8_t *in, int8_t *out
 }
 
 /* ------------------------------------------------------------------------- */
-/* PAD, QUANTIZE, copies                                                      */
+/* PAD, QUANTIZE, CONCATENATION, copies                                      */
 /* ------------------------------------------------------------------------- */
 
 void vad_pad_s8(const vad_pad_params_t *p, const int8_t *in, int8_t *out)
@@ -447,6 +447,21 @@ void vad_requantize_s8(const vad_requant_params_t *p, const int8_t *in, int8_t *
     for (i = 0; i < p->size; ++i) {
         const int32_t v = vad_mbqm((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->out_zp;
         out[i] = (int8_t)clamp_i32(v, -128, 127);
+    }
+}
+
+/* TFLM reference_ops::Concatenation: for each outer index, each input's contiguous slice
+ * in input order. int8 inputs are copied unchanged (the generator checks that they share
+ * the output's quantization). */
+void vad_concat_s8(const vad_concat_params_t *p, const int8_t *const *in, int8_t *out)
+{
+    int32_t k, i;
+    for (k = 0; k < p->outer; ++k) {
+        for (i = 0; i < p->num_inputs; ++i) {
+            const int32_t n = p->copy_size[i];
+            memcpy(out, in[i] + k * n, (size_t)n);
+            out += n;
+        }
     }
 }
 

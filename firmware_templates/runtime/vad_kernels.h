@@ -165,6 +165,17 @@ typedef struct {
 
 void vad_requantize_s8(const vad_requant_params_t *p, const int8_t *in, int8_t *out);
 
+/* ---- CONCATENATION (any axis; inputs have the output's scale and zero point) ---- */
+#define VAD_CONCAT_MAX_INPUTS 10 /* TFLM's limit */
+typedef struct {
+    int32_t num_inputs;
+    int32_t outer;                            /* product of the dimensions before the axis */
+    int32_t copy_size[VAD_CONCAT_MAX_INPUTS]; /* per input: its axis size x inner size */
+} vad_concat_params_t;
+
+/* in[i] points to input i; out must not overlap any input */
+void vad_concat_s8(const vad_concat_params_t *p, const int8_t *const *in, int8_t *out);
+
 /* ---- RESHAPE / copies ---- */
 void vad_copy_s8(const int8_t *in, int8_t *out, int32_t size);
 
