@@ -191,10 +191,10 @@ def _render(plan: Plan, version: str) -> tuple[str, str]:
         var = f"op{s.op.index}_params"
         call = ""
         if not s.alias:
-            args = [f"&{var}"] + [
-                plan.storage[t]
-                for t in s.act_inputs
-            ] + [plan.storage[t] for t in s.act_outputs]
+            ins = [plan.storage[t] for t in s.act_inputs]
+            if s.input_list:  # C99 compound literal: the kernel gets an array of input pointers
+                ins = ["(const int8_t *const[]){" + ", ".join(ins) + "}"]
+            args = [f"&{var}"] + ins + [plan.storage[t] for t in s.act_outputs]
             call = f"{s.kernel}({', '.join(args)})"
         out = g.tensors[s.act_outputs[0]]
         note = f"-> {list(out.shape)} @ {plan.storage.get(out.index, '?')}"

@@ -15,11 +15,12 @@ import numpy as np
 
 from ..errors import RenderError
 from . import quant
-from .tflite_reader import Graph, Operator, Tensor
+from .tflite_reader import ACTIVATION_NAMES, Graph, Operator, Tensor
 
 SUPPORTED = (
     "ADD",
     "AVERAGE_POOL_2D",
+    "CONCATENATION",
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
     "FULLY_CONNECTED",
@@ -33,6 +34,7 @@ SUPPORTED = (
     "SQUEEZE",
 )
 ALIAS_OPS = ("RESHAPE", "SQUEEZE")
+CONCAT_MAX_INPUTS = 10  # TFLM's kMaxInputNum; VAD_CONCAT_MAX_INPUTS in vad_kernels.h
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Step:
     consts: list[ConstArray] = field(default_factory=list)
     macs: int = 0
     alias: bool = False  # RESHAPE-like: output shares the input's memory
+    input_list: bool = False  # the kernel takes its inputs as one array of pointers (CONCATENATION)
 
 
 class Lowering:
@@ -427,3 +430,51 @@ class Lowering:
 
     op_reshape = _alias
     op_squeeze = _alias
+
+    def op_concatenation(self, op: Operator) -> Step:
+        """TFLM's int8 CONCATENATION copies bytes: per outer index (the dimensions before the
+        axis), each input's slice of axis size x inner elements, in input order."""
+        y = self.act_tensor(op, op.outputs[0])
+        act = int(op.options.get("fusedActivationFunction", 0))
+        if act != 0:
+            raise self.fail(op, f"has the fused activation {ACTIVATION_NAMES.get(act, act)}; "
+                                "TFLM's CONCATENATION only supports NONE")
+        if not 1 <= len(op.inputs) <= CONCAT_MAX_INPUTS:
+            raise self.fail(op, f"has {len(op.inputs)} inputs; TFLM's CONCATENATION takes 1 to "
+                                f"{CONCAT_MAX_INPUTS}")
+        rank = len(y.shape)
+        if not 1 <= rank <= 4:
+            raise self.fail(op, f"has an output of rank {rank}; TFLM's CONCATENATION supports ranks 1 to 4")
+        axis = int(op.options.get("axis", 0))
+        axis = axis + rank if axis < 0 else axis
+        if not 0 <= axis < rank:
+            raise self.fail(op, f"has axis {op.options.get('axis')} outside the output's rank {rank}")
+        xs = [self.act_tensor(op, i) for i in op.inputs]
+        for x in xs:
+            if len(x.shape) != rank or any(x.shape[d] != y.shape[d] for d in range(rank) if d != axis):
+                raise self.fail(op, f"input '{x.name}' has shape {list(x.shape)}, which does not "
+                                    f"concatenate along axis {axis} to {list(y.shape)}")
+            self._same_quantization(op, x, y)
+        if sum(x.shape[axis] for x in xs) != y.shape[axis]:
+            raise self.fail(op, f"has inputs of {[x.shape[axis] for x in xs]} along axis {axis}, "
+                                f"which do not add up to the output's {y.shape[axis]}")
+        outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+        inner = int(np.prod(y.shape[axis + 1 :], dtype=np.int64))
+        sizes = [x.shape[axis] * inner for x in xs] + [0] * (CONCAT_MAX_INPUTS - len(xs))
+        params = [("num_inputs", len(xs)), ("outer", outer),
+                  ("copy_size", "{" + ", ".join(map(str, sizes)) + "}")]
+        consts = [ConstArray(f"t{x.index}_const", "int8_t", np.asarray(x.data, np.int8))
+                  for x in xs if x.is_const]
+        return Step(op, "vad_concat_s8", "vad_concat_params_t", params, [x.index for x in xs],
+                    [y.index], consts, input_list=True)
+
+    def _same_quantization(self, op: Operator, x: Tensor, y: Tensor) -> None:
+        """TFLM copies int8 concatenation inputs unchanged (no requantization), so an input
+        whose scale or zero point differs from the output's would come out wrong: refuse it."""
+        if np.float32(x.scale[0]) != np.float32(y.scale[0]) or int(x.zero_point[0]) != int(y.zero_point[0]):
+            (xs, xz), (ys, yz) = self.qp(x), self.qp(y)
+            raise self.fail(
+                op, f"input '{x.name}' has scale {xs:.9g} and zero point {xz}, but its output "
+                    f"'{y.name}' has scale {ys:.9g} and zero point {yz}; int8 CONCATENATION copies "
+                    "bytes, so every input needs the output's quantization (the TFLite converter "
+                    "inserts QUANTIZE ops for this: re-convert the model)")

@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - depends on the installed packages
 
 OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+ACTIVATION_NAMES = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
 NP_TYPES = {
     schema.TensorType.INT8: np.int8,
     schema.TensorType.UINT8: np.uint8,
