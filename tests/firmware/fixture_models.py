@@ -134,6 +134,36 @@ def _zoo(size: int, seed: int):
     return keras.Model(inp, x)
 
 
+def _concat(size: int, seed: int = 0):
+    """Branches joined by CONCATENATION: two conv branches stacked along H (axis 1) into a
+    strided conv, then three branches of different depths joined on channels as the model
+    output, one of them pooled from a tensor that has to stay alive across the others."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, 3))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    c1 = L.Conv2D(5, 3, strides=2, padding="same", activation="relu")(x)
+    c2 = L.Conv2D(5, 1, strides=2)(x)
+    h = L.Concatenate(axis=1)([c1, c2])
+    y = L.Conv2D(8, 3, strides=(2, 1), padding="same", activation="relu")(h)
+    p1 = L.AveragePooling2D(2, padding="same")(y)
+    p2 = L.Conv2D(3, 3, strides=2, padding="same")(y)
+    p3 = L.AveragePooling2D(2, padding="same")(c1)
+    return keras.Model(inp, L.Concatenate()([p1, p2, p3]))
+
+
+def _fomo_multiscale(size: int):
+    """vadtool's FOMO-AD network with a second, deeper feature map (models/fomo-ad-multiscale.json)."""
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.models.fomo_ad import FomoAdRecipe, build_network
+
+    recipe = FomoAdRecipe(backbone=BackboneSpec(weights=WEIGHTS), size=size,
+                          extra_layers=["block_13_expand_relu"])
+    return build_network(recipe)
+
+
 def convert(model, calib: np.ndarray) -> bytes:
     import tensorflow as tf
 
@@ -151,7 +181,8 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 
 def build(kind: str, size: int, path: str) -> str:
-    """kind: backbone035, backbone100, classifier, hardswish, zoo<seed>. Writes path, returns it."""
+    """kind: backbone035, backbone100, classifier, hardswish, concat, fomo_multiscale, zoo<seed>.
+    Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
     elif kind == "backbone100":
@@ -160,6 +191,10 @@ def build(kind: str, size: int, path: str) -> str:
         model = _classifier(size)
     elif kind == "hardswish":
         model = _hard_swish(size)
+    elif kind == "concat":
+        model = _concat(size)
+    elif kind == "fomo_multiscale":
+        model = _fomo_multiscale(size)
     elif kind.startswith("zoo"):
         model = _zoo(size, int(kind[3:] or 0))
     else:

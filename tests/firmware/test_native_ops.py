@@ -20,8 +20,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 QEMU = shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
 
-# (kind, size): zoo models chain every operator and kernel variant; odd and even sizes
-OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96)]
+# (kind, size): zoo models chain every operator and kernel variant; odd and even sizes;
+# concat joins branches along H and along channels
+OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96), ("concat", 22)]
 
 
 def _debug_build(model: Path, out: Path, fast: bool) -> Path:
@@ -91,7 +92,7 @@ def _bench_module():
 
 
 @pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("zoo1", 33), ("classifier", 96)])
+@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("zoo1", 33), ("classifier", 96), ("concat", 22)])
 def test_cortex_m4_dsp_path_bit_exact_in_qemu(kind, size, build_model, tmp_path):
     from conftest import tflm_outputs
 

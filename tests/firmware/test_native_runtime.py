@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,14 +13,15 @@ import pytest
 from conftest import input_batch, tflm_outputs
 
 from vadtool.errors import BuildError, RenderError
-from vadtool.native import NativeRunner, write_model_sources
+from vadtool.native import NativeRunner, build_plan, write_model_sources
 from vadtool.native.runner import HOST_CFLAGS, compile_c
 
 ARM_GCC = shutil.which("arm-none-eabi-gcc")
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
             "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-c"]
 
-MODELS = [("backbone035", 96), ("classifier", 96), ("backbone100", 96), ("backbone035", 160)]
+MODELS = [("backbone035", 96), ("classifier", 96), ("backbone100", 96), ("backbone035", 160),
+          ("concat", 22), ("fomo_multiscale", 64)]
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +90,9 @@ def test_compiles_for_host_with_werror(classifier, tmp_path):
 
 
 @pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("kind", ["backbone035", "classifier"])
-def test_compiles_for_cortex_m4(kind, build_model, tmp_path):
-    write_model_sources(build_model(kind, 96), tmp_path, version="0.0.0")
+@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("classifier", 96), ("concat", 22)])
+def test_compiles_for_cortex_m4(kind, size, build_model, tmp_path):
+    write_model_sources(build_model(kind, size), tmp_path, version="0.0.0")
     for src in sorted(tmp_path.glob("*.c")):
         proc = subprocess.run([ARM_GCC, *M4_FLAGS, str(src), "-o", str(src.with_suffix(".o"))],
                               capture_output=True, text=True, cwd=tmp_path)
@@ -146,3 +148,72 @@ def test_runner_caches_build_and_checks_input(backbone035, tmp_path):
         r2.run_int8(np.zeros((1, 32, 32, 3), np.int8))
     with pytest.raises(ValueError):
         r2.run_int8(np.zeros((1, 96, 96, 3), np.float32))
+
+
+def test_concat_fixture_covers_the_cases(build_model):
+    """The concat fixture keeps exercising an H-axis concat feeding a conv, and a 3-input
+    channel concat (negative axis) that writes the model output, one of whose inputs is
+    made long before it."""
+    p = build_plan(build_model("concat", 22))
+    concats = [s for s in p.steps if s.op.name == "CONCATENATION"]
+    assert sorted(int(s.op.options["axis"]) for s in concats) == [-1, 1]
+    last = p.steps[-1]
+    assert last.op.name == "CONCATENATION" and len(last.act_inputs) == 3
+    assert p.storage[last.act_outputs[0]] == "output"
+    producers = [i for i, s in enumerate(p.steps) if set(s.act_outputs) & set(last.act_inputs)]
+    assert len(p.steps) - 1 - min(producers) > 2
+
+
+def test_fomo_multiscale_ends_in_concatenation(build_model):
+    p = build_plan(build_model("fomo_multiscale", 64))
+    assert p.steps[-1].op.name == "CONCATENATION" and len(p.steps[-1].act_inputs) == 2
+    assert p.info.output_shape == (1, 2, 2, 192 + 576)
+
+
+def _edit_model(src: Path, dst: Path, edit) -> Path:
+    """Rewrite a .tflite with edit(subgraph) applied to its object tree."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(src.read_bytes(), 0))
+    edit(model.subgraphs[0])
+    b = flatbuffers.Builder(1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    dst.write_bytes(b.Output())
+    return dst
+
+
+def _last_concat(sg):
+    from ai_edge_litert import schema_py_generated as schema
+
+    return next(o for o in reversed(sg.operators)
+                if o.builtinOptionsType == schema.BuiltinOptions.ConcatenationOptions)
+
+
+@pytest.mark.parametrize("field", ["scale", "zeroPoint"])
+def test_concat_with_mismatched_quantization_is_refused(field, build_model, tmp_path):
+    from vadtool.native.tflite_reader import read_tflite
+
+    def edit(sg):
+        q = sg.tensors[_last_concat(sg).inputs[1]].quantization
+        if field == "scale":
+            q.scale = [float(q.scale[0]) * 1.5]
+        else:
+            q.zeroPoint = [int(q.zeroPoint[0]) + 1]
+
+    bad = _edit_model(build_model("concat", 22), tmp_path / "mismatch.tflite", edit)
+    g = read_tflite(bad)
+    name = g.tensors[g.operators[-1].inputs[1]].name
+    with pytest.raises(RenderError, match=rf"^mismatch\.tflite: operator CONCATENATION \(op \d+\) input "
+                                          rf"'{re.escape(name)}' has scale .* zero point .*"
+                                          r"needs the output's quantization"):
+        write_model_sources(bad, tmp_path / "out", version="0")
+
+
+def test_concat_with_fused_activation_is_refused(build_model, tmp_path):
+    def edit(sg):
+        _last_concat(sg).builtinOptions.fusedActivationFunction = 1
+
+    bad = _edit_model(build_model("concat", 22), tmp_path / "relu.tflite", edit)
+    with pytest.raises(RenderError, match=r"relu\.tflite: operator CONCATENATION .*fused activation RELU;"):
+        write_model_sources(bad, tmp_path / "out", version="0")

@@ -39,3 +39,17 @@ def test_model_plan_is_valid(backbone035):
     check_plan(p.buffers, p.offsets, p.arena_bytes)
     # the largest pair of live tensors in the 0.35 backbone: 48x48x48 + 24x24x48
     assert p.arena_bytes == 48 * 48 * 48 + 24 * 24 * 48
+
+
+def test_concat_inputs_stay_alive_until_the_concat(build_model):
+    """Every input of a CONCATENATION (three in the fixture's last one) keeps its memory
+    until the concat has read it, however early it was made (check_plan: without overlap)."""
+    p = build_plan(build_model("concat", 22))
+    check_plan(p.buffers, p.offsets, p.arena_bytes)
+    by_key = {b.key: b for b in p.buffers}
+    concats = [(i, s) for i, s in enumerate(p.steps) if s.op.name == "CONCATENATION"]
+    assert concats and max(len(s.act_inputs) for _, s in concats) == 3
+    for i, s in concats:
+        for t in s.act_inputs:
+            b = by_key[t]  # no aliases in the fixture: the tensor is its own buffer
+            assert b.first < i <= b.last, f"input {t} of op {i} dies at op {b.last}"
