@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
-    parser.add_argument("--models", default="fomo-ad,fomo-ad-multiscale,classifier",
+    parser.add_argument("--models", default="fomo-ad,fomo-ad-gaussian,classifier",
                         help="fomo-ad, classifier, or the name of a recipe in models/ (a FOMO-AD recipe)")
     parser.add_argument("--runtimes", default="float,tflm,native",
                         help="litert is bit-exact with tflm (tested), so it is left out by default")

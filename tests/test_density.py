@@ -29,7 +29,7 @@ def test_anomalous_cells_score_higher():
     normal = _features(rng)
     test = _features(rng, n=4)
     test[0, 1, 2] += 6.0
-    for kind in ("gaussian", "gmm", "per-position"):
+    for kind in ("gaussian", "gmm", "per-position", "knn"):
         d = density.fit(normal, kind, components=3)
         s = d.score(test)
         assert s[0, 1, 2] == s.max(), kind
@@ -61,3 +61,38 @@ def test_save_load_roundtrip(tmp_path):
 def test_unknown_kind_refused():
     with pytest.raises(ValueError, match="kind"):
         density.fit(np.zeros((2, 2, 2, 3)), "kde")
+
+
+def test_knn_score_is_distance_to_nearest_normal_cell():
+    rng = np.random.default_rng(4)
+    normal = _features(rng, n=6)
+    test = _features(rng, n=3)
+    d = density.fit(normal, "knn")
+    bank = normal.reshape(-1, normal.shape[-1])
+    expected = [min(np.linalg.norm(q - b) for b in bank) for q in test.reshape(-1, test.shape[-1])]
+    assert np.allclose(d.score(test).ravel(), expected, rtol=1e-5)
+    assert d.score(normal[:1]).max() < 1e-3  # a bank cell is its own nearest neighbour
+
+
+def test_knn_bank_is_capped_and_saved_in_half_precision(tmp_path):
+    rng = np.random.default_rng(5)
+    normal = _features(rng, n=10)  # 160 cells
+    d = density.fit(normal, "knn", max_cells=50)
+    assert d.means.shape == (50, 6)
+    d.save(tmp_path / "h.npz")
+    with np.load(tmp_path / "h.npz") as z:
+        assert z["means"].dtype == np.float16
+    back = density.Density.load(tmp_path / "h.npz")
+    test = _features(rng, n=2)
+    assert np.allclose(back.score(test), d.score(test), rtol=2e-3, atol=2e-3)
+
+
+def test_image_score_poolings_by_hand():
+    cells = np.array([[[1.0, 5.0], [3.0, 2.0]], [[0.0, 0.0], [0.0, 9.0]]])  # 2 images, 4 cells
+    assert density.image_scores(cells, "max").tolist() == [5.0, 9.0]
+    assert density.image_scores(cells, "mean").tolist() == [2.75, 2.25]
+    assert density.image_scores(cells, "top-half").tolist() == [4.0, 4.5]  # (5+3)/2, (9+0)/2
+    odd = np.array([[[1.0, 2.0, 3.0]]])  # 3 cells: the top half rounds up to 2
+    assert density.image_scores(odd, "top-half").tolist() == [2.5]
+    with pytest.raises(ValueError, match="pooling"):
+        density.image_scores(cells, "median")

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 SIZE = 32
 
 
-def make_tiny_run(out: Path, kind: str = "fomo-ad") -> Path:
+def make_tiny_run(out: Path, kind: str = "fomo-ad", density_kind: str = "gaussian") -> Path:
     """A quantized run directory with a 32x32 model, built in seconds."""
     from vadtool.models.density import fit
     from vadtool.quantize import convert, tensor_quantization
@@ -56,7 +56,7 @@ def make_tiny_run(out: Path, kind: str = "fomo-ad") -> Path:
                                           "output_scale": out_s, "output_zero_point": out_z}})
     if kind == "fomo-ad":
         feats = LiteRTRunner(out / "model_int8.tflite").outputs(calib)
-        density = fit(feats)
+        density = fit(feats, density_kind)
         run.add_file("head_int8.npz", density.save)
         run.manifest.update({"output": {"grid": [8, 8], "channels": 6}, "threshold": 10.0,
                              "threshold_int8": 12.5})
@@ -456,3 +456,13 @@ def test_arduino_sketch_links_and_serves_on_the_host(tiny_run, tmp_path):
     done = subprocess.run(["c++", "-o", exe] + objs + [lib, "-lm"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr  # undefined references = C/C++ linkage mistakes
     _serve_and_compare(exe, tflite, summary, out_bytes, "nano33ble")
+
+
+def test_knn_head_stays_on_the_host(tmp_path):
+    """A nearest-neighbour bank has no C form: no vad_head.c, and the README says why."""
+    from vadtool.tflm_project import write_tflm_project
+    run = make_tiny_run(tmp_path / "knn", density_kind="knn")
+    summary = write_tflm_project(run, "host", tmp_path / "proj", keep_input=True)
+    assert summary["head"] == []
+    assert not (tmp_path / "proj" / "src" / "vad_head.c").exists()
+    assert "scored on the host" in (tmp_path / "proj" / "README.md").read_text()

@@ -39,7 +39,10 @@ def tiny_runs(tmp_path_factory, synth_data, weights):
     for size in (96, 64):
         out = tmp_path_factory.mktemp("tiny") / f"fomo{size}"
         spec = BackboneSpec(alpha=0.35, cut="block_6_expand_relu", weights=str(weights), input_scale="unit")
-        train_fomo_ad(synth_data, out, FomoAdRecipe(backbone=spec, size=size))
+        # models/fomo-ad-tiny.json: one stride-8 map and a Gaussian, whose head also runs in C
+        recipe = FomoAdRecipe(backbone=spec, size=size, extra_layers=[], pool=3,
+                              density="gaussian", image_score="max")
+        train_fomo_ad(synth_data, out, recipe)
         quantize(out)
         runs[size] = out
     return runs

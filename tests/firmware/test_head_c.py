@@ -68,3 +68,13 @@ def test_c_head_compiles_for_cortex_m4(tmp_path):
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
                     "-mfpu=fpv4-sp-d16", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-c",
                     str(tmp_path / "vad_head.c"), "-o", str(tmp_path / "vad_head.o")], check=True)
+
+
+def test_knn_head_is_refused_with_the_recipe_that_has_one(tmp_path):
+    from vadtool.errors import RenderError
+    rng = np.random.default_rng(0)
+    density = fit(rng.normal(size=(4, 2, 2, 3)), "knn")
+    with pytest.raises(RenderError, match="fomo-ad-gaussian.json"):
+        write_head_sources(density, feature_scale=SCALE, feature_zero_point=ZERO, grid=(2, 2),
+                           threshold=1.0, out_dir=tmp_path, banner="test")
+    assert not list(tmp_path.iterdir())

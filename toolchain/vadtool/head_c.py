@@ -24,6 +24,22 @@ def _floats(values) -> str:
     return ", ".join(c_float(v) for v in np.ravel(values))
 
 
+C_HEAD_KINDS = ("gaussian", "gmm", "per-position")  # parametric densities: a few KB of floats
+C_HEAD_POOLINGS = ("max", "mean")
+
+
+def c_head_unsupported(density: Density) -> str | None:
+    """Why this density has no C head (None when it has one): a nearest-neighbour bank is
+    megabytes, scored on the host from the features the device returns."""
+    if density.kind not in C_HEAD_KINDS:
+        return (f"density {density.kind!r} is scored on the host; a C head exists for "
+                f"{', '.join(C_HEAD_KINDS)} (train with --recipe models/fomo-ad-gaussian.json)")
+    if density.pooling not in C_HEAD_POOLINGS:
+        return (f"image score {density.pooling!r} is scored on the host; the C head pools by "
+                f"{' or '.join(C_HEAD_POOLINGS)} (train with --image-score max)")
+    return None
+
+
 def packed_lower(matrix: np.ndarray) -> np.ndarray:
     return matrix[np.tril_indices(matrix.shape[0])]
 
@@ -31,6 +47,9 @@ def packed_lower(matrix: np.ndarray) -> np.ndarray:
 def write_head_sources(density: Density, *, feature_scale: float, feature_zero_point: int,
                        grid: tuple[int, int], threshold: float, out_dir: Path, banner: str) -> list[Path]:
     """Write vad_head.h / vad_head.c; returns their paths."""
+    reason = c_head_unsupported(density)
+    if reason:
+        raise RenderError(f"head_int8.npz: no C head: {reason}")
     channels = density.means.shape[1]
     for w in density.whiten:
         if np.abs(np.triu(w, 1)).max() > 1e-6 * max(np.abs(w).max(), 1e-30):

@@ -171,10 +171,12 @@ def _model_context(run: Run, tflite: Path) -> dict:
 def _write_head(run: Run, ctx: dict, out_dir: Path, banner: str) -> list[str]:
     if run.kind != "fomo-ad":
         return []
-    from .head_c import write_head_sources
+    from .head_c import c_head_unsupported, write_head_sources
     from .models.density import Density
     head = run.file("head_int8.npz")
     density = Density.load(head)
+    if c_head_unsupported(density):  # the host scores the features the device returns
+        return []
     if density.means.shape[1] != ctx["channels"]:
         raise RenderError(f"{head}: {density.means.shape[1]} feature channels, the model gives "
                           f"{ctx['channels']}; re-run vadtool quantize")
@@ -243,6 +245,7 @@ def write_tflm_project(run_dir: str | Path, board_name: str, out_dir: str | Path
         render("vad_op_resolver.h.j2", src / "vad_op_resolver.h")
         render("vad_model_tflm.cc.j2", src / "vad_model_tflm.cc")
         head_files = _write_head(run, ctx, src, banner)
+        ctx["has_c_head"] = bool(head_files)
         _protocol_and_board(board, src, tflm)
         render("Makefile.j2", tflm / "Makefile")
 

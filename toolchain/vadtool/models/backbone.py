@@ -109,7 +109,14 @@ def build_backbone(spec: BackboneSpec, size: int, outputs: list[str] | None = No
                          "see the layer names of keras.applications") from exc
     cut = keras.Model(base.input, out)
     if weights != "imagenet":
-        _load_weights(spec, base, cut, Path(weights))
+        try:
+            _load_weights(spec, base, cut, Path(weights))
+        except ModelError as exc:
+            if len(names) > 1:  # a file cut early cannot feed a deeper layer (extra_layers)
+                raise ModelError(f"{exc}; this recipe reads layers {', '.join(names)}: a file "
+                                 "cut before the deepest has no weights for it (use a recipe "
+                                 "with \"extra_layers\": [], e.g. models/fomo-ad-tiny.json)") from exc
+            raise
     scale, offset = SCALES[spec.input_scale]
     inp = keras.Input((size, size, 3), name="pixels")
     x = keras.layers.Rescaling(scale, offset, name="input_scaling")(inp)

@@ -16,15 +16,20 @@ from .density import Density, fit
 
 @dataclass
 class FomoAdRecipe:
+    """The default is the most accurate recipe measured on ../shared/data (see README, "Recipes"):
+    stride-8 and stride-16 features, 5x5/2 pooling, nearest normal cell, mean of the top half of
+    the cells. models/fomo-ad-gaussian.json is the one whose head also runs in C on a device."""
     backbone: BackboneSpec = field(default_factory=BackboneSpec)
     size: int = 128
-    extra_layers: list[str] = field(default_factory=list)  # deeper layers concatenated to the cut
-    pool: int = 3  # average-pooling window on the feature map (0: none)
+    # deeper layers concatenated to the cut
+    extra_layers: list[str] = field(default_factory=lambda: ["block_13_expand_relu"])
+    pool: int = 5  # average-pooling window on the feature map (0: none)
     pool_stride: int = 2
-    density: str = "gaussian"  # gaussian | gmm | per-position
+    density: str = "knn"  # one of density.KINDS
     components: int = 16  # for gmm
     shrinkage: float = 1e-3
-    image_score: str = "max"  # max | mean of the cell scores
+    max_cells: int = 10000  # normal cells kept for knn (and gmm's EM); a random subset above it
+    image_score: str = "top-half"  # one of density.POOLINGS
     holdout: float = 0.2  # share of normal training images kept back for the threshold
 
     def to_json(self) -> dict:
@@ -43,9 +48,9 @@ def build_network(recipe: FomoAdRecipe) -> keras.Model:
     """Raw pixels (S, S, 3) in, pooled cell features (G, G, C) out. With extra_layers, each
     layer is pooled the same way, finer maps are averaged down to the coarsest grid, and the
     features are concatenated per cell."""
-    layers = [recipe.backbone.cut] + list(recipe.extra_layers)
+    layers = [recipe.backbone.cut] + [name for name in recipe.extra_layers if name != recipe.backbone.cut]
     backbone = build_backbone(recipe.backbone, recipe.size,
-                              outputs=layers if recipe.extra_layers else None)
+                              outputs=layers if len(layers) > 1 else None)
     maps = backbone.outputs
     if recipe.pool:
         maps = [keras.layers.AveragePooling2D(recipe.pool, strides=recipe.pool_stride,
@@ -69,7 +74,7 @@ def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray,
              holdout_features: np.ndarray) -> tuple[Density, float]:
     """Fit the density on normal cells; the threshold flags no held-back normal image."""
     density = fit(fit_features, recipe.density, recipe.components, recipe.shrinkage,
-                  pooling=recipe.image_score)
+                  max_cells=recipe.max_cells, pooling=recipe.image_score)
     reference = holdout_features if len(holdout_features) else fit_features
     threshold = float(density.image_scores(density.score(reference)).max())
     return density, threshold
