@@ -57,6 +57,19 @@ def fomo_run(tmp_path_factory, synth_data, weights) -> Path:
 
 
 @pytest.fixture(scope="session")
+def gaussian_fomo_run(tmp_path_factory, synth_data, weights) -> Path:
+    """models/fomo-ad-gaussian.json at 96 px on the synthetic set (float only): one stride-8
+    map, a 6x6 grid, a head that also runs in C."""
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.train import train_fomo_ad
+    from recipes import checked_in_recipe
+    out = tmp_path_factory.mktemp("runs") / "fomo_gaussian"
+    recipe = checked_in_recipe("fomo-ad-gaussian", backbone=BackboneSpec(weights=str(weights)), size=96)
+    train_fomo_ad(synth_data, out, recipe)
+    return out
+
+
+@pytest.fixture(scope="session")
 def classifier_run(tmp_path_factory, synth_data, weights) -> Path:
     from vadtool.models.backbone import BackboneSpec
     from vadtool.models.classifier import ClassifierRecipe

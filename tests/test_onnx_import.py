@@ -162,7 +162,9 @@ def test_backbone_then_fomo_ad_head_then_tflm_project(nchw_run, tmp_path):
     from vadtool.synth import make_dataset
     from vadtool.tflm_project import write_tflm_project
     data = make_dataset(tmp_path / "data", seed=1, size=48, n_train=10)
-    run = fit_fomo_ad_head(nchw_run, data, tmp_path / "fomo")
+    from vadtool.models.fomo_ad import FomoAdRecipe
+    c_head = FomoAdRecipe(density="gaussian", image_score="max")  # a head that also runs in C
+    run = fit_fomo_ad_head(nchw_run, data, tmp_path / "fomo", c_head)
     r = Run.open(run.path)
     assert r.kind == "fomo-ad" and r.has("head_int8.npz") and r.has("head.npz")
     assert r.manifest["threshold_int8"] > -np.inf and r.manifest["holdout_images"]

@@ -147,11 +147,13 @@ def _recover_heat(strip_png: Path, side: int) -> tuple[np.ndarray, int]:
     return dist.argmin(-1) / (len(overlay.JET) - 1), n_panels
 
 
-def test_overlay_heat_lies_on_the_defect(fomo_run, synth_data, tmp_path):
-    """write_overlay on the records `vadtool predict` writes (what predict --visualize uses)."""
+def test_overlay_heat_lies_on_the_defect(gaussian_fomo_run, synth_data, tmp_path):
+    """write_overlay on the records `vadtool predict` writes (what predict --visualize uses);
+    on the stride-8 Gaussian recipe, whose 6x6 grid at 96 px places heat more finely than the
+    default's 3x3."""
     from vadtool.predict import predict_files
     samples = [s for s in datasets.discover(synth_data).split("test") if s.mask is not None]
-    records = predict_files(fomo_run, [s.path for s in samples], tmp_path / "pred", "float")
+    records = predict_files(gaussian_fomo_run, [s.path for s in samples], tmp_path / "pred", "float")
     checked = 0
     for k in np.argsort([-r["score"] for r in records])[:3]:  # the three clearest anomalies
         s, record = samples[k], records[k]
@@ -162,8 +164,9 @@ def test_overlay_heat_lies_on_the_defect(fomo_run, synth_data, tmp_path):
         assert n_panels == 4  # image, heatmap, truth, predicted
         mask = datasets.load_mask(s.mask, side).astype(bool)
         assert v.max() > 0.95  # the highest cell, above the threshold: the hottest colour
-        # the hottest region: the top 30 % of the range above the threshold; at 96 px the grid
-        # is 6x6 (cells of 21 px here), so it is about one cell's footprint
+        # the hottest region: the top 30 % of the range above the threshold; the grid is 6x6
+        # (cells of 21 px here), so it is about one cell's footprint
+        assert np.asarray(record["cells"]).shape == (6, 6)
         hot = v >= 1.0 - 0.3 * 0.5
         assert hot.mean() < 0.08
         assert (hot & mask).any(), f"{s.path}: the hottest region misses the mask"

@@ -32,16 +32,14 @@ def vadtool(*args, check=True):
 def tiny_runs(tmp_path_factory, synth_data, weights):
     """FOMO-AD on the 0.35 backbone at 96 px (the DESIGN's reference) and at 64 px."""
     from vadtool.models.backbone import BackboneSpec
-    from vadtool.models.fomo_ad import FomoAdRecipe
     from vadtool.quantize import quantize
     from vadtool.train import train_fomo_ad
+    from recipes import checked_in_recipe
     runs = {}
     for size in (96, 64):
         out = tmp_path_factory.mktemp("tiny") / f"fomo{size}"
         spec = BackboneSpec(alpha=0.35, cut="block_6_expand_relu", weights=str(weights), input_scale="unit")
-        # models/fomo-ad-tiny.json: one stride-8 map and a Gaussian, whose head also runs in C
-        recipe = FomoAdRecipe(backbone=spec, size=size, extra_layers=[], pool=3,
-                              density="gaussian", image_score="max")
+        recipe = checked_in_recipe("fomo-ad-tiny", backbone=spec, size=size)  # a C head
         train_fomo_ad(synth_data, out, recipe)
         quantize(out)
         runs[size] = out

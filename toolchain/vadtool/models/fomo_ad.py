@@ -17,18 +17,18 @@ from .density import Density, fit
 @dataclass
 class FomoAdRecipe:
     """The default is the most accurate recipe measured on ../shared/data (see README, "Recipes"):
-    stride-8 and stride-16 features, 5x5/2 pooling, nearest normal cell, mean of the top half of
+    stride-8 and stride-16 features, 7x7/2 pooling, nearest normal cell, mean of the top half of
     the cells. models/fomo-ad-gaussian.json is the one whose head also runs in C on a device."""
     backbone: BackboneSpec = field(default_factory=BackboneSpec)
     size: int = 128
     # deeper layers concatenated to the cut
     extra_layers: list[str] = field(default_factory=lambda: ["block_13_expand_relu"])
-    pool: int = 5  # average-pooling window on the feature map (0: none)
+    pool: int = 7  # average-pooling window on the feature map (0: none)
     pool_stride: int = 2
     density: str = "knn"  # one of density.KINDS
     components: int = 16  # for gmm
     shrinkage: float = 1e-3
-    max_cells: int = 10000  # normal cells kept for knn (and gmm's EM); a random subset above it
+    max_cells: int = 16384  # normal cells kept for knn (and gmm's EM); a random subset above it
     image_score: str = "top-half"  # one of density.POOLINGS
     holdout: float = 0.2  # share of normal training images kept back for the threshold
 
@@ -73,8 +73,14 @@ def split_holdout(n: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.n
 def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray,
              holdout_features: np.ndarray) -> tuple[Density, float]:
     """Fit the density on normal cells; the threshold flags no held-back normal image."""
-    density = fit(fit_features, recipe.density, recipe.components, recipe.shrinkage,
-                  max_cells=recipe.max_cells, pooling=recipe.image_score)
+    def fit_on(features):
+        return fit(features, recipe.density, recipe.components, recipe.shrinkage,
+                   max_cells=recipe.max_cells, pooling=recipe.image_score)
+    density = fit_on(fit_features)
     reference = holdout_features if len(holdout_features) else fit_features
     threshold = float(density.image_scores(density.score(reference)).max())
+    if recipe.density == "knn" and len(holdout_features):
+        # The threshold is set on images the bank has not seen; then the bank takes them too:
+        # more normal cells only bring normal scores down, so the threshold errs on the high side.
+        density = fit_on(np.concatenate([fit_features, holdout_features]))
     return density, threshold
