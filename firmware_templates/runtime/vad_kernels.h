@@ -55,6 +55,10 @@ typedef struct {
     const int32_t *fbias;       /* bias + in_offset * sum(filter[oc]) */
     const int32_t *rq_shift;    /* right shift e >= 1, or 0: use vad_mbqm for this channel */
     const int32_t *rq_add;      /* 2^(e-1) + (out_offset << e) */
+    int8_t *scratch;            /* im2col columns, 2 * kpad bytes (in the arena, sized and placed
+                                   by the generator); 0 for direct 1x1 convolutions (stride 1,
+                                   no padding, kpad == in_c), which read the input in place.
+                                   A non-direct layer without scratch uses the reference loops. */
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
@@ -82,11 +86,10 @@ typedef struct {
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 
-/* Limits of the fast paths (stack scratch: 2 * KPAD + DW_C bytes); larger layers use the
- * reference loops. Define smaller values to save stack on small devices. */
-#ifndef VAD_FAST_MAX_KPAD
-#define VAD_FAST_MAX_KPAD 512
-#endif
+/* Limits of the fast paths. CONV_2D has none and no stack buffer: its im2col columns live in
+ * p->scratch, sized from the model and counted in the arena. DEPTHWISE_CONV_2D keeps on the
+ * stack a row of DW_C zero points and two tables of TAPS entries (DW_C + 8 * TAPS bytes on a
+ * 32-bit core); larger layers use the reference loops. Define a smaller DW_C to save stack. */
 #ifndef VAD_FAST_MAX_DW_C
 #define VAD_FAST_MAX_DW_C 1024
 #endif

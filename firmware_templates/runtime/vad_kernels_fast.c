@@ -242,12 +242,20 @@ static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
     return full ? gemm_full : gemm_clamp;
 }
 
+/* 1x1, stride 1, no padding, in_c a multiple of 4: the input pixels are the columns. */
+static int conv_direct(const vad_conv_params_t *p)
+{
+    return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+           p->pad_w == 0 && p->kpad == p->in_c;
+}
+
+/* Any kpad: direct layers read the input in place; the others build two columns at a time in
+ * p->scratch (2 * kpad bytes, part of the arena). No stack buffer. */
 static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
     const int32_t npix = p->out_h * p->out_w;
-    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
-                       p->pad_h == 0 && p->pad_w == 0 && p->kpad == p->in_c;
-    int8_t VAD_ALIGNED(4) col[2 * VAD_FAST_MAX_KPAD];
+    const int direct = conv_direct(p);
+    int8_t *const col = p->scratch;
     const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix;
     for (pix = 0; pix < npix; pix += 2) {
@@ -538,7 +546,7 @@ void vad_mul_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *i
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
 #ifndef VAD_NO_FAST_PATHS
-    if (p->fast && p->kpad <= VAD_FAST_MAX_KPAD) {
+    if (p->fast && (p->scratch || conv_direct(p))) {
         conv_fast(p, in, out);
         return;
     }

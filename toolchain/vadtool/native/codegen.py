@@ -132,8 +132,15 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
     buffers = [
         planner.Buffer(r, g.tensors[r].size, first[r], last[r]) for r in sorted(first) if r not in external
     ]
+    # kernel scratch (im2col columns): alive during its step only, keyed -(step + 1) so it
+    # cannot collide with a tensor index; it shares the arena, so arena_bytes counts it
+    buffers += [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
     offsets, arena = planner.plan(buffers)
     planner.check_plan(buffers, offsets, arena)
+    for i, s in enumerate(steps):
+        if s.scratch:
+            s.params = [(k, f"(vad_arena + {offsets[-(i + 1)]})" if k == "scratch" else v)
+                        for k, v in s.params]
 
     for t in g.tensors:
         if t.is_const:
@@ -200,6 +207,8 @@ def _render(plan: Plan, version: str) -> tuple[str, str]:
         note = f"-> {list(out.shape)} @ {plan.storage.get(out.index, '?')}"
         if s.macs:
             note += f", {s.macs} MACs"
+        if s.scratch:
+            note += f", scratch {s.scratch} B"
         steps_ctx.append(
             dict(
                 index=s.op.index,

@@ -56,6 +56,9 @@ class Step:
     macs: int = 0
     alias: bool = False  # RESHAPE-like: output shares the input's memory
     input_list: bool = False  # the kernel takes its inputs as one array of pointers (CONCATENATION)
+    # bytes of arena scratch the kernel needs while it runs; the planner places it (a buffer
+    # alive during this step only) and codegen sets the params field "scratch" to its address
+    scratch: int = 0
 
 
 class Lowering:
@@ -207,7 +210,11 @@ class Lowering:
             bound = np.abs(fbias) + 128 * np.abs(rows).sum(axis=1)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(rows).sum(axis=1))
             kpad = (kk + 3) // 4 * 4
-            fast = self._fast_level(kpad <= 512 and dh == 1 and dw == 1, bound, shift)
+            # any K: direct 1x1 layers (as conv_direct in vad_kernels_fast.c) read the input in
+            # place, the others need two im2col columns of scratch
+            direct = kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and kpad == ic
+            fast = self._fast_level(dh == 1 and dw == 1, bound, shift)
+            scratch = 2 * kpad if fast and not direct else 0
             params += [("fast", fast), ("kpad", kpad)]
             if fast:
                 if kpad == kk:
@@ -222,10 +229,12 @@ class Lowering:
                 params += self._rq_arrays(k, consts, shift, bound)
             else:
                 params += [("filter_fast", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
+            params += [("scratch", "0")]  # codegen: the address of the planned scratch
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
-        return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs)
+        return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs,
+                    scratch=scratch)
 
     def _channel_fast(self, bound, shift) -> np.ndarray:
         """Channels whose requantization the fast path reproduces exactly: accumulators
