@@ -154,6 +154,30 @@ def _concat(size: int, seed: int = 0):
     return keras.Model(inp, L.Concatenate()([p1, p2, p3]))
 
 
+def _wide_k(size: int, seed: int = 0):
+    """Convolutions with K = k_h*k_w*in_c above the old 512-byte limit of the fast path, every
+    CONV_2D fast-path form: im2col 3x3 on 64 channels (K 576), im2col 1x1 on 578 channels
+    (K not a multiple of 4, kpad 580), direct 1x1 on 576 channels (FOMO-AD's block_13_expand)
+    and on 1040, strided 1x1 (im2col) on 1040. 5x5 and 3x3 maps: odd pixel counts."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, 3))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(64, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(40, 3, padding="same", activation="relu")(x)
+    x = L.Conv2D(578, 1, activation="relu6")(x)
+    x = L.Conv2D(40, 1, activation="relu")(x)
+    x = L.Conv2D(576, 1, activation="relu6")(x)
+    x = L.Conv2D(48, 1, activation="relu")(x)
+    x = L.Conv2D(1040, 1, activation="relu6")(x)
+    a = L.Conv2D(24, 1)(x)
+    b = L.Conv2D(24, 1, strides=2)(x)
+    a = L.AveragePooling2D(2, padding="same")(a)
+    return keras.Model(inp, L.Add()([a, b]))
+
+
 def _fomo_multiscale(size: int):
     """vadtool's FOMO-AD network with a second, deeper feature map (models/fomo-ad-multiscale.json)."""
     from vadtool.models.backbone import BackboneSpec
@@ -181,7 +205,7 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 
 def build(kind: str, size: int, path: str) -> str:
-    """kind: backbone035, backbone100, classifier, hardswish, concat, fomo_multiscale, zoo<seed>.
+    """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -193,6 +217,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _hard_swish(size)
     elif kind == "concat":
         model = _concat(size)
+    elif kind == "widek":
+        model = _wide_k(size)
     elif kind == "fomo_multiscale":
         model = _fomo_multiscale(size)
     elif kind.startswith("zoo"):

@@ -14,6 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
+from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
 HERE = Path(__file__).resolve().parent
@@ -21,8 +22,9 @@ ROOT = HERE.parents[1]
 QEMU = shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
 
 # (kind, size): zoo models chain every operator and kernel variant; odd and even sizes;
-# concat joins branches along H and along channels
-OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96), ("concat", 22)]
+# concat joins branches along H and along channels; widek has convolutions with K up to 1040
+OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96), ("concat", 22),
+             ("widek", 9)]
 
 
 def _debug_build(model: Path, out: Path, fast: bool) -> Path:
@@ -84,6 +86,47 @@ def test_zoo_covers_the_operators(build_model):
             "FULLY_CONNECTED", "SOFTMAX"} <= ops
 
 
+def _conv_layers(plan):
+    return [(i, s, dict(s.params)) for i, s in enumerate(plan.steps) if s.op.name == "CONV_2D"]
+
+
+def _direct(p) -> bool:  # conv_direct() in vad_kernels_fast.c
+    return (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+            and p["pad_h"] == p["pad_w"] == 0 and p["kpad"] == p["in_c"])
+
+
+def test_wide_k_convolutions_take_the_fast_path(build_model):
+    """Every CONV_2D of the widek fixture (K 576, 580, 1040; direct and im2col) is lowered to
+    the fast path: direct 1x1 layers without scratch, the others with 2 * kpad bytes of
+    scratch placed in the arena for their step only, apart from the step's tensors."""
+    plan = build_plan(build_model("widek", 9))
+    check_plan(plan.buffers, plan.offsets, plan.arena_bytes)
+    convs = _conv_layers(plan)
+    forms = {(p["kpad"], _direct(p)) for _, _, p in convs}
+    assert {(576, False), (580, False), (576, True), (1040, True), (1040, False)} <= forms
+    sizes = {b.key: b for b in plan.buffers}
+    for i, s, p in convs:
+        assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
+        if _direct(p):
+            assert s.scratch == 0 and p["scratch"] == "0"
+        else:
+            assert s.scratch == 2 * p["kpad"]
+            b = sizes[-(i + 1)]
+            assert (b.size, b.first, b.last) == (s.scratch, i, i)
+            assert p["scratch"] == f"(vad_arena + {plan.offsets[b.key]})"
+            assert plan.offsets[b.key] % 4 == 0 and plan.offsets[b.key] + b.size <= plan.arena_bytes
+
+
+def test_fomo_multiscale_576_channel_convs_are_fast(build_model):
+    """FOMO-AD multi-scale's 1x1 convolutions on 576 channels (block_13's project and the
+    expand outputs) took the reference loops while the fast path stopped at K 512."""
+    plan = build_plan(build_model("fomo_multiscale", 64))
+    wide = [(i, p) for i, _, p in _conv_layers(plan) if p["in_c"] >= 576]
+    assert wide
+    for i, p in wide:
+        assert p["fast"] > 0 and _direct(p), f"op {i}: {p['in_c']} channels, fast {p['fast']}"
+
+
 def _bench_module():
     spec = importlib.util.spec_from_file_location("native_ops_bench", ROOT / "bench" / "native_ops.py")
     mod = importlib.util.module_from_spec(spec)
@@ -92,7 +135,8 @@ def _bench_module():
 
 
 @pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("zoo1", 33), ("classifier", 96), ("concat", 22)])
+@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("zoo1", 33), ("classifier", 96), ("concat", 22),
+                                       ("widek", 9)])
 def test_cortex_m4_dsp_path_bit_exact_in_qemu(kind, size, build_model, tmp_path):
     from conftest import tflm_outputs
 
