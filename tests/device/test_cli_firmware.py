@@ -57,10 +57,12 @@ class Emulated:
         assert match, line + self.proc.stderr.read()
         self.url = match.group(1)
 
+    STOP_TIMEOUT_S = 60  # Ctrl-C to exit: seconds when idle, much longer on a loaded 2-core CI machine
+
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
         try:
-            return self.proc.wait(timeout=20)
+            return self.proc.wait(timeout=self.STOP_TIMEOUT_S)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
