@@ -88,6 +88,15 @@ def test_weights_folder_without_the_file_lists_names(tmp_path, synth_data):
     assert result.exit_code == 2 and "mobilenet_v2" in result.output
 
 
+def test_weights_cut_before_an_extra_layer_name_the_recipe_that_fits(tmp_path, synth_data, weights):
+    """The FOMO-AD 0.35 file stops at block 6; the default recipe also reads block 13."""
+    result = run_cli("train", "fomo-ad", synth_data, "--out", tmp_path / "run", "--alpha", 0.35,
+                     "--size", 96, "--weights", weights)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "block_13_expand_relu" in result.output and "fomo-ad-tiny.json" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_truncated_tflite_is_refused(tmp_path, fomo_run):
     run = tmp_path / "run"
     shutil.copytree(fomo_run, run)

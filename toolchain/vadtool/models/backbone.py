@@ -7,6 +7,7 @@ scaling in a first Rescaling layer, so the int8 model's input is simply `pixel -
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -129,7 +130,9 @@ def _load_weights(spec: BackboneSpec, base, cut, path: Path) -> None:
     errors = []
     for model in (cut, base) if "bnfolded" in path.name or "block_" in path.name else (base, cut):
         try:
-            model.load_weights(path)
+            with warnings.catch_warnings():  # a failed attempt warns once per layer it skips
+                warnings.simplefilter("ignore")
+                model.load_weights(path)
             return
         except Exception as exc:  # Keras raises ValueError / KeyError / OSError on mismatch
             errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
@@ -149,7 +152,9 @@ def _load_weights(spec: BackboneSpec, base, cut, path: Path) -> None:
 def _keras_app_with_top(spec: BackboneSpec, path: Path):
     app = keras.applications.MobileNetV2 if spec.arch == "mobilenet_v2" else keras.applications.MobileNet
     full = app(alpha=spec.alpha, include_top=True, weights=None, input_shape=(224, 224, 3))
-    full.load_weights(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full.load_weights(path)
     return full
 
 
