@@ -50,8 +50,11 @@ class Emulated:
     """`vadtool emulate DIR` in the background, stopped with Ctrl-C (SIGINT)."""
 
     def __init__(self, project):
+        # started as a background job is (SIGINT inherited as ignored, as under `cmd &` in a
+        # script): Ctrl-C must still stop it
         self.proc = subprocess.Popen(VADTOOL[:-1] + ["emulate", str(project)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         line = self.proc.stdout.readline()
         match = re.search(r"serial port: (socket://\S+)", line)
         assert match, line + self.proc.stderr.read()

@@ -370,11 +370,20 @@ def build(project):
 @click.argument("project", type=EXISTING)
 @click.option("--port", "tcp_port", type=int, default=0, help="TCP port for the serial endpoint (default: a free one).")
 def emulate(project, tcp_port):
-    """Run a built project's firmware in QEMU; prints the serial port, stops on Ctrl-C."""
+    """Run a built project's firmware in QEMU; prints the serial port, stops on Ctrl-C
+    (or SIGTERM), and QEMU with it."""
+    import signal
     import time
 
     from .build import elf_name, project_board
     from .device.emulator import start_emulator
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    # A background job starts with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt; `kill` sends SIGTERM. Both must stop QEMU, not orphan it.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     board = project_board(project)
     elf = Path(project) / elf_name(board)
     with start_emulator(elf, board.name, tcp_port) as emu:
