@@ -29,6 +29,29 @@ def test_quantized_input_is_pixel_minus_128(fomo_run):
     assert q["feature_correlation"] > 0.95
 
 
+def test_quantize_compares_scores_from_before_the_bank_took_the_held_back_images(fomo_run):
+    """The default knn bank takes the held-back images in after the threshold is set, so it
+    scores them ~0; quantize's float/int8 comparison uses the scores from before (train keeps
+    them in holdout_cells.npy), or it would correlate noise."""
+    run = Run.open(fomo_run)
+    held = np.load(run.file("holdout_cells.npy"))
+    assert held.shape[0] == len(run.manifest["holdout_images"]) and held.min() > 0
+    q = run.manifest["quantization"]
+    assert q["cell_score_correlation"] > 0.8 and q["image_score_correlation"] > 0.8
+
+
+def test_fit_head_scores_the_held_back_cells_before_the_knn_bank_takes_them():
+    from vadtool.models.fomo_ad import FomoAdRecipe, fit_head
+    rng = np.random.default_rng(0)
+    fit, held = rng.normal(size=(8, 2, 2, 5)), rng.normal(size=(3, 2, 2, 5))
+    density, threshold, held_cells = fit_head(FomoAdRecipe(density="knn"), fit, held)
+    bank = fit.reshape(-1, 5)
+    nearest = np.linalg.norm(held.reshape(-1, 1, 5) - bank[None], axis=-1).min(1)
+    assert np.allclose(held_cells.ravel(), nearest)
+    assert threshold == pytest.approx(density.image_scores(held_cells).max())
+    assert density.score(held).max() < 1e-2  # the final bank holds them (float16)
+
+
 def _images(data, size, n=6):
     ds = datasets.discover(data)
     picked = ds.split("test")[:: max(1, len(ds.split("test")) // n)][:n]

@@ -395,8 +395,8 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
         feats_f = _run_tflite(float_path, images)
         fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
         progress("fit density", 0, 1)
-        density_f, _ = fomo_ad.fit_head(recipe, feats_f[fit_idx], feats_f[hold_idx])
-        density_q, auto_q = fomo_ad.fit_head(recipe, feats_q[fit_idx], feats_q[hold_idx])
+        density_f, _, _ = fomo_ad.fit_head(recipe, feats_f[fit_idx], feats_f[hold_idx])
+        density_q, auto_q, _ = fomo_ad.fit_head(recipe, feats_q[fit_idx], feats_q[hold_idx])
         progress("fit density", 1, 1)
         m = source.manifest
         with staged_run(out, "fomo-ad", recipe={**recipe.to_json(), "backbone_run": str(source.path)},

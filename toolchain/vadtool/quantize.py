@@ -135,7 +135,7 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
             raise QuantizeError(f"int8 input quantization is scale {in_scale}, zero point "
                                 f"{in_zero}; expected 1.0 and -128 (pixel - 128)")
         int8_runner = LiteRTRunner(staging)
-        check = _check_images(run, calib)
+        check, held_back = _check_images(run, calib)
         outs_f, outs_q = [], []
         for i in range(len(check)):
             outs_f.append(float_runner.outputs(check[i:i + 1]))
@@ -146,7 +146,7 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
                   "output_scale": out_scale, "output_zero_point": out_zero,
                   "model_bytes": len(blob), "check_images": len(check)}
         if run.kind == "fomo-ad":
-            report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, progress))
+            report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, held_back, progress))
         else:
             report["score_correlation"] = _correlation(outs_f[:, 1], outs_q[:, 1])
             report["max_score_change"] = float(np.abs(outs_f[:, 1] - outs_q[:, 1]).max())
@@ -161,17 +161,19 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
     return report
 
 
-def _check_images(run: Run, calib: np.ndarray) -> np.ndarray:
-    """Held-back normal images (never calibrated on) or, without them, the calibration set."""
+def _check_images(run: Run, calib: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Held-back normal images (never calibrated on) or, without them, the calibration set;
+    and whether they are the held-back ones."""
     root = Path(run.manifest["data"]["root"])
     held = [root / p for p in run.manifest.get("holdout_images", [])]
     size = run.manifest["input"]["size"]
     if held and all(p.exists() for p in held):
-        return np.stack([datasets.load_image(p, size) for p in held])
-    return calib[: min(len(calib), 20)]
+        return np.stack([datasets.load_image(p, size) for p in held]), True
+    return calib[: min(len(calib), 20)], False
 
 
-def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, progress: Progress) -> dict:
+def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
+                   progress: Progress) -> dict:
     corr = _correlation(outs_f, outs_q)
     if not np.isfinite(outs_q).all() or np.ptp(outs_q) == 0 or not corr >= MIN_CORRELATION:
         raise QuantizeError(f"int8 features are broken (correlation with float {corr:.3f}, "
@@ -186,15 +188,19 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, progress: Progress) ->
         feats.append(int8_runner.outputs(datasets.load_image(p, size)[None]))
         progress("int8 features of training images", i + 1, len(fit_paths))
     feats = np.concatenate(feats)
-    has_holdout = bool(run.manifest.get("holdout_images"))
-    density_q, threshold_q = fomo_ad.fit_head(recipe, feats, outs_q if has_holdout else feats[:0])
+    density_q, threshold_q, held_cells_q = fomo_ad.fit_head(recipe, feats,
+                                                            outs_q if held_back else feats[:0])
     if run.manifest.get("threshold_source") == "--threshold":
         threshold_q = run.manifest["threshold"]
     run.add_file("head_int8.npz", density_q.save)
     run.manifest["threshold_int8"] = threshold_q
-    density_f = Density.load(run.file("head.npz"))
-    cells_f, cells_q = density_f.score(outs_f), density_q.score(outs_q)
+    if held_back and run.has(fomo_ad.HOLDOUT_CELLS):
+        # both heads' scores from before their bank took the held-back images in: a knn bank
+        # that holds them scores them ~0, and the comparison would say nothing
+        cells_f, cells_q = np.load(run.file(fomo_ad.HOLDOUT_CELLS)), held_cells_q
+    else:
+        cells_f, cells_q = Density.load(run.file("head.npz")).score(outs_f), density_q.score(outs_q)
     return {"feature_correlation": corr,
             "cell_score_correlation": _correlation(cells_f, cells_q),
-            "image_score_correlation": _correlation(density_f.image_scores(cells_f),
+            "image_score_correlation": _correlation(density_q.image_scores(cells_f),
                                                     density_q.image_scores(cells_q))}

@@ -137,6 +137,7 @@ class Run:
 _WRITER = {
     "model.keras": "vadtool train",
     "head.npz": "vadtool train",
+    "holdout_cells.npy": "vadtool train",
     "model_int8.tflite": "vadtool quantize",
     "head_int8.npz": "vadtool quantize",
 }

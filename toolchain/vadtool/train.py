@@ -85,7 +85,8 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     features = extract(network, images, progress, "extract features")
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
     progress("fit density", 0, 1)
-    density, auto_threshold = fomo_ad.fit_head(recipe, features[fit_idx], features[hold_idx])
+    density, auto_threshold, holdout_cells = fomo_ad.fit_head(recipe, features[fit_idx],
+                                                              features[hold_idx])
     progress("fit density", 1, 1)
     grid = list(network.output.shape[1:3])
     with staged_run(out, "fomo-ad", recipe=recipe.to_json(), data=data_fields(ds)) as run:
@@ -101,6 +102,8 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
         })
         run.add_file("model.keras", lambda p: _save_keras(network, p))
         run.add_file("head.npz", density.save)
+        if len(hold_idx):  # what quantize compares the int8 head's scores with
+            run.add_file(fomo_ad.HOLDOUT_CELLS, lambda p: _save_array(p, holdout_cells))
         run.manifest["train_seconds"] = round(time.perf_counter() - started, 2)
     return run
 
@@ -140,3 +143,8 @@ def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRe
         run.add_file("model.keras", lambda p: _save_keras(full, p))
         run.manifest["train_seconds"] = round(time.perf_counter() - started, 2)
     return run
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # np.save on a name would append ".npy" to the temporary one
+        np.save(f, np.asarray(array, np.float32))

@@ -13,10 +13,13 @@ from ..tfenv import keras
 from .backbone import BackboneSpec, build_backbone
 from .density import Density, fit
 
+# train's cell scores of the held-back normal images, before a knn bank takes them in
+HOLDOUT_CELLS = "holdout_cells.npy"
+
 
 @dataclass
 class FomoAdRecipe:
-    """The default is the most accurate recipe measured on ../shared/data (see README, "Recipes"):
+    """The default is the most accurate recipe measured on ../shared/data (README, "Accuracy"):
     stride-8 and stride-16 features, 7x7/2 pooling, nearest normal cell, mean of the top half of
     the cells. models/fomo-ad-gaussian.json is the one whose head also runs in C on a device."""
     backbone: BackboneSpec = field(default_factory=BackboneSpec)
@@ -71,16 +74,19 @@ def split_holdout(n: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray,
-             holdout_features: np.ndarray) -> tuple[Density, float]:
-    """Fit the density on normal cells; the threshold flags no held-back normal image."""
+             holdout_features: np.ndarray) -> tuple[Density, float, np.ndarray]:
+    """Fit the density on normal cells; the threshold flags no held-back normal image.
+    Returns the density, the threshold and the cell scores it was set on (of the held-back
+    images, or of the fitted ones without them), scored before a knn bank takes them in."""
     def fit_on(features):
         return fit(features, recipe.density, recipe.components, recipe.shrinkage,
                    max_cells=recipe.max_cells, pooling=recipe.image_score)
     density = fit_on(fit_features)
     reference = holdout_features if len(holdout_features) else fit_features
-    threshold = float(density.image_scores(density.score(reference)).max())
+    reference_cells = density.score(reference)
+    threshold = float(density.image_scores(reference_cells).max())
     if recipe.density == "knn" and len(holdout_features):
         # The threshold is set on images the bank has not seen; then the bank takes them too:
         # more normal cells only bring normal scores down, so the threshold errs on the high side.
         density = fit_on(np.concatenate([fit_features, holdout_features]))
-    return density, threshold
+    return density, threshold, reference_cells
