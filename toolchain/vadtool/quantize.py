@@ -115,7 +115,7 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
     """Write model_int8.tflite (and head_int8.npz for FOMO-AD); return the drift report."""
     from .runners import FloatRunner, LiteRTRunner
     run = Run.open(run_dir)
-    if run.manifest.get("imported") or run.has("model_float.tflite") and not run.has("model.keras"):
+    if run.imported:
         raise QuantizeError(f"{run.path}: an imported model, already quantized by vadtool import; "
                             "re-import it with other --calib images to change its quantization")
     size = run.manifest["input"]["size"]

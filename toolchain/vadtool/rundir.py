@@ -121,6 +121,11 @@ class Run:
     def has(self, name: str) -> bool:
         return name in self.manifest["files"] and (self.path / name).is_file()
 
+    @property
+    def imported(self) -> bool:
+        """Made by `vadtool import`: a float .tflite stands where training writes model.keras."""
+        return self.has("model_float.tflite") and not self.has("model.keras")
+
     def add_file(self, name: str, writer) -> Path:
         """Write an artifact atomically with writer(tmp_path) and record its hash."""
         path = self.path / name

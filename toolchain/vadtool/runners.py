@@ -117,7 +117,7 @@ class NativeInt8Runner(Int8Runner):
 
 def make_runner(run: Run, runtime: str):
     if runtime == "float":
-        if run.has("model_float.tflite") and not run.has("model.keras"):  # an imported model
+        if run.imported:
             from .onnx_import import FloatTFLiteRunner
             return FloatTFLiteRunner(run)
         return FloatRunner(run)
