@@ -2,9 +2,8 @@
 
 Every density is stored the same way, so Python, the C head and reports read one format:
 a mixture of K full-covariance Gaussians, each as a mean, a whitening matrix W (W^T W is
-the precision) and a log-normaliser, plus how cell scores pool into the image score (the
-maximum, or the mean for defects that spread over many cells); the cell score is the
-negative log-likelihood
+the precision) and a log-normaliser, plus how cell scores pool into the image score (one of
+POOLINGS); the cell score is the negative log-likelihood
 
     score(x) = -logsumexp_k( log_norm_k - 0.5 * ||W_k (x - mean_k)||^2 )
 
@@ -20,7 +19,7 @@ with the default recipe's bank, int8; `make bench`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +34,12 @@ KNN_QUERY_BATCH = 2048  # cells per distance block: a (2048 x bank) float64 matr
 @dataclass
 class Density:
     kind: str
-    means: np.ndarray  # (K, C) shared, or (G*G, C) per position
-    whiten: np.ndarray  # (K, C, C) lower-triangular-inverse factors
-    log_norm: np.ndarray  # (K,)
+    means: np.ndarray  # (K, C) shared, (G*G, C) per position, or (M, C) the knn bank
+    whiten: np.ndarray  # (K, C, C) lower-triangular-inverse factors; (0, C, C) for knn
+    log_norm: np.ndarray  # (K,); (0,) for knn
     pooling: str = "max"  # cell scores -> image score
+    # knn: the bank in float64 and its squared norms, made once, not on every score() call
+    _bank: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def image_scores(self, cell_scores: np.ndarray) -> np.ndarray:
         return image_scores(cell_scores, self.pooling)
@@ -47,7 +48,10 @@ class Density:
         """Cell scores (N, G, G) for features (N, G, G, C)."""
         n, gh, gw, c = features.shape
         if self.kind == "knn":
-            return _nearest_distance(features.reshape(-1, c), self.means).reshape(n, gh, gw)
+            if self._bank is None:
+                bank = np.asarray(self.means, np.float64)
+                self._bank = bank, (bank * bank).sum(1)
+            return _nearest_distance(features.reshape(-1, c), *self._bank).reshape(n, gh, gw)
         out = np.empty((n, gh, gw), np.float32)
         for start in range(0, n, batch):
             f = features[start:start + batch].reshape(-1, gh * gw, c).astype(np.float64)
@@ -85,9 +89,8 @@ class Density:
 
 def image_scores(cell_scores: np.ndarray, pooling: str = "max") -> np.ndarray:
     """The image score from the cell scores, by one of POOLINGS."""
+    _check_pooling(pooling)
     flat = cell_scores.reshape(len(cell_scores), -1)
-    if pooling not in POOLINGS:
-        raise ValueError(f"image score pooling {pooling!r}; expected one of {POOLINGS}")
     if pooling == "max":
         return flat.max(axis=1)
     if pooling == "mean":
@@ -96,10 +99,14 @@ def image_scores(cell_scores: np.ndarray, pooling: str = "max") -> np.ndarray:
     return top.mean(axis=1)
 
 
-def _nearest_distance(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
-    """Euclidean distance from each query row to its nearest bank row, in blocks."""
-    bank = bank.astype(np.float64)
-    bank_sq = (bank * bank).sum(1)
+def _check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ValueError(f"image score pooling {pooling!r}; expected one of {POOLINGS}")
+
+
+def _nearest_distance(queries: np.ndarray, bank: np.ndarray, bank_sq: np.ndarray) -> np.ndarray:
+    """Euclidean distance from each query row to its nearest bank row (float64, with
+    bank_sq its squared norms), in blocks."""
     out = np.empty(len(queries), np.float32)
     for start in range(0, len(queries), KNN_QUERY_BATCH):
         q = queries[start:start + KNN_QUERY_BATCH].astype(np.float64)
@@ -127,8 +134,8 @@ def fit(features: np.ndarray, kind: str = "gaussian", components: int = 16,
         shrinkage: float = 1e-3, seed: int = 0, max_cells: int = 40000,
         pooling: str = "max") -> Density:
     """Fit a density on the cells of normal images: features (N, G, G, C)."""
+    _check_pooling(pooling)  # before the fit, which can take a while
     density = _fit(features, kind, components, shrinkage, seed, max_cells)
-    image_scores(np.zeros((1, 1)), pooling)  # refuse an unknown pooling before it is saved
     density.pooling = pooling
     return density
 
