@@ -14,6 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
+from vadtool.native.lower import direct_conv
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -90,11 +91,6 @@ def _conv_layers(plan):
     return [(i, s, dict(s.params)) for i, s in enumerate(plan.steps) if s.op.name == "CONV_2D"]
 
 
-def _direct(p) -> bool:  # conv_direct() in vad_kernels_fast.c
-    return (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
-            and p["pad_h"] == p["pad_w"] == 0 and p["kpad"] == p["in_c"])
-
-
 def test_wide_k_convolutions_take_the_fast_path(build_model):
     """Every CONV_2D of the widek fixture (K 576, 580, 1040; direct and im2col) is lowered to
     the fast path: direct 1x1 layers without scratch, the others with 2 * kpad bytes of
@@ -102,12 +98,12 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     plan = build_plan(build_model("widek", 9))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes)
     convs = _conv_layers(plan)
-    forms = {(p["kpad"], _direct(p)) for _, _, p in convs}
+    forms = {(p["kpad"], direct_conv(p)) for _, _, p in convs}
     assert {(576, False), (580, False), (576, True), (1040, True), (1040, False)} <= forms
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
-        if _direct(p):
+        if direct_conv(p):
             assert s.scratch == 0 and p["scratch"] == "0"
         else:
             assert s.scratch == 2 * p["kpad"]
@@ -124,7 +120,7 @@ def test_fomo_multiscale_576_channel_convs_are_fast(build_model):
     wide = [(i, p) for i, _, p in _conv_layers(plan) if p["in_c"] >= 576]
     assert wide
     for i, p in wide:
-        assert p["fast"] > 0 and _direct(p), f"op {i}: {p['in_c']} channels, fast {p['fast']}"
+        assert p["fast"] > 0 and direct_conv(p), f"op {i}: {p['in_c']} channels, fast {p['fast']}"
 
 
 def _bench_module():

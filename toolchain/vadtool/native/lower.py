@@ -44,6 +44,14 @@ class ConstArray:
     values: np.ndarray
 
 
+def direct_conv(p: dict) -> bool:
+    """A CONV_2D (params by name) whose input pixels are its im2col columns: 1x1, stride 1, no
+    padding, K a multiple of 4. It needs no scratch; conv_direct() in vad_kernels_fast.c is
+    the same test on the C side."""
+    return (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+            and p["pad_h"] == p["pad_w"] == 0 and p["kpad"] == p["in_c"])
+
+
 @dataclass
 class Step:
     op: Operator
@@ -210,9 +218,8 @@ class Lowering:
             bound = np.abs(fbias) + 128 * np.abs(rows).sum(axis=1)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(rows).sum(axis=1))
             kpad = (kk + 3) // 4 * 4
-            # any K: direct 1x1 layers (as conv_direct in vad_kernels_fast.c) read the input in
-            # place, the others need two im2col columns of scratch
-            direct = kh == kw == 1 and sh == sw == 1 and ph == pw == 0 and kpad == ic
+            # any K: direct layers read the input in place, the others need two im2col columns
+            direct = direct_conv({**dict(params), "kpad": kpad})
             fast = self._fast_level(dh == 1 and dw == 1, bound, shift)
             scratch = 2 * kpad if fast and not direct else 0
             params += [("fast", fast), ("kpad", kpad)]
