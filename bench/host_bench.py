@@ -1,4 +1,6 @@
-"""make bench: train, quantize and benchmark both models on each dataset given.
+"""make bench: train, quantize and benchmark models on each dataset given.
+
+--models names fomo-ad, classifier and FOMO-AD recipes in models/.
 
 Writes OUT/bench.md (dataset x model x runtime -> metrics, training time, int8 drift,
 model size, TFLM arena) and OUT/bench.json. Each stage runs through the real `vadtool`
