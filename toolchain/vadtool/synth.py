@@ -179,3 +179,91 @@ def _defect_shape(d: ImageDraw.ImageDraw, rng: np.random.Generator, defect: str,
             rad = depth * rng.uniform(0.8, 1.2)
             pts.append((bx + rad * math.cos(t), by + rad * math.sin(t)))
         d.polygon(pts, fill=1)
+
+
+# --- Defects on the user's own images -------------------------------------------------------
+# Training builds its validation set from held-back normal images: each gets one of these
+# defects, painted at the model's input resolution so the mask is exact there.
+
+REAL_DEFECTS = ("crack", "scratch", "spot", "missing", "paste")
+
+
+def add_defect(image: np.ndarray, rng: np.random.Generator, defect: str,
+               donors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Paint one ``defect`` (a REAL_DEFECTS name) on a uint8 (H, W, 3) image; returns the new
+    image and its 0/1 mask (the pixels that changed). ``paste`` moves a patch from one of
+    ``donors`` (other normal images of the same shape; the image itself without them).
+    Sizes are relative to the shorter side, so the defects scale with the input."""
+    if defect not in REAL_DEFECTS:
+        raise ValueError(f"defect must be one of {REAL_DEFECTS}, not {defect!r}")
+    h, w = image.shape[:2]
+    side = min(h, w)
+    img = image.astype(np.float32)
+    # Defects go where the part usually is: the central 80 % of the frame.
+    cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
+    local = img[max(0, int(cy) - 4):int(cy) + 5, max(0, int(cx) - 4):int(cx) + 5].reshape(-1, 3).mean(0)
+    if defect == "paste":
+        source = donors[rng.integers(len(donors))] if donors is not None and len(donors) else image
+        ph, pw = (int(rng.uniform(0.12, 0.25) * side) for _ in range(2))
+        sy, sx = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
+        ty, tx = (int(np.clip(cy - ph / 2, 0, h - ph)), int(np.clip(cx - pw / 2, 0, w - pw)))
+        patch = source[sy:sy + ph, sx:sx + pw].astype(np.float32)
+        if rng.random() < 0.5:
+            patch = patch[::-1, ::-1]  # a rotated piece stands out even from a similar place
+        region = np.zeros((h, w), np.uint8)
+        region[ty:ty + ph, tx:tx + pw] = 1
+        out = img.copy()
+        out[ty:ty + ph, tx:tx + pw] = patch
+    else:
+        region = _mask_hw(h, w, lambda d: _real_defect_shape(d, rng, defect, cx, cy, side))
+        if defect in ("crack", "scratch"):
+            # dark cracks, bright or dark scratches: far from the local tone either way
+            dark = defect == "crack" or local.mean() > 128 or rng.random() < 0.5
+            fill = local * rng.uniform(0.15, 0.4) if dark else local + (255 - local) * rng.uniform(0.6, 0.9)
+        elif defect == "spot":
+            gray = np.ptp(img.reshape(-1, 3).mean(0)) < 2 and np.abs(img[..., 0] - img[..., 1]).max() < 1
+            tint = rng.uniform(0.5, 1.5, 1 if gray else 3) * local + rng.uniform(-60, 60, 1 if gray else 3)
+            fill = np.clip(tint, 0, 255)  # a gray part gets a gray spot
+        else:  # missing: a hole showing the frame's border tone (the usual background)
+            border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+            fill = np.median(border, axis=0)
+            if np.abs(fill - local).mean() < 30:  # no background to show: a dark hole
+                fill = local * 0.3
+        out = np.where(region[..., None] == 1,
+                       np.asarray(fill, np.float32) + _noise(rng, img.shape), img)
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    mask = (region == 1) & (np.abs(out.astype(np.int16) - image.astype(np.int16)).max(-1) > 0)
+    return out, mask.astype(np.uint8)
+
+
+def _mask_hw(h: int, w: int, paint) -> np.ndarray:
+    canvas = Image.new("L", (w, h), 0)
+    paint(ImageDraw.Draw(canvas))
+    return (np.asarray(canvas) > 0).astype(np.uint8)
+
+
+def _real_defect_shape(d: ImageDraw.ImageDraw, rng: np.random.Generator, defect: str,
+                       x: float, y: float, side: int) -> None:
+    a = rng.uniform(0, 2 * math.pi)
+    if defect in ("crack", "scratch"):
+        # crack: a jagged walk; scratch: a long, nearly straight thin line
+        steps, turn = (7, 0.7) if defect == "crack" else (3, 0.08)
+        step = side * (rng.uniform(0.04, 0.07) if defect == "crack" else rng.uniform(0.12, 0.2))
+        pts = [(x, y)]
+        for _ in range(steps):
+            a += rng.uniform(-turn, turn)
+            x, y = x + step * math.cos(a), y + step * math.sin(a)
+            pts.append((x, y))
+        d.line(pts, fill=1, width=max(1, round(side * rng.uniform(0.01, 0.025))), joint="curve")
+    else:  # spot: overlapping blobs; missing: an irregular heptagon
+        size = side * (rng.uniform(0.04, 0.08) if defect == "spot" else rng.uniform(0.07, 0.13))
+        if defect == "spot":
+            for _ in range(3):
+                ox, oy = rng.uniform(-0.5, 0.5, 2) * size
+                rx, ry = rng.uniform(0.6, 1.0, 2) * size
+                d.ellipse([x + ox - rx, y + oy - ry, x + ox + rx, y + oy + ry], fill=1)
+        else:
+            pts = [(x + size * rng.uniform(0.7, 1.3) * math.cos(a + 2 * math.pi * k / 7),
+                    y + size * rng.uniform(0.7, 1.3) * math.sin(a + 2 * math.pi * k / 7))
+                   for k in range(7)]
+            d.polygon(pts, fill=1)

@@ -161,13 +161,25 @@ def _fit(features, kind, components, shrinkage, seed, max_cells) -> Density:
     if kind == "gaussian" or components == 1:
         whiten, log_norm = _gaussian_factors(np.cov(cells, rowvar=False), shrinkage)
         return Density("gaussian", cells.mean(0)[None], whiten[None], np.array([log_norm]))
-    if len(cells) > max_cells:
-        cells = cells[rng.choice(len(cells), max_cells, replace=False)]
+    # EM costs K * cells * C^2 per step: a few thousand cells per component pin a covariance
+    # down as well as 40,000 do (278 images, 192 channels: 545 s before, seconds now)
+    limit = min(max_cells, GMM_CELLS_PER_COMPONENT * components)
+    if len(cells) > limit:
+        cells = cells[np.sort(rng.choice(len(cells), limit, replace=False))]
     return _fit_gmm(cells, components, shrinkage, rng)
 
 
-def _fit_gmm(x: np.ndarray, k: int, shrinkage: float, rng, iters: int = 60) -> Density:
-    """Full-covariance EM, k-means++ start; each covariance shrunk like the single Gaussian."""
+GMM_CELLS_PER_COMPONENT = 512  # EM sample: enough for a shrunk covariance per component
+GMM_ITERATIONS = 15  # after a k-means start, EM settles in a few steps
+
+
+def _sq_dist(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    return (x * x).sum(1)[:, None] + (centers * centers).sum(1)[None] - 2.0 * x @ centers.T
+
+
+def _fit_gmm(x: np.ndarray, k: int, shrinkage: float, rng, iters: int = GMM_ITERATIONS) -> Density:
+    """Full-covariance EM from a k-means++ / Lloyd start; each covariance shrunk like the
+    single Gaussian."""
     n, c = x.shape
     centers = [x[rng.integers(n)]]
     d2 = ((x - centers[0]) ** 2).sum(1)
@@ -175,7 +187,10 @@ def _fit_gmm(x: np.ndarray, k: int, shrinkage: float, rng, iters: int = 60) -> D
         centers.append(x[rng.choice(n, p=d2 / d2.sum())])
         d2 = np.minimum(d2, ((x - centers[-1]) ** 2).sum(1))
     means = np.array(centers)
-    assign = np.argmin(((x[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    for _ in range(5):  # Lloyd steps: cheap (n x k distances), and EM starts near its end
+        assign = np.argmin(_sq_dist(x, means), axis=1)
+        means = np.array([x[assign == j].mean(0) if (assign == j).any() else means[j] for j in range(k)])
+    assign = np.argmin(_sq_dist(x, means), axis=1)
     resp = np.eye(k)[assign]
     global_scale = np.trace(np.cov(x, rowvar=False)) / c
     prev = -np.inf
