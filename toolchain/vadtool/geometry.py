@@ -158,21 +158,22 @@ def parse_size(text: str | int | None) -> int | tuple[int, int] | None:
         sides = [int(m.group(1))] + ([int(m.group(2))] if m.group(2) else [])
     if sides is None:
         return None
-    for side in sides:
-        if not MIN_SIDE <= side <= MAX_SIDE:
-            raise SizeError(f"--size {text}: {side} px is outside {MIN_SIDE}..{MAX_SIDE}; "
-                            f"give sides within those limits")
+    _check_limits(sides, f"--size {text}")
     return sides[0] if len(sides) == 1 else (sides[1], sides[0])
+
+
+def _check_limits(sides: list[int], what: str) -> None:
+    bad = [str(side) for side in sides if not MIN_SIDE <= side <= MAX_SIDE]
+    if bad:
+        raise SizeError(f"{what}: sides must be {MIN_SIDE}..{MAX_SIDE} px; {' and '.join(bad)} "
+                        f"{'is' if len(bad) == 1 else 'are'} not")
 
 
 def check_shape(shape_hw, stride: int, what: str = "--size") -> tuple[int, int]:
     """(height, width) if both sides are multiples of stride and within the limits, else a
     one-line SizeError that says which side and the nearest good values."""
     h, w = (int(v) for v in shape_hw)
-    for side in (w, h):
-        if not MIN_SIDE <= side <= MAX_SIDE:
-            raise SizeError(f"{what} {w}x{h}: {side} px is outside {MIN_SIDE}..{MAX_SIDE}; "
-                            "give sides within those limits")
+    _check_limits([w, h], f"{what} {w}x{h}")
     for side in (w, h):
         if side % stride:
             lo, hi = side // stride * stride, (side // stride + 1) * stride
@@ -231,8 +232,7 @@ def resolve(recipe_size: int, recipe_shape, resize: str, stride: int,
     if recipe_shape:
         h, w = check_shape(recipe_shape, stride)
     else:
-        if not MIN_SIDE <= int(recipe_size) <= MAX_SIDE:
-            raise SizeError(f"--size {recipe_size}: outside {MIN_SIDE}..{MAX_SIDE}; give a side within those limits")
+        _check_limits([int(recipe_size)], f"size {recipe_size}")
         h, w = choose_shape(sizes, int(recipe_size), stride)
     return InputGeometry(h, w, resize)
 
