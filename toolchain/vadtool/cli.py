@@ -139,11 +139,12 @@ def train():
     """Train a model into a run directory."""
 
 
-def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, size=None, resize=None):
-    """Defaults from the dataclass, then the recipe file, then command-line options (--size
-    and --resize through geometry.recipe_overrides: --size S clears a recipe's shape). The
-    input scaling follows the weights (the FOMO-AD 0.35 file expects [0, 1]). An explicit
-    shape is checked against the network's output stride here, before any training."""
+def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, shape_fields: dict):
+    """Defaults from the dataclass, then the recipe file, then command-line options
+    (shape_fields: --size and --resize as geometry.recipe_overrides gives them; --size S
+    clears a recipe's shape). The input scaling follows the weights (the FOMO-AD 0.35 file
+    expects [0, 1]). An explicit shape is checked against the network's output stride here,
+    before any training."""
     from . import geometry
     from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
     base = cls().to_json()
@@ -156,7 +157,7 @@ def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, size=No
         base.update({k: v for k, v in loaded.items() if k != "backbone"})
         base["backbone"].update(loaded.get("backbone", {}))
     base.update({k: v for k, v in overrides.items() if v is not None})
-    base.update(geometry.recipe_overrides(size, resize))
+    base.update(shape_fields)
     base["backbone"].update({k: v for k, v in backbone_overrides.items() if v is not None})
     weights = resolve_weights(BackboneSpec(**base["backbone"]))
     base["backbone"]["input_scale"] = default_input_scale(weights)
@@ -169,7 +170,7 @@ def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, size=No
     if recipe.shape:
         from .models import classifier, fomo_ad
         stride = (fomo_ad if cls is fomo_ad.FomoAdRecipe else classifier).output_stride(recipe)
-        geometry.check_shape(recipe.shape, stride, "--size" if size is not None else f"{recipe_file}: shape")
+        geometry.check_shape(recipe.shape, stride, "--size" if "shape" in shape_fields else f"{recipe_file}: shape")
     return recipe
 
 
@@ -202,6 +203,8 @@ def _common_train_options(fn):
 def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshold, cut, density,
                   components, image_score, backbone, preprocess):
     """FOMO-AD detector: frozen backbone cut early, density of normal cell features."""
+    from .geometry import recipe_overrides
+    shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
     if backbone is not None:
@@ -219,7 +222,7 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
         return
     r = _recipe(FomoAdRecipe, recipe, {"density": density, "components": components,
                                        "image_score": image_score},
-                {"weights": weights, "alpha": alpha, "cut": cut}, size=size, resize=resize)
+                {"weights": weights, "alpha": alpha, "cut": cut}, shape_fields)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest
     click.echo(f"wrote {run.path}: input {_input_text(m)}, grid {m['output']['grid']}, "
@@ -238,10 +241,12 @@ def _input_text(manifest) -> str:
 @click.pass_context
 def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, threshold, arch, anomaly_share):
     """Supervised baseline: pretrained MobileNet with a small softmax head."""
+    from .geometry import recipe_overrides
+    shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     from .models.classifier import ClassifierRecipe
     from .train import train_classifier as run_training
     r = _recipe(ClassifierRecipe, recipe, {"anomaly_share": anomaly_share},
-                {"weights": weights, "alpha": alpha, "arch": arch}, size=size, resize=resize)
+                {"weights": weights, "alpha": alpha, "arch": arch}, shape_fields)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest
     click.echo(f"wrote {run.path}: input {_input_text(m)}, {len(m['train_images'])} training images, "
