@@ -81,3 +81,26 @@ def classifier_run(tmp_path_factory, synth_data, weights) -> Path:
     train_classifier(synth_data, out, recipe)
     quantize(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def bar_data(tmp_path_factory) -> Path:
+    """A small non-square synthetic set: 3:1 bars (192x64), 20 training images, 12 test images."""
+    from vadtool.synth import make_dataset
+    return make_dataset(tmp_path_factory.mktemp("synth") / "bars", seed=5, size=64, aspect=3,
+                        n_train=20, n_test_good=4, n_per_defect=2)
+
+
+@pytest.fixture(scope="session")
+def bar_run(tmp_path_factory, bar_data, weights) -> Path:
+    """fomo-ad-tiny (0.35 backbone, a C head) on the 3:1 bars, shorter side 48: the input
+    shape (48x144) comes from the images' aspect; quantized."""
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.quantize import quantize
+    from vadtool.train import train_fomo_ad
+    from recipes import checked_in_recipe
+    out = tmp_path_factory.mktemp("runs") / "bars"
+    spec = BackboneSpec(alpha=0.35, cut="block_6_expand_relu", weights=str(weights), input_scale="unit")
+    train_fomo_ad(bar_data, out, checked_in_recipe("fomo-ad-tiny", backbone=spec, size=48))
+    quantize(out)
+    return out

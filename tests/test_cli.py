@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
+from PIL import Image
 
 from vadtool.cli import cli
 
@@ -134,3 +135,44 @@ def test_out_that_holds_a_run_is_not_overwritten(tmp_path, synth_data, fomo_run)
     result = run_cli("train", "fomo-ad", synth_data, "--out", fomo_run)
     assert result.exit_code == 2 and "holds a run" in result.output
     assert (fomo_run / "vadtool.json").read_bytes() == before
+
+
+def test_bad_sizes_are_one_line_and_exit_2(tmp_path, bar_data):
+    for size, says in (("0", "--size 0: sides must be 32..1024 px; 0 is not"),
+                       ("7x3000", "--size 7x3000: sides must be 32..1024 px; 7 and 3000 are not"),
+                       ("abc", "--size 'abc': give one side in pixels (128) or WIDTHxHEIGHT (160x400)"),
+                       ("100x400", "--size 100x400: sides must be multiples of 32")):
+        done = vadtool("train", "fomo-ad", bar_data, "--out", tmp_path / "run", "--size", size)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"error: {says}") and done.stderr.count("\n") == 1, done.stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_data_check_prints_image_sizes_and_the_input_shape(bar_data):
+    result = run_cli("data", "check", bar_data)
+    assert result.exit_code == 0, result.output
+    assert "train image sizes: width 192/192/192, height 64/64/64, aspect (w/h) 3.00/3.00/3.00" in result.output
+    assert "train fomo-ad input: 384x128 (WxH, squash)" in result.output
+    assert "train classifier input: 288x96 (WxH, squash)" in result.output
+
+
+def test_synth_aspect_draws_wide_images(tmp_path):
+    result = run_cli("data", "synth", tmp_path / "wide", "--aspect", 2.5, "--size", 40, "--train", 2)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "wide" / "train" / "good" / "000.png") as im:
+        assert im.size == (100, 40)
+    result = run_cli("data", "synth", tmp_path / "bad", "--aspect", 20)
+    assert result.exit_code == 2 and "aspect within 1/8..8" in result.output
+    assert not (tmp_path / "bad").exists()
+
+
+def test_classifier_takes_the_data_aspect_and_an_explicit_shape(tmp_path, bar_data, weights):
+    run = tmp_path / "cls"
+    result = run_cli("-q", "train", "classifier", bar_data, "--out", run, "--size", "32", "--weights", weights)
+    assert result.exit_code == 0, result.output
+    assert "input 96x32 (WxH, squash)" in result.output
+    result = run_cli("-q", "train", "classifier", bar_data, "--out", tmp_path / "cls2", "--size", "64x32",
+                     "--resize", "fit", "--weights", weights)
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "cls2" / "vadtool.json").read_text())
+    assert (m["input"]["height"], m["input"]["width"], m["input"]["resize"]) == (32, 64, "fit")

@@ -7,6 +7,7 @@ import pytest
 
 from vadtool import data as datasets
 from vadtool.evaluate import evaluate
+from vadtool.geometry import InputGeometry
 from vadtool.rundir import Run
 from vadtool.runners import LiteRTRunner, NativeInt8Runner, TFLMRunner, to_int8
 
@@ -52,11 +53,11 @@ def test_fit_head_scores_the_held_back_cells_before_the_knn_bank_takes_them():
     assert density.score(held).max() < 1e-2  # the final bank holds them (float16)
 
 
-def _images(data, size, n=6):
+def _images(data, shape_hw, n=6):
     ds = datasets.discover(data)
     picked = ds.split("test")[:: max(1, len(ds.split("test")) // n)][:n]
-    real = datasets.load_images(picked, size)
-    edges = np.stack([np.zeros((size, size, 3), np.uint8), np.full((size, size, 3), 255, np.uint8)])
+    real = datasets.load_images(picked, shape_hw)
+    edges = np.stack([np.zeros((*shape_hw, 3), np.uint8), np.full((*shape_hw, 3), 255, np.uint8)])
     return np.concatenate([real, edges])
 
 
@@ -64,7 +65,7 @@ def _images(data, size, n=6):
 def test_int8_runtimes_agree_bit_exactly_with_tflm(which, request, synth_data):
     run = Run.open(request.getfixturevalue(which))
     tflite = run.file("model_int8.tflite")
-    x = to_int8(_images(synth_data, run.manifest["input"]["size"]))
+    x = to_int8(_images(synth_data, InputGeometry.from_manifest(run.manifest).shape_hw))
     golden = TFLMRunner(tflite).run_int8(x)
     for runner in (LiteRTRunner(tflite), NativeInt8Runner(tflite)):
         out = runner.run_int8(x)
@@ -84,6 +85,6 @@ def test_classifier_never_evaluates_its_training_images(classifier_run):
 
 def test_manifest_records_data_and_hashes(fomo_run):
     m = json.loads((fomo_run / "vadtool.json").read_text())
-    assert m["kind"] == "fomo-ad" and m["input"]["size"] == 96
+    assert m["kind"] == "fomo-ad" and (m["input"]["height"], m["input"]["width"]) == (96, 96)
     assert {"model.keras", "head.npz", "model_int8.tflite", "head_int8.npz"} <= m["files"].keys()
     assert m["holdout_images"] and not set(m["holdout_images"]) & set(m["train_images"])

@@ -135,13 +135,14 @@ def test_report_opens_in_headless_chromium(fomo_report, tmp_path):
         assert np.asarray(im.convert("L")).std() > 10  # not a blank page
 
 
-def _recover_heat(strip_png: Path, side: int) -> tuple[np.ndarray, int]:
-    """From a written overlay strip: the heat value (0..1) per pixel of the heatmap panel,
-    recovered by un-blending it from the image panel, and the number of panels."""
+def _recover_heat(strip_png: Path, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """From a written overlay strip of (h, w) panels: the heat value (0..1) per pixel of the
+    heatmap panel, recovered by un-blending it from the image panel, and the number of panels."""
+    h, w = shape
     picture = np.asarray(Image.open(strip_png).convert("RGB")).astype(np.float32)
-    n_panels = (picture.shape[1] + overlay.GAP) // (side + overlay.GAP)
-    image = picture[:side, :side]
-    heat = picture[:side, side + overlay.GAP:2 * side + overlay.GAP]
+    n_panels = (picture.shape[1] + overlay.GAP) // (w + overlay.GAP)
+    image = picture[:h, :w]
+    heat = picture[:h, w + overlay.GAP:2 * w + overlay.GAP]
     colour = (heat - (1 - overlay.ALPHA) * image) / overlay.ALPHA
     dist = ((colour[:, :, None, :] - overlay.JET[None, None].astype(np.float32)) ** 2).sum(-1)
     return dist.argmin(-1) / (len(overlay.JET) - 1), n_panels
@@ -159,10 +160,10 @@ def test_overlay_heat_lies_on_the_defect(gaussian_fomo_run, synth_data, tmp_path
         s, record = samples[k], records[k]
         assert record["anomalous"]
         png = write_overlay(s.path, record, tmp_path / f"{s.defect}_{s.path.stem}.png", mask_path=s.mask)
-        side = overlay.thumb_side(s.path, 512)
-        v, n_panels = _recover_heat(png, side)
+        shape = overlay.thumb_shape(s.path, 512)
+        v, n_panels = _recover_heat(png, shape)
         assert n_panels == 4  # image, heatmap, truth, predicted
-        mask = datasets.load_mask(s.mask, side).astype(bool)
+        mask = datasets.load_mask(s.mask, shape).astype(bool)
         assert v.max() > 0.95  # the highest cell, above the threshold: the hottest colour
         # the hottest region: the top 30 % of the range above the threshold; the grid is 6x6
         # (cells of 21 px here), so it is about one cell's footprint
@@ -193,7 +194,7 @@ def test_report_for_the_classifier(classifier_run, tmp_path):
     # predict --visualize for a classifier: the image and its score
     png = write_overlay(Path(data["gallery"][0]["path"]), {"score": 0.9, "threshold": 0.5}, tmp_path / "v.png")
     with Image.open(png) as im:
-        assert im.size[0] == overlay.thumb_side(Path(data["gallery"][0]["path"]), 512)
+        assert im.size[0] == overlay.thumb_shape(Path(data["gallery"][0]["path"]), 512)[1]
 
 
 def test_report_errors_name_the_fix(fomo_run, tmp_path):

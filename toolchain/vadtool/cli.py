@@ -15,6 +15,7 @@ import click
 from . import __version__
 from .errors import VadError
 from .models.density import KINDS as DENSITY_KINDS, POOLINGS
+from .geometry import RESIZES
 from .runners import RUNTIMES
 
 EXISTING = click.Path(exists=True, path_type=Path)
@@ -80,7 +81,8 @@ def data():
 @data.command("check")
 @click.argument("root", type=NEW)
 def data_check(root):
-    """Print counts per split and defect type, and every problem found."""
+    """Print counts per split and defect type, the image sizes, the input shape training would
+    use, and every problem found."""
     from .data import check
     ds, problems = check(root)
     if ds is not None:
@@ -88,6 +90,7 @@ def data_check(root):
         for split, defects in ds.counts().items():
             parts = ", ".join(f"{d} {n}" for d, n in defects.items())
             click.echo(f"  {split}: {parts}")
+        _echo_sizes(ds)
     for p in problems:
         click.echo(f"problem: {p}")
     if problems:
@@ -95,16 +98,37 @@ def data_check(root):
     click.echo("no problems found")
 
 
+def _echo_sizes(ds) -> None:
+    """Image sizes per split and the input shapes the default recipes would train at."""
+    from . import geometry
+    from .models import classifier, fomo_ad
+    train_paths = [s.path for s in ds.split("train") if s.label == 0]
+    for split in ("train", "test"):
+        paths = [s.path for s in ds.split(split)]
+        if paths:
+            click.echo(f"  {split} image sizes: {geometry.describe_sizes(geometry.image_sizes(paths))}")
+    for name, recipe, stride in (("train fomo-ad", fomo_ad.FomoAdRecipe(), fomo_ad.output_stride),
+                                 ("train classifier", classifier.ClassifierRecipe(), classifier.output_stride)):
+        _, shape = geometry.resolve_recipe(recipe, stride(recipe), train_paths)
+        click.echo(f"  {name} input: {shape} (shorter side {recipe.size}, median aspect, "
+                   f"multiples of {stride(recipe)}; --size and --resize change it)")
+
+
 @data.command("synth")
 @click.argument("out", type=NEW)
 @click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--kind", type=click.Choice(["object", "texture"]), default="object", show_default=True)
-@click.option("--size", default=128, show_default=True, help="Image side in pixels.")
+@click.option("--size", default=128, show_default=True, help="Image height in pixels.")
+@click.option("--aspect", default=1.0, show_default=True,
+              help="Width / height: 3 draws elongated parts (a bar) 3 times wider than high.")
 @click.option("--train", "n_train", default=60, show_default=True, help="Normal training images.")
-def data_synth(out, seed, kind, size, n_train):
+def data_synth(out, seed, kind, size, aspect, n_train):
     """Write a synthetic dataset in MVTec layout, with exact masks."""
-    from .synth import make_dataset
-    path = make_dataset(out, seed=seed, kind=kind, size=size, n_train=n_train)
+    from .synth import MAX_ASPECT, make_dataset
+    if size < 32 or not 1 / MAX_ASPECT <= aspect <= MAX_ASPECT:
+        raise VadError(f"--size {size} --aspect {aspect:g}: need a size of at least 32 px and an "
+                       f"aspect within 1/{MAX_ASPECT:g}..{MAX_ASPECT:g}")
+    path = make_dataset(out, seed=seed, kind=kind, size=size, n_train=n_train, aspect=aspect)
     click.echo(f"wrote {path}")
 
 
@@ -115,9 +139,13 @@ def train():
     """Train a model into a run directory."""
 
 
-def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict):
-    """Defaults from the dataclass, then the recipe file, then command-line options. The
-    input scaling follows the weights (the FOMO-AD 0.35 file expects [0, 1])."""
+def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, shape_fields: dict):
+    """Defaults from the dataclass, then the recipe file, then command-line options
+    (shape_fields: --size and --resize as geometry.recipe_overrides gives them; --size S
+    clears a recipe's shape). The input scaling follows the weights (the FOMO-AD 0.35 file
+    expects [0, 1]). An explicit shape is checked against the network's output stride here,
+    before any training."""
+    from . import geometry
     from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
     base = cls().to_json()
     if recipe_file:
@@ -129,13 +157,21 @@ def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict):
         base.update({k: v for k, v in loaded.items() if k != "backbone"})
         base["backbone"].update(loaded.get("backbone", {}))
     base.update({k: v for k, v in overrides.items() if v is not None})
+    base.update(shape_fields)
     base["backbone"].update({k: v for k, v in backbone_overrides.items() if v is not None})
     weights = resolve_weights(BackboneSpec(**base["backbone"]))
     base["backbone"]["input_scale"] = default_input_scale(weights)
     try:
-        return cls.from_json(base)
+        recipe = cls.from_json(base)
     except TypeError as exc:
         raise VadError(f"{recipe_file}: unknown recipe field ({exc}); see the recipes in models/") from exc
+    if recipe.resize not in geometry.RESIZES:
+        raise VadError(f"{recipe_file}: resize {recipe.resize!r} is not one of {', '.join(geometry.RESIZES)}")
+    if recipe.shape:
+        from .models import classifier, fomo_ad
+        stride = (fomo_ad if cls is fomo_ad.FomoAdRecipe else classifier).output_stride(recipe)
+        geometry.check_shape(recipe.shape, stride, "--size" if "shape" in shape_fields else f"{recipe_file}: shape")
+    return recipe
 
 
 def _common_train_options(fn):
@@ -144,7 +180,11 @@ def _common_train_options(fn):
     fn = click.option("--alpha", type=float, help="Backbone width (0.35-1.0).")(fn)
     fn = click.option("--weights", help="imagenet (Keras download), a weights file or a folder; "
                       "default from $VADTOOL_WEIGHTS, else imagenet.")(fn)
-    fn = click.option("--size", type=int, help="Input side in pixels.")(fn)
+    fn = click.option("--resize", type=click.Choice(RESIZES), help="How an image meets the input shape: "
+                      "squash (stretch), fit (keep the aspect, pad) or crop (keep the aspect, centre-crop); "
+                      "default squash.")(fn)
+    fn = click.option("--size", help="Input size: one side in pixels (the shorter; the other follows the "
+                      "training images' median aspect ratio) or WIDTHxHEIGHT (e.g. 160x400).")(fn)
     fn = click.option("--out", "-o", type=NEW, required=True, help="Run directory to create.")(fn)
     return click.argument("data", type=EXISTING)(fn)
 
@@ -160,13 +200,15 @@ def _common_train_options(fn):
 @click.option("--preprocess", type=click.Choice(["imagenet", "unit", "raw"]), default="imagenet", show_default=True,
               help="With --backbone MODEL.onnx: the input scaling the ONNX model expects.")
 @click.pass_context
-def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, density,
+def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshold, cut, density,
                   components, image_score, backbone, preprocess):
     """FOMO-AD detector: frozen backbone cut early, density of normal cell features."""
+    from .geometry import recipe_overrides
+    shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
     if backbone is not None:
-        given = [name for name, v in (("--size", size), ("--weights", weights), ("--alpha", alpha),
+        given = [name for name, v in (("--size", size), ("--resize", resize), ("--weights", weights), ("--alpha", alpha),
                                       ("--cut", cut), ("--recipe", recipe)) if v is not None]
         if given:
             raise VadError(f"{given[0]} does not apply to an imported --backbone; leave it out")
@@ -178,13 +220,18 @@ def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, 
         click.echo(f"wrote {run.path}: grid {run.manifest['output']['grid']}, "
                    f"threshold {run.manifest['threshold']:.4g} (imported backbone)")
         return
-    r = _recipe(FomoAdRecipe, recipe, {"size": size, "density": density, "components": components,
+    r = _recipe(FomoAdRecipe, recipe, {"density": density, "components": components,
                                        "image_score": image_score},
-                {"weights": weights, "alpha": alpha, "cut": cut})
+                {"weights": weights, "alpha": alpha, "cut": cut}, shape_fields)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest
-    click.echo(f"wrote {run.path}: grid {m['output']['grid']}, threshold {m['threshold']:.4g}, "
-               f"{m['train_seconds']:.1f} s")
+    click.echo(f"wrote {run.path}: input {_input_text(m)}, grid {m['output']['grid']}, "
+               f"threshold {m['threshold']:.4g}, {m['train_seconds']:.1f} s")
+
+
+def _input_text(manifest) -> str:
+    from .geometry import InputGeometry
+    return str(InputGeometry.from_manifest(manifest))
 
 
 @train.command("classifier")
@@ -192,15 +239,17 @@ def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, 
 @click.option("--arch", type=click.Choice(["mobilenet_v1", "mobilenet_v2"]), help="Backbone architecture.")
 @click.option("--anomaly-share", type=float, help="Share of each defect type's test images used for training (MVTec).")
 @click.pass_context
-def train_classifier(ctx, data, out, size, weights, alpha, recipe, threshold, arch, anomaly_share):
+def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, threshold, arch, anomaly_share):
     """Supervised baseline: pretrained MobileNet with a small softmax head."""
+    from .geometry import recipe_overrides
+    shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     from .models.classifier import ClassifierRecipe
     from .train import train_classifier as run_training
-    r = _recipe(ClassifierRecipe, recipe, {"size": size, "anomaly_share": anomaly_share},
-                {"weights": weights, "alpha": alpha, "arch": arch})
+    r = _recipe(ClassifierRecipe, recipe, {"anomaly_share": anomaly_share},
+                {"weights": weights, "alpha": alpha, "arch": arch}, shape_fields)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest
-    click.echo(f"wrote {run.path}: {len(m['train_images'])} training images, "
+    click.echo(f"wrote {run.path}: input {_input_text(m)}, {len(m['train_images'])} training images, "
                f"train accuracy {m['fit']['accuracy']:.3f}, {m['train_seconds']:.1f} s")
 
 

@@ -62,12 +62,13 @@ def export(run, fmt, out):
 @click.pass_context
 def import_cmd(ctx, model, out, kind, calib, preprocess):
     """Import an ONNX model (NCHW or NHWC) as float and full-int8 TFLite, checked against onnxruntime."""
+    from .geometry import InputGeometry
     from .onnx_import import import_onnx
     run = import_onnx(model, out, kind=kind, calib_dir=calib, preprocess=preprocess,
                       progress=_reporter(ctx))
     m = run.manifest
     check = m["onnx"]["float_check"]
-    click.echo(f"wrote {run.path}: {m['onnx']['layout']} input {m['input']['size']}x{m['input']['size']}, "
+    click.echo(f"wrote {run.path}: {m['onnx']['layout']} input {InputGeometry.from_manifest(m)}, "
                f"output {m['onnx']['tflite_output']}, float vs onnxruntime max error "
                f"{check['max_abs_error']:.3g} (relative {check['relative_error']:.3g}), "
                f"int8 correlation {m['quantization']['output_correlation']:.3f}")

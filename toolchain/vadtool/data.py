@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from vadtool.errors import DatasetError
+from vadtool.geometry import InputGeometry
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 MASK_SUFFIX = "_mask"
@@ -293,37 +294,41 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     return im
 
 
-def load_image(path: Path | str, size: int) -> np.ndarray:
-    """The image as uint8 (size, size, 3) RGB, resized with PIL bilinear.
+def _geometry(shape_hw: int | tuple[int, int], resize: str) -> InputGeometry:
+    h, w = (shape_hw, shape_hw) if isinstance(shape_hw, (int, np.integer)) else shape_hw
+    return InputGeometry(int(h), int(w), resize)
+
+
+def load_image(path: Path | str, shape_hw: int | tuple[int, int], resize: str = "squash") -> np.ndarray:
+    """The image as uint8 (H, W, 3) RGB (an int: square), brought to that shape by
+    ``resize`` (see geometry.RESIZES) with PIL bilinear.
 
     Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted.
     Raises DatasetError naming the file when it is missing, corrupt or unreadable.
     """
     im = _to_8bit(_open(path)).convert("RGB")
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
+    return np.asarray(_geometry(shape_hw, resize).apply(im), dtype=np.uint8)
 
 
-def load_mask(path: Path | str | None, size: int) -> np.ndarray:
-    """The mask as uint8 (size, size) of 0/1 (pixel > half scale is 1), resized
-    nearest-neighbour; ``None`` gives zeros."""
+def load_mask(path: Path | str | None, shape_hw: int | tuple[int, int], resize: str = "squash") -> np.ndarray:
+    """The mask as uint8 (H, W) of 0/1 (pixel > half scale is 1) in the same geometry as
+    its image, resized nearest-neighbour (fit's padding is 0); ``None`` gives zeros."""
+    geometry = _geometry(shape_hw, resize)
     if path is None:
-        return np.zeros((size, size), np.uint8)
+        return np.zeros(geometry.shape_hw, np.uint8)
     im = _to_8bit(_open(path)).convert("L")
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.Resampling.NEAREST)
-    return (np.asarray(im) > 127).astype(np.uint8)
+    return (np.asarray(geometry.apply(im, nearest=True)) > 127).astype(np.uint8)
 
 
-def load_images(samples: Iterable[Sample], size: int,
+def load_images(samples: Iterable[Sample], shape_hw: int | tuple[int, int], resize: str = "squash",
                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Images of ``samples`` as (N, size, size, 3) uint8; ``progress(done, total)`` is
-    called after each image."""
+    """Images of ``samples`` as (N, H, W, 3) uint8; ``progress(done, total)`` is called
+    after each image."""
     samples = list(samples)
-    out = np.empty((len(samples), size, size, 3), np.uint8)
+    geometry = _geometry(shape_hw, resize)
+    out = np.empty((len(samples), *geometry.shape_hw, 3), np.uint8)
     for i, s in enumerate(samples):
-        out[i] = load_image(s.path, size)
+        out[i] = load_image(s.path, geometry.shape_hw, resize)
         if progress is not None:
             progress(i + 1, len(samples))
     return out

@@ -10,6 +10,7 @@ import numpy as np
 from . import data as datasets
 from . import metrics
 from .errors import DatasetError
+from .geometry import image_sizes
 from .predict import Predictor, upsample
 from .rundir import Run
 from .progress import Progress, quiet
@@ -50,13 +51,13 @@ def evaluate(run_dir: Path, data: Path | None = None, runtime: str = "float",
     if limit:
         samples = _stratified_head(samples, limit)
     predictor = Predictor(run, runtime, runner)
-    size = predictor.size
+    geometry = predictor.geometry
     image_scores, cell_scores, seconds = [], [], 0.0
     batch = 1 if runtime == "device" else BATCH  # a device is slow: report every image
     progress(f"evaluate ({runtime})", 0, len(samples))
     for start in range(0, len(samples), batch):
         chunk = samples[start:start + batch]
-        images = datasets.load_images(chunk, size)
+        images = datasets.load_images(chunk, geometry.shape_hw, geometry.resize)
         t0 = time.perf_counter()
         p = predictor.predict(images)
         seconds += time.perf_counter() - t0
@@ -80,9 +81,14 @@ def evaluate(run_dir: Path, data: Path | None = None, runtime: str = "float",
     }
     if cell_scores and ds.has_masks:
         cells = np.concatenate(cell_scores)
-        masks = np.stack([datasets.load_mask(s.mask, size) for s in samples]).astype(bool)
+        # masks in the model's geometry; fit's padding shows no part, so no pixel of it counts
+        masks = np.stack([datasets.load_mask(s.mask, geometry.shape_hw, geometry.resize)
+                          for s in samples]).astype(bool)
         result["cell_auroc"] = metrics.auroc(cell_labels(masks, cells.shape[1:]), cells)
-        heat = np.stack([upsample(c, size, size) for c in cells])
+        heat = np.stack([upsample(c, *geometry.shape_hw) for c in cells])
+        if geometry.resize == "fit":
+            seen = np.stack([geometry.content(*size) for size in image_sizes(s.path for s in samples)])
+            masks, heat = masks[seen], heat[seen]
         result["pixel_auroc"] = metrics.auroc(masks, heat)
     if keep_scores:
         result["scores"] = {"paths": [str(s.path) for s in samples], "labels": labels.tolist(),

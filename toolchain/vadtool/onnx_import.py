@@ -31,6 +31,7 @@ import numpy as np
 
 from . import data as datasets
 from .errors import DatasetError, ModelError, QuantizeError, VadError
+from .geometry import InputGeometry
 
 if TYPE_CHECKING:
     from .rundir import Run
@@ -313,7 +314,7 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
                            "counts": {}}}
         with staged_run(out, "backbone" if kind == "backbone" else "classifier", **fields) as run:
             run.manifest.update({
-                "input": {"size": size, "channels": 3, "pixels": "RGB uint8"},
+                "input": InputGeometry(size, size, "squash").to_json(),
                 "output": ({"grid": out_shape[:2], "channels": out_shape[2]} if kind == "backbone"
                            else {"classes": [f"class_{i}" for i in range(out_shape[0] - 1)] + ["anomalous"]}),
                 "onnx": {"file": str(onnx_path.resolve()), "sha256": sha256(onnx_path),
@@ -386,10 +387,11 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
         if source.kind != "backbone":
             raise ModelError(f"{backbone}: a {source.kind} run, not an imported backbone; give the "
                              "folder `vadtool import --kind backbone` wrote, or an .onnx file")
-        size = source.manifest["input"]["size"]
+        shape = InputGeometry.from_manifest(source.manifest)
         int8_path = source.file("model_int8.tflite")
         float_path = source.file("model_float.tflite")
-        images = datasets.load_images(normals, size, progress=lambda d, t: progress("load train images", d, t))
+        images = datasets.load_images(normals, shape.shape_hw, shape.resize,
+                                      progress=lambda d, t: progress("load train images", d, t))
         runner = LiteRTRunner(int8_path)
         feats_q = np.concatenate([runner.outputs(images[i:i + 1]) for i in range(len(images))])
         feats_f = _run_tflite(float_path, images)

@@ -15,6 +15,7 @@ from PIL import Image
 from scipy import ndimage
 
 from . import data as datasets
+from .geometry import InputGeometry
 from .models.density import Density
 from .rundir import Run, write_bytes, write_json
 from .runners import INT8_RUNTIMES, make_runner
@@ -23,7 +24,7 @@ from .runners import INT8_RUNTIMES, make_runner
 @dataclass
 class Prediction:
     image_scores: np.ndarray  # (N,)
-    cell_scores: np.ndarray | None  # (N, G, G) for FOMO-AD
+    cell_scores: np.ndarray | None  # (N, Gh, Gw) for FOMO-AD
     outputs: np.ndarray  # network outputs, dequantized
 
 
@@ -35,13 +36,18 @@ class Predictor:
         self.runtime = runtime
         self.runner = runner if runner is not None else make_runner(run, runtime)
         int8 = runtime in INT8_RUNTIMES
-        self.size = run.manifest["input"]["size"]
+        self.geometry = InputGeometry.from_manifest(run.manifest)
         if run.kind == "fomo-ad":
             self.density = Density.load(run.file("head_int8.npz" if int8 else "head.npz"))
             self.threshold = run.manifest["threshold_int8" if int8 else "threshold"]
         else:
             self.density = None
             self.threshold = run.manifest["threshold"]
+
+    def load(self, paths) -> np.ndarray:
+        """Image files as this run's model input (N, H, W, 3) uint8."""
+        g = self.geometry
+        return np.stack([datasets.load_image(p, g.shape_hw, g.resize) for p in paths])
 
     def predict(self, images: np.ndarray) -> Prediction:
         outputs = self.runner.outputs(images)
@@ -52,45 +58,52 @@ class Predictor:
 
 
 def upsample(cells: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Cell scores (G, G) to a (height, width) map, bilinear."""
+    """Cell scores (Gh, Gw) to a (height, width) map over the model's input, bilinear."""
     img = Image.fromarray(cells.astype(np.float32), mode="F")
     return np.asarray(img.resize((width, height), Image.BILINEAR))
 
 
-def boxes(cells: np.ndarray, threshold: float, height: int, width: int) -> list[dict]:
-    """One box around each connected group of anomalous cells, in image pixels."""
+def boxes(cells: np.ndarray, threshold: float, height: int, width: int,
+          geometry: InputGeometry | None = None) -> list[dict]:
+    """One box around each connected group of anomalous cells, in the pixels of an image of
+    (height, width) that reached the model through ``geometry`` (default: squashed)."""
     labels, n = ndimage.label(cells > threshold)
     gh, gw = cells.shape
+    g = geometry or InputGeometry(gh, gw, "squash")
     out = []
     for k, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
-        out.append({"x0": round(xs.start * width / gw), "y0": round(ys.start * height / gh),
-                    "x1": round(xs.stop * width / gw), "y1": round(ys.stop * height / gh),
-                    "score": float(cells[labels == k].max())})
+        x0, y0, x1, y1 = g.model_box_to_source(xs.start * g.width / gw, ys.start * g.height / gh,
+                                               xs.stop * g.width / gw, ys.stop * g.height / gh,
+                                               width, height)
+        out.append({"x0": x0, "y0": y0, "x1": x1, "y1": y1, "score": float(cells[labels == k].max())})
     return sorted(out, key=lambda b: -b["score"])
 
 
 def predict_files(run_dir: Path, images: list[Path], out: Path, runtime: str = "float",
                   progress=None) -> list[dict]:
     """Write, for each image, <stem>.json (score, label, cells, boxes) and, for FOMO-AD,
-    <stem>_mask.png at the image's own size; returns the per-image records."""
+    <stem>_mask.png at the image's own size (cells mapped back through the run's resize);
+    returns the per-image records."""
     run = Run.open(run_dir)
     predictor = Predictor(run, runtime)
     out = Path(out)
     records = []
     for i, path in enumerate(images):
         path = Path(path)
-        pixels = datasets.load_image(path, predictor.size)
+        pixels = predictor.load([path])
         with Image.open(path) as im:
             width, height = im.size
-        p = predictor.predict(pixels[None])
+        p = predictor.predict(pixels)
         score = float(p.image_scores[0])
         rec = {"image": str(path), "score": score, "threshold": predictor.threshold,
-               "anomalous": score > predictor.threshold, "runtime": runtime}
+               "anomalous": score > predictor.threshold, "runtime": runtime,
+               "input": predictor.geometry.to_json()}
         if p.cell_scores is not None:
             cells = p.cell_scores[0]
             rec["cells"] = np.round(cells, 4).tolist()
-            rec["boxes"] = boxes(cells, predictor.threshold, height, width)
-            mask = (upsample(cells, height, width) > predictor.threshold).astype(np.uint8) * 255
+            rec["boxes"] = boxes(cells, predictor.threshold, height, width, predictor.geometry)
+            heat = predictor.geometry.cells_to_source(cells, width, height)
+            mask = (np.nan_to_num(heat, nan=-np.inf) > predictor.threshold).astype(np.uint8) * 255
             rec["mask"] = f"{path.stem}_mask.png"
             write_bytes(out / rec["mask"], png_bytes(mask))
         write_json(out / f"{path.stem}.json", rec)

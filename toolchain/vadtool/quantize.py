@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datasets
+from .geometry import InputGeometry
 from .errors import DatasetError, ModelError, QuantizeError
 from .models import fomo_ad
 from .models.density import Density
@@ -52,7 +53,7 @@ def calibration_files(calib_dir: Path) -> list[Path]:
     return paths[::max(1, len(paths) // CALIB_MAX)][:CALIB_MAX]
 
 
-def calibration_images(run: Run, calib_dir: Path | None, size: int) -> tuple[np.ndarray, str]:
+def calibration_images(run: Run, calib_dir: Path | None, shape: InputGeometry) -> tuple[np.ndarray, str]:
     if calib_dir is not None:
         paths = calibration_files(calib_dir)
         source = str(calib_dir)
@@ -66,7 +67,7 @@ def calibration_images(run: Run, calib_dir: Path | None, size: int) -> tuple[np.
         source = "training images"
     step = max(1, len(paths) // CALIB_MAX)
     paths = paths[::step][:CALIB_MAX]
-    images = np.stack([datasets.load_image(p, size) for p in paths])
+    images = np.stack([datasets.load_image(p, shape.shape_hw, shape.resize) for p in paths])
     return images, f"{source} ({len(paths)})"
 
 
@@ -118,9 +119,8 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
     if run.imported:
         raise QuantizeError(f"{run.path}: an imported model, already quantized by vadtool import; "
                             "re-import it with other --calib images to change its quantization")
-    size = run.manifest["input"]["size"]
     progress("load calibration images", 0, 1)
-    calib, source = calibration_images(run, calib_dir, size)
+    calib, source = calibration_images(run, calib_dir, InputGeometry.from_manifest(run.manifest))
     progress("load calibration images", 1, 1)
     float_runner = FloatRunner(run)
     progress("convert to int8", 0, 1)
@@ -166,9 +166,9 @@ def _check_images(run: Run, calib: np.ndarray) -> tuple[np.ndarray, bool]:
     and whether they are the held-back ones."""
     root = Path(run.manifest["data"]["root"])
     held = [root / p for p in run.manifest.get("holdout_images", [])]
-    size = run.manifest["input"]["size"]
+    shape = InputGeometry.from_manifest(run.manifest)
     if held and all(p.exists() for p in held):
-        return np.stack([datasets.load_image(p, size) for p in held]), True
+        return np.stack([datasets.load_image(p, shape.shape_hw, shape.resize) for p in held]), True
     return calib[: min(len(calib), 20)], False
 
 
@@ -181,11 +181,11 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
                             "try calibration images closer to the training data (--calib)")
     recipe = fomo_ad.FomoAdRecipe.from_json(run.manifest["recipe"])
     root = Path(run.manifest["data"]["root"])
-    size = run.manifest["input"]["size"]
+    shape = InputGeometry.from_manifest(run.manifest)
     fit_paths = [root / p for p in run.manifest["train_images"]]
     feats = []
     for i, p in enumerate(fit_paths):
-        feats.append(int8_runner.outputs(datasets.load_image(p, size)[None]))
+        feats.append(int8_runner.outputs(datasets.load_image(p, shape.shape_hw, shape.resize)[None]))
         progress("int8 features of training images", i + 1, len(fit_paths))
     feats = np.concatenate(feats)
     density_q, threshold_q, held_cells_q = fomo_ad.fit_head(recipe, feats,

@@ -1,8 +1,10 @@
 """Synthetic anomaly-detection datasets in MVTec layout, with exact masks.
 
 ``make_dataset`` draws either an "object" (a round metal part with a ring and four bolt
-holes on a dark gradient background, jittered in position, rotation and brightness) or
-a "texture" (a noisy basket weave with jittered phase and brightness). Anomalous images
+holes on a dark gradient background, jittered in position, rotation and brightness; with
+``aspect`` other than 1, an elongated bar with rounded ends, a groove and a row of bolt
+holes, in images ``aspect`` times wider than high) or a "texture" (a noisy basket weave
+with jittered phase and brightness). Anomalous images
 carry one defect each: a dark "crack" (jagged line), a "chip" (a small bite out of the
 object's rim; a light flat patch in the texture), a brown "spot" (blob) or a "missing"
 piece (a large bite showing the background; a dark hole in the texture). Each covers
@@ -31,9 +33,14 @@ _SPOT_RGB = (100, 56, 25)
 _CRACK_RGB = (20, 18, 16)
 
 
+MAX_ASPECT = 8.0
+
+
 def make_dataset(out: str | Path, seed: int = 0, kind: str = "object", size: int = 128,
-                 n_train: int = 60, n_test_good: int = 12, n_per_defect: int = 6) -> Path:
-    """Write a synthetic dataset to ``out`` and return ``out``.
+                 n_train: int = 60, n_test_good: int = 12, n_per_defect: int = 6,
+                 aspect: float = 1.0) -> Path:
+    """Write a synthetic dataset to ``out`` and return ``out``. Images are ``size`` pixels
+    high and round(size * aspect) wide.
 
     Layout: ``train/good/NNN.png``, ``test/good/NNN.png``, ``test/<defect>/NNN.png`` and
     ``ground_truth/<defect>/NNN_mask.png`` (0/255) for each defect in DEFECTS. The folder
@@ -45,6 +52,9 @@ def make_dataset(out: str | Path, seed: int = 0, kind: str = "object", size: int
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if size < 32 or n_train < 1 or min(n_test_good, n_per_defect) < 0:
         raise ValueError("need size >= 32, n_train >= 1 and non-negative test counts")
+    if not 1 / MAX_ASPECT <= aspect <= MAX_ASPECT:
+        raise ValueError(f"aspect (width / height) must be within 1/{MAX_ASPECT:g}..{MAX_ASPECT:g}, not {aspect:g}")
+    shape = (size, max(32, round(size * aspect)))
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out}: already exists and is not an empty folder; "
@@ -52,7 +62,7 @@ def make_dataset(out: str | Path, seed: int = 0, kind: str = "object", size: int
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        _write_all(tmp, np.random.default_rng(seed), kind, size,
+        _write_all(tmp, np.random.default_rng(seed), kind, shape,
                    n_train, n_test_good, n_per_defect)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
         if out.exists():
@@ -64,7 +74,7 @@ def make_dataset(out: str | Path, seed: int = 0, kind: str = "object", size: int
     return out
 
 
-def _write_all(root: Path, rng: np.random.Generator, kind: str, size: int,
+def _write_all(root: Path, rng: np.random.Generator, kind: str, shape: tuple[int, int],
                n_train: int, n_test_good: int, n_per_defect: int) -> None:
     jobs = [("train", "good", n_train), ("test", "good", n_test_good)]
     jobs += [("test", d, n_per_defect) for d in DEFECTS]
@@ -74,45 +84,63 @@ def _write_all(root: Path, rng: np.random.Generator, kind: str, size: int,
         if defect != "good":
             (root / "ground_truth" / defect).mkdir(parents=True)
         for i in range(n):
-            img, mask = _draw(rng, kind, size, None if defect == "good" else defect)
+            img, mask = _draw(rng, kind, shape, None if defect == "good" else defect)
             Image.fromarray(img, "RGB").save(folder / f"{i:03d}.png", compress_level=1)
             if mask is not None:
                 Image.fromarray(mask * np.uint8(255), "L").save(
                     root / "ground_truth" / defect / f"{i:03d}_mask.png", compress_level=1)
 
 
-def _draw(rng: np.random.Generator, kind: str, size: int, defect: str | None
+def _draw(rng: np.random.Generator, kind: str, shape: tuple[int, int], defect: str | None
           ) -> tuple[np.ndarray, np.ndarray | None]:
-    """One image (uint8 HxWx3) and, for a defect, its 0/1 mask."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    """One image (uint8 HxWx3) and, for a defect, its 0/1 mask. The part is centred at
+    (cx, cy) with radius r (the half-height of a bar) and a straight half-length ``along``
+    (0 for the round part)."""
+    h, w = shape
+    size = min(h, w)  # the scale of details and defects
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     gain = rng.uniform(0.9, 1.1)
+    along = 0.0
     if kind == "object":
-        bg = (32 + 28 * (0.6 * xx + 0.4 * yy))[..., None] * np.array([1.0, 1.0, 1.1])
-        cx, cy = size / 2 + rng.uniform(-0.03, 0.03, 2) * size
+        bg = (32 + 28 * (0.6 * xx / w + 0.4 * yy / h))[..., None] * np.array([1.0, 1.0, 1.1])
+        cx, cy = np.array([w, h]) / 2 + rng.uniform(-0.03, 0.03, 2) * size
         radius = size * rng.uniform(0.33, 0.35)
         angle = rng.uniform(-0.2, 0.2)
-        part = _mask_of(size, lambda d: d.ellipse([cx - radius, cy - radius,
-                                                   cx + radius, cy + radius], fill=1))
-        shade = 1.0 - 0.35 * np.hypot(xx * size - cx + radius / 2,
-                                      yy * size - cy + radius / 2) / (2 * radius)
+        if w == h:
+            part = _mask_of(shape, lambda d: d.ellipse([cx - radius, cy - radius,
+                                                        cx + radius, cy + radius], fill=1))
+            holes = _mask_of(shape, lambda d: _object_details(d, cx, cy, radius, angle))
+        else:  # a bar along the longer side (drawn wide, transposed when the image is tall)
+            along = max(w, h) / 2 - size * 0.08 - radius
+            part = _mask_of(shape, lambda d: _bar(d, cx, cy, radius, along, w > h))
+            holes = _mask_of(shape, lambda d: _bar_details(d, cx, cy, radius, along, w > h, angle))
+        if w == h:  # lit from the top left
+            shade = 1.0 - 0.35 * np.hypot(xx - cx + radius / 2, yy - cy + radius / 2) / (2 * radius)
+        else:  # a cylinder lit from one side
+            across = (yy - cy) if w > h else (xx - cx)
+            shade = 1.0 - 0.35 * np.abs(across + radius / 2) / (2 * radius)
         img = np.where(part[..., None] == 1, _OBJECT_RGB * shade[..., None], bg)
-        holes = _mask_of(size, lambda d: _object_details(d, cx, cy, radius, angle))
         img[holes == 1] *= 0.55
     else:
         period = size / 8
         ph = rng.uniform(0, 2 * math.pi, 2)
-        u, v = 2 * math.pi * xx * size / period + ph[0], 2 * math.pi * yy * size / period + ph[1]
+        u, v = 2 * math.pi * xx / period + ph[0], 2 * math.pi * yy / period + ph[1]
         # Basket weave: cells alternate horizontal and vertical threads.
         cell = (np.floor(u / math.pi) + np.floor(v / math.pi)) % 2
         threads = np.where(cell == 0, np.sin(4 * u), np.sin(4 * v))
         tone = 120 + 38 * threads + 12 * np.cos(u) * np.cos(v)
         img = tone[..., None] * np.array([1.05, 0.95, 0.8])
-        part, cx, cy, radius = np.ones((size, size), np.uint8), size / 2, size / 2, size * 0.4
+        part, cx, cy, radius = np.ones(shape, np.uint8), w / 2, h / 2, size * 0.4
+        along = max(w, h) / 2 - radius - size * 0.1 if w != h else 0.0
     img = img * gain + _noise(rng, img.shape)
     mask = None
     if defect is not None:
-        region = _mask_of(size, lambda d: _defect_shape(d, rng, defect, kind, size,
-                                                         cx, cy, radius))
+        if along > 0:  # a place along the bar (or the long texture), then the defect around it
+            t = rng.uniform(-along, along)
+            cx, cy = (cx + t, cy) if w > h else (cx, cy + t)
+        region = _mask_of(shape, lambda d: _defect_shape(d, rng, defect, kind, size,
+                                                          cx, cy, radius, along > 0 and w > h,
+                                                          along > 0 and h > w))
         # Off the part a defect changes nothing visible, so it is not anomalous there.
         mask = region & part
         if kind == "object" and defect in ("chip", "missing"):
@@ -130,9 +158,9 @@ def _noise(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.standard_normal(shape, dtype=np.float32) * np.float32(4.0)
 
 
-def _mask_of(size: int, paint) -> np.ndarray:
-    """Run ``paint(draw)`` on a blank "L" canvas and return its 0/1 pixels."""
-    canvas = Image.new("L", (size, size), 0)
+def _mask_of(shape: tuple[int, int], paint) -> np.ndarray:
+    """Run ``paint(draw)`` on a blank "L" canvas of (height, width) and return its 0/1 pixels."""
+    canvas = Image.new("L", (shape[1], shape[0]), 0)
     paint(ImageDraw.Draw(canvas))
     return (np.asarray(canvas) > 0).astype(np.uint8)
 
@@ -147,9 +175,34 @@ def _object_details(d: ImageDraw.ImageDraw, cx, cy, r, angle) -> None:
         d.ellipse([hx - hr, hy - hr, hx + hr, hy + hr], fill=1)
 
 
+def _bar(d: ImageDraw.ImageDraw, cx, cy, r, along, wide: bool) -> None:
+    """A bar with round ends: half-length along + r on the long axis, half-height r."""
+    ax, ay = (along, 0.0) if wide else (0.0, along)
+    d.rounded_rectangle([cx - ax - r, cy - ay - r, cx + ax + r, cy + ay + r], radius=r, fill=1)
+
+
+def _bar_details(d: ImageDraw.ImageDraw, cx, cy, r, along, wide: bool, angle) -> None:
+    """A machined groove along the bar and a row of bolt holes; the groove's tilt and the
+    holes' spacing follow the jittered angle."""
+    wd = max(1, round(r / 20))
+    tilt = 0.15 * r * angle
+    if wide:
+        d.line([(cx - along, cy - 0.45 * r - tilt), (cx + along, cy - 0.45 * r + tilt)], fill=1, width=wd)
+    else:
+        d.line([(cx - 0.45 * r - tilt, cy - along), (cx - 0.45 * r + tilt, cy + along)], fill=1, width=wd)
+    n = max(2, int(2 * along / (1.5 * r)) + 1)
+    for k in range(n):
+        t = -along + 2 * along * k / (n - 1)
+        hx, hy = (cx + t, cy + 0.3 * r) if wide else (cx + 0.3 * r, cy + t)
+        hr = 0.12 * r
+        d.ellipse([hx - hr, hy - hr, hx + hr, hy + hr], fill=1)
+
+
 def _defect_shape(d: ImageDraw.ImageDraw, rng: np.random.Generator, defect: str, kind: str,
-                  size: int, cx: float, cy: float, r: float) -> None:
-    """Draw the defect region at a random place on the part (or the texture)."""
+                  size: int, cx: float, cy: float, r: float, wide_bar: bool = False,
+                  tall_bar: bool = False) -> None:
+    """Draw the defect region at a random place on the part (or the texture); on a bar, a
+    chip or missing piece bites its long edge."""
     a = rng.uniform(0, 2 * math.pi)
     if defect == "crack":
         # A jagged walk from a point inside the part, roughly along one direction.
@@ -173,6 +226,10 @@ def _defect_shape(d: ImageDraw.ImageDraw, rng: np.random.Generator, defect: str,
         else:
             depth, off = size * (0.08 if defect == "chip" else 0.12), rng.uniform(0, 0.6) * r
         bx, by = cx + off * math.cos(a), cy + off * math.sin(a)
+        if kind == "object" and wide_bar:  # the long edge above or below
+            bx, by = cx, cy + math.copysign(r, math.sin(a))
+        elif kind == "object" and tall_bar:
+            bx, by = cx + math.copysign(r, math.cos(a)), cy
         pts = []
         for k in range(7):
             t = a + 2 * math.pi * k / 7

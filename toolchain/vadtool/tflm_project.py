@@ -33,6 +33,7 @@ from . import __version__
 from .boards import FIRMWARE_TEMPLATES, Board, get_board
 from .errors import RenderError
 from .export import c_array_sources
+from .geometry import InputGeometry
 from .rundir import Run, publish_mode
 
 SUMMARY = "vadtool_tflm.json"
@@ -138,10 +139,10 @@ def _model_context(run: Run, tflite: Path) -> dict:
     if len(tin.shape) != 4 or tin.shape[0] != 1:
         raise RenderError(f"{tflite}: input shape {list(tin.shape)} is not (1, H, W, C)")
     m = run.manifest
-    size = m["input"]["size"]
-    if tuple(tin.shape[1:3]) != (size, size):
-        raise RenderError(f"{tflite}: input is {tin.shape[1]}x{tin.shape[2]} but the run says "
-                          f"{size}x{size}; re-run vadtool quantize")
+    h, w = InputGeometry.from_manifest(m).shape_hw
+    if tuple(tin.shape[1:3]) != (h, w):
+        raise RenderError(f"{tflite}: input is {tin.shape[1]}x{tin.shape[2]} (HxW) but the run says "
+                          f"{h}x{w}; re-run vadtool quantize")
     q = m.get("quantization", {})
     if "input_scale" in q and (abs(q["input_scale"] - float(tin.scale[0])) > 1e-6
                                or q["input_zero_point"] != int(tin.zero_point[0])):

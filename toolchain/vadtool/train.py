@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datasets
+from . import geometry
 from .errors import DatasetError, ModelError
 from .models import classifier, fomo_ad
 from .progress import Progress, quiet
@@ -56,8 +57,10 @@ def _save_keras(model, path: Path) -> None:
     named.replace(path)
 
 
-def _load(samples, size, progress: Progress, what: str) -> np.ndarray:
-    return datasets.load_images(samples, size, progress=lambda d, t: progress(what, d, t))
+def _load(samples, shape: geometry.InputGeometry, progress: Progress, what: str) -> np.ndarray:
+    return datasets.load_images(samples, shape.shape_hw, shape.resize,
+                                progress=lambda d, t: progress(what, d, t))
+
 
 
 def _weights_field(spec) -> str:
@@ -80,8 +83,9 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     started = time.perf_counter()
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]
+    recipe, shape = geometry.resolve_recipe(recipe, fomo_ad.output_stride(recipe), [s.path for s in normals])
     network = fomo_ad.build_network(recipe)
-    images = _load(normals, recipe.size, progress, "load train images")
+    images = _load(normals, shape, progress, "load train images")
     features = extract(network, images, progress, "extract features")
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
     progress("fit density", 0, 1)
@@ -91,7 +95,7 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     grid = list(network.output.shape[1:3])
     with staged_run(out, "fomo-ad", recipe=recipe.to_json(), data=data_fields(ds)) as run:
         run.manifest.update({
-            "input": {"size": recipe.size, "channels": 3, "pixels": "RGB uint8"},
+            "input": shape.to_json(),
             "output": {"grid": grid, "channels": int(network.output.shape[-1])},
             "weights_loaded": _weights_field(recipe.backbone),
             "threshold": float(threshold) if threshold is not None else auto_threshold,
@@ -124,15 +128,16 @@ def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRe
                            "add a test/<defect> folder (MVTec) or an anomaly/ folder (plain)")
     samples = normals + anomalies
     labels = np.array([0] * len(normals) + [1] * len(anomalies))
+    recipe, shape = geometry.resolve_recipe(recipe, classifier.output_stride(recipe), [s.path for s in normals])
     features_model, full = classifier.build_network(recipe)
-    images = _load(samples, recipe.size, progress, "load train images")
+    images = _load(samples, shape, progress, "load train images")
     features = extract(features_model, images, progress, "extract features")
     progress("train head", 0, 1)
     fit_stats = classifier.train_head(full, features, labels, recipe)
     progress("train head", 1, 1)
     with staged_run(out, "classifier", recipe=recipe.to_json(), data=data_fields(ds)) as run:
         run.manifest.update({
-            "input": {"size": recipe.size, "channels": 3, "pixels": "RGB uint8"},
+            "input": shape.to_json(),
             "output": {"classes": ["normal", "anomalous"]},
             "weights_loaded": _weights_field(recipe.backbone),
             "threshold": float(threshold) if threshold is not None else 0.5,

@@ -28,6 +28,11 @@ class DeviceRunner(Int8Runner):
         self.ticks: list[int] = []
 
     def run_int8(self, x: np.ndarray) -> np.ndarray:
+        # a WxH image has the byte count of an HxW one: compare the shape HELLO reported
+        if tuple(x.shape[1:]) != tuple(self.info.input_shape):
+            raise DeviceError(f"images are {'x'.join(map(str, x.shape[1:]))} (HxWxC) but the device at "
+                              f"{self.client.transport.url} takes {'x'.join(map(str, self.info.input_shape))}; "
+                              "render, build and flash this run")
         outs = []
         for one in x:
             out, ticks = self.client.run(np.ascontiguousarray(one))

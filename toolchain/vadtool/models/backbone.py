@@ -75,8 +75,8 @@ def resolve_weights(spec: BackboneSpec) -> str | Path:
                      f"or set {WEIGHTS_ENV}, or use --weights imagenet on a machine with internet")
 
 
-def _keras_app(spec: BackboneSpec, size: int, weights):
-    shape = (size, size, 3)
+def _keras_app(spec: BackboneSpec, shape_hw: tuple[int, int], weights):
+    shape = (*shape_hw, 3)
     if spec.arch == "mobilenet_v2":
         return keras.applications.MobileNetV2(alpha=spec.alpha, include_top=False,
                                               weights=weights, input_shape=shape)
@@ -84,15 +84,16 @@ def _keras_app(spec: BackboneSpec, size: int, weights):
                                         weights=weights, input_shape=shape)
 
 
-def build_backbone(spec: BackboneSpec, size: int, outputs: list[str] | None = None) -> keras.Model:
-    """The pretrained feature extractor: raw pixels in, features at the cut out (or, with
-    outputs, the features of each of those layers)."""
+def build_backbone(spec: BackboneSpec, shape_hw: int | tuple[int, int],
+                   outputs: list[str] | None = None) -> keras.Model:
+    """The pretrained feature extractor: raw pixels (H, W, 3) in (an int: square), features at
+    the cut out (or, with outputs, the features of each of those layers)."""
+    shape_hw = (shape_hw, shape_hw) if isinstance(shape_hw, int) else tuple(int(v) for v in shape_hw)
     weights = resolve_weights(spec)
     try:
-        if weights == "imagenet":
-            base = _keras_app(spec, size, "imagenet")
-        else:
-            base = _keras_app(spec, size, None)
+        with warnings.catch_warnings():  # non-square inputs: Keras warns the weights are for 224x224
+            warnings.simplefilter("ignore")
+            base = _keras_app(spec, shape_hw, "imagenet" if weights == "imagenet" else None)
     except ValueError as exc:  # Keras rejects unsupported alpha / size combinations
         raise ModelError(f"cannot build {spec.arch} alpha {spec.alpha}: {exc}") from exc
     except Exception as exc:  # the Keras download fails offline with many exception types
@@ -119,9 +120,44 @@ def build_backbone(spec: BackboneSpec, size: int, outputs: list[str] | None = No
                                  "with \"extra_layers\": [], e.g. models/fomo-ad-tiny.json)") from exc
             raise
     scale, offset = SCALES[spec.input_scale]
-    inp = keras.Input((size, size, 3), name="pixels")
+    inp = keras.Input((*shape_hw, 3), name="pixels")
     x = keras.layers.Rescaling(scale, offset, name="input_scaling")(inp)
     return keras.Model(inp, cut(x), name="backbone")
+
+
+# Layers that halve the resolution: MobileNetV2 blocks whose depthwise convolution has stride
+# 2 (a block's "expand" layers come before it, at the block's input stride), MobileNetV1
+# depthwise layers with stride 2; both begin with a stride-2 convolution.
+_V2_STRIDE2_BLOCKS = (1, 3, 6, 13)
+_V1_STRIDE2_DW = (2, 4, 6, 12)
+
+
+def layer_stride(spec: BackboneSpec, layer: str | None) -> int:
+    """Input pixels per output pixel at a layer (None: the whole network, 32)."""
+    import re
+    if layer is None or layer in ("Conv_1", "Conv_1_bn", "out_relu", "conv_pw_13", "conv_pw_13_bn",
+                                  "conv_pw_13_relu"):
+        return 32
+    if spec.arch == "mobilenet_v2":
+        m = re.fullmatch(r"block_(\d+)_(expand|expand_BN|expand_relu|pad|depthwise|depthwise_BN|"
+                         r"depthwise_relu|project|project_BN|add)", layer)
+        if m:
+            block, part = int(m.group(1)), m.group(2)
+            before = sum(b < block for b in _V2_STRIDE2_BLOCKS)
+            after = before + (block in _V2_STRIDE2_BLOCKS and not part.startswith(("expand", "pad")))
+            return 2 * 2 ** after
+        if layer.startswith(("Conv1", "bn_Conv1", "expanded_conv")):
+            return 2
+    elif spec.arch == "mobilenet_v1":
+        m = re.fullmatch(r"conv_(dw|pw|pad)_(\d+)(_bn|_relu)?", layer)
+        if m:
+            kind, n = m.group(1), int(m.group(2))
+            passed = sum(d < n or (d == n and kind != "pad") for d in _V1_STRIDE2_DW)
+            return 2 * 2 ** passed
+        if layer.startswith("conv1"):
+            return 2
+    raise ModelError(f"{spec.arch} has no layer {layer!r} vadtool knows the stride of; "
+                     "cut at a block_N_... (v2) or conv_pw_N_relu (v1) layer")
 
 
 def _load_weights(spec: BackboneSpec, base, cut, path: Path) -> None:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..tfenv import keras
-from .backbone import BackboneSpec, build_backbone
+from .backbone import BackboneSpec, build_backbone, layer_stride
 
 
 def _default_backbone() -> BackboneSpec:
@@ -18,7 +18,9 @@ def _default_backbone() -> BackboneSpec:
 @dataclass
 class ClassifierRecipe:
     backbone: BackboneSpec = field(default_factory=_default_backbone)
-    size: int = 96
+    size: int = 96  # the shorter input side; the longer follows the data's aspect ratio
+    shape: list[int] | None = None  # [height, width]; None: chosen from the data at train time
+    resize: str = "squash"  # one of geometry.RESIZES
     anomaly_share: float = 0.3  # share of each defect type's test images used for training
     l2: float = 1e-3  # weight penalty of the softmax layer
     max_iter: int = 500
@@ -36,9 +38,15 @@ class ClassifierRecipe:
         return cls(**d)
 
 
+def output_stride(recipe: ClassifierRecipe) -> int:
+    """Input pixels per feature-map pixel before the global pooling."""
+    return layer_stride(recipe.backbone, recipe.backbone.cut)
+
+
 def build_network(recipe: ClassifierRecipe) -> tuple[keras.Model, keras.Model]:
-    """(features model, full classifier). The head is trained on cached features."""
-    backbone = build_backbone(recipe.backbone, recipe.size)
+    """(features model, full classifier) for recipe.shape (without one, size x size). The
+    head is trained on cached features."""
+    backbone = build_backbone(recipe.backbone, tuple(recipe.shape) if recipe.shape else recipe.size)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)
     features = keras.Model(backbone.input, pooled, name="features")
     head = keras.layers.Dense(2, activation="softmax", name="classes")

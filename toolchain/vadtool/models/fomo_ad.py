@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..tfenv import keras
-from .backbone import BackboneSpec, build_backbone
+from .backbone import BackboneSpec, build_backbone, layer_stride
 from .density import Density, fit
 
 # train's cell scores of the held-back normal images, before a knn bank takes them in
@@ -23,7 +23,9 @@ class FomoAdRecipe:
     stride-8 and stride-16 features, 7x7/2 pooling, nearest normal cell, mean of the top half of
     the cells. models/fomo-ad-gaussian.json is the one whose head also runs in C on a device."""
     backbone: BackboneSpec = field(default_factory=BackboneSpec)
-    size: int = 128
+    size: int = 128  # the shorter input side; the longer follows the data's aspect ratio
+    shape: list[int] | None = None  # [height, width]; None: chosen from the data at train time
+    resize: str = "squash"  # one of geometry.RESIZES
     # deeper layers concatenated to the cut
     extra_layers: list[str] = field(default_factory=lambda: ["block_13_expand_relu"])
     pool: int = 7  # average-pooling window on the feature map (0: none)
@@ -47,21 +49,31 @@ class FomoAdRecipe:
         return cls(**d)
 
 
+def _layers(recipe: FomoAdRecipe) -> list[str]:
+    return [recipe.backbone.cut] + [name for name in recipe.extra_layers if name != recipe.backbone.cut]
+
+
+def output_stride(recipe: FomoAdRecipe) -> int:
+    """Input pixels per cell: input sides must be multiples of it for a whole cell grid."""
+    deepest = max(layer_stride(recipe.backbone, name) for name in _layers(recipe))
+    return deepest * (recipe.pool_stride if recipe.pool else 1)
+
+
 def build_network(recipe: FomoAdRecipe) -> keras.Model:
-    """Raw pixels (S, S, 3) in, pooled cell features (G, G, C) out. With extra_layers, each
-    layer is pooled the same way, finer maps are averaged down to the coarsest grid, and the
-    features are concatenated per cell."""
-    layers = [recipe.backbone.cut] + [name for name in recipe.extra_layers if name != recipe.backbone.cut]
-    backbone = build_backbone(recipe.backbone, recipe.size,
+    """Raw pixels (H, W, 3) in (recipe.shape; without one, size x size), pooled cell features
+    (Gh, Gw, C) out. With extra_layers, each layer is pooled the same way, finer maps are
+    averaged down to the coarsest grid, and the features are concatenated per cell."""
+    layers = _layers(recipe)
+    backbone = build_backbone(recipe.backbone, tuple(recipe.shape) if recipe.shape else recipe.size,
                               outputs=layers if len(layers) > 1 else None)
     maps = backbone.outputs
     if recipe.pool:
         maps = [keras.layers.AveragePooling2D(recipe.pool, strides=recipe.pool_stride,
                                               padding="same", name=f"cell_pool_{i}")(m)
                 for i, m in enumerate(maps)]
-    grid = min(m.shape[1] for m in maps)
-    maps = [keras.layers.AveragePooling2D(m.shape[1] // grid, name=f"to_grid_{i}")(m)
-            if m.shape[1] != grid else m for i, m in enumerate(maps)]
+    gh, gw = min(m.shape[1] for m in maps), min(m.shape[2] for m in maps)
+    maps = [keras.layers.AveragePooling2D((m.shape[1] // gh, m.shape[2] // gw), name=f"to_grid_{i}")(m)
+            if tuple(m.shape[1:3]) != (gh, gw) else m for i, m in enumerate(maps)]
     x = maps[0] if len(maps) == 1 else keras.layers.Concatenate(name="cells")(maps)
     return keras.Model(backbone.input, x, name="fomo_ad")
 

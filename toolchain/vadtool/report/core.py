@@ -18,6 +18,7 @@ import numpy as np
 from .. import data as datasets
 from .. import metrics
 from ..errors import VadError
+from ..geometry import InputGeometry
 from ..rundir import Run, write_bytes, write_json
 from ..runners import RUNTIMES
 from . import overlay, plots
@@ -183,7 +184,7 @@ def manifest_summary(run: Run) -> tuple[list[tuple[str, str]], dict]:
     counts = "; ".join(f"{split}: " + ", ".join(f"{k} {n}" for k, n in per.items())
                        for split, per in d.get("counts", {}).items())
     facts = [("model", m.get("kind", "?")), ("data", f"{d.get('root')} ({d.get('layout')} layout)"),
-             ("images", counts), ("input", f"{m['input']['size']} px {m['input'].get('pixels', '')}")]
+             ("images", counts), ("input", f"{InputGeometry.from_manifest(m)}, {m['input'].get('pixels', '')}")]
     if "grid" in m.get("output", {}):
         facts.append(("cell grid", "x".join(str(g) for g in m["output"]["grid"])))
     facts.append(("threshold", f"{m.get('threshold'):.4g} ({m.get('threshold_source', '')})"))
@@ -229,6 +230,7 @@ def _gallery(run: Run, out: Path, result: dict, primary: str, predictors: dict, 
     except VadError:
         samples = {}
     cells, heat_runtime, heat_threshold = [None] * len(picked), None, threshold
+    geometry = InputGeometry.from_manifest(run.manifest)
     if run.kind == "fomo-ad":
         heat_runtime = primary if primary in RUNTIMES else ("tflm" if run.has("model_int8.tflite") else "float")
         predictor = predictors.get(heat_runtime) or Predictor(run, heat_runtime)
@@ -236,18 +238,18 @@ def _gallery(run: Run, out: Path, result: dict, primary: str, predictors: dict, 
         cells = []
         for start in range(0, len(picked), BATCH):
             chunk = [paths[i] for i in picked[start:start + BATCH]]
-            images = np.stack([datasets.load_image(p, predictor.size) for p in chunk])
+            images = predictor.load(chunk)
             cells.extend(predictor.predict(images).cell_scores)
             progress("gallery heatmaps", start + len(chunk), len(picked))
     items = []
     for rank, (i, c) in enumerate(zip(picked, cells)):
         path = paths[i]
         sample = samples.get(path.resolve())
-        side = overlay.thumb_side(path, max_side)
-        image = datasets.load_image(path, side)
-        mask = datasets.load_mask(sample.mask, side) if sample is not None and sample.mask else None
+        shape = overlay.thumb_shape(path, max_side)
+        image = datasets.load_image(path, shape)
+        mask = datasets.load_mask(sample.mask, shape) if sample is not None and sample.mask else None
         files = {}
-        for name, panel in overlay.panels(image, c, heat_threshold, mask).items():
+        for name, panel in overlay.panels(image, c, heat_threshold, mask, geometry).items():
             rel = f"gallery/{rank:03d}_{name}.png"
             write_bytes(out / rel, overlay.png_bytes(panel))
             files[name] = rel

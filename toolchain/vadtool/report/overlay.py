@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import data as datasets
+from ..geometry import InputGeometry
 from ..predict import boxes as cell_boxes
-from ..predict import upsample
 from ..rundir import write_bytes
 
 ALPHA = 0.5  # weight of the heat colour over the image
@@ -36,27 +36,34 @@ JET = colormap()
 
 def heat_values(heat: np.ndarray, threshold: float) -> np.ndarray:
     """Scores to [0, 1]: the lowest score 0, the threshold 0.5, the highest score 1 (linear
-    on each side of the threshold; an image all below it stays below 0.5, cool)."""
+    on each side of the threshold; an image all below it stays below 0.5, cool). NaN (where
+    the model saw nothing) stays NaN."""
     heat = np.asarray(heat, np.float64)
-    below = max(threshold - float(heat.min()), 1e-12)
-    above = max(float(heat.max()) - threshold, 1e-12)
+    seen = heat[np.isfinite(heat)]
+    low, high = (float(seen.min()), float(seen.max())) if seen.size else (threshold, threshold)
+    below = max(threshold - low, 1e-12)
+    above = max(high - threshold, 1e-12)
     v = np.where(heat >= threshold, 0.5 + 0.5 * (heat - threshold) / above,
                  0.5 - 0.5 * (threshold - heat) / below)
     return np.clip(v, 0.0, 1.0)
 
 
-def thumb_side(path: Path, max_side: int, min_side: int = 64) -> int:
-    """The panel side for an image: its own larger side, capped at max_side."""
+def thumb_shape(path: Path, max_side: int, min_side: int = 64) -> tuple[int, int]:
+    """(height, width) of the panels for an image: its own aspect, the longer side its own,
+    capped at max_side (and at least min_side)."""
     with Image.open(path) as im:
-        side = max(im.size)
-    return int(max(min_side, min(max_side, side)))
+        w, h = im.size
+    scale = min(1.0, max_side / max(w, h)) if max(w, h) >= min_side else min_side / max(w, h)
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def panels(image: np.ndarray, cells: np.ndarray | None, threshold: float,
-           mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Panels for one square uint8 RGB image (S, S, 3): "image" always; with cell scores
-    (G, G) also "heatmap" and "predicted" (mask of heat > threshold, boxes around groups of
-    anomalous cells); "truth" when a ground-truth mask (S, S) of 0/1 is given."""
+           mask: np.ndarray | None = None, geometry: InputGeometry | None = None) -> dict[str, np.ndarray]:
+    """Panels for one uint8 RGB image (h, w, 3) shown at its own aspect: "image" always; with
+    cell scores (Gh, Gw) also "heatmap" and "predicted" (mask of heat > threshold, boxes
+    around groups of anomalous cells), the cells mapped onto the image through the run's
+    ``geometry`` (default: squashed); "truth" when a ground-truth mask (h, w) of 0/1 is given.
+    Where the model saw nothing (outside a crop) the image is shown grey, without heat."""
     h, w = image.shape[:2]
     out = {"image": image}
     base = image.astype(np.float32)
@@ -66,15 +73,21 @@ def panels(image: np.ndarray, cells: np.ndarray | None, threshold: float,
         tint[m] = 0.35 * base[m] + 0.65 * np.array([40, 220, 40])
         out["truth"] = _outline(tint.astype(np.uint8), m, (40, 255, 40))
     if cells is not None:
-        heat = upsample(np.asarray(cells, np.float32), h, w)
-        colour = JET[np.round(heat_values(heat, threshold) * (len(JET) - 1)).astype(int)]
-        out["heatmap"] = ((1 - ALPHA) * base + ALPHA * colour + 0.5).astype(np.uint8)
-        predicted = heat > threshold
+        cells = np.asarray(cells, np.float32)
+        g = geometry or InputGeometry(*cells.shape, "squash")
+        heat = g.cells_to_source(cells, w, h)
+        unseen = ~np.isfinite(heat)
+        values = np.nan_to_num(heat_values(heat, threshold), nan=0.0)
+        colour = JET[np.round(values * (len(JET) - 1)).astype(int)]
+        overlay = (1 - ALPHA) * base + ALPHA * colour
+        overlay[unseen] = base.mean(axis=-1, keepdims=True)[unseen] * 0.6 + 40
+        out["heatmap"] = (overlay + 0.5).astype(np.uint8)
+        predicted = np.nan_to_num(heat, nan=-np.inf) > threshold
         tint = base * 0.45
         tint[predicted] = 0.35 * base[predicted] + 0.65 * np.array([230, 40, 40])
         im = Image.fromarray(tint.astype(np.uint8))
         draw = ImageDraw.Draw(im)
-        for b in cell_boxes(np.asarray(cells), threshold, h, w):
+        for b in cell_boxes(cells, threshold, h, w, g):
             draw.rectangle([b["x0"], b["y0"], b["x1"] - 1, b["y1"] - 1], outline=(255, 220, 0), width=2)
         out["predicted"] = np.asarray(im)
     return {k: out[k] for k in PANEL_NAMES if k in out}
@@ -118,18 +131,20 @@ def png_bytes(array: np.ndarray) -> bytes:
 def write_overlay(image_path: Path, record: dict, out_png: Path, mask_path: Path | None = None,
                   max_side: int = 512) -> Path:
     """Write one PNG for a prediction record of `vadtool predict` (keys "score", "threshold",
-    and for FOMO-AD "cells"): image | heatmap overlay | ground-truth mask (with mask_path) |
-    predicted mask and boxes, each panel at most max_side pixels, a caption with the score.
+    and for FOMO-AD "cells" and "input", the run's geometry): image | heatmap overlay |
+    ground-truth mask (with mask_path) | predicted mask and boxes, each panel at the image's
+    own aspect with its longer side at most max_side pixels, a caption with the score.
     Returns out_png."""
     image_path = Path(image_path)
-    side = thumb_side(image_path, max_side)
-    image = datasets.load_image(image_path, side)
-    mask = datasets.load_mask(mask_path, side) if mask_path is not None else None
+    shape = thumb_shape(image_path, max_side)
+    image = datasets.load_image(image_path, shape)
+    mask = datasets.load_mask(mask_path, shape) if mask_path is not None else None
     cells = np.asarray(record["cells"], np.float32) if record.get("cells") is not None else None
+    geometry = InputGeometry.from_manifest(record) if "input" in record else None
     threshold = float(record["threshold"])
     score = float(record["score"])
     verdict = "ANOMALOUS" if score > threshold else "normal"
     caption = f"{image_path.name}: {verdict}, score {score:.4g} (threshold {threshold:.4g})"
-    picture = strip(list(panels(image, cells, threshold, mask).values()), caption)
+    picture = strip(list(panels(image, cells, threshold, mask, geometry).values()), caption)
     write_bytes(Path(out_png), png_bytes(picture))
     return Path(out_png)
