@@ -65,6 +65,7 @@ def write_head_sources(head: IntHead, out_dir: Path, banner: str) -> list[Path]:
                zero_point=head.zero_point)
     if head.kind == "knn":
         ctx.update(bank=[_ints(row) for row in head.bank], bank_rows=len(head.bank),
+                   bank_sq=_ints((head.bank.astype(np.int64) ** 2).sum(1)),
                    dist_root_bits=ih.DIST_ROOT_BITS, dist_shift=ih.DIST_SHIFT,
                    dist_mult=head.dist_mult)
     else:
