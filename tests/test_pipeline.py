@@ -86,5 +86,50 @@ def test_classifier_never_evaluates_its_training_images(classifier_run):
 def test_manifest_records_data_and_hashes(fomo_run):
     m = json.loads((fomo_run / "vadtool.json").read_text())
     assert m["kind"] == "fomo-ad" and (m["input"]["height"], m["input"]["width"]) == (96, 96)
-    assert {"model.keras", "head.npz", "model_int8.tflite", "head_int8.npz"} <= m["files"].keys()
+    assert {"model.keras", "head.npz", "model_int8.tflite", "head_int8.npz", "head_int.npz"} <= m["files"].keys()
     assert m["holdout_images"] and not set(m["holdout_images"]) & set(m["train_images"])
+
+
+def test_native_c_head_scores_equal_the_int_head_on_tflm_features(fomo_run, synth_data):
+    """The default knn head becomes an int8 coreset within the recipe's bank_kb; the C head in
+    the native runtime scores tflm's features exactly as IntHead does."""
+    from vadtool.models.int_head import IntHead
+    run = Run.open(fomo_run)
+    head = IntHead.load(run.file("head_int.npz"))
+    assert head.kind == "knn" and 0 < head.flash_bytes <= run.manifest["recipe"]["bank_kb"] * 1024
+    assert run.manifest["threshold_int8"] == head.threshold / 2 ** head.frac_bits
+    tflite = run.file("model_int8.tflite")
+    x = to_int8(_images(synth_data, InputGeometry.from_manifest(run.manifest).shape_hw))
+    golden = TFLMRunner(tflite).run_int8(x)
+    cells, image = head.score(golden)
+    q, c_cells, c_image = NativeInt8Runner(tflite, head=head).run_with_head(x)
+    assert np.array_equal(q, golden)
+    assert np.array_equal(c_cells, cells) and np.array_equal(c_image, image)
+    assert c_cells.dtype == np.int32 and len(np.unique(c_image)) > 1
+
+
+def test_projected_knn_run_end_to_end(tmp_path, synth_data, weights):
+    """--project folds the principal components into the network: the int8 model outputs
+    that many channels, the coreset holds bank_kb of them, and the C head in the native
+    runtime gives IntHead's scores on tflm's features."""
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.models.fomo_ad import FomoAdRecipe
+    from vadtool.models.int_head import IntHead
+    from vadtool.quantize import quantize
+    from vadtool.train import train_fomo_ad
+    out = tmp_path / "projected"
+    recipe = FomoAdRecipe(backbone=BackboneSpec(weights=str(weights)), size=96, project=16, bank_kb=2)
+    train_fomo_ad(synth_data, out, recipe)
+    quantize(out)
+    run = Run.open(out)
+    head = IntHead.load(run.file("head_int.npz"))
+    assert run.manifest["output"]["channels"] == 16 and head.channels == 16
+    assert len(head.bank) == 2048 // 16
+    tflite = run.file("model_int8.tflite")
+    x = to_int8(_images(synth_data, (96, 96)))
+    golden = TFLMRunner(tflite).run_int8(x)
+    assert golden.shape[-1] == 16
+    cells, image = head.score(golden)
+    _, c_cells, c_image = NativeInt8Runner(tflite, head=head).run_with_head(x)
+    assert np.array_equal(c_cells, cells) and np.array_equal(c_image, image)
+    assert evaluate(out, runtime="tflm")["image_auroc"] > 0.85
