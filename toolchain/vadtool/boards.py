@@ -46,6 +46,9 @@ class Board:
     led: str = "none"            # what board_led_set() drives (standalone: on for ANOMALY)
     ccm_origin: int = 0          # core-coupled RAM (CPU only, no DMA): stack and small buffers
     ccm_bytes: int = 0           # 0: none; the stack and small buffers share RAM
+    # QEMU's machine may lack the CCM: where its emulated ELF puts the CCM sections instead
+    # (netduinoplus2 in QEMU 7.2 maps 192 KB of SRAM from 0x20000000 and nothing at 0x10000000)
+    qemu_ccm_origin: int = 0
 
     @property
     def hosted(self) -> bool:
@@ -82,7 +85,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
           "at 0x10000000 (stack, protocol frames, features, cell scores).",
           ("cortexm", "stm32f405"), "USART1 at 0x40011000 (PA9 TX, PA10 RX; QEMU's first -serial)",
           "openocd", "netduinoplus2", led="PB4 (pyboard LED4, blue)", ccm_origin=0x10000000,
-          ccm_bytes=64 * KB),
+          ccm_bytes=64 * KB, qemu_ccm_origin=0x20020000),
     Board("nano33ble", "Arduino Nano 33 BLE (nRF52840, Cortex-M4F, 64 MHz)", "arm-none-eabi-gcc",
           _M4F, _HARD_SP, 64_000_000, 0x10000, 1024 * KB - 64 * KB, 0x20000000, 256 * KB, 16 * KB,
           "1 MB flash less the 64 KB Arduino bootloader below 0x10000; 256 KB RAM.",

@@ -8,7 +8,8 @@ A firmware project is one folder::
     board/    board_config.h, firmware.ld and the board's sources      <- write_project_files()
     vad_model.h, vad_model.c, runtime sources                          <- vadtool.native
     vad_head.h, vad_head.c (a model with a head on the device)         <- vadtool.head_c
-    build/    firmware.elf (firmware on the host), firmware.bin, build.log
+    build/    firmware.elf (firmware on the host), firmware.bin, build.log; firmware_qemu.elf
+              where QEMU lacks the board's CCM (emulator_elf_name)
 
 ``make`` compiles every .c file in it with -std=c99 -Wall -Wextra -Werror.
 """
@@ -48,6 +49,11 @@ class BuildResult:
     board: str
     ccm_bytes: int = 0  # core-coupled RAM used (stack and small buffers), boards that have it
 
+    @property
+    def emulator_elf(self) -> Path:
+        """What QEMU runs (see emulator_elf_name)."""
+        return self.elf.parent.parent / emulator_elf_name(get_board(self.board))
+
 
 def _render(env: jinja2.Environment, name: str, out: Path, **ctx) -> None:
     from . import __version__
@@ -56,6 +62,12 @@ def _render(env: jinja2.Environment, name: str, out: Path, **ctx) -> None:
 
 def elf_name(board: Board) -> str:
     return "build/firmware" if board.hosted else "build/firmware.elf"
+
+
+def emulator_elf_name(board: Board) -> str:
+    """The ELF QEMU runs: the board's own, or where QEMU lacks the chip's CCM, the same
+    objects linked with the CCM sections moved to RAM QEMU has (firmware_qemu.ld)."""
+    return "build/firmware_qemu.elf" if board.qemu_ccm_origin else elf_name(board)
 
 
 def write_project_files(project_dir: str | Path, board_name: str, *, keep_input: bool = False,
@@ -82,13 +94,17 @@ def write_project_files(project_dir: str | Path, board_name: str, *, keep_input:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "project")),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     _render(env, "Makefile.j2", out / "Makefile", board=board, elf=elf_name(board),
-            keep_input=keep_input)
+            emulator_elf=emulator_elf_name(board), keep_input=keep_input)
     _render(env, "main.c.j2", out / "main.c", board=board, mode=mode, source=source)
     _render(env, "vad_config.h.j2", out / "vad_config.h", board=board, mode=mode, source=source,
             has_head=has_head)
     _render(env, "board_config.h.j2", out / "board" / "board_config.h", board=board)
     if not board.hosted:
-        _render(env, "firmware.ld.j2", out / "board" / "firmware.ld", board=board)
+        _render(env, "firmware.ld.j2", out / "board" / "firmware.ld", board=board,
+                script="firmware.ld", ccm_origin=board.ccm_origin, emulated_copy=False)
+    if board.qemu_ccm_origin:
+        _render(env, "firmware.ld.j2", out / "board" / "firmware_qemu.ld", board=board,
+                script="firmware_qemu.ld", ccm_origin=board.qemu_ccm_origin, emulated_copy=True)
     for name in ("vad_protocol.c", "vad_protocol.h", "vad_board.h"):
         shutil.copyfile(FIRMWARE_TEMPLATES / "protocol" / name, out / name)
     for name in ("vad_detector.c", "vad_detector.h"):

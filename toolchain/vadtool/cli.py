@@ -284,10 +284,10 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
     if emulate:
         if project is None or port:
             raise VadError("--emulate needs --project DIR (a built firmware project) and no --port")
-        from .build import elf_name, project_board
+        from .build import emulator_elf_name, project_board
         from .device.emulator import start_emulator
         board = project_board(project)
-        with start_emulator(Path(project) / elf_name(board), board.name) as emu:
+        with start_emulator(Path(project) / emulator_elf_name(board), board.name) as emu:
             ctx.invoke(bench, runs=runs, runtimes=runtimes, port=emu.url, project=project,
                        emulate=False, data=data, limit=limit, markdown=markdown, as_json=as_json)
         return
@@ -375,7 +375,7 @@ def emulate(project, tcp_port):
     import signal
     import time
 
-    from .build import elf_name, project_board
+    from .build import emulator_elf_name, project_board
     from .device.emulator import start_emulator
 
     def stop(signum, frame):
@@ -385,7 +385,7 @@ def emulate(project, tcp_port):
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     board = project_board(project)
-    elf = Path(project) / elf_name(board)
+    elf = Path(project) / emulator_elf_name(board)
     with start_emulator(elf, board.name, tcp_port) as emu:
         click.echo(f"{board.name} running {elf} in QEMU {board.qemu_machine}; serial port: {emu.url}")
         click.echo("press Ctrl-C to stop", err=True)
