@@ -85,5 +85,23 @@ def test_classifier_never_evaluates_its_training_images(classifier_run):
 def test_manifest_records_data_and_hashes(fomo_run):
     m = json.loads((fomo_run / "vadtool.json").read_text())
     assert m["kind"] == "fomo-ad" and m["input"]["size"] == 96
-    assert {"model.keras", "head.npz", "model_int8.tflite", "head_int8.npz"} <= m["files"].keys()
+    assert {"model.keras", "head.npz", "model_int8.tflite", "head_int8.npz", "head_int.npz"} <= m["files"].keys()
     assert m["holdout_images"] and not set(m["holdout_images"]) & set(m["train_images"])
+
+
+def test_native_c_head_scores_equal_the_int_head_on_tflm_features(fomo_run, synth_data):
+    """The default knn head becomes an int8 coreset within the recipe's bank_kb; the C head in
+    the native runtime scores tflm's features exactly as IntHead does."""
+    from vadtool.models.int_head import IntHead
+    run = Run.open(fomo_run)
+    head = IntHead.load(run.file("head_int.npz"))
+    assert head.kind == "knn" and 0 < head.flash_bytes <= run.manifest["recipe"]["bank_kb"] * 1024
+    assert run.manifest["threshold_int8"] == head.threshold / 2 ** head.frac_bits
+    tflite = run.file("model_int8.tflite")
+    x = to_int8(_images(synth_data, run.manifest["input"]["size"]))
+    golden = TFLMRunner(tflite).run_int8(x)
+    cells, image = head.score(golden)
+    q, c_cells, c_image = NativeInt8Runner(tflite, head=head).run_with_head(x)
+    assert np.array_equal(q, golden)
+    assert np.array_equal(c_cells, cells) and np.array_equal(c_image, image)
+    assert c_cells.dtype == np.int32 and len(np.unique(c_image)) > 1

@@ -56,10 +56,14 @@ def make_tiny_run(out: Path, kind: str = "fomo-ad", density_kind: str = "gaussia
                                           "output_scale": out_s, "output_zero_point": out_z}})
     if kind == "fomo-ad":
         feats = LiteRTRunner(out / "model_int8.tflite").outputs(calib)
+        from vadtool.models.int_head import IntHead
         density = fit(feats, density_kind)
+        head = IntHead.from_density(density, scale=out_s, zero_point=out_z, grid=(8, 8),
+                                    threshold=12.5, bank_kb=1)
         run.add_file("head_int8.npz", density.save)
+        run.add_file("head_int.npz", head.save)
         run.manifest.update({"output": {"grid": [8, 8], "channels": 6}, "threshold": 10.0,
-                             "threshold_int8": 12.5})
+                             "threshold_int8": head.threshold / 2 ** head.frac_bits})
     else:
         run.manifest.update({"output": {"classes": ["normal", "anomalous"]}, "threshold": 0.5})
     run.save()
@@ -458,11 +462,12 @@ def test_arduino_sketch_links_and_serves_on_the_host(tiny_run, tmp_path):
     _serve_and_compare(exe, tflite, summary, out_bytes, "nano33ble")
 
 
-def test_knn_head_stays_on_the_host(tmp_path):
-    """A nearest-neighbour bank has no C form: no vad_head.c, and the README says why."""
+def test_knn_head_is_a_coreset_in_c(tmp_path):
+    """A nearest-neighbour bank goes to the device as an int8 coreset within bank_kb."""
     from vadtool.tflm_project import write_tflm_project
     run = make_tiny_run(tmp_path / "knn", density_kind="knn")
     summary = write_tflm_project(run, "host", tmp_path / "proj", keep_input=True)
-    assert summary["head"] == []
-    assert not (tmp_path / "proj" / "src" / "vad_head.c").exists()
-    assert "scored on the host" in (tmp_path / "proj" / "README.md").read_text()
+    assert summary["head"] == ["vad_head.h", "vad_head.c"]
+    text = (tmp_path / "proj" / "src" / "vad_head.c").read_text()
+    assert "static const int8_t bank[BANK_ROWS][C]" in text
+    assert "#define BANK_ROWS 170\n" in text  # 1 KB of 6-channel cells

@@ -1,80 +1,183 @@
-"""The FOMO-AD head in C scores cells like the Python density it was rendered from."""
+"""The integer head: IntHead (Python) and the rendered C head give the same integers, for
+every density, on the host and on Cortex-M4 (QEMU, DSP and plain-C paths)."""
 
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vadtool.head_c import write_head_sources
+from vadtool.head_c import KIND_CODES, write_head_sources
 from vadtool.models.density import fit
+from vadtool.models.int_head import IntHead, greedy_coreset, pool_image
 
-MAIN = r"""
-#include <stdio.h>
-#include <stdint.h>
-#include "vad_head.h"
-int main(void) {
-    static int8_t features[VAD_HEAD_CELLS * VAD_HEAD_CHANNELS];
-    float cells[VAD_HEAD_CELLS];
-    while (fread(features, 1, sizeof features, stdin) == sizeof features) {
-        float image = vad_head_score(features, cells);
-        for (int i = 0; i < VAD_HEAD_CELLS; i++) printf("%.9g ", cells[i]);
-        printf("%.9g\n", image);
-    }
-    return 0;
-}
-"""
+HERE = Path(__file__).resolve().parent
+QB = HERE.parents[1] / "firmware_templates" / "runtime" / "qemu_bench"
+ARM = shutil.which("arm-none-eabi-gcc")
+QEMU = ARM and shutil.which("qemu-system-arm")
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
+M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 
-SCALE, ZERO = 0.05, -20
+SCALE, ZERO = 0.05, -128  # like a ReLU feature map's output quantization
+GRID = (3, 4)
 
 
-def _compile(tmp_path, density, grid, cc="cc", extra=()):
-    write_head_sources(density, feature_scale=SCALE, feature_zero_point=ZERO, grid=grid,
-                       threshold=1.5, out_dir=tmp_path, banner="test")
-    (tmp_path / "main.c").write_text(MAIN)
+def realish(rng, n, grid=GRID, channels=12, rank=3):
+    """Non-negative, correlated int8 cell features, as a pooled ReLU feature map gives."""
+    basis = rng.normal(size=(rank, channels))
+    z = rng.normal(size=(n, *grid, rank)) @ basis + 2.0
+    return np.clip(np.round(np.maximum(z, 0) / 4 / SCALE) + ZERO, -128, 127).astype(np.int8)
+
+
+def make_head(kind, pooling, channels=12, bank_kb=64, seed=0, components=3):
+    rng = np.random.default_rng(seed)
+    train = realish(rng, 40, channels=channels)
+    density = fit(SCALE * (train.astype(np.float64) - ZERO), kind, components=components,
+                  pooling=pooling)
+    threshold = float(density.image_scores(density.score(SCALE * (train[:5].astype(np.float64) - ZERO))).max())
+    head = IntHead.from_density(density, scale=SCALE, zero_point=ZERO, grid=GRID,
+                                threshold=threshold, bank_kb=bank_kb)
+    return head, density
+
+
+def inputs(seed=1, channels=12):
+    rng = np.random.default_rng(seed)
+    q = np.concatenate([rng.integers(-128, 128, size=(6, *GRID, channels)).astype(np.int8),
+                        realish(rng, 6, channels=channels)])
+    q[0] = -128
+    q[1] = 127
+    q[2, :, :2] = q[3, 0, 0]  # ties between cells (top-half must not care how they break)
+    return q
+
+
+def run_head(exe_or_elf, q, channels, qemu=False):
+    work = Path(exe_or_elf).parent
+    (work / "features.bin").write_bytes(np.ascontiguousarray(q).tobytes())
+    if qemu:
+        cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-icount",
+               "shift=0", "-monitor", "none", "-serial", "none", "-kernel", str(exe_or_elf)]
+    else:
+        cmd = [str(exe_or_elf)]
+    out = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=300).stdout
+    assert f"DONE {len(q)}" in out, out[-1000:]
+    ticks = [int(t) for t in re.findall(r"RUN \d+ ticks (\d+)", out)]
+    s = np.frombuffer((work / "scores.bin").read_bytes(), np.int32).reshape(len(q), -1)
+    return s[:, :-1].reshape(len(q), *GRID), s[:, -1], ticks
+
+
+def build_host(head, tmp_path, extra=()):
+    write_head_sources(head, tmp_path, banner="test")
+    shutil.copy(HERE / "head_main.c", tmp_path / "head_main.c")
     exe = tmp_path / "head"
-    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", *extra,
-                    str(tmp_path / "vad_head.c"), str(tmp_path / "main.c"), "-o", str(exe), "-lm"],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(["cc", *WARN, *extra, "-I", str(tmp_path), str(tmp_path / "vad_head.c"),
+                    str(tmp_path / "head_main.c"), "-o", str(exe)], check=True)
     return exe
 
 
-@pytest.mark.parametrize("kind,components,pooling", [("gaussian", 1, "max"), ("gmm", 3, "max"),
-                                                     ("per-position", 1, "max"), ("gmm", 2, "mean")])
-def test_c_head_matches_python(tmp_path, kind, components, pooling):
+def build_m4(head, out: Path, plain_c: bool):
+    out.mkdir(parents=True, exist_ok=True)
+    write_head_sources(head, out, banner="test")
+    shutil.copy(HERE / "head_main.c", out / "head_main.c")
+    for f in ("startup_m4.c", "mps2_an386.ld"):
+        shutil.copy(QB / f, out / f)
+    elf = out / "head.elf"
+    flags = [*M4, *WARN, "-DHEAD_TICKS", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections"] + (["-DVAD_HEAD_PLAIN_C"] if plain_c else [])
+    subprocess.run([ARM, *flags, "-I", str(out), str(out / "vad_head.c"), str(out / "head_main.c"),
+                    str(out / "startup_m4.c"), "-T", str(out / "mps2_an386.ld"),
+                    "--specs=rdimon.specs", "-nostartfiles", "-o", str(elf)], check=True)
+    return elf
+
+
+CASES = [("gaussian", "max"), ("gmm", "max"), ("gmm", "mean"), ("per-position", "top-half"),
+         ("knn", "top-half"), ("knn", "max")]
+
+
+@pytest.mark.parametrize("kind,pooling", CASES)
+def test_c_head_equals_int_head_on_the_host(tmp_path, kind, pooling):
+    head, _ = make_head(kind, pooling, bank_kb=0.25)  # knn: 21 of the 480 cells
+    q = inputs()
+    cells, image = head.score(q)
+    exe = build_host(head, tmp_path)
+    c_cells, c_image, _ = run_head(exe, q, head.channels)
+    np.testing.assert_array_equal(c_cells, cells)
+    np.testing.assert_array_equal(c_image, image)
+    text = (tmp_path / "vad_head.h").read_text()
+    assert f"#define VAD_HEAD_THRESHOLD ((int32_t){head.threshold})" in text
+    assert f"#define VAD_HEAD_KIND {KIND_CODES[kind]} " in text
+    assert f"#define VAD_HEAD_SCORE_FRAC_BITS {head.frac_bits}" in text
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("kind,pooling", [("gaussian", "mean"), ("gmm", "max"),
+                                          ("per-position", "max"), ("knn", "top-half")])
+def test_c_head_on_cortex_m4_dsp_and_plain_c_equal_int_head(tmp_path, kind, pooling):
+    # 13 channels: odd, so the padded int16 pair and the knn tail (13 % 4) are exercised
+    head, _ = make_head(kind, pooling, channels=13, bank_kb=0.5)
+    q = inputs(seed=3, channels=13)
+    cells, image = head.score(q)
+    for plain_c in (False, True):
+        elf = build_m4(head, tmp_path / ("plain" if plain_c else "dsp"), plain_c)
+        c_cells, c_image, ticks = run_head(elf, q, head.channels, qemu=True)
+        np.testing.assert_array_equal(c_cells, cells, err_msg=f"plain_c={plain_c}")
+        np.testing.assert_array_equal(c_image, image, err_msg=f"plain_c={plain_c}")
+        assert len(ticks) == len(q) and min(ticks) > 0
+    dsp = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "dsp" / "head.elf")],
+                         capture_output=True, text=True).stdout
+    plain = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "plain" / "head.elf")],
+                           capture_output=True, text=True).stdout
+    assert "smlad" in dsp and "smlad" not in plain
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "per-position", "knn"])
+def test_int_scores_follow_the_float_density(kind):
+    head, density = make_head(kind, "max", bank_kb=64)  # knn: the whole bank fits
+    q = inputs()[6:]  # the real-ish ones: random bytes saturate Gaussian scores
+    cells, image = head.score(q)
+    want = density.score(SCALE * (q.astype(np.float64) - ZERO))
+    got = cells / 2.0 ** head.frac_bits
+    # fixed-point rounding of weights and features only: within 1 % (plus one step)
+    np.testing.assert_allclose(got, want, rtol=0.01, atol=4 * 2.0 ** -head.frac_bits)
+    np.testing.assert_array_equal(image, cells.reshape(len(q), -1).max(1))
+
+
+def test_gmm_cell_score_is_the_best_component_within_log_k_of_log_sum_exp():
+    head, density = make_head("gmm", "max", components=3)
+    q = inputs()[6:]
+    got = head.score(q)[0] / 2.0 ** head.frac_bits
+    want = density.score(SCALE * (q.astype(np.float64) - ZERO))
+    assert (got >= want - 0.01 * np.abs(want) - 1e-3).all()
+    assert (got <= want + np.log(3) + 0.01 * np.abs(want) + 1e-3).all()
+
+
+def test_coreset_keeps_the_budget_and_covers_the_bank():
     rng = np.random.default_rng(0)
-    grid, channels = (3, 4), 12
-    q_train = rng.integers(-40, 60, size=(30, *grid, channels)).astype(np.int8)
-    density = fit(SCALE * (q_train.astype(np.float32) - ZERO), kind, components=components,
-                  pooling=pooling)
-    exe = _compile(tmp_path, density, grid)
-    q = rng.integers(-128, 128, size=(5, *grid, channels)).astype(np.int8)
-    q[0] = -128
-    q[1] = 127
-    out = subprocess.run([str(exe)], input=q.tobytes(), capture_output=True, check=True).stdout
-    got = np.array([[float(v) for v in line.split()] for line in out.decode().splitlines()])
-    expected = density.score(SCALE * (q.astype(np.float32) - ZERO)).reshape(5, -1)
-    assert got.shape == (5, grid[0] * grid[1] + 1)
-    np.testing.assert_allclose(got[:, :-1], expected, rtol=2e-4, atol=2e-3)
-    np.testing.assert_allclose(got[:, -1], density.image_scores(expected), rtol=2e-4, atol=2e-3)
+    bank = rng.integers(-128, 128, size=(500, 16)).astype(np.int8)
+    picked = greedy_coreset(bank, 50)
+    assert len(np.unique(picked)) == 50
+    # k-center: the covering radius of the greedy pick is at most twice a random pick's
+    far = lambda idx: np.sqrt(((bank[:, None].astype(float) - bank[idx][None]) ** 2).sum(-1).min(1)).max()
+    assert far(picked) <= far(rng.choice(500, 50, replace=False))
+    density = fit(SCALE * (realish(rng, 40, channels=16).astype(np.float64) - ZERO), "knn")
+    head = IntHead.from_density(density, scale=SCALE, zero_point=ZERO, grid=GRID, threshold=1.0,
+                                bank_kb=0.5)
+    assert head.flash_bytes <= 512 and len(head.bank) == 512 // 16
 
 
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
-def test_c_head_compiles_for_cortex_m4(tmp_path):
-    rng = np.random.default_rng(1)
-    density = fit(rng.normal(size=(10, 2, 2, 8)), "gaussian")
-    write_head_sources(density, feature_scale=SCALE, feature_zero_point=ZERO, grid=(2, 2),
-                       threshold=0.0, out_dir=tmp_path, banner="test")
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-                    "-mfpu=fpv4-sp-d16", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-c",
-                    str(tmp_path / "vad_head.c"), "-o", str(tmp_path / "vad_head.o")], check=True)
+def test_pooling_matches_c_integer_division_and_ties():
+    cells = np.array([[5, 5, 5, -7], [-3, -4, -4, 2]], np.int64)
+    assert pool_image(cells, "max").tolist() == [5, 2]
+    assert pool_image(cells, "mean").tolist() == [2, -2]  # 8 / 4, -9 / 4 truncated
+    assert pool_image(cells, "top-half").tolist() == [5, 0]  # (5+5)/2, (2-3)/2 truncated
 
 
-def test_knn_head_is_refused_with_the_recipe_that_has_one(tmp_path):
-    from vadtool.errors import RenderError
-    rng = np.random.default_rng(0)
-    density = fit(rng.normal(size=(4, 2, 2, 3)), "knn")
-    with pytest.raises(RenderError, match="fomo-ad-gaussian.json"):
-        write_head_sources(density, feature_scale=SCALE, feature_zero_point=ZERO, grid=(2, 2),
-                           threshold=1.0, out_dir=tmp_path, banner="test")
-    assert not list(tmp_path.iterdir())
+def test_save_load_round_trip(tmp_path):
+    for kind in ("gmm", "knn"):
+        head, _ = make_head(kind, "top-half", bank_kb=0.25)
+        head.save(tmp_path / "h.npz")
+        back = IntHead.load(tmp_path / "h.npz")
+        q = inputs()
+        for a, b in zip(head.score(q), back.score(q)):
+            np.testing.assert_array_equal(a, b)
+        assert back.describe() == head.describe()

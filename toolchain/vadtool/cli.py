@@ -156,12 +156,14 @@ def _common_train_options(fn):
               "distance to the nearest normal cell; gaussian also runs on the device).")
 @click.option("--components", type=int, help="Mixture components for --density gmm.")
 @click.option("--image-score", type=click.Choice(POOLINGS), help="How cell scores pool into the image score.")
+@click.option("--bank-kb", type=click.FloatRange(min=0, min_open=True),
+              help="knn: the device's int8 coreset of normal cells in KB (greedy k-center; default 64).")
 @click.option("--backbone", type=EXISTING, help="An imported backbone (run of `vadtool import`, or an .onnx file) instead of MobileNetV2.")
 @click.option("--preprocess", type=click.Choice(["imagenet", "unit", "raw"]), default="imagenet", show_default=True,
               help="With --backbone MODEL.onnx: the input scaling the ONNX model expects.")
 @click.pass_context
 def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, density,
-                  components, image_score, backbone, preprocess):
+                  components, image_score, bank_kb, backbone, preprocess):
     """FOMO-AD detector: frozen backbone cut early, density of normal cell features."""
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
@@ -172,14 +174,14 @@ def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, 
             raise VadError(f"{given[0]} does not apply to an imported --backbone; leave it out")
         from .onnx_import import fit_fomo_ad_head
         r = FomoAdRecipe(**{k: v for k, v in (("density", density), ("components", components),
-                                               ("image_score", image_score)) if v})
+                                               ("image_score", image_score), ("bank_kb", bank_kb)) if v})
         run = fit_fomo_ad_head(backbone, data, out, r, threshold=threshold, preprocess=preprocess,
                                progress=reporter(ctx))
         click.echo(f"wrote {run.path}: grid {run.manifest['output']['grid']}, "
                    f"threshold {run.manifest['threshold']:.4g} (imported backbone)")
         return
     r = _recipe(FomoAdRecipe, recipe, {"size": size, "density": density, "components": components,
-                                       "image_score": image_score},
+                                       "image_score": image_score, "bank_kb": bank_kb},
                 {"weights": weights, "alpha": alpha, "cut": cut})
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest

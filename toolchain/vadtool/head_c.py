@@ -1,4 +1,8 @@
-"""The FOMO-AD density head as C (firmware_templates/head/), rendered from head_int8.npz."""
+"""The FOMO-AD head as C (firmware_templates/head/), rendered from an IntHead (head_int.npz).
+
+The C is integer only and mirrors IntHead.score step by step, so the device's scores equal
+the host's bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -9,63 +13,67 @@ import numpy as np
 
 from .boards import FIRMWARE_TEMPLATES
 from .errors import RenderError
-from .models.density import Density
+from .models import int_head as ih
+from .models.int_head import IntHead
+
+POOLING_CODES = {"max": 0, "mean": 1, "top-half": 2}  # the template's POOL_* macros
+POOLING_TEXT = {"max": "the highest cell score", "mean": "the mean cell score",
+                "top-half": "the mean of the upper half of the cell scores"}
+# The protocol's HEAD_KINDS codes (NONE is 0), in IntHead's kind order
+KIND_CODES = {kind: i + 1 for i, kind in enumerate(ih.HEAD_KINDS)}
+PER_LINE = 24
 
 
-def c_float(value: float) -> str:
-    """A C float literal: 9 significant digits, always with a point or an exponent."""
-    text = f"{float(value):.9g}"
-    if not np.isfinite(value):
-        raise RenderError(f"head parameter {value} is not finite; re-run vadtool quantize")
-    return (text if any(c in text for c in ".e") else text + ".0") + "f"
+def _ints(values) -> str:
+    flat = [str(int(v)) for v in np.ravel(values)]
+    lines = [", ".join(flat[i:i + PER_LINE]) for i in range(0, len(flat), PER_LINE)]
+    return ",\n    ".join(lines)
 
 
-def _floats(values) -> str:
-    return ", ".join(c_float(v) for v in np.ravel(values))
+def _description(head: IntHead) -> str:
+    if head.kind == "knn":
+        return f"distance to the nearest of {len(head.bank)} normal cells (int8 coreset)"
+    what = {"gaussian": "one Gaussian", "gmm": f"a mixture of {head.n_gaussians} Gaussians",
+            "per-position": f"one Gaussian per cell position ({head.n_gaussians})"}[head.kind]
+    return f"{what} over {head.channels}-channel cells"
 
 
-C_HEAD_KINDS = ("gaussian", "gmm", "per-position")  # parametric densities: a few KB of floats
-C_HEAD_POOLINGS = ("max", "mean")
+def check_head_fits(head: IntHead, path, output_shape, scale: float, zero_point: int) -> None:
+    """RenderError unless the head scores this model's output (shape and quantization)."""
+    want = (*head.grid, head.channels)
+    if tuple(output_shape[-3:]) != want:
+        raise RenderError(f"{path}: a head for {want[0]}x{want[1]} cells of {want[2]} channels, the "
+                          f"model gives {tuple(output_shape[-3:])}; re-run vadtool quantize")
+    if head.zero_point != int(zero_point) or abs(head.scale - float(scale)) > 1e-9 * abs(scale):
+        raise RenderError(f"{path}: made for output quantization ({head.scale}, {head.zero_point}), "
+                          f"the model has ({scale}, {zero_point}); re-run vadtool quantize")
 
 
-def c_head_unsupported(density: Density) -> str | None:
-    """Why this density has no C head (None when it has one): a nearest-neighbour bank is
-    megabytes, scored on the host from the features the device returns."""
-    if density.kind not in C_HEAD_KINDS:
-        return (f"density {density.kind!r} is scored on the host; a C head exists for "
-                f"{', '.join(C_HEAD_KINDS)} (train with --recipe models/fomo-ad-gaussian.json)")
-    if density.pooling not in C_HEAD_POOLINGS:
-        return (f"image score {density.pooling!r} is scored on the host; the C head pools by "
-                f"{' or '.join(C_HEAD_POOLINGS)} (train with --image-score max)")
-    return None
-
-
-def packed_lower(matrix: np.ndarray) -> np.ndarray:
-    return matrix[np.tril_indices(matrix.shape[0])]
-
-
-def write_head_sources(density: Density, *, feature_scale: float, feature_zero_point: int,
-                       grid: tuple[int, int], threshold: float, out_dir: Path, banner: str) -> list[Path]:
-    """Write vad_head.h / vad_head.c; returns their paths."""
-    reason = c_head_unsupported(density)
-    if reason:
-        raise RenderError(f"head_int8.npz: no C head: {reason}")
-    channels = density.means.shape[1]
-    for w in density.whiten:
-        if np.abs(np.triu(w, 1)).max() > 1e-6 * max(np.abs(w).max(), 1e-30):
-            raise RenderError("head_int8.npz: whitening matrix is not lower triangular; re-run vadtool quantize")
-    per_position = density.kind == "per-position"
-    if per_position and len(density.means) != grid[0] * grid[1]:
-        raise RenderError(f"head_int8.npz: {len(density.means)} positions for a {grid[0]}x{grid[1]} grid")
+def write_head_sources(head: IntHead, out_dir: Path, banner: str) -> list[Path]:
+    """Write vad_head.h / vad_head.c for this head; returns their paths."""
+    if head.kind not in KIND_CODES or head.pooling not in POOLING_CODES:
+        raise RenderError(f"head_int.npz: unknown head {head.kind!r} / pooling {head.pooling!r}; "
+                          "re-run vadtool quantize")
+    if head.kind == "knn" and not len(head.bank):
+        raise RenderError("head_int.npz: empty knn bank; re-run vadtool quantize")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "head")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    ctx = dict(banner=banner, kind=density.kind, pooling=density.pooling, n_gauss=len(density.means), channels=channels,
-               per_position=per_position, grid_h=grid[0], grid_w=grid[1],
-               threshold=c_float(threshold), feature_scale=c_float(feature_scale),
-               feature_zero_point=int(feature_zero_point),
-               means=[_floats(m) for m in density.means],
-               whiten=[_floats(packed_lower(w)) for w in density.whiten],
-               log_norm=_floats(density.log_norm))
+    ctx = dict(banner=banner, kind=head.kind, kind_code=KIND_CODES[head.kind],
+               description=_description(head), pooling_code=POOLING_CODES[head.pooling],
+               pooling_text=POOLING_TEXT[head.pooling], grid_h=head.grid[0], grid_w=head.grid[1],
+               channels=head.channels, frac_bits=head.frac_bits, threshold=int(head.threshold),
+               zero_point=head.zero_point)
+    if head.kind == "knn":
+        ctx.update(bank=[_ints(row) for row in head.bank], bank_rows=len(head.bank),
+                   bank_sq=_ints((head.bank.astype(np.int64) ** 2).sum(1)),
+                   dist_root_bits=ih.DIST_ROOT_BITS, dist_shift=ih.DIST_SHIFT,
+                   dist_mult=head.dist_mult)
+    else:
+        ctx.update(n_gauss=head.n_gaussians, packed_len=head.packed_len, z_bits=ih.Z_BITS, z_max_bits=int(np.log2(ih.Z_MAX)), block_pairs=ih.BLOCK_PAIRS,
+                   centres=[", ".join(f"INT64_C({int(v)})" for v in row) for row in head.centres],
+                   weights=[_ints(head.packed_weights(k)) for k in range(head.n_gaussians)],
+                   shifts=[_ints(s) for s in head.shifts],
+                   offsets=", ".join(f"INT64_C({int(v)})" for v in head.offsets))
     out_dir = Path(out_dir)
     paths = []
     for name in ("vad_head.h", "vad_head.c"):

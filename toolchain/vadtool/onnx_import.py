@@ -360,6 +360,8 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
     on the int8 model's features of the normal training images (LiteRT reference kernels,
     bit-exact with TFLM), the threshold on held-back normal images, as train fomo-ad does."""
     from .models import fomo_ad
+    from .models.int_head import build_int_head, to_int8
+    from .quantize import tensor_quantization
     from .rundir import Run
     from .runners import LiteRTRunner
     from .train import data_fields, relative_paths, staged_run
@@ -397,6 +399,11 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
         progress("fit density", 0, 1)
         density_f, _, _ = fomo_ad.fit_head(recipe, feats_f[fit_idx], feats_f[hold_idx])
         density_q, auto_q, _ = fomo_ad.fit_head(recipe, feats_q[fit_idx], feats_q[hold_idx])
+        (_, _), (out_scale, out_zero) = tensor_quantization(int8_path)
+        q_feats = to_int8(feats_q, out_scale, out_zero)
+        head = build_int_head(density_q, q_feats[fit_idx], q_feats[hold_idx], scale=out_scale,
+                              zero_point=out_zero, float_threshold=auto_q, bank_kb=recipe.bank_kb,
+                              given_threshold=threshold)
         progress("fit density", 1, 1)
         m = source.manifest
         with staged_run(out, "fomo-ad", recipe={**recipe.to_json(), "backbone_run": str(source.path)},
@@ -404,7 +411,7 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
             run.manifest.update({
                 "input": m["input"], "output": m["output"], "onnx": m.get("onnx"),
                 "threshold": float(threshold) if threshold is not None else auto_q,
-                "threshold_int8": float(threshold) if threshold is not None else auto_q,
+                "threshold_int8": head.threshold / 2 ** head.frac_bits, "head_int": head.describe(),
                 "threshold_source": "--threshold" if threshold is not None else "max held-back normal score",
                 "holdout_images": relative_paths(ds, [normals[i] for i in hold_idx]),
                 "train_images": relative_paths(ds, [normals[i] for i in fit_idx]),
@@ -414,6 +421,7 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
             run.add_file("model_int8.tflite", lambda p: shutil.copyfile(int8_path, p))
             run.add_file("head.npz", density_f.save)
             run.add_file("head_int8.npz", density_q.save)
+            run.add_file("head_int.npz", head.save)
             run.manifest["train_seconds"] = round(time.perf_counter() - started, 2)
         return run
     finally:

@@ -16,8 +16,9 @@ from scipy import ndimage
 
 from . import data as datasets
 from .models.density import Density
+from .models.int_head import IntHead
 from .rundir import Run, write_bytes, write_json
-from .runners import INT8_RUNTIMES, make_runner
+from .runners import INT8_RUNTIMES, make_runner, to_int8
 
 
 @dataclass
@@ -25,10 +26,15 @@ class Prediction:
     image_scores: np.ndarray  # (N,)
     cell_scores: np.ndarray | None  # (N, G, G) for FOMO-AD
     outputs: np.ndarray  # network outputs, dequantized
+    # int8 runtimes, FOMO-AD: the integer head's scores (score = int / 2**frac_bits)
+    image_ints: np.ndarray | None = None  # (N,) int32
+    cell_ints: np.ndarray | None = None  # (N, G, G) int32
 
 
 class Predictor:
-    """A run's network in one runtime plus its head and threshold."""
+    """A run's network in one runtime plus its head and threshold. The int8 runtimes score
+    with the integer head (head_int.npz), the native one with its C form (bit-exact with it);
+    the float runtime with the float density (head.npz)."""
 
     def __init__(self, run: Run, runtime: str, runner=None):
         self.run = run
@@ -36,19 +42,35 @@ class Predictor:
         self.runner = runner if runner is not None else make_runner(run, runtime)
         int8 = runtime in INT8_RUNTIMES
         self.size = run.manifest["input"]["size"]
-        if run.kind == "fomo-ad":
-            self.density = Density.load(run.file("head_int8.npz" if int8 else "head.npz"))
-            self.threshold = run.manifest["threshold_int8" if int8 else "threshold"]
-        else:
-            self.density = None
-            self.threshold = run.manifest["threshold"]
+        self.density, self.head = None, None
+        self.threshold = run.manifest["threshold"]
+        if run.kind == "fomo-ad" and int8:
+            self.head = IntHead.load(run.file("head_int.npz"))
+            self.threshold = self.head.threshold / 2 ** self.head.frac_bits
+        elif run.kind == "fomo-ad":
+            self.density = Density.load(run.file("head.npz"))
 
     def predict(self, images: np.ndarray) -> Prediction:
+        if self.head is not None:
+            return self._predict_int(images)
         outputs = self.runner.outputs(images)
         if self.density is None:
             return Prediction(outputs[:, 1], None, outputs)
         cells = self.density.score(outputs)
         return Prediction(self.density.image_scores(cells), cells, outputs)
+
+    def _predict_int(self, images: np.ndarray) -> Prediction:
+        x = to_int8(images)
+        with_head = getattr(self.runner, "run_with_head", None)
+        if with_head is not None:  # the head runs in the runtime itself (C)
+            q, cells, image = with_head(x)
+        else:
+            q = self.runner.run_int8(x)
+            cells, image = self.head.score(q)
+        scale, zero = self.runner.output_q
+        unit = 2.0 ** -self.head.frac_bits
+        return Prediction(image * unit, cells * unit, (q.astype(np.float32) - zero) * scale,
+                          image_ints=image, cell_ints=cells)
 
 
 def upsample(cells: np.ndarray, height: int, width: int) -> np.ndarray:

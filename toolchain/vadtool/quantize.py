@@ -17,6 +17,7 @@ from . import data as datasets
 from .errors import DatasetError, ModelError, QuantizeError
 from .models import fomo_ad
 from .models.density import Density
+from .models.int_head import build_int_head, to_int8
 from .rundir import Run
 from .progress import Progress, quiet
 
@@ -112,7 +113,9 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = quiet) -> dict:
-    """Write model_int8.tflite (and head_int8.npz for FOMO-AD); return the drift report."""
+    """Write model_int8.tflite (and for FOMO-AD head_int8.npz, the density refitted on the
+    int8 features, and head_int.npz, its integer form that the C head mirrors); return the
+    drift report."""
     from .runners import FloatRunner, LiteRTRunner
     run = Run.open(run_dir)
     if run.imported:
@@ -146,7 +149,8 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
                   "output_scale": out_scale, "output_zero_point": out_zero,
                   "model_bytes": len(blob), "check_images": len(check)}
         if run.kind == "fomo-ad":
-            report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, held_back, progress))
+            report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, held_back, progress,
+                                         output_q=(out_scale, out_zero)))
         else:
             report["score_correlation"] = _correlation(outs_f[:, 1], outs_q[:, 1])
             report["max_score_change"] = float(np.abs(outs_f[:, 1] - outs_q[:, 1]).max())
@@ -173,7 +177,7 @@ def _check_images(run: Run, calib: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
-                   progress: Progress) -> dict:
+                   progress: Progress, output_q: tuple[float, int]) -> dict:
     corr = _correlation(outs_f, outs_q)
     if not np.isfinite(outs_q).all() or np.ptp(outs_q) == 0 or not corr >= MIN_CORRELATION:
         raise QuantizeError(f"int8 features are broken (correlation with float {corr:.3f}, "
@@ -190,17 +194,28 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
     feats = np.concatenate(feats)
     density_q, threshold_q, held_cells_q = fomo_ad.fit_head(recipe, feats,
                                                             outs_q if held_back else feats[:0])
-    if run.manifest.get("threshold_source") == "--threshold":
-        threshold_q = run.manifest["threshold"]
+    given = run.manifest["threshold"] if run.manifest.get("threshold_source") == "--threshold" else None
+    scale, zero = output_q
+    progress("integer head", 0, 1)
+    head = build_int_head(density_q, to_int8(feats, scale, zero),
+                          to_int8(outs_q if held_back else feats[:0], scale, zero), scale=scale,
+                          zero_point=zero, float_threshold=threshold_q, bank_kb=recipe.bank_kb,
+                          given_threshold=given)
+    progress("integer head", 1, 1)
     run.add_file("head_int8.npz", density_q.save)
-    run.manifest["threshold_int8"] = threshold_q
+    run.add_file("head_int.npz", head.save)
+    # the decision threshold of every int8 runtime: the integer head's, as a float
+    run.manifest["threshold_int8"] = head.threshold / 2 ** head.frac_bits
+    run.manifest["head_int"] = head.describe()
     if held_back and run.has(fomo_ad.HOLDOUT_CELLS):
         # both heads' scores from before their bank took the held-back images in: a knn bank
         # that holds them scores them ~0, and the comparison would say nothing
         cells_f, cells_q = np.load(run.file(fomo_ad.HOLDOUT_CELLS)), held_cells_q
     else:
         cells_f, cells_q = Density.load(run.file("head.npz")).score(outs_f), density_q.score(outs_q)
+    int_cells = head.score(to_int8(outs_q, scale, zero))[0] / 2 ** head.frac_bits
     return {"feature_correlation": corr,
+            "int_head_cell_score_correlation": _correlation(density_q.score(outs_q), int_cells),
             "cell_score_correlation": _correlation(cells_f, cells_q),
             "image_score_correlation": _correlation(density_q.image_scores(cells_f),
                                                     density_q.image_scores(cells_q))}

@@ -145,4 +145,5 @@ _WRITER = {
     "holdout_cells.npy": "vadtool train",
     "model_int8.tflite": "vadtool quantize",
     "head_int8.npz": "vadtool quantize",
+    "head_int.npz": "vadtool quantize",
 }

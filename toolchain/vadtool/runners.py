@@ -102,14 +102,17 @@ class TFLMRunner(Int8Runner):
 
 
 class NativeInt8Runner(Int8Runner):
-    """The generated C runtime, compiled for the host (what gets flashed, run here)."""
+    """The generated C runtime, compiled for the host (what gets flashed, run here); with an
+    IntHead, the C head too, whose scores run_with_head returns."""
 
     name = "native"
 
-    def __init__(self, tflite_path):
+    def __init__(self, tflite_path, head=None):
         super().__init__(tflite_path)
         from .native.runner import NativeRunner
-        self.native = NativeRunner(tflite_path)
+        self.native = NativeRunner(tflite_path, head=head)
+        if head is not None:
+            self.run_with_head = self.native.run_with_head
 
     def run_int8(self, x: np.ndarray) -> np.ndarray:
         return self.native.run_int8(x)
@@ -127,5 +130,9 @@ def make_runner(run: Run, runtime: str):
     if runtime == "tflm":
         return TFLMRunner(tflite)
     if runtime == "native":
-        return NativeInt8Runner(tflite)
+        head = None
+        if run.kind == "fomo-ad":
+            from .models.int_head import IntHead
+            head = IntHead.load(run.file("head_int.npz"))
+        return NativeInt8Runner(tflite, head=head)
     raise ModelError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")

@@ -172,19 +172,12 @@ def _model_context(run: Run, tflite: Path) -> dict:
 def _write_head(run: Run, ctx: dict, out_dir: Path, banner: str) -> list[str]:
     if run.kind != "fomo-ad":
         return []
-    from .head_c import c_head_unsupported, write_head_sources
-    from .models.density import Density
-    head = run.file("head_int8.npz")
-    density = Density.load(head)
-    if c_head_unsupported(density):  # the host scores the features the device returns
-        return []
-    if density.means.shape[1] != ctx["channels"]:
-        raise RenderError(f"{head}: {density.means.shape[1]} feature channels, the model gives "
-                          f"{ctx['channels']}; re-run vadtool quantize")
-    paths = write_head_sources(density, feature_scale=ctx["out_scale_value"],
-                               feature_zero_point=ctx["output_zp"],
-                               grid=(ctx["grid_h"], ctx["grid_w"]), threshold=ctx["threshold_value"],
-                               out_dir=out_dir, banner=banner)
+    from .head_c import check_head_fits, write_head_sources
+    from .models.int_head import IntHead
+    path = run.file("head_int.npz")
+    head = IntHead.load(path)
+    check_head_fits(head, path, ctx["output_shape"], ctx["out_scale_value"], ctx["output_zp"])
+    paths = write_head_sources(head, out_dir, banner)
     return [p.name for p in paths]
 
 
@@ -249,7 +242,7 @@ def write_tflm_project(run_dir: str | Path, board_name: str, out_dir: str | Path
         render("vad_model_tflm.cc.j2", src / "vad_model_tflm.cc")
         head_files = _write_head(run, ctx, src, banner)
         ctx["has_c_head"] = bool(head_files)
-        _protocol_and_board(board, src, tflm, has_head=False)  # the float head is not called yet
+        _protocol_and_board(board, src, tflm, has_head=ctx["has_c_head"])
         render("Makefile.j2", tflm / "Makefile")
 
         sketch = tmp / "arduino" / SKETCH

@@ -1,4 +1,7 @@
-"""Run the generated C on the host: a cached batch program fed through stdin/stdout."""
+"""Run the generated C on the host: a cached batch program fed through stdin/stdout.
+
+With an IntHead the program also runs the rendered C head (head_c) on each output and
+returns its int32 cell and image scores: what a device computes, on the host."""
 
 from __future__ import annotations
 
@@ -55,15 +58,27 @@ def compile_c(sources: list[Path], output: Path, *, cc: str = "cc", cflags=HOST_
         raise BuildError(f"compiling {output.name} failed: {first.strip()}")
 
 
+def _head_digest(head) -> str:
+    from ..boards import FIRMWARE_TEMPLATES
+    h = hashlib.sha256(head.digest().encode())
+    for path in sorted((FIRMWARE_TEMPLATES / "head").iterdir()):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
 class NativeRunner:
     """Host build of the generated C for one .tflite; run_int8 batches through one process."""
 
-    def __init__(self, tflite_path, work_dir=None, *, cc: str | None = None, cflags=HOST_CFLAGS):
+    def __init__(self, tflite_path, work_dir=None, *, cc: str | None = None, cflags=HOST_CFLAGS,
+                 head=None):
         self.tflite_path = Path(tflite_path)
         self.cc = cc or os.environ.get("CC", "cc")
         self.cflags = tuple(cflags)
+        self.head = head
         graph = read_tflite(self.tflite_path)
         key = f"{graph.model_hash[:16]}-{_runtime_digest(self.cc, self.cflags)}"
+        if head is not None:
+            key += f"-head{_head_digest(head)}"
         self.work_dir = Path(work_dir) if work_dir else default_cache_dir() / key
         self.exe = self.work_dir / "vad_host"
         self.info: ModelInfo = self._build(key)
@@ -81,9 +96,14 @@ class NativeRunner:
         try:
             info = write_model_sources(self.tflite_path, tmp, version=__version__)
             shutil.copy(runtime_dir() / HOST_MAIN, tmp / HOST_MAIN)
+            cflags = self.cflags
+            if self.head is not None:
+                from ..head_c import write_head_sources
+                write_head_sources(self.head, tmp, banner=f"vadtool {__version__} host build")
+                cflags = cflags + ("-DVAD_HOST_HEAD",)
             sources = sorted(tmp.glob("*.c"))
             exe_tmp = tmp / "vad_host"
-            compile_c(sources, exe_tmp, cc=self.cc, cflags=self.cflags, include=[tmp], extra=["-lm"])
+            compile_c(sources, exe_tmp, cc=self.cc, cflags=cflags, include=[tmp], extra=["-lm"])
             os.replace(exe_tmp, self.exe)
             old = self.work_dir / f".old-{os.getpid()}"
             try:  # keep the sources next to the binary; tolerate a concurrent builder
@@ -108,6 +128,19 @@ class NativeRunner:
         return self.info.output_shape
 
     def run_int8(self, x: np.ndarray, timeout: float | None = None) -> np.ndarray:
+        return self.run_with_head(x, timeout)[0] if self.head is not None else self._run(x, timeout)[0]
+
+    def run_with_head(self, x: np.ndarray, timeout: float | None = None):
+        """(int8 outputs, int32 cell scores (N, Gh, Gw), int32 image scores (N,)) from the C
+        model and the C head; needs a runner made with head=."""
+        if self.head is None:
+            raise ValueError("this native runner was built without a head")
+        y, tail = self._run(x, timeout)
+        cells = self.head.cells
+        scores = tail.reshape(len(y), cells + 1)
+        return y, scores[:, :cells].reshape(len(y), *self.head.grid).copy(), scores[:, cells].copy()
+
+    def _run(self, x: np.ndarray, timeout: float | None):
         x = np.asarray(x)
         in_shape = tuple(self.info.input_shape[1:])
         if x.dtype != np.int8:
@@ -124,8 +157,12 @@ class NativeRunner:
             raise DeviceError(f"native host program failed (exit {proc.returncode}): "
                               f"{proc.stderr.decode(errors='replace').strip()}")
         out_shape = tuple(self.info.output_shape[1:]) if len(self.info.output_shape) > 1 else tuple(self.info.output_shape)
-        expect = n * int(np.prod(out_shape))
-        y = np.frombuffer(proc.stdout, np.int8)
-        if y.size != expect:
-            raise DeviceError(f"native host program wrote {y.size} bytes, expected {expect}")
-        return y.reshape((n,) + out_shape).copy()
+        out_bytes = int(np.prod(out_shape))
+        head_bytes = 4 * (self.head.cells + 1) if self.head is not None else 0
+        expect = n * (out_bytes + head_bytes)
+        raw = np.frombuffer(proc.stdout, np.uint8)
+        if raw.size != expect:
+            raise DeviceError(f"native host program wrote {raw.size} bytes, expected {expect}")
+        raw = raw.reshape(n, out_bytes + head_bytes)
+        y = raw[:, :out_bytes].view(np.int8).reshape((n,) + out_shape).copy()
+        return y, np.ascontiguousarray(raw[:, out_bytes:]).view(np.int32)
