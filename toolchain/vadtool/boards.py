@@ -135,8 +135,8 @@ class Budget:
     def describe(self) -> str:
         if self.flash_bytes is None:
             return "host memory"
-        ccm = f" + CCM {self.ccm_bytes / KB:.0f} KB" if self.ccm_bytes else ""
-        return f"flash {self.flash_bytes / KB:.0f} KB, RAM {self.ram_bytes / KB:.0f} KB{ccm}"
+        ccm = f" + CCM {self.ccm_bytes // KB}" if self.ccm_bytes else ""
+        return f"flash {self.flash_bytes // KB} KB, RAM {self.ram_bytes // KB}{ccm} KB"
 
 
 def budget(board: Board) -> Budget:
@@ -150,7 +150,7 @@ def fits(board: Board | str, *, weights_bytes: int, arena_bytes: int, head_bytes
          io_bytes: int = 0) -> str | None:
     """None when a model of these costs fits the board with MARGIN to spare; else the reason
     in one line, in kilobytes ("needs 503 KB of RAM (arena 480 KB + I/O 15 KB + stack 8 KB),
-    stm32f405 has 115 KB after the 10 % margin"). io_bytes: see io_bytes(). On a board with
+    stm32f405 has 115 KB after the 10% margin"). io_bytes: see io_bytes(). On a board with
     core-coupled RAM the stack and I/O buffers go there, the arena to the main RAM."""
     board = get_board(board) if isinstance(board, str) else board
     room = budget(board)

@@ -121,3 +121,25 @@ def run_emulated(elf: str | Path, board: str, inputs_int8: np.ndarray, timeout_s
         finally:
             proc.kill()
             proc.wait()
+
+
+def image_inputs(project_dir: str | Path, images: list[Path]) -> np.ndarray:
+    """The int8 model inputs of these image files, made as the host's runners make them
+    (the run's input size, pixel - 128)."""
+    from .. import data as datasets
+    from ..render import read_project
+    from ..rundir import Run
+    from ..runners import to_int8
+    run = Run.open(read_project(project_dir)["run"])
+    size = run.manifest["input"]["size"]
+    return to_int8(np.stack([datasets.load_image(p, size) for p in images]))
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The images in a folder, sorted by name (DeviceError when there are none)."""
+    from ..data import IMAGE_EXTS
+    files = sorted(p for p in Path(folder).iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise DeviceError(f"{folder}: no images (extensions {', '.join(sorted(IMAGE_EXTS))})")
+    return files
