@@ -153,3 +153,33 @@ def test_semihosting_source_in_qemu(tmp_path, board):
     lines = S.run_emulated(elf, board, xs, timeout_s=60)
     assert lines == expected(xs, grid=5, output_bytes=200)
     assert any(ln.startswith("ANOMALY") and " cells " in ln for ln in lines)
+
+
+@needs_qemu
+def test_led_follows_the_decisions_in_qemu(tmp_path):
+    """mps2-an386's LED0 (FPGA I/O register) is written after each line: 1 for ANOMALY, 0 for
+    OK; QEMU's trace of the register shows it."""
+    from vadtool.boards import BOARDS
+    from vadtool.device.emulator import qemu_command
+    elf = make_project(tmp_path / "fw", "qemu-an386", head=True, mode="standalone",
+                       source="semihosting").emulator_elf
+    xs = frames(6, seed=80)
+    S.write_frames(xs, tmp_path / S.FRAMES_FILE)
+    cmd = qemu_command(elf, BOARDS["qemu-an386"], None, semihosting=True) + ["-trace", "mps2_fpgaio_write"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    events = []
+    try:
+        for line in proc.stdout:
+            if line.startswith(("OK", "ANOMALY")):
+                events.append(line.split()[0])
+            elif "mps2_fpgaio_write" in line and "offset 0x0 " in line:
+                events.append("LED " + line.split("data ")[1].split()[0])
+            elif line.startswith("END"):
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    want = []
+    for line in expected(xs):
+        want += [line.split()[0], "LED 0x1" if line.startswith("ANOMALY") else "LED 0x0"]
+    assert events == want and "LED 0x1" in want and "LED 0x0" in want
