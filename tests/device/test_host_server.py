@@ -226,3 +226,25 @@ def test_read_cells_checks_every_range(host_fw_head, first, count, code):
         reply = dev.request(P.FRAME["READ_CELLS"], P.LAYOUT["READ_CELLS"].pack(first=15, count=1), "frame")
         assert struct.unpack_from("<i", reply.payload, 6)[0] == fake_head(fake_model(x, 144))[0][3, 3]
         assert np.array_equal(dev.read_cells(), fake_head(fake_model(x, 144))[0])
+
+
+def test_device_head_must_be_the_runs(host_fw_head, host_fw):
+    from types import SimpleNamespace
+
+    from vadtool.device.runner import check_device_head
+    run_head = SimpleNamespace(kind="gaussian", grid=(4, 4), frac_bits=6, threshold=1800)
+    with DeviceClient.open(f"host:{host_fw_head}") as dev:
+        info = dev.hello()
+    check_device_head(info, run_head, "port")  # the same head: fine
+    for change, shown in ((dict(threshold=1801), "threshold 1801/2^6"), (dict(kind="knn"), "head KNN 4x4"),
+                          (dict(grid=(5, 4)), "5x4"), (dict(frac_bits=7), "1800/2^7")):
+        other = SimpleNamespace(**{**vars(run_head), **change})
+        with pytest.raises(DeviceError, match=f"runs head GAUSSIAN 4x4, threshold 1800/2\\^6, the run has .*{re.escape(shown)}"):
+            check_device_head(info, other, "port")
+    with pytest.raises(DeviceError, match="runs head GAUSSIAN .* the run has no head"):
+        check_device_head(info, None, "port")
+    with DeviceClient.open(f"host:{host_fw}") as dev:
+        headless = dev.hello()
+    check_device_head(headless, None, "port")
+    with pytest.raises(DeviceError, match="runs no head, the run has head GAUSSIAN"):
+        check_device_head(headless, run_head, "port")

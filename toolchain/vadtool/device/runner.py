@@ -12,6 +12,20 @@ from ..runners import Int8Runner
 from .client import DeviceClient, Timeouts
 
 
+def check_device_head(info, head, port: str) -> None:
+    """DeviceError unless the device runs the run's head (head: the run's IntHead, or None
+    for a run without one): same kind, grid, fraction bits and threshold."""
+    from .protocol import HEAD_KIND_NAMES, head_kind_code
+    want = None if head is None else (HEAD_KIND_NAMES[head_kind_code(head.kind)], tuple(head.grid),
+                                      int(head.frac_bits), int(head.threshold))
+    got = (info.head_kind, tuple(info.grid), info.score_frac_bits, info.threshold) if info.has_head else None
+    if want != got:
+        def text(h):
+            return "no head" if h is None else f"head {h[0]} {h[1][0]}x{h[1][1]}, threshold {h[3]}/2^{h[2]}"
+        raise DeviceError(f"device at {port} runs {text(got)}, the run has {text(want)}; "
+                          "render, build and flash this run")
+
+
 class DeviceRunner(Int8Runner):
     name = "device"
 
@@ -27,7 +41,11 @@ class DeviceRunner(Int8Runner):
             self.client.close()
             raise DeviceError(f"device at {port} runs model {self.info.model_hash[:12]}…, the run "
                               f"has {want[:12]}… ({tflite_path}); render, build and flash this run")
-        self._check_head(port, head)
+        try:
+            check_device_head(self.info, head, port)
+        except DeviceError:
+            self.client.close()
+            raise
         self.inputs: list[np.ndarray] = []  # what was sent, for the bit-exact check
         self.outputs_int8: list[np.ndarray] = []
         self.ticks: list[int] = []
@@ -37,21 +55,6 @@ class DeviceRunner(Int8Runner):
         self.cell_ints: list[np.ndarray] = []
         if self.info.has_head:
             self.run_with_head = self._run_with_head  # Predictor then takes the device's scores
-
-    def _check_head(self, port: str, head) -> None:
-        from .protocol import HEAD_KIND_NAMES, head_kind_code
-        info = self.info
-        if head is None and not info.has_head:
-            return
-        want = None if head is None else (HEAD_KIND_NAMES[head_kind_code(head.kind)], tuple(head.grid),
-                                          int(head.frac_bits), int(head.threshold))
-        got = (info.head_kind, tuple(info.grid), info.score_frac_bits, info.threshold) if info.has_head else None
-        if want != got:
-            self.client.close()
-            def text(h):
-                return "no head" if h is None else f"head {h[0]} {h[1][0]}x{h[1][1]}, threshold {h[3]}/2^{h[2]}"
-            raise DeviceError(f"device at {port} runs {text(got)}, the run has {text(want)}; "
-                              "render, build and flash this run")
 
     def _infer(self, one: np.ndarray):
         out, ticks = self.client.run(np.ascontiguousarray(one))
