@@ -105,3 +105,30 @@ def test_native_c_head_scores_equal_the_int_head_on_tflm_features(fomo_run, synt
     assert np.array_equal(q, golden)
     assert np.array_equal(c_cells, cells) and np.array_equal(c_image, image)
     assert c_cells.dtype == np.int32 and len(np.unique(c_image)) > 1
+
+
+def test_projected_knn_run_end_to_end(tmp_path, synth_data, weights):
+    """--project folds the principal components into the network: the int8 model outputs
+    that many channels, the coreset holds bank_kb of them, and the C head in the native
+    runtime gives IntHead's scores on tflm's features."""
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.models.fomo_ad import FomoAdRecipe
+    from vadtool.models.int_head import IntHead
+    from vadtool.quantize import quantize
+    from vadtool.train import train_fomo_ad
+    out = tmp_path / "projected"
+    recipe = FomoAdRecipe(backbone=BackboneSpec(weights=str(weights)), size=96, project=16, bank_kb=2)
+    train_fomo_ad(synth_data, out, recipe)
+    quantize(out)
+    run = Run.open(out)
+    head = IntHead.load(run.file("head_int.npz"))
+    assert run.manifest["output"]["channels"] == 16 and head.channels == 16
+    assert len(head.bank) == 2048 // 16
+    tflite = run.file("model_int8.tflite")
+    x = to_int8(_images(synth_data, 96))
+    golden = TFLMRunner(tflite).run_int8(x)
+    assert golden.shape[-1] == 16
+    cells, image = head.score(golden)
+    _, c_cells, c_image = NativeInt8Runner(tflite, head=head).run_with_head(x)
+    assert np.array_equal(c_cells, cells) and np.array_equal(c_image, image)
+    assert evaluate(out, runtime="tflm")["image_auroc"] > 0.85

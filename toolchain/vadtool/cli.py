@@ -153,17 +153,20 @@ def _common_train_options(fn):
 @_common_train_options
 @click.option("--cut", help="Backbone layer to cut at (block_6_expand_relu: stride 8).")
 @click.option("--density", type=click.Choice(DENSITY_KINDS), help="Density of normal cells (default knn: "
-              "distance to the nearest normal cell; gaussian also runs on the device).")
+              "distance to the nearest normal cell; every density runs on the device as integer C).")
 @click.option("--components", type=int, help="Mixture components for --density gmm.")
 @click.option("--image-score", type=click.Choice(POOLINGS), help="How cell scores pool into the image score.")
 @click.option("--bank-kb", type=click.FloatRange(min=0, min_open=True),
               help="knn: the device's int8 coreset of normal cells in KB (greedy k-center; default 64).")
+@click.option("--project", type=click.IntRange(min=1),
+              help="Project cell features to this many principal components (a 1x1 convolution "
+                   "in the network): more knn cells in the same bytes.")
 @click.option("--backbone", type=EXISTING, help="An imported backbone (run of `vadtool import`, or an .onnx file) instead of MobileNetV2.")
 @click.option("--preprocess", type=click.Choice(["imagenet", "unit", "raw"]), default="imagenet", show_default=True,
               help="With --backbone MODEL.onnx: the input scaling the ONNX model expects.")
 @click.pass_context
 def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, density,
-                  components, image_score, bank_kb, backbone, preprocess):
+                  components, image_score, bank_kb, project, backbone, preprocess):
     """FOMO-AD detector: frozen backbone cut early, density of normal cell features."""
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
@@ -172,6 +175,8 @@ def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, 
                                       ("--cut", cut), ("--recipe", recipe)) if v is not None]
         if given:
             raise VadError(f"{given[0]} does not apply to an imported --backbone; leave it out")
+        if project:
+            raise VadError("--project does not apply to an imported --backbone yet; leave it out")
         from .onnx_import import fit_fomo_ad_head
         r = FomoAdRecipe(**{k: v for k, v in (("density", density), ("components", components),
                                                ("image_score", image_score), ("bank_kb", bank_kb)) if v})
@@ -181,7 +186,8 @@ def train_fomo_ad(ctx, data, out, size, weights, alpha, recipe, threshold, cut, 
                    f"threshold {run.manifest['threshold']:.4g} (imported backbone)")
         return
     r = _recipe(FomoAdRecipe, recipe, {"size": size, "density": density, "components": components,
-                                       "image_score": image_score, "bank_kb": bank_kb},
+                                       "image_score": image_score, "bank_kb": bank_kb,
+                                       "project": project},
                 {"weights": weights, "alpha": alpha, "cut": cut})
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest

@@ -197,10 +197,13 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
     given = run.manifest["threshold"] if run.manifest.get("threshold_source") == "--threshold" else None
     scale, zero = output_q
     progress("integer head", 0, 1)
-    head = build_int_head(density_q, to_int8(feats, scale, zero),
-                          to_int8(outs_q if held_back else feats[:0], scale, zero), scale=scale,
-                          zero_point=zero, float_threshold=threshold_q, bank_kb=recipe.bank_kb,
-                          given_threshold=given)
+    try:
+        head = build_int_head(density_q, to_int8(feats, scale, zero),
+                              to_int8(outs_q if held_back else feats[:0], scale, zero), scale=scale,
+                              zero_point=zero, float_threshold=threshold_q, bank_kb=recipe.bank_kb,
+                              given_threshold=given)
+    except ValueError as exc:  # a density the integer head cannot hold
+        raise QuantizeError(f"integer head: {exc}; the model was not written") from exc
     progress("integer head", 1, 1)
     run.add_file("head_int8.npz", density_q.save)
     run.add_file("head_int.npz", head.save)

@@ -84,6 +84,11 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     images = _load(normals, recipe.size, progress, "load train images")
     features = extract(network, images, progress, "extract features")
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
+    if recipe.project:  # fitted on the fit split only, then part of the network
+        from .models import projection
+        matrix, bias = projection.fit_projection(features[fit_idx], recipe.project)
+        network = projection.fold_into_network(network, matrix, bias)
+        features = projection.project(features, matrix, bias)
     progress("fit density", 0, 1)
     density, auto_threshold, holdout_cells = fomo_ad.fit_head(recipe, features[fit_idx],
                                                               features[hold_idx])

@@ -1,0 +1,43 @@
+"""A linear projection of the cell features onto their top principal components, learned on
+the normal training cells and folded into the network as a 1x1 convolution: the device then
+computes (and the head stores) `dims` channels per cell instead of all of them, so an int8
+knn bank of the same bytes holds C / dims times more cells."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..tfenv import keras
+
+LAYER = "project"
+MAX_FIT_CELLS = 20000  # cells the principal components are computed on (evenly spaced)
+
+
+def fit_projection(features: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """(matrix (C, dims), bias (dims,)) such that x @ matrix + bias are the centred cell
+    features' coordinates on their top `dims` principal components."""
+    c = features.shape[-1]
+    cells = features.reshape(-1, c).astype(np.float64)
+    if not 0 < dims < c:
+        raise ModelError(f"projection to {dims} dimensions: give 1..{c - 1} for {c}-channel features")
+    mean = cells.mean(0)
+    sample = cells[:: max(1, len(cells) // MAX_FIT_CELLS)] - mean
+    _, _, vt = np.linalg.svd(sample, full_matrices=False)
+    if len(vt) < dims:
+        raise ModelError(f"projection to {dims} dimensions needs at least {dims} normal cells, "
+                         f"there are {len(sample)}")
+    matrix = vt[:dims].T
+    return matrix, -mean @ matrix
+
+
+def project(features: np.ndarray, matrix: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return (features.astype(np.float64) @ matrix + bias).astype(np.float32)
+
+
+def fold_into_network(network: "keras.Model", matrix: np.ndarray, bias: np.ndarray) -> "keras.Model":
+    """The network with a 1x1 convolution computing the projection appended."""
+    conv = keras.layers.Conv2D(matrix.shape[1], 1, name=LAYER)
+    out = conv(network.output)
+    conv.set_weights([matrix[None, None].astype(np.float32), bias.astype(np.float32)])
+    return keras.Model(network.input, out, name=network.name)
