@@ -25,7 +25,10 @@ def test_fits_counts_ccm_apart_on_stm32f405():
     assert fits("stm32f405", weights_bytes=400 * KB, arena_bytes=arena, io_bytes=io) is None
     over = fits("stm32f405", weights_bytes=400 * KB, arena_bytes=arena + 1, io_bytes=io)
     assert over == (f"needs {-(-(arena + 1 + boards.STATIC_RAM_BYTES) // KB)} KB of RAM (arena "
-                    f"{-(-(arena + 1) // KB)} KB + data 1 KB), stm32f405 has 115 KB after the 10% margin")
+                    f"{-(-(arena + 1) // KB)} KB + head 0 KB + data 1 KB), stm32f405 has 115 KB after the "
+                    "10% margin")
+    assert fits("stm32f405", weights_bytes=0, arena_bytes=arena - 100, head_ram_bytes=101).startswith(
+        "needs 116 KB of RAM")  # the head's working memory is in the main RAM
     big_io = room.ccm_bytes - BOARDS["stm32f405"].stack_bytes + 1
     assert fits("stm32f405", weights_bytes=0, arena_bytes=0, io_bytes=big_io).startswith("needs 58 KB of CCM")
 

@@ -147,11 +147,16 @@ def budget(board: Board) -> Budget:
 
 
 def fits(board: Board | str, *, weights_bytes: int, arena_bytes: int, head_bytes: int = 0,
-         io_bytes: int = 0) -> str | None:
+         head_ram_bytes: int = 0, io_bytes: int = 0) -> str | None:
     """None when a model of these costs fits the board with MARGIN to spare; else the reason
-    in one line, in kilobytes ("needs 503 KB of RAM (arena 480 KB + I/O 15 KB + stack 8 KB),
-    stm32f405 has 115 KB after the 10% margin"). io_bytes: see io_bytes(). On a board with
-    core-coupled RAM the stack and I/O buffers go there, the arena to the main RAM."""
+    in one line, in kilobytes ("needs 503 KB of RAM (arena 480 KB + I/O 15 KB + stack 8 KB +
+    data 1 KB), nano33ble has 230 KB after the 10% margin").
+
+    weights_bytes: the network's constants (native.write_model_sources' weights_bytes);
+    arena_bytes: its activation arena; head_bytes / head_ram_bytes: the integer head's tables
+    (IntHead.flash_bytes) and working memory (IntHead.ram_bytes); io_bytes: see io_bytes().
+    On a board with core-coupled RAM the stack and I/O buffers go there, the arena and the
+    head's working memory to the main RAM."""
     board = get_board(board) if isinstance(board, str) else board
     room = budget(board)
     if room.flash_bytes is None:
@@ -173,11 +178,12 @@ def fits(board: Board | str, *, weights_bytes: int, arena_bytes: int, head_bytes
         if small > room.ccm_bytes:
             return short("CCM", small, f"stack {kb(board.stack_bytes)} + I/O {kb(io_bytes)}",
                          room.ccm_bytes)
-        ram, parts = arena_bytes + STATIC_RAM_BYTES, f"arena {kb(arena_bytes)} + data {kb(STATIC_RAM_BYTES)}"
+        ram = arena_bytes + head_ram_bytes + STATIC_RAM_BYTES
+        parts = f"arena {kb(arena_bytes)} + head {kb(head_ram_bytes)} + data {kb(STATIC_RAM_BYTES)}"
     else:
-        ram = arena_bytes + small + STATIC_RAM_BYTES
-        parts = (f"arena {kb(arena_bytes)} + I/O {kb(io_bytes)} + stack {kb(board.stack_bytes)} + "
-                 f"data {kb(STATIC_RAM_BYTES)}")
+        ram = arena_bytes + head_ram_bytes + small + STATIC_RAM_BYTES
+        parts = (f"arena {kb(arena_bytes)} + head {kb(head_ram_bytes)} + I/O {kb(io_bytes)} + "
+                 f"stack {kb(board.stack_bytes)} + data {kb(STATIC_RAM_BYTES)}")
     if ram > room.ram_bytes:
         return short("RAM", ram, parts, room.ram_bytes)
     return None
