@@ -32,6 +32,9 @@ void board_uart_write(const uint8_t *data, size_t n);
 uint64_t board_ticks(void);
 uint8_t board_timer(void);
 
+/* The board profile's LED (or GPIO pin): on while the last standalone image was an anomaly. */
+void board_led_set(int on);
+
 /* Re-phase the tick counter before a measured interval, so that an interval of the same
  * instructions gives the same count every time (QEMU -icount makes this exact). */
 void board_timer_restart(void);

@@ -5,6 +5,8 @@
  * an error frame), and a partial frame after VAD_RX_IDLE_MS of silence: scanning then
  * resumes at the next sync, so a frame behind garbage is still served.
  * Every offset and length is checked against its buffer before a byte is written.
+ * INFER runs the whole detector (vad_detector.c): the network, then the head when the model
+ * has one; the reply carries the image score and decision, READ_CELLS the cell scores.
  *
  * The input is loaded straight into the model's arena (vad_model_input_buffer()), which
  * the inference overwrites: one timed run per load, and INFER then needs a new input.
@@ -16,27 +18,30 @@
 
 #include "protocol.h"
 #include "vad_board.h"
+#include "vad_config.h"
+#include "vad_detector.h"
 #include "vad_model.h"
 #include "vad_protocol.h"
 
-static uint8_t rx[VAD_FRAME_MAX_BYTES];
+static VAD_SMALL_RAM uint8_t rx[VAD_FRAME_MAX_BYTES];
 static size_t rx_len;
-static uint8_t tx[VAD_FRAME_MAX_BYTES];
+static VAD_SMALL_RAM uint8_t tx[VAD_FRAME_MAX_BYTES];
 #ifndef VAD_SERVER_INPUT_COPY
 #define VAD_SERVER_INPUT_COPY 0
 #endif
 
 #if VAD_SERVER_INPUT_COPY
-static int8_t input_copy[VAD_INPUT_BYTES];
+static VAD_SMALL_RAM int8_t input_copy[VAD_INPUT_BYTES];
 #define INPUT_DEST() input_copy
-#define FLAGS VAD_HELLO_FLAG_INPUT_KEPT
+#define KEPT_FLAG VAD_HELLO_FLAG_INPUT_KEPT
 #else
 #define INPUT_DEST() vad_model_input_buffer()
-#define FLAGS 0u
+#define KEPT_FLAG 0u
 #endif
-static int8_t output_buf[VAD_OUTPUT_BYTES];
+#define FLAGS (KEPT_FLAG | (VAD_MODE_BOTH ? VAD_HELLO_FLAG_STANDALONE : 0u))
 static uint32_t input_loaded;  /* contiguous bytes loaded from offset 0 */
 static int output_ready;
+static int leave_for;  /* VAD_SERVER_* reason for vad_server_run() to return, 0: keep serving */
 
 uint16_t vad_crc16(const uint8_t *p, size_t n) {
   uint16_t crc = 0xFFFFu;
@@ -110,6 +115,11 @@ static void on_hello(uint8_t seq, size_t len) {
   put_u32(p + VAD_HELLO_REPLY_OUTPUT_ZERO_POINT, (uint32_t)(int32_t)(VAD_OUTPUT_ZERO_POINT));
   memcpy(p + VAD_HELLO_REPLY_MODEL_HASH, hash, hash_len);
   memcpy(p + VAD_HELLO_REPLY_BOARD, name, name_len);
+  p[VAD_HELLO_REPLY_HEAD_KIND] = (uint8_t)(VAD_HEAD_KIND);
+  p[VAD_HELLO_REPLY_SCORE_FRAC_BITS] = (uint8_t)(VAD_HEAD_SCORE_FRAC_BITS);
+  put_u16(p + VAD_HELLO_REPLY_GRID_H, VAD_HEAD_GRID_H);
+  put_u16(p + VAD_HELLO_REPLY_GRID_W, VAD_HEAD_GRID_W);
+  put_u32(p + VAD_HELLO_REPLY_THRESHOLD, (uint32_t)(int32_t)(VAD_HEAD_THRESHOLD));
   send_frame(VAD_FRAME_HELLO_REPLY, seq, VAD_HELLO_REPLY_SIZE);
 }
 
@@ -133,9 +143,9 @@ static void on_load_input(uint8_t seq, const uint8_t *p, size_t len) {
 
 static void on_infer(uint8_t seq, const uint8_t *p, size_t len) {
   uint64_t ticks[VAD_MAX_RUNS];
+  vad_result result;
   uint32_t warmup, runs, i, inline_bytes = 0, fixed;
   int rc;
-  uint64_t t0;
   if (len != VAD_INFER_SIZE) { send_error(VAD_ERR_BAD_LENGTH, VAD_FRAME_INFER, seq, (uint32_t)len); return; }
   warmup = get_u16(p + VAD_INFER_WARMUP);
   runs = get_u16(p + VAD_INFER_RUNS);
@@ -154,21 +164,25 @@ static void on_infer(uint8_t seq, const uint8_t *p, size_t len) {
 #if VAD_SERVER_INPUT_COPY
     memcpy(vad_model_input_buffer(), input_copy, VAD_INPUT_BYTES);
 #endif
-    board_timer_restart();
-    t0 = board_ticks();
-    rc = vad_model_invoke(vad_model_input_buffer(), output_buf);
-    if (i >= warmup) { ticks[i - warmup] = board_ticks() - t0; }
+    rc = vad_detect(vad_model_input_buffer(), &result);
     if (rc != 0) { send_error(VAD_ERR_MODEL_FAILED, VAD_FRAME_INFER, seq, (uint32_t)rc); return; }
+    if (i >= warmup) { ticks[i - warmup] = result.ticks; }
   }
   output_ready = 1;
   fixed = VAD_INFER_REPLY_SIZE + 8u * runs;
   if ((uint32_t)VAD_OUTPUT_BYTES <= VAD_MAX_PAYLOAD - fixed) { inline_bytes = VAD_OUTPUT_BYTES; }
+  memset(TX_PAYLOAD, 0, VAD_INFER_REPLY_SIZE);
   TX_PAYLOAD[VAD_INFER_REPLY_TIMER] = board_timer();
   TX_PAYLOAD[VAD_INFER_REPLY_RUNS] = (uint8_t)runs;
   put_u16(TX_PAYLOAD + VAD_INFER_REPLY_INLINE_BYTES, inline_bytes);
   put_u32(TX_PAYLOAD + VAD_INFER_REPLY_OUTPUT_BYTES, VAD_OUTPUT_BYTES);
+  put_u32(TX_PAYLOAD + VAD_INFER_REPLY_IMAGE_SCORE, (uint32_t)result.image_score);
+  TX_PAYLOAD[VAD_INFER_REPLY_DECISION] = result.decision;
+  put_u16(TX_PAYLOAD + VAD_INFER_REPLY_CELLS, VAD_HEAD_CELLS);
+  put_u32(TX_PAYLOAD + VAD_INFER_REPLY_HEAD_TICKS,
+          result.head_ticks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)result.head_ticks);
   for (i = 0; i < runs; i++) { put_u64(TX_PAYLOAD + VAD_INFER_REPLY_SIZE + 8u * i, ticks[i]); }
-  memcpy(TX_PAYLOAD + fixed, output_buf, inline_bytes);
+  memcpy(TX_PAYLOAD + fixed, vad_detect_features(), inline_bytes);
   send_frame(VAD_FRAME_INFER_REPLY, seq, fixed + inline_bytes);
 }
 
@@ -187,8 +201,36 @@ static void on_read_output(uint8_t seq, const uint8_t *p, size_t len) {
     return;
   }
   put_u32(TX_PAYLOAD + VAD_READ_OUTPUT_REPLY_OFFSET, offset);
-  memcpy(TX_PAYLOAD + VAD_READ_OUTPUT_REPLY_SIZE, output_buf + offset, n);
+  memcpy(TX_PAYLOAD + VAD_READ_OUTPUT_REPLY_SIZE, vad_detect_features() + offset, n);
   send_frame(VAD_FRAME_READ_OUTPUT_REPLY, seq, VAD_READ_OUTPUT_REPLY_SIZE + n);
+}
+
+static void on_read_cells(uint8_t seq, const uint8_t *p, size_t len) {
+  uint32_t first, n, i;
+  const int32_t *cells = vad_detect_cells();
+  if (len != VAD_READ_CELLS_SIZE) { send_error(VAD_ERR_BAD_LENGTH, VAD_FRAME_READ_CELLS, seq, (uint32_t)len); return; }
+  if (!VAD_HAS_HEAD) { send_error(VAD_ERR_NOT_SUPPORTED, VAD_FRAME_READ_CELLS, seq, 0); return; }
+  if (!output_ready) { send_error(VAD_ERR_OUTPUT_NOT_READY, VAD_FRAME_READ_CELLS, seq, 0); return; }
+  first = get_u32(p + VAD_READ_CELLS_FIRST);
+  n = get_u16(p + VAD_READ_CELLS_COUNT);
+  if (n > VAD_MAX_CELLS_PER_READ) { send_error(VAD_ERR_BAD_LENGTH, VAD_FRAME_READ_CELLS, seq, n); return; }
+  if (first > (uint32_t)VAD_HEAD_CELLS || n > (uint32_t)VAD_HEAD_CELLS - first) {
+    send_error(VAD_ERR_BAD_OFFSET, VAD_FRAME_READ_CELLS, seq, first);
+    return;
+  }
+  put_u32(TX_PAYLOAD + VAD_READ_CELLS_REPLY_FIRST, first);
+  put_u16(TX_PAYLOAD + VAD_READ_CELLS_REPLY_COUNT, n);
+  for (i = 0; i < n; i++) {
+    put_u32(TX_PAYLOAD + VAD_READ_CELLS_REPLY_SIZE + VAD_CELL_BYTES * i, (uint32_t)cells[first + i]);
+  }
+  send_frame(VAD_FRAME_READ_CELLS_REPLY, seq, VAD_READ_CELLS_REPLY_SIZE + VAD_CELL_BYTES * n);
+}
+
+static void on_standalone(uint8_t seq, size_t len) {
+  if (len != 0) { send_error(VAD_ERR_BAD_LENGTH, VAD_FRAME_STANDALONE, seq, (uint32_t)len); return; }
+  if (!VAD_MODE_BOTH) { send_error(VAD_ERR_NOT_SUPPORTED, VAD_FRAME_STANDALONE, seq, 0); return; }
+  send_frame(VAD_FRAME_STANDALONE_REPLY, seq, 0);
+  leave_for = VAD_SERVER_STANDALONE;
 }
 
 static void handle(uint8_t type, uint8_t seq, const uint8_t *p, size_t len) {
@@ -197,6 +239,8 @@ static void handle(uint8_t type, uint8_t seq, const uint8_t *p, size_t len) {
     case VAD_FRAME_LOAD_INPUT: on_load_input(seq, p, len); break;
     case VAD_FRAME_INFER: on_infer(seq, p, len); break;
     case VAD_FRAME_READ_OUTPUT: on_read_output(seq, p, len); break;
+    case VAD_FRAME_READ_CELLS: on_read_cells(seq, p, len); break;
+    case VAD_FRAME_STANDALONE: on_standalone(seq, len); break;
     default: send_error(VAD_ERR_UNKNOWN_TYPE, type, seq, type); break;
   }
 }
@@ -207,10 +251,11 @@ static void drop(size_t n) {
   rx_len -= n;
 }
 
-/* Serve every complete frame in rx[]; return when more bytes are needed. */
+/* Serve every complete frame in rx[]; return when more bytes are needed (or the host asked
+ * to leave the protocol). */
 static void process(void) {
   size_t len, total;
-  while (rx_len > 0) {
+  while (rx_len > 0 && !leave_for) {
     if (rx[0] != VAD_SYNC0 || (rx_len >= 2 && rx[1] != VAD_SYNC1)) { drop(1); continue; }
     if (rx_len < VAD_HEADER_BYTES) { return; }
     len = get_u16(rx + 4);
@@ -242,12 +287,27 @@ void vad_server_feed(int c) {
   process();
 }
 
-void vad_server_run(void) {
-  int c;
-  for (;;) {
-    c = board_uart_getc(VAD_RX_IDLE_MS);
-    if (c == BOARD_RX_CLOSED) { return; }
-    if (c == BOARD_RX_TIMEOUT && rx_len == 0) { continue; }
-    vad_server_feed(c);
+int vad_server_poll(void) {
+  int c = board_uart_getc(VAD_RX_IDLE_MS);
+  if (c == BOARD_RX_CLOSED) { return VAD_SERVER_CLOSED; }
+  if (c != BOARD_RX_TIMEOUT || rx_len > 0) { vad_server_feed(c); }
+  if (leave_for) {
+    c = leave_for;
+    leave_for = 0;
+    return c;
   }
+  return 0;
+}
+
+int vad_server_run(void) {
+  int why;
+  do { why = vad_server_poll(); } while (why == 0);
+  return why;
+}
+
+const int8_t *vad_server_take_input(void) {
+  if (input_loaded != (uint32_t)VAD_INPUT_BYTES) { return 0; }
+  input_loaded = 0;
+  output_ready = 0;
+  return INPUT_DEST();
 }

@@ -12,6 +12,7 @@ import pytest
 from vadtool.build import build_project, write_project_files
 
 FAKE_MODEL = Path(__file__).parent / "fake_model"
+FAKE_HEAD = Path(__file__).parent / "fake_head"
 FAKE_HASH = "f00dface" * 8
 
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") is not None
@@ -27,11 +28,23 @@ def fake_model(x: np.ndarray, output_bytes: int) -> np.ndarray:
     return (acc & 0xFF).astype(np.uint8).view(np.int8)
 
 
-def make_project(root: Path, board: str, cflags: str = "", ldflags: str = "", keep_input: bool = False):
-    """Write a firmware project for board with the fake model and build it."""
-    write_project_files(root, board, keep_input=keep_input)
+def fake_head(features: np.ndarray, grid: int = 4, threshold: int = 1800):
+    """What tests/device/fake_head/vad_head.c computes on one output: (int32 cell scores
+    (grid, grid), image score, decision name)."""
+    f = np.asarray(features, np.int64).reshape(grid * grid, -1)
+    cells = f @ np.arange(1, f.shape[1] + 1) - 64 * np.arange(grid * grid)
+    image = int(cells.max())
+    return cells.reshape(grid, grid).astype(np.int32), image, "ANOMALY" if image > threshold else "NORMAL"
+
+
+def make_project(root: Path, board: str, cflags: str = "", ldflags: str = "", keep_input: bool = False,
+                 head: bool = False, mode: str = "serve", source: str = "protocol"):
+    """Write a firmware project for board with the fake model (and the fake head) and build it."""
+    write_project_files(root, board, keep_input=keep_input, has_head=head, mode=mode, source=source)
     for name in ("vad_model.c", "vad_model.h"):
         shutil.copyfile(FAKE_MODEL / name, root / name)
+    for name in ("vad_head.c", "vad_head.h") if head else ():
+        shutil.copyfile(FAKE_HEAD / name, root / name)
     return build_project(root, extra_cflags=cflags, extra_ldflags=ldflags)
 
 
@@ -46,6 +59,12 @@ test_input.__test__ = False  # a helper, not a test
 def host_fw(tmp_path_factory) -> Path:
     """The host build (16x16x3 input, 144 output bytes, fails on input[0] == -128)."""
     return make_project(tmp_path_factory.mktemp("host"), "host", "-DVAD_FAKE_FAIL").elf
+
+
+@pytest.fixture(scope="session")
+def host_fw_head(tmp_path_factory) -> Path:
+    """The host build with the fake head after the fake model (4x4 cells of 9 channels)."""
+    return make_project(tmp_path_factory.mktemp("host_head"), "host", "-DVAD_FAKE_FAIL", head=True).elf
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Building firmware projects: flags, sizes, the fit check in kilobytes, missing tools."""
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -14,6 +15,11 @@ from .conftest import make_project, needs_arm
 def test_check_fit_message_in_kilobytes():
     with pytest.raises(BuildError, match=r"^needs 312 KB of RAM, nano33ble has 256 KB$"):
         build.check_fit(BOARDS["nano33ble"], 1000, 312 * 1024)
+    with pytest.raises(BuildError, match=r"^needs 65 KB of CCM, stm32f405 has 64 KB$"):
+        build.check_fit(BOARDS["stm32f405"], 1000, 1000, 65 * 1024)
+    build.check_fit(BOARDS["stm32f405"], 1000, 128 * 1024, 64 * 1024)  # counted apart: fits
+    with pytest.raises(BuildError, match=r"^needs 1 KB of CCM, nano33ble has 0 KB$"):
+        build.check_fit(BOARDS["nano33ble"], 1000, 1000, 1)
     with pytest.raises(BuildError, match=r"^needs 1025 KB of flash, stm32f405 has 1024 KB$"):
         build.check_fit(BOARDS["stm32f405"], 1024 * 1024 + 1, 1000)
     build.check_fit(BOARDS["host"], 10**9, 10**9)
@@ -84,8 +90,19 @@ def test_warnings_are_errors(tmp_path):
 def test_cortex_m_builds_and_fits(tmp_path, board):
     res = make_project(tmp_path, board)
     assert res.elf.is_file() and (tmp_path / "build" / "firmware.bin").is_file()
-    assert 0 < res.flash_bytes < 64 * 1024 and res.ram_bytes >= 4096 + 768 + 144
-    assert res.board == board
+    small = BOARDS[board].stack_bytes + 2 * (6 + 1024 + 2) + 144  # stack, frames, features
+    assert 0 < res.flash_bytes < 64 * 1024 and res.board == board
+    if board == "stm32f405":  # stack and small buffers in the core-coupled RAM, counted apart
+        assert small <= res.ccm_bytes < small + 1024 and res.ram_bytes < 2048
+        ld = (tmp_path / "board" / "firmware.ld").read_text()
+        assert "CCM (rw) : ORIGIN = 0x10000000, LENGTH = 65536" in ld
+        assert 'REGION_ALIAS("SMALL_RAM", CCM)' in ld
+        symbols = subprocess.run(["arm-none-eabi-nm", str(res.elf)], capture_output=True, text=True).stdout
+        ccm = {line.split()[2]: int(line.split()[0], 16) for line in symbols.splitlines()
+               if line.split()[-1] in ("_estack", "features", "rx", "tx")}
+        assert all(0x10000000 <= addr <= 0x10010000 for addr in ccm.values()) and len(ccm) == 4
+    else:
+        assert res.ccm_bytes == 0 and res.ram_bytes >= small
 
 
 @needs_arm

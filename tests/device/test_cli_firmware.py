@@ -1,11 +1,14 @@
 """A run becomes firmware through the real vadtool commands: render, build, emulate (QEMU),
-flash (hash check over socket://) and bench --port, with every device output checked
-against the TFLite Micro interpreter. Also: a model too big for its board fails the build."""
+flash (hash check over socket://) and bench --port, with every device answer (network output
+against the TFLite Micro interpreter; the head's image score, decision and cell scores against
+the integer head) checked bit for bit; the standalone firmware on a folder of images decides
+as `vadtool predict` does. Also: a model too big for its board fails the build."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -18,7 +21,8 @@ VADTOOL = [sys.executable, "-m", "vadtool.cli", "-q"]
 BENCH_KEYS = {"image_auroc", "image_f1", "best_f1", "threshold", "cell_auroc", "pixel_auroc",
               "ms_per_image", "n_images", "runtime", "board", "mismatches",
               "cycles_per_inference", "instructions_per_inference", "ms_per_inference_at_clock",
-              "flash_bytes", "ram_bytes"}
+              "flash_bytes", "ram_bytes", "head_on_device", "mismatch_counts",
+              "head_instructions_per_inference"}
 
 
 def vadtool(*args, check=True):
@@ -90,8 +94,11 @@ def test_run_to_emulated_board_and_bench(tmp_path, tiny_runs, board, size):
         assert BENCH_KEYS <= bench.keys()
         assert bench["board"] == board and bench["runtime"] == "device"
         assert bench["mismatches"] == 0 and bench["n_images"] == 3
+        assert bench["mismatch_counts"] == {"output": 0, "image_score": 0, "decision": 0, "cells": 0}
+        assert bench["head_on_device"] is True and bench["head_kind"] == "gaussian"
         assert bench["cycles_per_inference"] is None  # emulated: instructions, not cycles
         assert bench["instructions_per_inference"] > 1_000_000
+        assert 0 < bench["head_instructions_per_inference"] < bench["instructions_per_inference"]
         assert bench["flash_bytes"] > 0 and bench["ram_bytes"] > 0
     finally:
         assert emulator.stop() == 0
@@ -112,6 +119,37 @@ def test_flash_refuses_a_device_running_another_model(tmp_path, tiny_runs):
         assert bench.returncode == 2 and "runs model" in bench.stderr
     finally:
         emulator.stop()
+
+
+@needs_qemu
+def test_standalone_firmware_decides_as_predict(tmp_path, tiny_runs, synth_data):
+    """render --mode standalone --source semihosting, build, emulate --images on a folder of
+    normal and anomalous images: each line's decision and score are predict's (tflm runtime,
+    integer head)."""
+    import shutil
+    from vadtool.device.standalone import parse_line, score_text
+    run, project, folder = tiny_runs[64], tmp_path / "fw", tmp_path / "images"
+    folder.mkdir()
+    picks = sorted((synth_data / "test" / "good").iterdir())[:3]
+    picks += [p for d in sorted((synth_data / "test").iterdir()) if d.name != "good"
+              for p in sorted(d.iterdir())[:1]][:3]
+    for p in picks:
+        shutil.copyfile(p, folder / f"{p.parent.name}_{p.name}")
+    vadtool("render", run, "--board", "qemu-an386", "--out", project, "--mode", "standalone",
+            "--source", "semihosting")
+    vadtool("build", project)
+    printed = vadtool("emulate", project, "--images", folder).stdout.splitlines()
+    vadtool("predict", run, *sorted(folder.iterdir()), "--out", tmp_path / "pred", "--runtime", "tflm")
+    frac_bits = json.loads((project / "vadtool_project.json").read_text())["head"]["frac_bits"]
+    assert len(printed) == len(picks)
+    for line in printed:
+        name, verdict = line.split(": ", 1)
+        rec = json.loads((tmp_path / "pred" / f"{Path(name).stem}.json").read_text())
+        v = parse_line(verdict)
+        assert (v.decision == "ANOMALY") == rec["anomalous"], line
+        assert v.score_text == score_text(round(rec["score"] * 2 ** frac_bits), frac_bits), line
+    failed = vadtool("emulate", tiny_runs[64], "--images", folder, check=False)
+    assert failed.returncode == 2
 
 
 def test_too_big_model_fails_the_build_in_kilobytes(tmp_path, tiny_runs):

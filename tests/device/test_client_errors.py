@@ -71,26 +71,51 @@ def test_wrong_reply_type_is_a_protocol_error():
         client(lambda req: P.encode_frame(0x83, req[3], b"")).hello()
 
 
-def test_stale_replies_are_skipped():
-    hello = P.LAYOUT["HELLO_REPLY"].pack(
+def hello_payload(**changes) -> bytes:
+    fields = dict(
         protocol_version=P.VERSION, max_payload=1024, clock_hz=1, input_bytes=1, output_bytes=1,
         arena_bytes=0, input_h=1, input_w=1, input_c=1, timer=1, board_len=1, input_scale=1.0,
         input_zero_point=0, output_scale=1.0, output_zero_point=0, flags=0, model_hash=b"ab",
-        board=b"x")
+        board=b"x", head_kind=P.HEAD_KINDS[2].value, score_frac_bits=12, grid_h=3, grid_w=5,
+        reserved=0, threshold=-7)
+    fields.update(changes)
+    return P.LAYOUT["HELLO_REPLY"].pack(**fields)
+
+
+def test_stale_replies_are_skipped():
     info = client(lambda req: P.encode_frame(0x81, req[3] - 1, b"old")
-                  + P.encode_frame(0x81, req[3], hello)).hello()
+                  + P.encode_frame(0x81, req[3], hello_payload())).hello()
     assert info.board == "x" and info.timer == "systick"
+    assert (info.head_kind, info.score_frac_bits, info.grid, info.threshold) == ("GMM", 12, (3, 5), -7)
+    assert info.has_head and not info.standalone
 
 
 def test_protocol_version_mismatch():
-    def old(req):
-        return P.encode_frame(0x81, req[3], P.LAYOUT["HELLO_REPLY"].pack(
-            protocol_version=99, max_payload=1024, clock_hz=1, input_bytes=1, output_bytes=1,
-            arena_bytes=0, input_h=1, input_w=1, input_c=1, timer=1, board_len=1,
-            input_scale=1.0, input_zero_point=0, output_scale=1.0, output_zero_point=0, flags=0,
-            model_hash=b"", board=b"x"))
-    with pytest.raises(DeviceError, match="protocol version 99, vadtool speaks 1"):
-        client(old).hello()
+    with pytest.raises(DeviceError, match="protocol version 99, vadtool speaks 2"):
+        client(lambda req: P.encode_frame(0x81, req[3], hello_payload(protocol_version=99))).hello()
+    # a version-1 device's reply is shorter than version 2's: the version is still what is named
+    v1 = hello_payload(protocol_version=1)[:144]
+    with pytest.raises(DeviceError, match="protocol version 1, vadtool speaks 2: render, build"):
+        client(lambda req: P.encode_frame(0x81, req[3], v1)).hello()
+
+
+def test_infer_reply_that_contradicts_hello_is_a_protocol_error():
+    """A head-less HELLO but a decision in the reply, or a cell count that is not the grid's."""
+    def device(head_kind, decision, cells):
+        def reply(req):
+            if req[2] == P.FRAME["HELLO"]:
+                return P.encode_frame(0x81, req[3], hello_payload(head_kind=head_kind))
+            head = P.LAYOUT["INFER_REPLY"].pack(timer=1, runs=1, inline_bytes=1, output_bytes=1,
+                                                image_score=5, decision=decision, reserved=0,
+                                                cells=cells, head_ticks=0)
+            return P.encode_frame(0x83, req[3], head + bytes(8) + b"\x01")
+        return reply
+    for kind, decision, cells in ((0, P.DECISION["ANOMALY"], 0), (2, P.DECISION["NORMAL"], 14),
+                                  (2, P.DECISION["NONE"], 15), (2, 9, 15)):
+        with pytest.raises(ProtocolError, match="malformed INFER reply"):
+            client(device(kind, decision, cells)).infer(cells=False)
+    result = client(device(2, P.DECISION["ANOMALY"], 15)).infer(cells=False)
+    assert (result.image_score, result.decision, result.cells) == (5, "ANOMALY", None)
 
 
 def test_silent_program_over_a_pipe():

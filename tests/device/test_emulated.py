@@ -22,7 +22,7 @@ def firmware(request, tmp_path_factory):
     board = request.param
     if not HAVE_QEMU:
         pytest.skip("qemu-system-arm or arm-none-eabi-gcc not installed")
-    return board, make_project(tmp_path_factory.mktemp(board), board, CFLAGS, keep_input=True).elf
+    return board, make_project(tmp_path_factory.mktemp(board), board, CFLAGS, keep_input=True).emulator_elf
 
 
 def measure(board, elf, x):

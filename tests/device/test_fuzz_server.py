@@ -12,24 +12,35 @@ import pytest
 from vadtool.device import protocol as P
 from vadtool.device.client import DeviceClient, DeviceRefused
 
-from .conftest import fake_model, make_project, test_input
+from .conftest import fake_head, fake_model, make_project, test_input
 
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["input-in-arena", "input-kept"])
+@pytest.fixture(scope="module", params=[(False, False), (True, True)],
+                ids=["input-in-arena-no-head", "input-kept-head"])
 def asan_fw(request, tmp_path_factory):
     probe = subprocess.run(["cc", *SANITIZE.split(), "-x", "c", "-", "-o", "/dev/null"],
                            input="int main(void){return 0;}", capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip("the C compiler cannot build with sanitizers here")
+    keep_input, head = request.param
     return make_project(tmp_path_factory.mktemp("asan"), "host", SANITIZE, SANITIZE,
-                        keep_input=request.param).elf
+                        keep_input=keep_input, head=head).elf
 
 
 def random_request(rng) -> bytes:
-    """One random request; sequence numbers 201-206 keep their replies apart from the client's."""
-    kind = rng.integers(7)
+    """One random request; sequence numbers 201-208 keep their replies apart from the client's."""
+    kind = rng.integers(9)
+    if kind == 7:  # READ_CELLS anywhere, any count, any length
+        if rng.random() < .2:
+            return P.encode_frame(P.FRAME["READ_CELLS"], 207, rng.bytes(int(rng.integers(0, 12))))
+        first = int(rng.choice([0, 1, 15, 16, 17, 2**31, 2**32 - 1, rng.integers(2**32)]))
+        count = int(rng.choice([0, 1, 16, 17, P.MAX_CELLS_PER_READ, P.MAX_CELLS_PER_READ + 1,
+                                rng.integers(2**16)]))
+        return P.encode_frame(P.FRAME["READ_CELLS"], 207, P.LAYOUT["READ_CELLS"].pack(first=first, count=count))
+    if kind == 8:  # STANDALONE with a payload: refused (a serve-mode firmware refuses it anyway)
+        return P.encode_frame(P.FRAME["STANDALONE"], 208, rng.bytes(int(rng.integers(0, 3))))
     if kind == 6:  # a whole input and an inference, so that READ_OUTPUT has output to read
         return (P.encode_frame(P.FRAME["LOAD_INPUT"], 206, struct.pack("<I", 0) + bytes(768))
                 + P.encode_frame(P.FRAME["INFER"], 206, struct.pack("<HH", 0, 1)))
@@ -72,6 +83,8 @@ def test_random_frames_do_not_break_the_server(asan_fw):
         x = test_input(768, seed=9)
         x[0] = 1
         assert np.array_equal(dev.run(x)[0], fake_model(x, 144))
+        if dev.info.has_head:
+            assert np.array_equal(dev.infer_result.cells, fake_head(fake_model(x, 144))[0])
         with pytest.raises(DeviceRefused, match="BAD_OFFSET"):
             dev.request(P.FRAME["LOAD_INPUT"], struct.pack("<I", 2**32 - 1) + b"\x01", "frame")
         assert dev.transport.proc.poll() is None

@@ -14,7 +14,7 @@ from vadtool.device import protocol as P
 from vadtool.device.client import DeviceClient, DeviceRefused, Timeouts
 from vadtool.errors import DeviceError
 
-from .conftest import FAKE_HASH, fake_model, test_input
+from .conftest import FAKE_HASH, fake_head, fake_model, test_input
 
 
 @pytest.fixture
@@ -168,3 +168,83 @@ def test_run_batch(dev):
     for x, out in zip(xs, outs):
         assert np.array_equal(out, fake_model(x, 144))
     assert dev.run_batch(xs[:0])[0].shape == (0, 144)
+
+
+# -- protocol v2: the head on the device -------------------------------------------------------
+
+def test_headless_firmware_says_so_and_has_no_cells(dev):
+    info = dev.hello()
+    assert (info.head_kind, info.grid, info.has_head, info.standalone) == ("NONE", (0, 0), False, False)
+    x = test_input(768, seed=12)
+    out, _ = dev.run(x)
+    res = dev.infer_result
+    assert (res.decision, res.image_score, res.cells) == ("NONE", 0, None)
+    dev.load_input(x)
+    dev.infer(cells=False)
+    with pytest.raises(DeviceRefused, match="READ_CELLS: NOT_SUPPORTED"):
+        dev.request(P.FRAME["READ_CELLS"], P.LAYOUT["READ_CELLS"].pack(first=0, count=1), "frame")
+    with pytest.raises(DeviceError, match="has no standalone loop; render it with --mode both"):
+        dev.standalone()
+    with pytest.raises(DeviceRefused, match="STANDALONE: NOT_SUPPORTED"):  # the device says so too
+        dev.request(P.FRAME["STANDALONE"], b"", "frame")
+
+
+def test_head_scores_decides_and_returns_cells(host_fw_head):
+    with DeviceClient.open(f"host:{host_fw_head}") as dev:
+        info = dev.hello()
+        assert (info.head_kind, info.grid, info.score_frac_bits, info.threshold) == ("GAUSSIAN", (4, 4), 6, 1800)
+        decisions = set()
+        for seed in range(8):
+            x = test_input(768, seed=seed)
+            x[0] = 0
+            features = fake_model(x, 144)
+            cells, image, decision = fake_head(features)
+            dev.run(x)
+            res = dev.infer_result
+            assert np.array_equal(res.output, features)
+            assert res.cells.dtype == np.int32 and np.array_equal(res.cells, cells)
+            assert (res.image_score, res.decision) == (image, decision)
+            assert 0 < res.head_ticks < res.ticks[0]
+            decisions.add(decision)
+        assert decisions == {"NORMAL", "ANOMALY"}  # the seeds give both
+
+
+@pytest.mark.parametrize("first, count, code", [
+    (0, 17, "BAD_OFFSET"), (16, 1, "BAD_OFFSET"), (15, 2, "BAD_OFFSET"), (2**32 - 1, 2, "BAD_OFFSET"),
+    (0, P.MAX_CELLS_PER_READ + 1, "BAD_LENGTH"), (0, 2**16 - 1, "BAD_LENGTH")])
+def test_read_cells_checks_every_range(host_fw_head, first, count, code):
+    with DeviceClient.open(f"host:{host_fw_head}") as dev:
+        with pytest.raises(DeviceRefused, match="READ_CELLS: OUTPUT_NOT_READY"):
+            dev.read_cells()
+        x = test_input(768, seed=3)
+        x[0] = 1
+        dev.run(x)
+        with pytest.raises(DeviceRefused, match=f"READ_CELLS: {code}"):
+            dev.request(P.FRAME["READ_CELLS"], P.LAYOUT["READ_CELLS"].pack(first=first, count=count), "frame")
+        with pytest.raises(DeviceRefused, match="READ_CELLS: BAD_LENGTH"):
+            dev.request(P.FRAME["READ_CELLS"], b"\0" * 5, "frame")
+        reply = dev.request(P.FRAME["READ_CELLS"], P.LAYOUT["READ_CELLS"].pack(first=15, count=1), "frame")
+        assert struct.unpack_from("<i", reply.payload, 6)[0] == fake_head(fake_model(x, 144))[0][3, 3]
+        assert np.array_equal(dev.read_cells(), fake_head(fake_model(x, 144))[0])
+
+
+def test_device_head_must_be_the_runs(host_fw_head, host_fw):
+    from types import SimpleNamespace
+
+    from vadtool.device.runner import check_device_head
+    run_head = SimpleNamespace(kind="gaussian", grid=(4, 4), frac_bits=6, threshold=1800)
+    with DeviceClient.open(f"host:{host_fw_head}") as dev:
+        info = dev.hello()
+    check_device_head(info, run_head, "port")  # the same head: fine
+    for change, shown in ((dict(threshold=1801), "threshold 1801/2^6"), (dict(kind="knn"), "head KNN 4x4"),
+                          (dict(grid=(5, 4)), "5x4"), (dict(frac_bits=7), "1800/2^7")):
+        other = SimpleNamespace(**{**vars(run_head), **change})
+        with pytest.raises(DeviceError, match=f"runs head GAUSSIAN 4x4, threshold 1800/2\\^6, the run has .*{re.escape(shown)}"):
+            check_device_head(info, other, "port")
+    with pytest.raises(DeviceError, match="runs head GAUSSIAN .* the run has no head"):
+        check_device_head(info, None, "port")
+    with DeviceClient.open(f"host:{host_fw}") as dev:
+        headless = dev.hello()
+    check_device_head(headless, None, "port")
+    with pytest.raises(DeviceError, match="runs no head, the run has head GAUSSIAN"):
+        check_device_head(headless, run_head, "port")

@@ -85,3 +85,23 @@ def test_tables_have_unique_names_and_values():
     for e in P.FRAME_TYPES:  # every request's reply is its type | 0x80
         if e.value < 0x7F:
             assert e.value | 0x80 in P.FRAME_NAMES
+
+
+def test_head_kinds_are_the_ones_the_c_head_renders():
+    """vad_head.h's VAD_HEAD_KIND (head_c.KIND_CODES) is a HEAD_KINDS value, named alike."""
+    from vadtool.head_c import KIND_CODES
+    for kind, code in KIND_CODES.items():
+        assert P.head_kind_code(kind) == code and P.HEAD_KIND_NAMES[code] == kind.upper().replace("-", "_")
+    assert P.head_kind_code(None) == 0 == P.HEAD_KINDS[0].value
+    with pytest.raises(ProtocolError, match="no HEAD_KINDS entry for density 'svm'"):
+        P.head_kind_code("svm")
+
+
+def test_v2_layouts():
+    """HELLO_REPLY keeps version 1's fields where they were and adds the head's after them;
+    a READ_CELLS_REPLY of the most cells fits one frame."""
+    hello = dict(P.LAYOUT["HELLO_REPLY"].offsets())
+    assert hello["protocol_version"] == 0 and hello["board"] == 112 and hello["head_kind"] == 144
+    assert P.LAYOUT["READ_CELLS_REPLY"].size + P.CELL_BYTES * P.MAX_CELLS_PER_READ <= P.MAX_PAYLOAD
+    assert P.LAYOUT["READ_CELLS_REPLY"].size + P.CELL_BYTES * (P.MAX_CELLS_PER_READ + 1) > P.MAX_PAYLOAD
+    assert {e.name for e in P.DECISIONS} == {"NONE", "NORMAL", "ANOMALY"}

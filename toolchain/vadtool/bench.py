@@ -64,8 +64,12 @@ def markdown_table(rows: list[dict]) -> str:
 
 def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int | None = None,
                  project: Path | None = None, progress: Progress = quiet) -> dict:
-    """Evaluate on the device over `port`, check every output against TFLM bit for bit, and
-    report the device's own timing and the firmware's flash and RAM."""
+    """Evaluate on the device over `port` from its own answers (with a head on the device: its
+    image scores and decisions), check every answer against the host bit for bit (the
+    network's output against TFLM; the device head's image score, decision and cell scores
+    against the run's IntHead on TFLM's output), and report the device's own timing and the
+    firmware's flash and RAM. ``mismatches`` counts images with any difference,
+    ``mismatch_counts`` which part differed."""
     import json
 
     import numpy as np
@@ -76,20 +80,26 @@ def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int 
 
     run = Run.open(run_dir)
     tflite = run.file("model_int8.tflite")
-    runner = DeviceRunner(tflite, port)
+    head = None
+    if run.kind == "fomo-ad":
+        from .models.int_head import IntHead
+        head = IntHead.load(run.file("head_int.npz"))
+    runner = DeviceRunner(tflite, port, head=head)
     try:
         result = evaluate(run_dir, data, "device", limit=limit, runner=runner,
                           progress=progress, keep_scores=True)
     finally:
         runner.close()
-    golden = TFLMRunner(tflite)
-    mismatches = 0
-    for i, (x, out) in enumerate(zip(runner.inputs, runner.outputs_int8)):
-        mismatches += int(not np.array_equal(golden.run_int8(x[None]).ravel(), out.ravel()))
-        progress("compare with tflm", i + 1, len(runner.inputs))
+    on_device = runner.info.has_head
+    counts = compare_with_host(runner, TFLMRunner(tflite), head if on_device else None, progress)
     board = get_board(runner.info.board)
-    ticks = float(np.median(runner.ticks))
-    per_run = ticks * 1e9 / runner.info.clock_hz if board.emulated else None  # -icount shift=0
+    per_image = [int(t) for t in runner.ticks]
+    ticks = float(np.median(per_image))
+    head_ticks = float(np.median(runner.head_ticks)) if on_device else None
+
+    def instructions(t):  # QEMU -icount shift=0: one instruction per virtual nanosecond
+        return None if t is None or not board.emulated else int(round(t * 1e9 / runner.info.clock_hz))
+    per_run = ticks * 1e9 / runner.info.clock_hz if board.emulated else None
     if runner.info.timer == "host_ns":  # the firmware as a host program: wall nanoseconds
         cycles, ms = None, ticks / 1e6
     else:
@@ -101,26 +111,57 @@ def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int 
         if size_file.is_file():
             sizes = json.loads(size_file.read_text())
     result.update({
-        "board": board.name, "port": port, "mismatches": mismatches,
+        "board": board.name, "port": port,
+        "mismatches": counts.pop("images"), "mismatch_counts": counts,
+        "head_on_device": on_device, "head_kind": runner.info.head_kind.lower().replace("_", "-"),
         "timer": runner.info.timer,
         "cycles_per_inference": cycles,
-        "instructions_per_inference": None if per_run is None else int(round(per_run)),
+        "instructions_per_inference": instructions(ticks),
+        "head_instructions_per_inference": instructions(head_ticks),
+        "head_cycles_per_inference": (None if board.emulated or head_ticks is None
+                                      or runner.info.timer == "host_ns" else int(head_ticks)),
         "ms_per_inference_at_clock": ms,
         "clock_hz": board.clock_hz,
         "flash_bytes": sizes.get("flash_bytes"), "ram_bytes": sizes.get("ram_bytes"),
+        "ccm_bytes": sizes.get("ccm_bytes"),
         "arena_bytes": runner.info.arena_bytes,
     })
     return result
 
 
+def compare_with_host(runner, golden, head, progress: Progress = quiet) -> dict:
+    """Count the images whose device answers differ from the host's: the network's output
+    (against `golden`, the TFLM interpreter) and, with a head on the device, its image score,
+    decision and cell scores (against `head`, the IntHead, on the golden output)."""
+    import numpy as np
+
+    counts = {"images": 0, "output": 0, "image_score": 0, "decision": 0, "cells": 0}
+    for i, x in enumerate(runner.inputs):
+        want = golden.run_int8(x[None])
+        differ = {"output": not np.array_equal(want.ravel(), runner.outputs_int8[i].ravel())}
+        if head is not None:
+            cells, image = head.score(want.reshape((1,) + tuple(want.shape[1:])))
+            decision = "ANOMALY" if int(image[0]) > int(head.threshold) else "NORMAL"
+            differ.update(image_score=int(image[0]) != runner.image_ints[i],
+                          decision=decision != runner.decisions[i],
+                          cells=not np.array_equal(cells[0], runner.cell_ints[i]))
+        for key, bad in differ.items():
+            counts[key] += int(bad)
+        counts["images"] += int(any(differ.values()))
+        progress("compare with the host", i + 1, len(runner.inputs))
+    return counts
+
+
 DEVICE_COLUMNS = [
     ("board", "board", "{}"), ("kind", "model", "{}"), ("n_images", "images", "{}"),
     ("image_auroc", "image AUROC", "{:.4f}"), ("image_f1", "F1", "{:.3f}"),
-    ("pixel_auroc", "pixel AUROC", "{:.4f}"), ("mismatches", "outputs ≠ tflm", "{}"),
+    ("pixel_auroc", "pixel AUROC", "{:.4f}"), ("head_kind", "head on device", "{}"),
+    ("mismatches", "answers ≠ host", "{}"),
     ("instructions_per_inference", "instructions (QEMU)", "{:,}"),
+    ("head_instructions_per_inference", "of which head", "{:,}"),
     ("cycles_per_inference", "cycles", "{:,}"),
     ("ms_per_inference_at_clock", "ms at board clock", "{:.1f}"),
-    ("flash_bytes", "flash B", "{:,}"), ("ram_bytes", "RAM B", "{:,}"),
+    ("flash_bytes", "flash B", "{:,}"), ("ram_bytes", "RAM B", "{:,}"), ("ccm_bytes", "CCM B", "{:,}"),
 ]
 
 

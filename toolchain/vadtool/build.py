@@ -2,10 +2,14 @@
 
 A firmware project is one folder::
 
-    Makefile  main.c  protocol.h  vad_protocol.c/.h  vad_board.h     <- write_project_files()
+    Makefile  main.c  vad_config.h  protocol.h  vad_protocol.c/.h      <- write_project_files()
+    vad_board.h  vad_detector.c/.h (network, head, decision)
+    vad_standalone.c/.h  vad_image_source.h  vad_source_<source>.c   (--mode standalone|both)
     board/    board_config.h, firmware.ld and the board's sources      <- write_project_files()
     vad_model.h, vad_model.c, runtime sources                          <- vadtool.native
-    build/    firmware.elf (firmware on the host), firmware.bin, build.log
+    vad_head.h, vad_head.c (a model with a head on the device)         <- vadtool.head_c
+    build/    firmware.elf (firmware on the host), firmware.bin, build.log; firmware_qemu.elf
+              where QEMU lacks the board's CCM (emulator_elf_name)
 
 ``make`` compiles every .c file in it with -std=c99 -Wall -Wextra -Werror.
 """
@@ -23,21 +27,32 @@ import jinja2
 
 from .boards import FIRMWARE_TEMPLATES, Board, get_board
 from .device.protocol import write_header
-from .errors import BuildError
+from .errors import BuildError, RenderError
 
 _APT = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi",
         "arm-none-eabi-size": "binutils-arm-none-eabi", "cc": "gcc", "make": "make",
         "size": "binutils"}
 _BOARD_NAME = re.compile(r'#define\s+BOARD_NAME\s+"([^"]+)"')
-_OVERFLOW = re.compile(r"region `(FLASH|RAM)' overflowed by (\d+) bytes")
+_OVERFLOW = re.compile(r"region `(FLASH|RAM|CCM)' overflowed by (\d+) bytes")
+
+MODES = ("serve", "standalone", "both")
+SOURCES = {"protocol": "vad_source_protocol.c", "semihosting": "vad_source_semihost.c",
+           "camera": "vad_source_camera.c"}  # image sources of the standalone loop
+_APP = FIRMWARE_TEMPLATES / "app"
 
 
 @dataclass(frozen=True)
 class BuildResult:
     elf: Path          # the linked program (ELF; on the host the executable)
     flash_bytes: int   # text + data
-    ram_bytes: int     # data + bss, stack included
+    ram_bytes: int     # data + bss in the main RAM, stack included unless it is in CCM
     board: str
+    ccm_bytes: int = 0  # core-coupled RAM used (stack and small buffers), boards that have it
+
+    @property
+    def emulator_elf(self) -> Path:
+        """What QEMU runs (see emulator_elf_name)."""
+        return self.elf.parent.parent / emulator_elf_name(get_board(self.board))
 
 
 def _render(env: jinja2.Environment, name: str, out: Path, **ctx) -> None:
@@ -49,27 +64,56 @@ def elf_name(board: Board) -> str:
     return "build/firmware" if board.hosted else "build/firmware.elf"
 
 
-def write_project_files(project_dir: str | Path, board_name: str, *, keep_input: bool = False) -> Path:
-    """Write everything but the model into project_dir: Makefile, main.c, the protocol server
-    and its generated protocol.h, and board/ with the board's sources, board_config.h and
-    (Cortex-M) firmware.ld. Returns project_dir. The model's sources come from vadtool.native.
+def emulator_elf_name(board: Board) -> str:
+    """The ELF QEMU runs: the board's own, or where QEMU lacks the chip's CCM, the same
+    objects linked with the CCM sections moved to RAM QEMU has (firmware_qemu.ld)."""
+    return "build/firmware_qemu.elf" if board.qemu_ccm_origin else elf_name(board)
+
+
+def write_project_files(project_dir: str | Path, board_name: str, *, keep_input: bool = False,
+                        mode: str = "serve", source: str = "protocol", has_head: bool = False) -> Path:
+    """Write everything but the model into project_dir: Makefile, main.c, vad_config.h, the
+    protocol server and its generated protocol.h, the detector (network then head), for
+    mode standalone/both the standalone loop and its image source, and board/ with the
+    board's sources, board_config.h and (Cortex-M) firmware.ld. Returns project_dir. The
+    model's sources come from vadtool.native, the head's (has_head) from vadtool.head_c.
 
     The server loads the input into the model's arena; keep_input=True gives it its own copy
     (input-size more RAM) so that one input allows warm-up and repeated timed runs."""
     board = get_board(board_name)
+    if mode not in MODES:
+        raise RenderError(f"unknown --mode {mode!r}; choose {', '.join(MODES)}")
+    if source not in SOURCES:
+        raise RenderError(f"unknown --source {source!r}; choose {', '.join(SOURCES)}")
+    if mode != "serve" and not has_head:
+        raise RenderError(f"--mode {mode} needs a head that runs on the device, and this model has "
+                          "none (its output is scored on the host): render with --mode serve")
     out = Path(project_dir)
     shutil.rmtree(out / "board", ignore_errors=True)  # no sources left from another board
     (out / "board").mkdir(parents=True)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "project")),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     _render(env, "Makefile.j2", out / "Makefile", board=board, elf=elf_name(board),
-            keep_input=keep_input)
-    _render(env, "main.c.j2", out / "main.c", board=board)
+            emulator_elf=emulator_elf_name(board), keep_input=keep_input)
+    _render(env, "main.c.j2", out / "main.c", board=board, mode=mode, source=source)
+    _render(env, "vad_config.h.j2", out / "vad_config.h", board=board, mode=mode, source=source,
+            has_head=has_head)
     _render(env, "board_config.h.j2", out / "board" / "board_config.h", board=board)
     if not board.hosted:
-        _render(env, "firmware.ld.j2", out / "board" / "firmware.ld", board=board)
+        _render(env, "firmware.ld.j2", out / "board" / "firmware.ld", board=board,
+                script="firmware.ld", ccm_origin=board.ccm_origin, emulated_copy=False)
+    if board.qemu_ccm_origin:
+        _render(env, "firmware.ld.j2", out / "board" / "firmware_qemu.ld", board=board,
+                script="firmware_qemu.ld", ccm_origin=board.qemu_ccm_origin, emulated_copy=True)
     for name in ("vad_protocol.c", "vad_protocol.h", "vad_board.h"):
         shutil.copyfile(FIRMWARE_TEMPLATES / "protocol" / name, out / name)
+    for name in ("vad_detector.c", "vad_detector.h"):
+        shutil.copyfile(_APP / name, out / name)
+    for name in ("vad_standalone.c", "vad_standalone.h", "vad_image_source.h", SOURCES[source]):
+        path = out / name
+        path.unlink(missing_ok=True)
+        if mode != "serve":
+            shutil.copyfile(_APP / ("sources/" + name if name == SOURCES[source] else name), path)
     write_header(out)
     for folder in board.source_dirs:
         for src in sorted((FIRMWARE_TEMPLATES / "boards" / folder).iterdir()):
@@ -95,16 +139,19 @@ def _need_tool(tool: str) -> str:
 
 
 def _kb_message(what: str, need: int, board: Board) -> str:
-    have = board.flash_bytes if what == "flash" else board.ram_bytes
+    have = {"flash": board.flash_bytes, "RAM": board.ram_bytes, "CCM": board.ccm_bytes}[what]
     return f"needs {math.ceil(need / 1024)} KB of {what}, {board.name} has {have // 1024} KB"
 
 
-def check_fit(board: Board, flash_bytes: int, ram_bytes: int) -> None:
-    """BuildError in kilobytes when the image does not fit the board's flash or RAM."""
+def check_fit(board: Board, flash_bytes: int, ram_bytes: int, ccm_bytes: int = 0) -> None:
+    """BuildError in kilobytes when the image does not fit the board's flash, RAM or CCM
+    (the core-coupled RAM is counted apart from the main RAM)."""
     if board.flash_bytes is not None and flash_bytes > board.flash_bytes:
         raise BuildError(_kb_message("flash", flash_bytes, board))
     if board.ram_bytes is not None and ram_bytes > board.ram_bytes:
         raise BuildError(_kb_message("RAM", ram_bytes, board))
+    if ccm_bytes > board.ccm_bytes:
+        raise BuildError(_kb_message("CCM", ccm_bytes, board))
 
 
 def parse_size(output: str) -> tuple[int, int]:
@@ -115,6 +162,20 @@ def parse_size(output: str) -> tuple[int, int]:
             text, data, bss = (int(f) for f in fields[:3])
             return text + data, data + bss
     raise BuildError(f"cannot read the size tool's output: {output.strip()[:200]!r}")
+
+
+def ccm_bytes_of(sections_output: str, board: Board) -> int:
+    """Bytes of the sections placed in the board's CCM, from ``size -A`` output."""
+    if not board.ccm_bytes:
+        return 0
+    total = 0
+    for line in sections_output.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+            size, addr = int(fields[1]), int(fields[2])
+            if board.ccm_origin <= addr < board.ccm_origin + board.ccm_bytes:
+                total += size
+    return total
 
 
 def _first_error(log: str) -> str:
@@ -154,6 +215,8 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
         over = {m.group(1): int(m.group(2)) for m in _OVERFLOW.finditer(log)}
         if "RAM" in over and board.ram_bytes is not None:
             raise BuildError(_kb_message("RAM", board.ram_bytes + over["RAM"], board))
+        if "CCM" in over:
+            raise BuildError(_kb_message("CCM", board.ccm_bytes + over["CCM"], board))
         if "FLASH" in over and board.flash_bytes is not None:
             raise BuildError(_kb_message("flash", board.flash_bytes + over["FLASH"], board))
         raise BuildError(f"firmware build for {board.name} failed: {_first_error(log)} "
@@ -163,5 +226,10 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     if size.returncode != 0:
         raise BuildError(f"{Path(size_tool).name} failed on {elf}: {size.stderr.strip()}")
     flash_bytes, ram_bytes = parse_size(size.stdout)
-    check_fit(board, flash_bytes, ram_bytes)
-    return BuildResult(elf, flash_bytes, ram_bytes, board.name)
+    ccm_bytes = 0
+    if board.ccm_bytes:  # Berkeley's bss counts the CCM sections too: take them out
+        sections = subprocess.run([size_tool, "-A", "-d", str(elf)], capture_output=True, text=True)
+        ccm_bytes = ccm_bytes_of(sections.stdout, board)
+        ram_bytes -= ccm_bytes
+    check_fit(board, flash_bytes, ram_bytes, ccm_bytes)
+    return BuildResult(elf, flash_bytes, ram_bytes, board.name, ccm_bytes)

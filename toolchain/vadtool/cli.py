@@ -341,10 +341,10 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
     if emulate:
         if project is None or port:
             raise VadError("--emulate needs --project DIR (a built firmware project) and no --port")
-        from .build import elf_name, project_board
+        from .build import emulator_elf_name, project_board
         from .device.emulator import start_emulator
         board = project_board(project)
-        with start_emulator(Path(project) / elf_name(board), board.name) as emu:
+        with start_emulator(Path(project) / emulator_elf_name(board), board.name) as emu:
             ctx.invoke(bench, runs=runs, runtimes=runtimes, port=emu.url, project=project,
                        emulate=False, data=data, limit=limit, markdown=markdown, as_json=as_json)
         return
@@ -362,8 +362,9 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
         else:
             click.echo(table)
         if result["mismatches"]:
-            raise VadError(f"{result['mismatches']} of {result['n_images']} device outputs differ "
-                           "from the TFLite Micro interpreter")
+            which = ", ".join(f"{k} {v}" for k, v in result["mismatch_counts"].items() if v)
+            raise VadError(f"{result['mismatches']} of {result['n_images']} device answers differ from "
+                           f"the host's (TFLite Micro output, integer head): {which}")
         return
     names = [r.strip() for r in runtimes.split(",") if r.strip()]
     unknown = [n for n in names if n not in RUNTIMES]
@@ -390,17 +391,28 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
 @click.option("--keep-input", is_flag=True, help="Keep a copy of the input (more RAM) for warm-up and repeated runs.")
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
               help="native: vadtool's C runtime; tflm: the .tflite as a C array for TFLite Micro builds.")
-def render(run, board, out, keep_input, runtime):
+@click.option("--mode", type=click.Choice(["serve", "standalone", "both"]), default="serve", show_default=True,
+              help="serve: the serial protocol; standalone: image source -> detector -> one UART line per "
+                   "image and the board's LED; both: the protocol, whose STANDALONE request starts the loop.")
+@click.option("--source", type=click.Choice(["protocol", "semihosting", "camera"]), default="protocol",
+              show_default=True, help="The standalone loop's images: pushed with LOAD_INPUT, read from a "
+                                      "file by semihosting (QEMU), or a camera driver you implement.")
+def render(run, board, out, keep_input, runtime, mode, source):
     """Write a self-contained firmware project: runtime, model as C, head, board files, Makefile."""
     if runtime == "tflm":
+        if mode != "serve":
+            raise VadError("--mode standalone/both is for the native runtime; the TFLM project serves the protocol")
         from .commands_onnx import render_tflm
         render_tflm(run, board, out, keep_input=keep_input)
         return
     from .render import render as run_render
-    project = run_render(run, board, out, keep_input=keep_input)
+    project = run_render(run, board, out, keep_input=keep_input, mode=mode, source=source)
+    head = project.get("head")
     click.echo(f"wrote {out} for {project['board']}: model {project['model_hash'][:12]}, "
                f"{project['macs'] / 1e6:.2f} M MACs, arena {project['arena_bytes']:,} B, "
-               f"weights {project['weights_bytes']:,} B, operators {', '.join(project['ops'])}")
+               f"weights {project['weights_bytes']:,} B, operators {', '.join(project['ops'])}; "
+               + (f"{head['kind']} head on the device" if head else "no head on the device")
+               + (f"; {mode} ({source} images)" if mode != "serve" else ""))
 
 
 @cli.command()
@@ -414,26 +426,33 @@ def build(project):
     board = get_board(read_project(project)["board"])
     result = build_project(project)
     write_json(Path(project) / "build" / "size.json",
-               {"board": result.board, "elf": str(result.elf),
-                "flash_bytes": result.flash_bytes, "ram_bytes": result.ram_bytes})
+               {"board": result.board, "elf": str(result.elf), "flash_bytes": result.flash_bytes,
+                "ram_bytes": result.ram_bytes, "ccm_bytes": result.ccm_bytes})
 
     def of(have):
         return f" of {have / 1024:.0f} KB" if have else ""
     click.echo(f"built {result.elf}: flash {result.flash_bytes / 1024:.1f} KB{of(board.flash_bytes)}, "
-               f"RAM {result.ram_bytes / 1024:.1f} KB{of(board.ram_bytes)}")
+               f"RAM {result.ram_bytes / 1024:.1f} KB{of(board.ram_bytes)}"
+               + (f", CCM {result.ccm_bytes / 1024:.1f} KB{of(board.ccm_bytes)}" if board.ccm_bytes else ""))
 
 
 @cli.command()
 @click.argument("project", type=EXISTING)
 @click.option("--port", "tcp_port", type=int, default=0, help="TCP port for the serial endpoint (default: a free one).")
-def emulate(project, tcp_port):
+@click.option("--images", type=EXISTING, help="A standalone firmware (render --mode standalone --source "
+                                              "semihosting): run it on this folder's images and print its line per image.")
+def emulate(project, tcp_port, images):
     """Run a built project's firmware in QEMU; prints the serial port, stops on Ctrl-C
-    (or SIGTERM), and QEMU with it."""
+    (or SIGTERM), and QEMU with it. With --images, runs a standalone firmware on a folder of
+    images (read by semihosting) and prints what it decided for each."""
     import signal
     import time
 
-    from .build import elf_name, project_board
+    from .build import emulator_elf_name, project_board
     from .device.emulator import start_emulator
+    if images is not None:
+        _emulate_images(project, images)
+        return
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -442,7 +461,7 @@ def emulate(project, tcp_port):
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     board = project_board(project)
-    elf = Path(project) / elf_name(board)
+    elf = Path(project) / emulator_elf_name(board)
     with start_emulator(elf, board.name, tcp_port) as emu:
         click.echo(f"{board.name} running {elf} in QEMU {board.qemu_machine}; serial port: {emu.url}")
         click.echo("press Ctrl-C to stop", err=True)
@@ -453,6 +472,22 @@ def emulate(project, tcp_port):
             click.echo("stopping the emulator", err=True)
             return
     raise VadError(f"QEMU stopped unexpectedly running {elf}")
+
+
+def _emulate_images(project: Path, folder: Path) -> None:
+    from .build import emulator_elf_name, project_board
+    from .device import standalone
+    from .render import read_project
+    manifest = read_project(project)
+    if manifest.get("mode") != "standalone" or manifest.get("source") != "semihosting":
+        raise VadError(f"{project}: --images needs a standalone firmware reading files: render it with "
+                       "--mode standalone --source semihosting")
+    board = project_board(project)
+    files = standalone.image_files(folder)
+    lines = standalone.run_emulated(Path(project) / emulator_elf_name(board), board.name,
+                                    standalone.image_inputs(project, files))
+    for path, line in zip(files, lines):
+        click.echo(f"{path.name}: {line}")
 
 
 @cli.command()
@@ -471,13 +506,21 @@ def flash(project, port, tool, flash_port):
 
 @cli.command()
 def boards():
-    """List the board profiles."""
-    from .boards import BOARDS
+    """List the board profiles: clock, memory, what a model may use (after the fit margin),
+    emulator, LED and flasher."""
+    from .boards import BOARDS, MARGIN, budget
+    rows = [("board", "clock", "flash", "RAM", f"budget ({MARGIN:.0%} margin)", "emulated by", "LED",
+             "flasher")]
     for b in BOARDS.values():
-        mem = (f"flash {b.flash_bytes // 1024} KB, RAM {b.ram_bytes // 1024} KB"
-               if b.flash_bytes else "host memory")
-        emu = f", emulated ({b.qemu_machine})" if b.emulated else ""
-        click.echo(f"{b.name:12s} {b.description}; {mem}; flasher {b.flasher or '-'}{emu}")
+        ccm = f" + CCM {b.ccm_bytes // 1024}" if b.ccm_bytes else ""
+        rows.append((b.name, f"{b.clock_hz / 1e6:g} MHz",
+                     f"{b.flash_bytes // 1024} KB" if b.flash_bytes else "host",
+                     f"{b.ram_bytes // 1024}{ccm} KB" if b.ram_bytes else "host",
+                     budget(b).describe(), f"QEMU {b.qemu_machine}" if b.emulated else "-", b.led,
+                     b.flasher or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
 
 
 # Commands that live beside their core (commands_*.py), registered here.

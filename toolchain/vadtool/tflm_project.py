@@ -10,7 +10,8 @@ writes into out_dir (built in a temporary folder beside it, renamed at the end):
            vad_model_settings.h         shapes, quantization, grid, threshold, arena size
            vad_model.h, vad_model_tflm.cc   vadtool's model interface on the TFLM interpreter
            vad_head.c/.h                the FOMO-AD head (fomo-ad runs)
-           vad_protocol.c/.h, protocol.h, vad_board.h   the protocol server of the native firmware
+           vad_protocol.c/.h, protocol.h, vad_board.h,  the protocol server of the native firmware
+           vad_config.h, vad_detector.c/.h              and its detector (network, then head)
     arduino/<sketch>/<sketch>.ino + src/   an Arduino sketch (Arduino_TensorFlowLite library)
     tflm/  main.c, board/, Makefile     a plain TFLM build for the board profile
 
@@ -181,13 +182,15 @@ def _write_head(run: Run, ctx: dict, out_dir: Path, banner: str) -> list[str]:
     return [p.name for p in paths]
 
 
-def _protocol_and_board(board: Board, src: Path, tflm: Path) -> None:
-    """The native firmware's protocol server into src/, its main.c and board/ into tflm/."""
+def _protocol_and_board(board: Board, src: Path, tflm: Path, has_head: bool) -> None:
+    """The native firmware's protocol server and detector into src/, its main.c and board/
+    into tflm/."""
     from .build import write_project_files
     with tempfile.TemporaryDirectory(prefix=".vadtool-project.", dir=src.parent) as tmp:
-        write_project_files(tmp, board.name)
+        write_project_files(tmp, board.name, has_head=has_head)
         tmp = Path(tmp)
-        for name in ("vad_protocol.c", "vad_protocol.h", "vad_board.h", "protocol.h"):
+        for name in ("vad_protocol.c", "vad_protocol.h", "vad_board.h", "protocol.h", "vad_config.h",
+                     "vad_detector.c", "vad_detector.h"):
             shutil.copyfile(tmp / name, src / name)
         shutil.copyfile(tmp / "main.c", tflm / "main.c")
         shutil.copytree(tmp / "board", tflm / "board")
@@ -240,7 +243,7 @@ def write_tflm_project(run_dir: str | Path, board_name: str, out_dir: str | Path
         render("vad_model_tflm.cc.j2", src / "vad_model_tflm.cc")
         head_files = _write_head(run, ctx, src, banner)
         ctx["has_c_head"] = bool(head_files)
-        _protocol_and_board(board, src, tflm)
+        _protocol_and_board(board, src, tflm, has_head=ctx["has_c_head"])
         render("Makefile.j2", tflm / "Makefile")
 
         sketch = tmp / "arduino" / SKETCH

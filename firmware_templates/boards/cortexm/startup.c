@@ -1,11 +1,11 @@
 /* startup.c: Cortex-M reset and vector table, shared by the Cortex-M boards.
  * Points VTOR at this table (a bootloader may have left it elsewhere), enables the FPU
- * (when built for one), copies .data, zeroes .bss, calls main(). */
+ * (when built for one), copies .data, zeroes .bss and .ccm, calls main(). */
 #include <stdint.h>
 
 #include "cortexm.h"
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sccm, _eccm, _estack;
 extern int main(void);
 typedef void (*vector_t)(void);
 extern const vector_t vad_vectors[16];
@@ -29,6 +29,7 @@ void Reset_Handler(void) {
 #endif
   for (dst = &_sdata; dst < &_edata;) { *dst++ = *src++; }
   for (dst = &_sbss; dst < &_ebss;) { *dst++ = 0; }
+  for (dst = &_sccm; dst < &_eccm;) { *dst++ = 0; }
   main();
   for (;;) {
   }

@@ -3,7 +3,8 @@
  *   ./firmware              serve on stdin/stdout until stdin closes
  *   ./firmware --tcp PORT   listen on 127.0.0.1:PORT, serve one connection after another
  *                           (PORT 0 picks a free port; "listening on PORT" goes to stderr)
- * Ticks are CLOCK_MONOTONIC nanoseconds.
+ * Ticks are CLOCK_MONOTONIC nanoseconds. The LED is a line "LED on" / "LED off" on stderr
+ * whenever it changes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -105,3 +106,12 @@ uint64_t board_ticks(void) {
 uint8_t board_timer(void) { return VAD_TIMER_HOST_NS; }
 
 void board_timer_restart(void) {}
+
+void board_led_set(int on) {
+  static int state;
+  if (on != state) {
+    state = on;
+    fprintf(stderr, "LED %s\n", on ? "on" : "off");
+    fflush(stderr);
+  }
+}

@@ -1,7 +1,8 @@
 /* nrf52840_board.c: Arduino Nano 33 BLE (nRF52840, 64 MHz HFINT).
  * UART: the UARTE0 instance in legacy (non-DMA) UART mode at 0x40002000, TX on P1.03 (D1),
  * RX on P1.10 (D0), 115200 8N1: connect a 3.3 V USB-serial adapter to those pins. The
- * board's USB socket is the chip's own USB device and would need a USB CDC stack. */
+ * board's USB socket is the chip's own USB device and would need a USB CDC stack.
+ * LED: P0.13, the orange LED "L" (LED_BUILTIN), high = on. */
 #include "board_config.h"
 #include "cortexm.h"
 #include "vad_board.h"
@@ -18,6 +19,11 @@
 #define UART_TXD (UART0 + 0x51Cu)
 #define UART_BAUDRATE (UART0 + 0x524u)
 #define PIN(port, n) ((port) * 32u + (n))
+#define P0 0x50000000u
+#define P0_OUTSET (P0 + 0x508u)
+#define P0_OUTCLR (P0 + 0x50Cu)
+#define P0_DIRSET (P0 + 0x518u)
+#define LED_PIN 13u
 
 void board_init(int argc, char **argv) {
   (void)argc;
@@ -28,7 +34,13 @@ void board_init(int argc, char **argv) {
   CM_REG(UART_ENABLE) = 4u;            /* legacy UART */
   CM_REG(UART_STARTRX) = 1u;
   CM_REG(UART_STARTTX) = 1u;
+  CM_REG(P0_DIRSET) = 1u << LED_PIN;
+  board_led_set(0);
   cortexm_timer_init();
+}
+
+void board_led_set(int on) {
+  CM_REG(on ? P0_OUTSET : P0_OUTCLR) = 1u << LED_PIN;
 }
 
 int board_uart_poll(void) {

@@ -4,7 +4,7 @@
  * model the RCC, so the PLL never reports lock there: the waits are bounded and the
  * firmware carries on, while QEMU clocks the core (and SysTick) at 168 MHz anyway.
  * UART: USART1 at 0x40011000 on PA9 (TX) / PA10 (RX), 115200 8N1; in QEMU it is the
- * first -serial. */
+ * first -serial. LED: PB4 (the pyboard's blue LED4), push-pull output, high = on. */
 #include "board_config.h"
 #include "cortexm.h"
 #include "vad_board.h"
@@ -19,6 +19,10 @@
 #define GPIOA 0x40020000u
 #define GPIOA_MODER (GPIOA + 0x00u)
 #define GPIOA_AFRH (GPIOA + 0x24u)
+#define GPIOB 0x40020400u
+#define GPIOB_MODER (GPIOB + 0x00u)
+#define GPIOB_BSRR (GPIOB + 0x18u)
+#define LED_PIN 4u
 #define USART1 0x40011000u
 #define USART_SR (USART1 + 0x00u) /* bit 5 RXNE, bit 7 TXE */
 #define USART_DR (USART1 + 0x04u)
@@ -48,13 +52,19 @@ void board_init(int argc, char **argv) {
   (void)argc;
   (void)argv;
   pclk2 = clock_init();
-  CM_REG(RCC_AHB1ENR) |= 1u;      /* GPIOA */
+  CM_REG(RCC_AHB1ENR) |= 3u;      /* GPIOA, GPIOB */
   CM_REG(RCC_APB2ENR) |= 1u << 4; /* USART1 */
   CM_REG(GPIOA_MODER) = (CM_REG(GPIOA_MODER) & ~(0xFu << 18)) | (0xAu << 18); /* PA9/10 AF */
   CM_REG(GPIOA_AFRH) = (CM_REG(GPIOA_AFRH) & ~0xFF0u) | 0x770u;             /* AF7 */
   CM_REG(USART_BRR) = (pclk2 + 57600u) / 115200u; /* oversampling by 16 */
   CM_REG(USART_CR1) = (1u << 13) | (1u << 3) | (1u << 2); /* UE, TE, RE */
+  CM_REG(GPIOB_MODER) = (CM_REG(GPIOB_MODER) & ~(3u << (2u * LED_PIN))) | (1u << (2u * LED_PIN));
+  board_led_set(0);
   cortexm_timer_init();
+}
+
+void board_led_set(int on) {
+  CM_REG(GPIOB_BSRR) = on ? (1u << LED_PIN) : (1u << (LED_PIN + 16u));
 }
 
 int board_uart_poll(void) {

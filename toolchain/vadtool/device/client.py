@@ -1,8 +1,9 @@
 """The host side of the device protocol: ask who the device is, load an input, infer.
 
     with DeviceClient.open("socket://127.0.0.1:4321") as dev:
-        info = dev.hello()
+        info = dev.hello()                   # info.head_kind: the head the device runs
         output, cycles = dev.run(input_int8)
+        result = dev.infer_result            # image score, decision, cell scores (with a head)
 
 Every wait has a named timeout (Timeouts.hello / .frame / .infer); a silent device raises
 DeviceTimeout naming the request, the time and the port; bytes that form no valid frame
@@ -51,6 +52,15 @@ class DeviceInfo:
     output_scale: float
     output_zero_point: int
     input_kept: bool  # warm-up and repeated runs allowed (firmware keeps a copy of the input)
+    head_kind: str = "NONE"          # HEAD_KINDS name of the head the device runs after the network
+    score_frac_bits: int = 0         # score = int score / 2**score_frac_bits
+    grid: tuple[int, int] = (0, 0)   # cell grid the head scores (0, 0 without a head)
+    threshold: int = 0               # int score above it: ANOMALY
+    standalone: bool = False         # STANDALONE switches the device to its standalone loop
+
+    @property
+    def has_head(self) -> bool:
+        return self.head_kind != "NONE"
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,10 @@ class InferResult:
     ticks: tuple[int, ...]
     timer: str
     clock_hz: int
+    image_score: int = 0            # the device head's image score (int; 0 without a head)
+    decision: str = "NONE"          # DECISIONS name: NORMAL, ANOMALY, or NONE without a head
+    cells: np.ndarray | None = None  # int32 (grid_h, grid_w) cell scores, when read
+    head_ticks: int = 0             # ticks of the head alone in the last timed run (in ticks)
 
     @property
     def cycles(self) -> int:
@@ -96,6 +110,7 @@ class DeviceClient:
         self.info: DeviceInfo | None = None
         self._decoder = P.FrameDecoder()
         self._seq = 0
+        self.infer_result: InferResult | None = None  # the last infer()'s
 
     @classmethod
     def open(cls, port: str, baudrate: int = 115200, timeouts: Timeouts = Timeouts()) -> DeviceClient:
@@ -161,6 +176,11 @@ class DeviceClient:
         """Ask who the device is (again every 0.5 s until Timeouts.hello, as a device may still
         be booting); the answer is kept in self.info."""
         reply = self.request(P.FRAME["HELLO"], b"", "hello", resend_s=0.5)
+        # the version comes first in every version's HELLO_REPLY; the rest of the layout may differ
+        (version,) = struct.unpack_from("<H", reply.payload.ljust(2, b"\0"))
+        if version != P.VERSION:
+            raise DeviceError(f"device at {self.transport.url} speaks protocol version {version}, "
+                              f"vadtool speaks {P.VERSION}: render, build and flash the firmware again")
         f = P.LAYOUT["HELLO_REPLY"].unpack(reply.payload)
         self.info = DeviceInfo(
             board=f["board"][:f["board_len"]].decode("ascii", "replace"),
@@ -171,11 +191,10 @@ class DeviceClient:
             protocol_version=f["protocol_version"], max_payload=f["max_payload"],
             input_scale=f["input_scale"], input_zero_point=f["input_zero_point"],
             output_scale=f["output_scale"], output_zero_point=f["output_zero_point"],
-            input_kept=bool(f["flags"] & P.HELLO_FLAG["INPUT_KEPT"]))
-        if self.info.protocol_version != P.VERSION:
-            raise DeviceError(f"device at {self.transport.url} speaks protocol version "
-                              f"{self.info.protocol_version}, vadtool speaks {P.VERSION}: rebuild "
-                              "and flash the firmware")
+            input_kept=bool(f["flags"] & P.HELLO_FLAG["INPUT_KEPT"]),
+            head_kind=P.HEAD_KIND_NAMES.get(f["head_kind"], f"kind {f['head_kind']}"),
+            score_frac_bits=f["score_frac_bits"], grid=(f["grid_h"], f["grid_w"]),
+            threshold=f["threshold"], standalone=bool(f["flags"] & P.HELLO_FLAG["STANDALONE"]))
         return self.info
 
     def load_input(self, data: bytes | np.ndarray) -> None:
@@ -199,10 +218,11 @@ class DeviceClient:
                 raise ProtocolError(f"device at {self.transport.url} reports {loaded} input bytes "
                                     f"loaded after a chunk ending at {off + len(chunk)}")
 
-    def infer(self, warmup: int = 0, runs: int = 1) -> InferResult:
+    def infer(self, warmup: int = 0, runs: int = 1, cells: bool = True) -> InferResult:
         """Run warmup untimed and runs timed inferences on the loaded input. Unless the
         firmware keeps its input (DeviceInfo.input_kept) that is one run, no warm-up, and the
-        input must be loaded again before the next inference."""
+        input must be loaded again before the next inference. With a head on the device the
+        result has its image score and decision, and (cells=True) the cell scores."""
         info = self.info or self.hello()
         if not 1 <= runs <= P.MAX_RUNS or not 0 <= warmup <= P.MAX_WARMUP:
             raise DeviceError(f"runs must be 1..{P.MAX_RUNS} and warm-up 0..{P.MAX_WARMUP}")
@@ -215,7 +235,11 @@ class DeviceClient:
         head = layout.unpack(reply.payload)
         n, inline = head["runs"], head["inline_bytes"]
         body = reply.payload[layout.size:]
-        if n != runs or len(body) != 8 * n + inline or head["output_bytes"] != info.output_bytes:
+        want_cells = info.grid[0] * info.grid[1]
+        decision = P.DECISION_NAMES.get(head["decision"])
+        if (n != runs or len(body) != 8 * n + inline or head["output_bytes"] != info.output_bytes
+                or head["cells"] != want_cells or decision is None
+                or (decision == "NONE") != (not info.has_head)):
             raise ProtocolError(f"malformed INFER reply from {self.transport.url}")
         ticks = struct.unpack_from(f"<{n}Q", body)
         out = bytearray(body[8 * n:])
@@ -228,8 +252,39 @@ class DeviceClient:
                     or len(reply.payload) != 4 + want:
                 raise ProtocolError(f"malformed READ_OUTPUT reply from {self.transport.url}")
             out += reply.payload[4:]
-        return InferResult(np.frombuffer(bytes(out), dtype=np.int8), tuple(ticks),
-                           P.TIMER_NAMES.get(head["timer"], str(head["timer"])), info.clock_hz)
+        result = InferResult(np.frombuffer(bytes(out), dtype=np.int8), tuple(ticks),
+                             P.TIMER_NAMES.get(head["timer"], str(head["timer"])), info.clock_hz,
+                             image_score=head["image_score"], decision=decision,
+                             cells=self.read_cells() if cells and info.has_head else None,
+                             head_ticks=head["head_ticks"])
+        self.infer_result = result
+        return result
+
+    def read_cells(self) -> np.ndarray:
+        """The int32 cell scores of the last inference, (grid_h, grid_w)."""
+        info = self.info or self.hello()
+        total = info.grid[0] * info.grid[1]
+        values: list[int] = []
+        while len(values) < total:
+            want = min(P.MAX_CELLS_PER_READ, total - len(values))
+            reply = self.request(P.FRAME["READ_CELLS"],
+                                 P.LAYOUT["READ_CELLS"].pack(first=len(values), count=want), "frame")
+            layout = P.LAYOUT["READ_CELLS_REPLY"]
+            got = layout.unpack(reply.payload)
+            if (got["first"] != len(values) or got["count"] != want
+                    or len(reply.payload) != layout.size + P.CELL_BYTES * want):
+                raise ProtocolError(f"malformed READ_CELLS reply from {self.transport.url}")
+            values.extend(struct.unpack_from(f"<{want}i", reply.payload, layout.size))
+        return np.asarray(values, dtype=np.int32).reshape(info.grid)
+
+    def standalone(self) -> None:
+        """Switch the device to its standalone loop (firmware rendered with --mode both): it
+        stops answering frames and prints one line per image from its image source."""
+        info = self.info or self.hello()
+        if not info.standalone:
+            raise DeviceError(f"the firmware at {self.transport.url} has no standalone loop; "
+                              "render it with --mode both")
+        self.request(P.FRAME["STANDALONE"], b"", "frame")
 
     def run(self, input_int8: bytes | np.ndarray, warmup: int = 0, runs: int = 1) -> tuple[np.ndarray, int]:
         """Load the input, infer, return (int8 output, median ticks per timed run); see

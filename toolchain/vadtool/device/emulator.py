@@ -30,11 +30,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(elf: str | Path, board: Board, port: int) -> list[str]:
-    """The qemu-system-arm command line that runs elf on board with its UART on a TCP port."""
+def qemu_command(elf: str | Path, board: Board, port: int | None, semihosting: bool = False) -> list[str]:
+    """The qemu-system-arm command line that runs elf on board with its UART on a TCP port
+    (port None: on QEMU's stdin/stdout), and semihosting on for the standalone firmware's
+    file image source."""
+    serial = "stdio" if port is None else f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"
     return ["qemu-system-arm", "-M", board.qemu_machine, "-nographic", "-monitor", "none",
-            "-icount", "shift=0", "-kernel", str(elf),
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"]
+            "-icount", "shift=0", "-kernel", str(Path(elf).resolve()), "-serial", serial] + (
+            ["-semihosting-config", "enable=on,target=native"] if semihosting else [])
 
 
 @dataclass
@@ -76,20 +79,26 @@ def _log_tail(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def start_emulator(elf: str | Path, board: str, port: int = 0, *,
-                   startup_timeout: float = STARTUP_TIMEOUT_S) -> Emulator:
-    """Start QEMU running elf for board; port 0 picks a free TCP port. Returns once the
-    serial port accepts connections: DeviceTimeout after startup_timeout, DeviceError if
-    QEMU is missing, the board is not emulated, or QEMU exits."""
+def emulator_board(elf: str | Path, board: str) -> Board:
+    """The board's profile, once QEMU, the board's emulation and the ELF are all there."""
     profile = get_board(board)
     if not profile.emulated:
         emulated = ", ".join(b.name for b in BOARDS.values() if b.emulated)
         raise DeviceError(f"board {board} has no emulator; emulated boards: {emulated}")
     if shutil.which("qemu-system-arm") is None:
         raise DeviceError("qemu-system-arm not found: install it (apt install qemu-system-arm)")
-    elf = Path(elf)
-    if not elf.is_file():
+    if not Path(elf).is_file():
         raise DeviceError(f"{elf} does not exist: build the firmware first")
+    return profile
+
+
+def start_emulator(elf: str | Path, board: str, port: int = 0, *,
+                   startup_timeout: float = STARTUP_TIMEOUT_S) -> Emulator:
+    """Start QEMU running elf for board; port 0 picks a free TCP port. Returns once the
+    serial port accepts connections: DeviceTimeout after startup_timeout, DeviceError if
+    QEMU is missing, the board is not emulated, or QEMU exits."""
+    profile = emulator_board(elf, board)
+    elf = Path(elf)
     for attempt in range(3):
         tcp_port = port or _free_port()
         log = Path(tempfile.mkstemp(prefix="vadtool-qemu-", suffix=".log")[1])

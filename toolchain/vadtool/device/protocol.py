@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import ProtocolError
 
-VERSION = 1
+VERSION = 2
 SYNC = b"\xa5\x5a"
 HEADER_BYTES = 6
 CRC_BYTES = 2
@@ -52,11 +52,15 @@ FRAME_TYPES = (
     Entry("LOAD_INPUT", 0x02, "host writes a chunk of the int8 input at an offset"),
     Entry("INFER", 0x03, "host runs warm-up and timed inferences on the loaded input"),
     Entry("READ_OUTPUT", 0x04, "host reads a chunk of the int8 output of the last inference"),
+    Entry("READ_CELLS", 0x05, "host reads a chunk of the int32 cell scores of the last inference"),
+    Entry("STANDALONE", 0x06, "host switches the device to its standalone loop (firmware rendered --mode both)"),
     Entry("ERROR", 0x7F, "device reports a failed request: code, request type, detail"),
-    Entry("HELLO_REPLY", 0x81, "board, model hash, shapes, arena and clock"),
+    Entry("HELLO_REPLY", 0x81, "board, model hash, shapes, arena, clock and the head that runs"),
     Entry("LOAD_INPUT_REPLY", 0x82, "number of contiguous input bytes loaded so far"),
-    Entry("INFER_REPLY", 0x83, "timer ticks per timed run, then output bytes if they fit"),
+    Entry("INFER_REPLY", 0x83, "image score, decision, timer ticks per timed run, then output bytes if they fit"),
     Entry("READ_OUTPUT_REPLY", 0x84, "offset and bytes of an output chunk"),
+    Entry("READ_CELLS_REPLY", 0x85, "first cell and int32 scores of a chunk of cells"),
+    Entry("STANDALONE_REPLY", 0x86, "the device leaves the protocol for its standalone loop after this frame"),
 )
 
 ERROR_CODES = (
@@ -69,6 +73,8 @@ ERROR_CODES = (
     Entry("BAD_ARGUMENT", 7, "run or warm-up count out of range (1 run, no warm-up unless INPUT_KEPT)"),
     Entry("OUTPUT_NOT_READY", 8, "output read before an inference on the current input"),
     Entry("FRAME_TIMEOUT", 9, "bytes stopped arriving in the middle of a frame"),
+    Entry("NOT_SUPPORTED", 10, "the firmware was rendered without it: cell scores need a head, "
+          "STANDALONE needs --mode both"),
 )
 
 TIMERS = (
@@ -79,6 +85,23 @@ TIMERS = (
 
 HELLO_FLAGS = (
     Entry("INPUT_KEPT", 1, "the input survives an inference: warm-up and repeated runs allowed"),
+    Entry("STANDALONE", 2, "the firmware also has the standalone loop (STANDALONE switches to it)"),
+)
+
+# Which head runs on the device after the network (a head-less firmware returns features only)
+HEAD_KINDS = (
+    Entry("NONE", 0, "no head on the device: the host scores the output (classifier, host-only head)"),
+    Entry("GAUSSIAN", 1, "one Gaussian shared by all cells"),
+    Entry("GMM", 2, "a Gaussian mixture shared by all cells"),
+    Entry("PER_POSITION", 3, "one Gaussian per cell position"),
+    Entry("KNN", 4, "distance to the nearest cell of an int8 coreset bank"),
+)
+
+# The device's decision on the last image
+DECISIONS = (
+    Entry("NONE", 0, "no head on the device: no decision"),
+    Entry("NORMAL", 1, "image score at or below the threshold"),
+    Entry("ANOMALY", 2, "image score above the threshold"),
 )
 
 _KINDS = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i32": "i", "f32": "f"}
@@ -124,14 +147,20 @@ PAYLOADS = (
         ("input_h", "u16"), ("input_w", "u16"), ("input_c", "u16"), ("timer", "u8"),
         ("board_len", "u8"), ("input_scale", "f32"), ("input_zero_point", "i32"),
         ("output_scale", "f32"), ("output_zero_point", "i32"), ("flags", "u32"), ("model_hash", "c64"),
-        ("board", "c32"))),
+        ("board", "c32"), ("head_kind", "u8"), ("score_frac_bits", "u8"), ("grid_h", "u16"),
+        ("grid_w", "u16"), ("reserved", "u16"), ("threshold", "i32"))),
     Layout("LOAD_INPUT", (("offset", "u32"),)),  # then the chunk's bytes
     Layout("LOAD_INPUT_REPLY", (("loaded", "u32"),)),
     Layout("INFER", (("warmup", "u16"), ("runs", "u16"))),
+    # ticks count network and head together; head_ticks is the head alone (last timed run)
     Layout("INFER_REPLY", (("timer", "u8"), ("runs", "u8"), ("inline_bytes", "u16"),
-                           ("output_bytes", "u32"))),  # then u64 ticks per run, then output bytes
+                           ("output_bytes", "u32"), ("image_score", "i32"), ("decision", "u8"),
+                           ("reserved", "u8"), ("cells", "u16"), ("head_ticks", "u32"))),
+    # ... then u64 ticks per run, then output bytes
     Layout("READ_OUTPUT", (("offset", "u32"), ("length", "u16"))),
     Layout("READ_OUTPUT_REPLY", (("offset", "u32"),)),  # then the chunk's bytes
+    Layout("READ_CELLS", (("first", "u32"), ("count", "u16"))),
+    Layout("READ_CELLS_REPLY", (("first", "u32"), ("count", "u16"))),  # then count int32 scores
     Layout("ERROR", (("code", "u8"), ("request_type", "u8"), ("reserved", "u16"), ("detail", "u32"))),
 )
 
@@ -141,7 +170,21 @@ ERROR = {e.name: e.value for e in ERROR_CODES}
 ERROR_BY_VALUE = {e.value: e for e in ERROR_CODES}
 TIMER_NAMES = {e.value: e.name.lower() for e in TIMERS}
 HELLO_FLAG = {e.name: e.value for e in HELLO_FLAGS}
+HEAD_KIND_NAMES = {e.value: e.name for e in HEAD_KINDS}
+DECISION = {e.name: e.value for e in DECISIONS}
+DECISION_NAMES = {e.value: e.name for e in DECISIONS}
+
+
+def head_kind_code(density_kind: str | None) -> int:
+    """The HEAD_KINDS value of a density kind ("gaussian", "per-position", ...; None: no head)."""
+    name = "NONE" if density_kind is None else density_kind.upper().replace("-", "_")
+    for e in HEAD_KINDS:
+        if e.name == name:
+            return e.value
+    raise ProtocolError(f"no HEAD_KINDS entry for density {density_kind!r}")
 LAYOUT = {p.name: p for p in PAYLOADS}
+CELL_BYTES = 4  # one int32 cell score
+MAX_CELLS_PER_READ = (MAX_PAYLOAD - LAYOUT["READ_CELLS_REPLY"].size) // CELL_BYTES  # one reply's worth
 
 
 def _crc_table() -> tuple[int, ...]:
@@ -245,9 +288,9 @@ def render_header() -> str:
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     return env.get_template("protocol.h.j2").render(
         vadtool_version=__version__, version=VERSION, sync=SYNC, header_bytes=HEADER_BYTES, crc_bytes=CRC_BYTES,
-        max_payload=MAX_PAYLOAD, max_runs=MAX_RUNS, max_warmup=MAX_WARMUP, rx_idle_ms=RX_IDLE_MS,
+        max_payload=MAX_PAYLOAD, max_cells_per_read=MAX_CELLS_PER_READ, max_runs=MAX_RUNS, max_warmup=MAX_WARMUP, rx_idle_ms=RX_IDLE_MS,
         frame_types=FRAME_TYPES, error_codes=ERROR_CODES, timers=TIMERS, payloads=PAYLOADS,
-        hello_flags=HELLO_FLAGS,
+        hello_flags=HELLO_FLAGS, head_kinds=HEAD_KINDS, decisions=DECISIONS, cell_bytes=CELL_BYTES,
         c_kind=_c_kind)
 
 
