@@ -204,12 +204,32 @@ def _common_train_options(fn):
 @click.option("--backbone", type=EXISTING, help="An imported backbone (run of `vadtool import`, or an .onnx file) instead of MobileNetV2.")
 @click.option("--preprocess", type=click.Choice(["imagenet", "unit", "raw"]), default="imagenet", show_default=True,
               help="With --backbone MODEL.onnx: the input scaling the ONNX model expects.")
+@click.option("--search/--no-search", default=None,
+              help="Choose layers, pooling, density and image score on the validation set "
+                   "[default: on, unless --recipe or one of those options is given].")
+@click.option("--val", "val_dir", type=click.Path(file_okay=False),
+              help="Your own validation images: DIR/good/ and DIR/<defect>/ (masks as <stem>_mask.png); "
+                   "the search and the threshold use them beside the synthetic anomalies.")
+@click.option("--seed", default=0, show_default=True, help="Held-back split and synthetic anomalies.")
 @click.pass_context
 def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshold, cut, density,
-                  components, image_score, bank_kb, project, backbone, preprocess):
-    """FOMO-AD detector: frozen backbone cut early, density of normal cell features."""
+                  components, image_score, bank_kb, project, backbone, preprocess, search, val_dir, seed):
+    """FOMO-AD detector: frozen backbone cut early, density of normal cell features.
+
+    By default the recipe is searched: part of the normal training images is held back, synthetic
+    defects are painted on them, and the candidate with the best validation AUROC is kept; the
+    threshold is the one with the best F1 on that validation set. Test images are never read."""
     from .geometry import recipe_overrides
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
+    if val_dir is not None:
+        from .validation import user_folder
+        user_folder(Path(val_dir))  # a --val without anomalies fails before TensorFlow loads
+    explicit = [name for name, v in (("--recipe", recipe), ("--cut", cut), ("--density", density),
+                                     ("--components", components), ("--image-score", image_score),
+                                     ("--project", project)) if v is not None]
+    if search and explicit:
+        raise VadError(f"--search chooses what {explicit[0]} sets; leave one of them out")
+    search = not explicit if search is None else search
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
     if backbone is not None:
@@ -231,10 +251,16 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
                                        "image_score": image_score, "bank_kb": bank_kb,
                                        "project": project},
                 {"weights": weights, "alpha": alpha, "cut": cut}, shape_fields)
-    run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
+    run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx), search=search,
+                       val_dir=Path(val_dir) if val_dir else None, seed=seed)
     m = run.manifest
+    if "search" in m:
+        chosen = next(c for c in m["search"]["candidates"] if c.get("chosen"))
+        click.echo(f"search: {len(m['search']['candidates'])} candidates in {m['search']['seconds']:.0f} s; "
+                   f"chose {chosen['candidate']} (validation AUROC {chosen['rank_key']:.3f}, "
+                   f"{chosen['head_params']:,} head parameters)")
     click.echo(f"wrote {run.path}: input {_input_text(m)}, grid {m['output']['grid']}, "
-               f"threshold {m['threshold']:.4g}, {m['train_seconds']:.1f} s")
+               f"threshold {m['threshold']:.4g} ({m['threshold_source']}), {m['train_seconds']:.1f} s")
 
 
 def _input_text(manifest) -> str:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import data as datasets
+from . import data as datasets, validation
 from .errors import DatasetError, ModelError, QuantizeError, VadError
 from .geometry import InputGeometry
 
@@ -398,14 +398,15 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
         feats_q = np.concatenate([runner.outputs(images[i:i + 1]) for i in range(len(images))])
         feats_f = _run_tflite(float_path, images)
         fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
+        val = validation.build(images[hold_idx], images[fit_idx], seed=0)
+        val_q = np.concatenate([feats_q[:0]] + [runner.outputs(val.images[i:i + 1]) for i in range(len(val))])
         progress("fit density", 0, 1)
-        density_f, _, _ = fomo_ad.fit_head(recipe, feats_f[fit_idx], feats_f[hold_idx])
-        density_q, auto_q, _ = fomo_ad.fit_head(recipe, feats_q[fit_idx], feats_q[hold_idx])
+        density_q, auto_q, auto_source, _ = fomo_ad.fit_head(recipe, feats_q[fit_idx], val_q, val.labels)
         (_, _), (out_scale, out_zero) = tensor_quantization(int8_path)
         q_feats = to_int8(feats_q, out_scale, out_zero)
-        head = build_int_head(density_q, q_feats[fit_idx], q_feats[hold_idx], scale=out_scale,
-                              zero_point=out_zero, float_threshold=auto_q, bank_kb=recipe.bank_kb,
-                              given_threshold=threshold)
+        head = build_int_head(density_q, q_feats[fit_idx], to_int8(val_q, out_scale, out_zero), val.labels,
+                              scale=out_scale, zero_point=out_zero, float_threshold=auto_q,
+                              bank_kb=recipe.bank_kb, given_threshold=threshold)
         progress("fit density", 1, 1)
         m = source.manifest
         with staged_run(out, "fomo-ad", recipe={**recipe.to_json(), "backbone_run": str(source.path)},
@@ -414,7 +415,7 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
                 "input": m["input"], "output": m["output"], "onnx": m.get("onnx"),
                 "threshold": float(threshold) if threshold is not None else auto_q,
                 "threshold_int8": head.threshold / 2 ** head.frac_bits, "head_int": head.describe(),
-                "threshold_source": "--threshold" if threshold is not None else "max held-back normal score",
+                "threshold_source": "--threshold" if threshold is not None else auto_source,
                 "holdout_images": relative_paths(ds, [normals[i] for i in hold_idx]),
                 "train_images": relative_paths(ds, [normals[i] for i in fit_idx]),
                 "head_params": density_q.n_params, "quantization": m["quantization"],

@@ -19,6 +19,7 @@ from .errors import DatasetError, ModelError, QuantizeError
 from .models import fomo_ad
 from .models.density import Density
 from .models.int_head import build_int_head, to_int8
+from .validation import VALIDATION_FILE, ValidationSet
 from .rundir import Run
 from .progress import Progress, quiet
 
@@ -192,16 +193,24 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
         feats.append(int8_runner.outputs(datasets.load_image(p, shape.shape_hw, shape.resize)[None]))
         progress("int8 features of training images", i + 1, len(fit_paths))
     feats = np.concatenate(feats)
-    density_q, threshold_q, held_cells_q = fomo_ad.fit_head(recipe, feats,
-                                                            outs_q if held_back else feats[:0])
+    val = ValidationSet.load(run.file(VALIDATION_FILE)) if run.has(VALIDATION_FILE) else None
+    val_feats = feats[:0]
+    if val is not None:
+        outs = []
+        for i in range(len(val)):
+            outs.append(int8_runner.outputs(val.images[i:i + 1]))
+            progress("int8 features of validation images", i + 1, len(val))
+        val_feats = np.concatenate([feats[:0]] + outs)
+    val_labels = val.labels if val is not None else np.zeros(0, np.int64)
+    density_q, threshold_q, _, val_cells_q = fomo_ad.fit_head(recipe, feats, val_feats, val_labels)
+    held_cells_q = val_cells_q[[s == "holdout" for s in val.sources]] if val is not None else val_cells_q[:0]
     given = run.manifest["threshold"] if run.manifest.get("threshold_source") == "--threshold" else None
     scale, zero = output_q
     progress("integer head", 0, 1)
     try:
-        head = build_int_head(density_q, to_int8(feats, scale, zero),
-                              to_int8(outs_q if held_back else feats[:0], scale, zero), scale=scale,
-                              zero_point=zero, float_threshold=threshold_q, bank_kb=recipe.bank_kb,
-                              given_threshold=given)
+        head = build_int_head(density_q, to_int8(feats, scale, zero), to_int8(val_feats, scale, zero),
+                              val_labels, scale=scale, zero_point=zero, float_threshold=threshold_q,
+                              bank_kb=recipe.bank_kb, given_threshold=given)
     except ValueError as exc:  # a density the integer head cannot hold
         raise QuantizeError(f"integer head: {exc}; the model was not written") from exc
     progress("integer head", 1, 1)
@@ -210,9 +219,8 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
     # the decision threshold of every int8 runtime: the integer head's, as a float
     run.manifest["threshold_int8"] = head.threshold / 2 ** head.frac_bits
     run.manifest["head_int"] = head.describe()
-    if held_back and run.has(fomo_ad.HOLDOUT_CELLS):
-        # both heads' scores from before their bank took the held-back images in: a knn bank
-        # that holds them scores them ~0, and the comparison would say nothing
+    if held_back and run.has(fomo_ad.HOLDOUT_CELLS) and len(held_cells_q):
+        # the held-back images, which neither head was fitted on
         cells_f, cells_q = np.load(run.file(fomo_ad.HOLDOUT_CELLS)), held_cells_q
     else:
         cells_f, cells_q = Density.load(run.file("head.npz")).score(outs_f), density_q.score(outs_q)
@@ -220,7 +228,6 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
               "cell_score_correlation": _correlation(cells_f, cells_q),
               "image_score_correlation": _correlation(density_q.image_scores(cells_f),
                                                       density_q.image_scores(cells_q))}
-    if head.kind != "knn":  # (a knn bank holds the check images: both would score ~0)
-        int_cells = head.score(to_int8(outs_q, scale, zero))[0] / 2 ** head.frac_bits
-        report["int_head_cell_score_correlation"] = _correlation(density_q.score(outs_q), int_cells)
+    int_cells = head.score(to_int8(outs_q, scale, zero))[0] / 2 ** head.frac_bits
+    report["int_head_cell_score_correlation"] = _correlation(density_q.score(outs_q), int_cells)
     return report

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datasets
-from . import geometry
+from . import geometry, validation
 from .errors import DatasetError, ModelError
 from .models import classifier, fomo_ad
 from .progress import Progress, quiet
@@ -79,24 +79,54 @@ def relative_paths(ds, samples) -> list[str]:
 
 
 def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
-                  threshold: float | None = None, progress: Progress = quiet) -> Run:
+                  threshold: float | None = None, progress: Progress = quiet, search: bool = False,
+                  val_dir: Path | None = None, budget=None, seed: int = 0) -> Run:
+    """Train a FOMO-AD run. With search (the CLI's default), the recipe's layers, pooling, density
+    and image score are chosen on the validation set (search.py); budget(recipe, density)
+    -> None or why it does not fit (a board) limits the candidates."""
+    from . import search as recipe_search
     started = time.perf_counter()
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]
-    recipe, shape = geometry.resolve_recipe(recipe, fomo_ad.output_stride(recipe), [s.path for s in normals])
-    network = fomo_ad.build_network(recipe)
+    user_val = validation.user_folder(val_dir) if val_dir is not None else None
+    stride = recipe_search.output_stride(recipe) if search else fomo_ad.output_stride(recipe)
+    recipe, shape = geometry.resolve_recipe(recipe, stride, [s.path for s in normals])
     images = _load(normals, shape, progress, "load train images")
-    features = extract(network, images, progress, "extract features")
-    fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
-    if recipe.project:  # fitted on the fit split only, then part of the network
-        from .models import projection
-        matrix, bias = projection.fit_projection(features[fit_idx], recipe.project)
-        network = projection.fold_into_network(network, matrix, bias)
-        features = projection.project(features, matrix, bias)
-    progress("fit density", 0, 1)
-    density, auto_threshold, holdout_cells = fomo_ad.fit_head(recipe, features[fit_idx],
-                                                              features[hold_idx])
-    progress("fit density", 1, 1)
+    fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout, seed)
+    progress("make validation set", 0, 1)
+    synthetic = validation.synthetic_anomalies(images, seed) if search else \
+        validation.synthetic_anomalies(images[hold_idx], seed)
+    held_synthetic = synthetic.subset(hold_idx) if search else synthetic
+    val = validation.build(images[hold_idx], held_synthetic, user_val,
+                           load=lambda p, m: (datasets.load_image(p, shape.shape_hw, shape.resize),
+                                              datasets.load_mask(m, shape.shape_hw, shape.resize)),
+                           user_root=val_dir)
+    progress("make validation set", 1, 1)
+    searched = None
+    if search and not (val.labels.any() and (val.labels == 0).any()):
+        search = False  # too few images to hold any back: the recipe as given
+    if search:
+        searched = recipe_search.run(recipe, images, fit_idx, synthetic.images, synthetic.owner, val,
+                                     budget=budget, seed=seed, progress=progress)
+        recipe = searched.recipe
+        network = fomo_ad.build_network(recipe)
+        fit_features = searched.fit_features
+        density, auto_threshold, threshold_source = searched.density, searched.threshold, searched.threshold_source
+        val_cells = searched.validation_cells
+    else:
+        network = fomo_ad.build_network(recipe)
+        fit_features = extract(network, images[fit_idx], progress, "extract features")
+        val_features = extract(network, val.images, progress, "extract validation features")
+        if recipe.project:  # fitted on the fit split only, then part of the network
+            from .models import projection
+            matrix, bias = projection.fit_projection(fit_features, recipe.project)
+            network = projection.fold_into_network(network, matrix, bias)
+            fit_features = projection.project(fit_features, matrix, bias)
+            val_features = projection.project(val_features, matrix, bias)
+        progress("fit density", 0, 1)
+        density, auto_threshold, threshold_source, val_cells = fomo_ad.fit_head(
+            recipe, fit_features, val_features, val.labels)
+        progress("fit density", 1, 1)
     grid = list(network.output.shape[1:3])
     with staged_run(out, "fomo-ad", recipe=recipe.to_json(), data=data_fields(ds)) as run:
         run.manifest.update({
@@ -104,15 +134,24 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
             "output": {"grid": grid, "channels": int(network.output.shape[-1])},
             "weights_loaded": _weights_field(recipe.backbone),
             "threshold": float(threshold) if threshold is not None else auto_threshold,
-            "threshold_source": "--threshold" if threshold is not None else "max held-back normal score",
+            "threshold_source": "--threshold" if threshold is not None else threshold_source,
             "holdout_images": relative_paths(ds, [normals[i] for i in hold_idx]),
             "train_images": relative_paths(ds, [normals[i] for i in fit_idx]),
+            "validation": {**val.counts(), "seed": seed,
+                           "user_folder": str(Path(val_dir).resolve()) if val_dir else None},
             "head_params": density.n_params,
         })
+        if searched is not None:
+            run.manifest["search"] = {"chosen": next(r["candidate"] for r in searched.table if r.get("chosen")),
+                                      "ranked_by": f"image AUROC, {recipe_search.FOLDS}-fold cross-fitted on the normal training images and synthetic anomalies painted on them (and the --val images)",
+                                      "seconds": searched.seconds, "candidates": searched.table}
         run.add_file("model.keras", lambda p: _save_keras(network, p))
         run.add_file("head.npz", density.save)
-        if len(hold_idx):  # what quantize compares the int8 head's scores with
-            run.add_file(fomo_ad.HOLDOUT_CELLS, lambda p: _save_array(p, holdout_cells))
+        if len(val):  # quantize sets the int8 threshold on the same images
+            run.add_file(validation.VALIDATION_FILE, val.save)
+            held = np.array([s == "holdout" for s in val.sources])
+            # what quantize compares the int8 head's scores with
+            run.add_file(fomo_ad.HOLDOUT_CELLS, lambda p: _save_array(p, val_cells[held]))
         run.manifest["train_seconds"] = round(time.perf_counter() - started, 2)
     return run
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..tfenv import keras
 from .backbone import BackboneSpec, build_backbone, layer_stride
 from .density import Density, fit
+from ..validation import choose_threshold
 
 # train's cell scores of the held-back normal images, before a knn bank takes them in
 HOLDOUT_CELLS = "holdout_cells.npy"
@@ -61,23 +62,44 @@ def output_stride(recipe: FomoAdRecipe) -> int:
     return deepest * (recipe.pool_stride if recipe.pool else 1)
 
 
+def input_shape(recipe: FomoAdRecipe) -> int | tuple[int, int]:
+    return tuple(recipe.shape) if recipe.shape else recipe.size
+
+
+def backbone_model(recipe: FomoAdRecipe, layers: list[str]) -> keras.Model:
+    """Raw pixels in, the feature map of each of ``layers`` out (a list, also for one)."""
+    model = build_backbone(recipe.backbone, input_shape(recipe), outputs=list(layers))
+    return model
+
+
+def pool_to_cells(maps: list, pool: int, stride: int):
+    """Keras tensors of backbone maps -> the cell features: each map pooled (pool x pool,
+    stride, same padding), finer maps averaged down to the coarsest grid, concatenated."""
+    if pool:
+        maps = [keras.layers.AveragePooling2D(pool, strides=stride, padding="same",
+                                              name=f"cell_pool_{i}")(m) for i, m in enumerate(maps)]
+    gh, gw = min(m.shape[1] for m in maps), min(m.shape[2] for m in maps)
+    maps = [keras.layers.AveragePooling2D((m.shape[1] // gh, m.shape[2] // gw), name=f"to_grid_{i}")(m)
+            if tuple(m.shape[1:3]) != (gh, gw) else m for i, m in enumerate(maps)]
+    return maps[0] if len(maps) == 1 else keras.layers.Concatenate(name="cells")(maps)
+
+
+def cell_grid_model(map_shapes: list[tuple[int, ...]], pool: int, stride: int) -> keras.Model:
+    """The pooling part of build_network alone: backbone maps in, cells out (the search
+    pools maps it extracted once through the very layers the network will have)."""
+    inputs = [keras.Input(tuple(shape)) for shape in map_shapes]
+    return keras.Model(inputs, pool_to_cells(list(inputs), pool, stride))
+
+
 def build_network(recipe: FomoAdRecipe) -> keras.Model:
     """Raw pixels (H, W, 3) in (recipe.shape; without one, size x size), pooled cell features
     (Gh, Gw, C) out. With extra_layers, each layer is pooled the same way, finer maps are
     averaged down to the coarsest grid, and the features are concatenated per cell."""
     layers = _layers(recipe)
-    backbone = build_backbone(recipe.backbone, tuple(recipe.shape) if recipe.shape else recipe.size,
+    backbone = build_backbone(recipe.backbone, input_shape(recipe),
                               outputs=layers if len(layers) > 1 else None)
     maps = backbone.outputs
-    if recipe.pool:
-        maps = [keras.layers.AveragePooling2D(recipe.pool, strides=recipe.pool_stride,
-                                              padding="same", name=f"cell_pool_{i}")(m)
-                for i, m in enumerate(maps)]
-    gh, gw = min(m.shape[1] for m in maps), min(m.shape[2] for m in maps)
-    maps = [keras.layers.AveragePooling2D((m.shape[1] // gh, m.shape[2] // gw), name=f"to_grid_{i}")(m)
-            if tuple(m.shape[1:3]) != (gh, gw) else m for i, m in enumerate(maps)]
-    x = maps[0] if len(maps) == 1 else keras.layers.Concatenate(name="cells")(maps)
-    return keras.Model(backbone.input, x, name="fomo_ad")
+    return keras.Model(backbone.input, pool_to_cells(maps, recipe.pool, recipe.pool_stride), name="fomo_ad")
 
 
 def split_holdout(n: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -87,20 +109,21 @@ def split_holdout(n: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.n
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 
 
-def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray,
-             holdout_features: np.ndarray) -> tuple[Density, float, np.ndarray]:
-    """Fit the density on normal cells; the threshold flags no held-back normal image.
-    Returns the density, the threshold and the cell scores it was set on (of the held-back
-    images, or of the fitted ones without them), scored before a knn bank takes them in."""
-    def fit_on(features):
-        return fit(features, recipe.density, recipe.components, recipe.shrinkage,
-                   max_cells=recipe.max_cells, pooling=recipe.image_score)
-    density = fit_on(fit_features)
-    reference = holdout_features if len(holdout_features) else fit_features
-    reference_cells = density.score(reference)
-    threshold = float(density.image_scores(reference_cells).max())
-    if recipe.density == "knn" and len(holdout_features):
-        # The threshold is set on images the bank has not seen; then the bank takes them too:
-        # more normal cells only bring normal scores down, so the threshold errs on the high side.
-        density = fit_on(np.concatenate([fit_features, holdout_features]))
-    return density, threshold, reference_cells
+def fit_density(recipe: FomoAdRecipe, features: np.ndarray) -> Density:
+    return fit(features, recipe.density, recipe.components, recipe.shrinkage,
+               max_cells=recipe.max_cells, pooling=recipe.image_score)
+
+
+def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray, validation_features: np.ndarray,
+             validation_labels: np.ndarray) -> tuple[Density, float, str, np.ndarray]:
+    """Fit the density on normal cells and set the threshold on the validation set (best F1;
+    without a validation set, the highest score of the fitted images). Returns the density,
+    the threshold, how it was set, and the validation images' cell scores."""
+    density = fit_density(recipe, fit_features)
+    if len(validation_features):
+        cells = density.score(validation_features)
+        threshold, source = choose_threshold(density.image_scores(cells), validation_labels)
+    else:
+        cells = density.score(fit_features)
+        threshold, source = float(density.image_scores(cells).max()), "max training image score (no held-back images)"
+    return density, threshold, source, cells

@@ -352,27 +352,24 @@ def to_int8(features: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
                    -128, 127).astype(np.int8)
 
 
-def build_int_head(density: Density, fit_q: np.ndarray, holdout_q: np.ndarray, *, scale: float,
-                   zero_point: int, float_threshold: float, bank_kb: float = DEFAULT_BANK_KB,
+def build_int_head(density: Density, fit_q: np.ndarray, validation_q: np.ndarray,
+                   validation_labels: np.ndarray, *, scale: float, zero_point: int,
+                   float_threshold: float, bank_kb: float = DEFAULT_BANK_KB,
                    given_threshold: float | None = None) -> IntHead:
     """The IntHead of a density refitted on int8 features (fomo_ad.fit_head's result), with
-    the threshold set as fit_head sets it, but on the int scores: the highest image score of
-    the held-back normal images (of the fitted ones without them), or the given threshold.
-    A knn bank that took the held-back images in is judged by a coreset of the fitted cells
-    alone, as fit_head judges it by the bank before."""
+    the threshold set as fit_head sets it, but on the int scores: best F1 on the validation
+    set (validation.choose_threshold; without one, the highest score of the fitted images),
+    or the given threshold."""
+    from ..validation import choose_threshold
     grid = tuple(fit_q.shape[1:3])
     head = IntHead.from_density(density, scale=scale, zero_point=zero_point, grid=grid,
                                 threshold=float_threshold if given_threshold is None else given_threshold,
                                 bank_kb=bank_kb)
     if given_threshold is not None:
         return head
-    reference = holdout_q if len(holdout_q) else fit_q
-    judge = head
-    if density.kind == "knn" and len(holdout_q):
-        cells = scale * (fit_q.reshape(-1, fit_q.shape[-1]).astype(np.float64) - zero_point)
-        fit_only = Density("knn", cells, np.zeros((0, cells.shape[1], cells.shape[1])), np.zeros(0),
-                           density.pooling)
-        judge = IntHead.from_density(fit_only, scale=scale, zero_point=zero_point, grid=grid,
-                                     threshold=float_threshold, bank_kb=bank_kb,
-                                     frac_bits=head.frac_bits)
-    return head.with_threshold(judge.score(reference)[1])
+    if not len(validation_q):
+        return head.with_threshold(head.score(fit_q)[1])
+    scores = head.score(validation_q)[1]
+    # ints: the midpoint's floor keeps every flagged score above and every other at or below
+    head.threshold = int(np.floor(choose_threshold(scores, validation_labels)[0]))
+    return head

@@ -1,0 +1,156 @@
+"""The recipe search and its validation set: synthetic anomalies with exact masks, the
+threshold rule, determinism, and that training never reads the test split."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vadtool import synth, validation
+from vadtool.cli import cli
+
+
+def _normals(n=4, h=48, w=96, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = (90 + 60 * np.sin(xx / 7.0) * np.cos(yy / 5.0))[..., None] * np.array([1.0, 0.9, 0.8])
+    return np.stack([np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(n)])
+
+
+@pytest.mark.parametrize("defect", synth.REAL_DEFECTS)
+def test_each_defect_changes_exactly_its_mask(defect):
+    normals = _normals()
+    out, mask = synth.add_defect(normals[0], np.random.default_rng(1), defect, donors=normals[1:])
+    changed = (out != normals[0]).any(-1)
+    assert mask.dtype == np.uint8 and mask.shape == normals.shape[1:3]
+    assert mask.any() and np.array_equal(mask.astype(bool), changed)
+
+
+def test_synthetic_anomalies_are_deterministic_with_exact_masks_and_owners():
+    normals = _normals(5)
+    a = validation.synthetic_anomalies(normals, seed=7)
+    b = validation.synthetic_anomalies(normals, seed=7)
+    c = validation.synthetic_anomalies(normals, seed=8)
+    assert np.array_equal(a.images, b.images) and a.defects == b.defects
+    assert not np.array_equal(a.images, c.images)
+    assert len(a.images) == len(normals) * validation.DEFECTS_PER_IMAGE
+    for image, mask, owner in zip(a.images, a.masks, a.owner):
+        assert np.array_equal(mask.astype(bool), (image != normals[owner]).any(-1))
+    assert set(a.defects) == set(synth.REAL_DEFECTS)  # every kind in turn
+    held = a.subset([1, 3])
+    assert set(held.owner) == {1, 3} and len(held.images) == 2 * validation.DEFECTS_PER_IMAGE
+
+
+def test_threshold_is_the_best_f1_cut_between_two_scores():
+    scores = np.array([0.1, 0.2, 0.3, 0.9, 0.35, 0.8, 0.7])
+    labels = np.array([0, 0, 0, 1, 0, 1, 1])
+    threshold, source = validation.choose_threshold(scores, labels)
+    assert 0.35 < threshold < 0.7 and source.startswith("best F1")
+    assert ((scores > threshold) == labels.astype(bool)).all()
+    # ties are never split: the cut lies between distinct scores
+    threshold, _ = validation.choose_threshold(np.array([1.0, 1.0, 2.0]), np.array([0, 1, 1]))
+    assert threshold < 1.0 or threshold >= 2.0
+    # no anomalies: the highest normal score, as before
+    assert validation.choose_threshold(np.array([0.3, 0.5]), np.array([0, 0]))[0] == 0.5
+
+
+def test_user_folder_without_anomalies_is_refused(tmp_path):
+    (tmp_path / "val" / "good").mkdir(parents=True)
+    with pytest.raises(Exception, match="no anomalous images"):
+        validation.user_folder(tmp_path / "val")
+
+
+def test_val_folder_without_anomalies_is_one_line_and_exit_2(tmp_path, synth_data):
+    (tmp_path / "val" / "good").mkdir(parents=True)
+    result = CliRunner().invoke(cli, ["train", "fomo-ad", str(synth_data), "--out", str(tmp_path / "run"),
+                                      "--val", str(tmp_path / "val")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "no anomalous images" in lines[0] and str(tmp_path / "val") in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_search_and_explicit_options_do_not_mix(tmp_path, synth_data):
+    result = CliRunner().invoke(cli, ["train", "fomo-ad", str(synth_data), "--out", str(tmp_path / "run"),
+                                      "--search", "--density", "knn"])
+    assert result.exit_code == 2 and "--density" in result.output
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    return synth.make_dataset(tmp_path_factory.mktemp("search") / "parts", seed=11, size=64,
+                              n_train=15, n_test_good=3, n_per_defect=2)
+
+
+class _OpenedFiles:
+    """Every path Python opens while recording (an audit hook sees C-level opens too)."""
+    paths: list = []
+    recording = False
+
+    @classmethod
+    def hook(cls, event, args):
+        if cls.recording and event == "open" and isinstance(args[0], (str, bytes, Path)):
+            cls.paths.append(str(args[0]))
+
+
+sys.addaudithook(_OpenedFiles.hook)
+
+
+def _train(data, out, *extra):
+    return CliRunner().invoke(cli, ["-q", "train", "fomo-ad", str(data), "--out", str(out), "--size", "64",
+                                    *map(str, extra)])
+
+
+def test_search_is_deterministic_reads_no_test_file_and_records_its_table(tmp_path, small_set, weights):
+    _OpenedFiles.paths, _OpenedFiles.recording = [], True
+    try:
+        first = _train(small_set, tmp_path / "a")
+    finally:
+        _OpenedFiles.recording = False
+    assert first.exit_code == 0, first.output
+    opened = [p for p in _OpenedFiles.paths if str(small_set) in p]
+    assert any("/train/good/" in p for p in opened)  # the hook does see the dataset's files
+    assert not [p for p in opened if "/test/" in p or "/ground_truth/" in p]
+
+    second = _train(small_set, tmp_path / "b")
+    assert second.exit_code == 0, second.output
+    a = json.loads((tmp_path / "a" / "vadtool.json").read_text())
+    b = json.loads((tmp_path / "b" / "vadtool.json").read_text())
+    untimed = [[{k: v for k, v in r.items() if k != "fit_seconds"} for r in m["search"]["candidates"]] for m in (a, b)]
+    assert untimed[0] == untimed[1] and a["threshold"] == b["threshold"]
+    chosen = [r for r in a["search"]["candidates"] if r.get("chosen")]
+    assert len(chosen) == 1 and a["search"]["chosen"] == chosen[0]["candidate"]
+    assert chosen[0]["rank_key"] >= max(r["rank_key"] for r in a["search"]["candidates"]) - 0.005
+    assert a["threshold_source"] == "best F1 on the validation set"
+    assert a["recipe"]["density"] in chosen[0]["candidate"] and a["recipe"]["image_score"] in chosen[0]["candidate"]
+    counts = a["validation"]
+    assert counts["normal"] == 3 and counts["synthetic"] == 3 * validation.DEFECTS_PER_IMAGE
+    saved = validation.ValidationSet.load(tmp_path / "a" / validation.VALIDATION_FILE)
+    assert len(saved) == counts["normal"] + counts["anomalous"]
+    assert all(m.any() for m, label in zip(saved.masks, saved.labels) if label)
+
+
+def test_user_val_images_join_the_ranking_and_the_threshold(tmp_path, small_set, weights):
+    import shutil
+    val = tmp_path / "val"
+    shutil.copytree(small_set / "test" / "good", val / "good")
+    shutil.copytree(small_set / "test" / "spot", val / "spot")
+    result = _train(small_set, tmp_path / "run", "--val", val)
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "run" / "vadtool.json").read_text())
+    assert m["validation"]["user"] == len(list(val.rglob("*.png")))
+    assert all("val_auroc_user" in r for r in m["search"]["candidates"])
+    saved = validation.ValidationSet.load(tmp_path / "run" / validation.VALIDATION_FILE)
+    assert sum(s.startswith("val:spot/") for s in saved.sources) == len(list((val / "spot").glob("*.png")))
+
+
+def test_a_recipe_turns_the_search_off(tmp_path, small_set, weights):
+    recipe = Path(__file__).resolve().parents[1] / "models" / "fomo-ad-gaussian.json"
+    result = _train(small_set, tmp_path / "run", "--recipe", recipe)
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "run" / "vadtool.json").read_text())
+    assert "search" not in m and m["recipe"]["density"] == "gaussian"
+    assert m["threshold_source"] == "best F1 on the validation set"

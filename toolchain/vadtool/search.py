@@ -1,0 +1,215 @@
+"""Recipe search: the FOMO-AD recipe for the user's data, chosen on the validation set.
+
+Candidates differ in the backbone layers read per cell, the pooling, the density and the
+image-score pooling. Backbone features are extracted once (one network with every layer
+any candidate reads) for the fit images and the validation images; each candidate's cells
+come from those maps through the same Keras pooling layers its network will have, each
+density is fitted once and scored once, and every image pooling reuses its cell scores.
+The ranking is validation image AUROC (held-back normals against synthetic anomalies and
+the user's own, never the test split); near-ties go to the cheaper candidate.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import metrics
+from .errors import ModelError
+from .models import fomo_ad
+from .models.density import Density, POOLINGS
+from .progress import Progress, quiet
+from .validation import ValidationSet
+
+STRIDE8, STRIDE16 = "block_6_expand_relu", "block_13_expand_relu"
+LAYER_SETS = ((STRIDE8,), (STRIDE8, STRIDE16), (STRIDE16,))
+POOLS = ((3, 1), (7, 2))  # fine cells for thin defects; coarse cells for spread ones
+DENSITIES = ("gaussian", "gmm", "knn", "per-position")
+# What each density costs decides where it is tried: a covariance per cell position or per
+# mixture component is C^2 numbers, fitted from few cells; the bank's nearest-neighbour
+# search grows with grid cells x bank cells.
+PER_POSITION_MAX_CELLS = 64
+MAX_COVARIANCES_CHANNELS = 256  # gmm and per-position only on the narrow (stride-8) features
+GMM_COMPONENTS = 4
+KNN_BANK_CELLS = 4096  # random normal cells kept in a searched knn bank
+TIE = 0.005  # validation AUROCs closer than this are a tie, which the cheaper candidate wins
+
+
+@dataclass(frozen=True)
+class Candidate:
+    layers: tuple[str, ...]
+    pool: int
+    pool_stride: int
+    density: str
+    image_score: str
+
+    @property
+    def name(self) -> str:
+        short = "+".join({STRIDE8: "s8", STRIDE16: "s16"}.get(l, l) for l in self.layers)
+        return f"{short} pool {self.pool}/{self.pool_stride} {self.density} {self.image_score}"
+
+    def recipe(self, base: fomo_ad.FomoAdRecipe) -> fomo_ad.FomoAdRecipe:
+        return replace(base, backbone=replace(base.backbone, cut=self.layers[0]),
+                       extra_layers=list(self.layers[1:]), pool=self.pool, pool_stride=self.pool_stride,
+                       density=self.density, image_score=self.image_score,
+                       components=GMM_COMPONENTS if self.density == "gmm" else base.components,
+                       max_cells=min(base.max_cells, KNN_BANK_CELLS) if self.density == "knn" else base.max_cells)
+
+
+def candidates(base: fomo_ad.FomoAdRecipe) -> list[Candidate]:
+    """The grid for this backbone: the stride-8 and stride-16 layers of MobileNetV2 1.0; other
+    backbones (a weights file cut early) keep their own layers and vary the rest."""
+    default_backbone = base.backbone.arch == "mobilenet_v2" and base.backbone.alpha == 1.0
+    layer_sets = LAYER_SETS if default_backbone else (
+        tuple([base.backbone.cut] + [l for l in base.extra_layers if l != base.backbone.cut]),)
+    return [Candidate(tuple(layers), pool, stride, density, pooling)
+            for layers in layer_sets for pool, stride in POOLS
+            for density in DENSITIES for pooling in POOLINGS]
+
+
+FOLDS = 3  # cross-fitting: every normal image is scored by a head that never saw it
+
+
+@dataclass
+class SearchResult:
+    recipe: fomo_ad.FomoAdRecipe
+    density: Density  # fitted on the fit split
+    threshold: float
+    threshold_source: str
+    table: list[dict]  # one row per candidate, the chosen one marked
+    fit_features: np.ndarray
+    validation_cells: np.ndarray  # the chosen head's cell scores of the validation images
+    seconds: float
+
+
+def folds(n: int, k: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """The fold of each of n normal images (k folds, shuffled by seed)."""
+    return np.random.default_rng(seed + 1).permutation(np.arange(n) % k)
+
+
+def rank_scores(normal: np.ndarray, synthetic: np.ndarray, user_normal: np.ndarray | None,
+                user_anomalous: np.ndarray | None) -> dict:
+    """The ranking: out-of-fold normal image scores against synthetic anomalies, and, with a
+    --val folder, its normals and anomalies too; the key is the mean of the two AUROCs."""
+    row = {"val_auroc_synthetic": metrics.auroc(np.r_[np.zeros(len(normal)), np.ones(len(synthetic))],
+                                                np.r_[normal, synthetic])}
+    if user_anomalous is not None and len(user_anomalous):
+        negatives = np.r_[normal, user_normal if user_normal is not None else []]
+        row["val_auroc_user"] = metrics.auroc(np.r_[np.zeros(len(negatives)), np.ones(len(user_anomalous))],
+                                              np.r_[negatives, user_anomalous])
+    parts = [row[k] for k in ("val_auroc_synthetic", "val_auroc_user") if row.get(k) is not None]
+    row["rank_key"] = float(np.mean(parts)) if parts else 0.0
+    return row
+
+
+def run(base: fomo_ad.FomoAdRecipe, normals: np.ndarray, fit_idx: np.ndarray,
+        synthetic: np.ndarray, synthetic_owner: np.ndarray, validation: ValidationSet,
+        budget=None, seed: int = 0, progress: Progress = quiet) -> SearchResult:
+    """Rank every candidate by cross-fitting on the normal training images (all of them, in
+    FOLDS folds) and their synthetic anomalies (synthetic_owner: the normal image each was
+    painted on), plus the user's --val images in ``validation``; then fit the best on the fit
+    split and set its threshold on ``validation``.
+    budget(recipe, density) -> None when it fits, else the reason (a board's limits)."""
+    started = time.perf_counter()
+    grid = candidates(base)
+    layers = list(dict.fromkeys(l for c in grid for l in c.layers))
+    backbone = fomo_ad.backbone_model(base, layers)
+    is_user = np.array([s.startswith("val:") for s in validation.sources], bool)
+    maps = {"normal": _extract(backbone, normals, progress, "search: features of training images"),
+            "synthetic": _extract(backbone, synthetic, progress, "search: features of synthetic anomalies"),
+            "validation": _extract(backbone, validation.images, progress, "search: features of validation images")}
+    fold = folds(len(normals), seed=seed)
+    syn_fold = fold[synthetic_owner]
+    table, fitted = [], {}
+    heads = list(dict.fromkeys((c.layers, c.pool, c.pool_stride, c.density) for c in grid))
+    cells: dict = {}
+    for done, (cell_layers, pool, stride, density_kind) in enumerate(heads):
+        progress("search: fit and score candidates", done, len(heads))
+        key = (cell_layers, pool, stride)
+        if key not in cells:
+            cells.clear()  # one pooling at a time in memory
+            pick = [layers.index(l) for l in cell_layers]
+            model = fomo_ad.cell_grid_model([maps["normal"][i].shape[1:] for i in pick], pool, stride)
+            cells[key] = {name: _apply(model, [m[i] for i in pick]) for name, m in maps.items()}
+        c = cells[key]
+        gh, gw, channels = c["normal"].shape[1:]
+        wide = channels > MAX_COVARIANCES_CHANNELS
+        if density_kind in ("gmm", "per-position") and wide or \
+                density_kind == "per-position" and gh * gw > PER_POSITION_MAX_CELLS:
+            continue
+        candidate0 = Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0])
+        recipe = candidate0.recipe(base)
+        t = time.perf_counter()
+        normal_cells = np.zeros(c["normal"].shape[:3], np.float32)
+        syn_cells = np.zeros(c["synthetic"].shape[:3], np.float32)
+        user_cells = np.zeros(c["validation"][is_user].shape[:3], np.float32)
+        for f in range(FOLDS):
+            density = fomo_ad.fit_density(recipe, c["normal"][fold != f])
+            normal_cells[fold == f] = density.score(c["normal"][fold == f])
+            if (syn_fold == f).any():
+                syn_cells[syn_fold == f] = density.score(c["synthetic"][syn_fold == f])
+            if is_user.any():  # every fold's head scores them; their mean is the score
+                user_cells += density.score(c["validation"][is_user]) / FOLDS
+        seconds = time.perf_counter() - t
+        user_labels = validation.labels[is_user]
+        for pooling in POOLINGS:
+            candidate = replace(candidate0, image_score=pooling)
+            user = _pool(user_cells, pooling) if is_user.any() else None
+            row = {"candidate": candidate.name, "grid": [int(gh), int(gw)], "channels": int(channels),
+                   "head_params": int(density.n_params), "fit_seconds": round(seconds, 2)}
+            row.update(rank_scores(_pool(normal_cells, pooling), _pool(syn_cells, pooling),
+                                   user[user_labels == 0] if user is not None else None,
+                                   user[user_labels == 1] if user is not None else None))
+            reason = budget(candidate.recipe(base), density) if budget else None
+            if reason:
+                row["excluded"] = reason
+            table.append(row)
+            fitted[candidate.name] = candidate
+    progress("search: fit and score candidates", len(heads), len(heads))
+    eligible = [r for r in table if "excluded" not in r]
+    if not eligible:
+        raise ModelError("no candidate recipe fits: " + table[0].get("excluded", "nothing to search"))
+    best = max(r["rank_key"] for r in eligible)
+    # near-ties go to the smallest head: fewer bytes on the device, less to overfit
+    chosen_row = min((r for r in eligible if r["rank_key"] >= best - TIE),
+                     key=lambda r: (r["head_params"], -r["rank_key"]))
+    chosen_row["chosen"] = True
+    candidate = fitted[chosen_row["candidate"]]
+    recipe = candidate.recipe(base)
+    pick = [layers.index(l) for l in candidate.layers]
+    model = fomo_ad.cell_grid_model([maps["normal"][i].shape[1:] for i in pick], candidate.pool, candidate.pool_stride)
+    fit_cells = _apply(model, [maps["normal"][i][fit_idx] for i in pick])
+    val_cells = _apply(model, [maps["validation"][i] for i in pick])
+    density, threshold, source, val_cell_scores = fomo_ad.fit_head(recipe, fit_cells, val_cells, validation.labels)
+    return SearchResult(recipe, density, threshold, source, table, fit_cells, val_cell_scores,
+                        round(time.perf_counter() - started, 2))
+
+
+def _pool(cell_scores: np.ndarray, pooling: str) -> np.ndarray:
+    from .models.density import image_scores
+    return image_scores(cell_scores, pooling)
+
+
+def _extract(model, images: np.ndarray, progress: Progress, what: str, batch: int = 32) -> list[np.ndarray]:
+    outs: list[list[np.ndarray]] = []
+    for start in range(0, len(images), batch):
+        got = model(images[start:start + batch].astype(np.float32), training=False)
+        got = got if isinstance(got, (list, tuple)) else [got]
+        if not outs:
+            outs = [[] for _ in got]
+        for acc, t in zip(outs, got):
+            acc.append(np.asarray(t, np.float32))
+        progress(what, min(start + batch, len(images)), len(images))
+    return [np.concatenate(a) for a in outs]
+
+
+def _apply(model, maps: list[np.ndarray], batch: int = 64) -> np.ndarray:
+    return np.concatenate([np.asarray(model([m[s:s + batch] for m in maps], training=False))
+                           for s in range(0, len(maps[0]), batch)])
+
+
+def output_stride(base: fomo_ad.FomoAdRecipe) -> int:
+    """Input pixels per cell that every candidate's grid divides: the input shape's step."""
+    return max(fomo_ad.output_stride(c.recipe(base)) for c in candidates(base))
