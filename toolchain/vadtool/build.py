@@ -109,11 +109,12 @@ def write_project_files(project_dir: str | Path, board_name: str, *, keep_input:
         shutil.copyfile(FIRMWARE_TEMPLATES / "protocol" / name, out / name)
     for name in ("vad_detector.c", "vad_detector.h"):
         shutil.copyfile(_APP / name, out / name)
-    for name in ("vad_standalone.c", "vad_standalone.h", "vad_image_source.h", SOURCES[source]):
-        path = out / name
-        path.unlink(missing_ok=True)
-        if mode != "serve":
-            shutil.copyfile(_APP / ("sources/" + name if name == SOURCES[source] else name), path)
+    for name in ("vad_standalone.c", "vad_standalone.h", "vad_image_source.h", *SOURCES.values()):
+        (out / name).unlink(missing_ok=True)  # no loop or source left from another mode
+    if mode != "serve":
+        for name in ("vad_standalone.c", "vad_standalone.h", "vad_image_source.h"):
+            shutil.copyfile(_APP / name, out / name)
+        shutil.copyfile(_APP / "sources" / SOURCES[source], out / SOURCES[source])
     write_header(out)
     for folder in board.source_dirs:
         for src in sorted((FIRMWARE_TEMPLATES / "boards" / folder).iterdir()):
