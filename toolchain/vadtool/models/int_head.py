@@ -361,12 +361,17 @@ def build_int_head(density: Density, fit_q: np.ndarray, holdout_q: np.ndarray, *
     A knn bank that took the held-back images in is judged by a coreset of the fitted cells
     alone, as fit_head judges it by the bank before."""
     grid = tuple(fit_q.shape[1:3])
+    reference = holdout_q if len(holdout_q) else fit_q
+    # fraction bits from the largest normal score magnitude too: a Gaussian's log-normaliser
+    # can put the threshold near 0 while normal cells score in the thousands
+    normal = density.score(scale * (reference.astype(np.float64) - zero_point))
+    threshold = float_threshold if given_threshold is None else given_threshold
+    bound = max(abs(float(threshold)), float(np.abs(normal).max()) if normal.size else 0.0)
     head = IntHead.from_density(density, scale=scale, zero_point=zero_point, grid=grid,
-                                threshold=float_threshold if given_threshold is None else given_threshold,
-                                bank_kb=bank_kb)
+                                threshold=threshold, bank_kb=bank_kb,
+                                frac_bits=choose_frac_bits(bound))
     if given_threshold is not None:
         return head
-    reference = holdout_q if len(holdout_q) else fit_q
     judge = head
     if density.kind == "knn" and len(holdout_q):
         cells = scale * (fit_q.reshape(-1, fit_q.shape[-1]).astype(np.float64) - zero_point)
