@@ -216,9 +216,11 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
         cells_f, cells_q = np.load(run.file(fomo_ad.HOLDOUT_CELLS)), held_cells_q
     else:
         cells_f, cells_q = Density.load(run.file("head.npz")).score(outs_f), density_q.score(outs_q)
-    int_cells = head.score(to_int8(outs_q, scale, zero))[0] / 2 ** head.frac_bits
-    return {"feature_correlation": corr,
-            "int_head_cell_score_correlation": _correlation(density_q.score(outs_q), int_cells),
-            "cell_score_correlation": _correlation(cells_f, cells_q),
-            "image_score_correlation": _correlation(density_q.image_scores(cells_f),
-                                                    density_q.image_scores(cells_q))}
+    report = {"feature_correlation": corr,
+              "cell_score_correlation": _correlation(cells_f, cells_q),
+              "image_score_correlation": _correlation(density_q.image_scores(cells_f),
+                                                      density_q.image_scores(cells_q))}
+    if head.kind != "knn":  # (a knn bank holds the check images: both would score ~0)
+        int_cells = head.score(to_int8(outs_q, scale, zero))[0] / 2 ** head.frac_bits
+        report["int_head_cell_score_correlation"] = _correlation(density_q.score(outs_q), int_cells)
+    return report

@@ -10,8 +10,8 @@ Gaussian kinds (gaussian, gmm, per-position), per Gaussian k and cell features q
     s_k   = clamp32(round_shift(sum_i z_i**2, 2 Z_BITS + 1 - frac_bits) + offset_k)
 with W_ki the float whitening row (times s), quantized to int16 with its own power of two,
 centre_ki = round(W_ki . mean_k / s) taken with the quantized row (so the mean cancels
-exactly, however ill-conditioned W is), and offset_k = -log_norm_k: s_k is half the squared Mahalanobis distance minus the
-log-normaliser, in fixed point. A mixture's cell score is the smallest s_k (the most likely
+exactly, however ill-conditioned W is), and offset_k = -log_norm_k: s_k is half the squared
+Mahalanobis distance minus the log-normaliser, in fixed point. A mixture's cell score is the smallest s_k (the most likely
 component: within log K of the float log-sum-exp); per-position uses the cell's own Gaussian.
 
 knn: a coreset of normal int8 cells (greedy k-center, PatchCore's, down to a byte budget).
@@ -34,7 +34,7 @@ import numpy as np
 from .density import POOLINGS, Density
 
 Z_BITS = 8  # fraction bits of a whitened coordinate
-Z_MAX = 1 << 26  # |z| cap: 768 squares of it still fit an int64
+Z_MAX = 1 << 26  # |z| cap: the squares of up to 2047 channels still sum inside an int64
 W_MAX = (1 << 15) - 1  # int16 weights
 D_MAX = 255  # |q - zp| bound
 DIST_ROOT_BITS = 8  # isqrt(d2 << 2*DIST_ROOT_BITS) = sqrt(d2) in this many fraction bits
@@ -292,8 +292,10 @@ class IntHead:
     @property
     def ram_bytes(self) -> int:
         """Working memory of one vad_head_score call (the caller's cell_scores included)."""
-        c = self.channels + self.channels % 2
-        work = c * 2 * (2 if self.kind != "knn" else 1)
+        if self.kind == "knn":  # the cell as sign-extended int16 pairs (DSP path)
+            work = 8 * (self.channels // 4 + 1)
+        else:  # q - zp as int16, padded to a pair
+            work = 2 * (self.channels + self.channels % 2)
         return work + 4 * self.cells
 
     @property
@@ -359,12 +361,17 @@ def build_int_head(density: Density, fit_q: np.ndarray, holdout_q: np.ndarray, *
     A knn bank that took the held-back images in is judged by a coreset of the fitted cells
     alone, as fit_head judges it by the bank before."""
     grid = tuple(fit_q.shape[1:3])
+    reference = holdout_q if len(holdout_q) else fit_q
+    # fraction bits from the largest normal score magnitude too: a Gaussian's log-normaliser
+    # can put the threshold near 0 while normal cells score in the thousands
+    normal = density.score(scale * (reference.astype(np.float64) - zero_point))
+    threshold = float_threshold if given_threshold is None else given_threshold
+    bound = max(abs(float(threshold)), float(np.abs(normal).max()) if normal.size else 0.0)
     head = IntHead.from_density(density, scale=scale, zero_point=zero_point, grid=grid,
-                                threshold=float_threshold if given_threshold is None else given_threshold,
-                                bank_kb=bank_kb)
+                                threshold=threshold, bank_kb=bank_kb,
+                                frac_bits=choose_frac_bits(bound))
     if given_threshold is not None:
         return head
-    reference = holdout_q if len(holdout_q) else fit_q
     judge = head
     if density.kind == "knn" and len(holdout_q):
         cells = scale * (fit_q.reshape(-1, fit_q.shape[-1]).astype(np.float64) - zero_point)
