@@ -115,3 +115,16 @@ def test_too_much_ram_fails_in_kilobytes(tmp_path):
 def test_too_much_flash_fails_in_kilobytes(tmp_path):
     with pytest.raises(BuildError, match=r"^needs 110\d KB of flash, stm32f405 has 1024 KB$"):
         make_project(tmp_path, "stm32f405", f"-DVAD_FAKE_BIG_BYTES={1100 * 1024}")
+
+
+@needs_arm
+@pytest.mark.parametrize("mode, source", [("standalone", "protocol"), ("standalone", "camera"),
+                                          ("both", "semihosting"), ("both", "camera")])
+@pytest.mark.parametrize("board", ["stm32f405", "nano33ble"])
+def test_every_mode_and_source_builds_for_cortex_m(tmp_path, board, mode, source):
+    res = make_project(tmp_path, board, head=True, mode=mode, source=source)
+    assert res.elf.is_file()
+    main = (tmp_path / "main.c").read_text()
+    assert ("vad_standalone_run()" in main) and (("vad_server_run()" in main) == (mode == "both"))
+    assert (tmp_path / build.SOURCES[source]).is_file()
+    assert not [n for n in build.SOURCES.values() if n != build.SOURCES[source] and (tmp_path / n).exists()]

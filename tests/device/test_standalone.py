@@ -6,6 +6,7 @@ checked against what the host computes."""
 from __future__ import annotations
 
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from vadtool.device import standalone as S
 from vadtool.device.client import DeviceClient
 from vadtool.errors import DeviceError, RenderError
 
-from .conftest import HAVE_QEMU, fake_head, fake_model, make_project, needs_qemu, test_input
+from .conftest import fake_head, fake_model, make_project, needs_qemu, test_input
 
 FRAC_BITS, THRESHOLD = 6, 1800  # tests/device/fake_head/vad_head.h
 
@@ -100,18 +101,14 @@ def test_both_modes_serve_then_switch_to_standalone(tmp_path):
         for x in xs[2:]:  # then the frames pushed with LOAD_INPUT
             for off in range(0, 768, 500):
                 chunk = x.tobytes()[off:off + 500]
-                dev.transport.write(P.encode_frame(P.FRAME["LOAD_INPUT"], 9, struct_offset(off) + chunk))
+                dev.transport.write(P.encode_frame(P.FRAME["LOAD_INPUT"], 9,
+                                                   P.LAYOUT["LOAD_INPUT"].pack(offset=off) + chunk))
         lines = _lines(dev.transport, len(xs) - 1)
     assert lines == expected(xs[1:])
 
 
-def struct_offset(off: int) -> bytes:
-    return P.LAYOUT["LOAD_INPUT"].pack(offset=off)
-
-
 def _lines(transport, n: int, timeout_s: float = 10) -> list[str]:
     """n text lines from a stream that also carries protocol frames (LOAD_INPUT replies)."""
-    import time
     stream, deadline = b"", time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         stream += transport.read(4096, 0.1)

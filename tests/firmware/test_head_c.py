@@ -181,3 +181,26 @@ def test_save_load_round_trip(tmp_path):
         for a, b in zip(head.score(q), back.score(q)):
             np.testing.assert_array_equal(a, b)
         assert back.describe() == head.describe()
+
+
+def test_build_int_head_sets_the_threshold_on_int_scores_as_fit_head_does():
+    from vadtool.models.int_head import INT32_MAX, build_int_head, choose_frac_bits
+    rng = np.random.default_rng(4)
+    fit_q, hold_q = realish(rng, 30), realish(rng, 6)
+    deq = lambda q: SCALE * (q.astype(np.float64) - ZERO)
+    gauss = fit(deq(fit_q), "gaussian", pooling="mean")
+    head = build_int_head(gauss, fit_q, hold_q, scale=SCALE, zero_point=ZERO, float_threshold=1e-3)
+    assert head.threshold == head.score(hold_q)[1].max()
+    # frac_bits follow the normal scores, not only a threshold near 0: nothing normal saturates
+    assert head.frac_bits < choose_frac_bits(1e-3)
+    assert head.score(np.concatenate([fit_q, hold_q]))[0].max() < INT32_MAX // 64
+    given = build_int_head(gauss, fit_q, hold_q, scale=SCALE, zero_point=ZERO, float_threshold=1e-3,
+                           given_threshold=7.25)
+    assert given.threshold == round(7.25 * 2 ** given.frac_bits)
+    # knn: the bank takes the held-back cells in, but the threshold comes from a coreset of the
+    # fitted cells alone, so the held-back images do not score ~0 there
+    both = np.concatenate([fit_q, hold_q])
+    bank = fit(deq(both), "knn", pooling="max")
+    knn = build_int_head(bank, fit_q, hold_q, scale=SCALE, zero_point=ZERO, float_threshold=1.0,
+                         bank_kb=64)
+    assert knn.score(hold_q)[1].max() == 0 < knn.threshold  # all cells fit in 64 KB

@@ -53,3 +53,24 @@ def test_concat_inputs_stay_alive_until_the_concat(build_model):
         for t in s.act_inputs:
             b = by_key[t]  # no aliases in the fixture: the tensor is its own buffer
             assert b.first < i <= b.last, f"input {t} of op {i} dies at op {b.last}"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_regions_keep_the_limit_and_never_overlap(seed):
+    from vadtool.native.planner import plan_regions
+    rng = np.random.default_rng(seed)
+    bufs = []
+    for k in range(int(rng.integers(5, 40))):
+        a = int(rng.integers(0, 30))
+        bufs.append(Buffer(k, int(rng.integers(1, 5000)), a, a + int(rng.integers(0, 6))))
+    _, whole = plan(bufs)
+    limit = whole // 2
+    placement, (first, second) = plan_regions(bufs, [limit, None])
+    assert first <= limit + 15 and second > 0  # aligned to 16
+    for region, size in enumerate((first, second)):
+        mine = [b for b in bufs if placement[b.key][0] == region]
+        check_plan(mine, {b.key: placement[b.key][1] for b in mine}, size)
+        assert all(placement[b.key][1] + b.size <= (limit if region == 0 else size) for b in mine)
+    assert plan_regions(bufs, [None])[1] == [whole]
+    with pytest.raises(ValueError, match="fits no region"):
+        plan_regions([Buffer(0, 100, 0, 0)], [50])

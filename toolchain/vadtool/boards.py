@@ -115,6 +115,13 @@ MARGIN = 0.10  # share of each memory kept free for what the estimate does not s
 CODE_BYTES = 28 * KB
 FRAME_BYTES = 2 * (6 + 1024 + 2)  # the protocol server's receive and send frames
 STATIC_RAM_BYTES = 1 * KB  # the runtime's and the board's own variables
+MAIN_RAM_RESERVE = 4 * KB  # main RAM a split arena leaves for data, the head's buffers and libc
+
+
+def arena_limit(board: Board) -> int | None:
+    """On a board with core-coupled RAM, the part of the model's arena that goes to the main
+    RAM (the rest goes to CCM, beside the stack); None elsewhere: the arena is one block."""
+    return board.ram_bytes - MAIN_RAM_RESERVE if board.ccm_bytes else None
 
 
 def io_bytes(output_bytes: int, cells: int = 0, input_copy_bytes: int = 0) -> int:
@@ -156,7 +163,9 @@ def fits(board: Board | str, *, weights_bytes: int, arena_bytes: int, head_bytes
     arena_bytes: its activation arena; head_bytes / head_ram_bytes: the integer head's tables
     (IntHead.flash_bytes) and working memory (IntHead.ram_bytes); io_bytes: see io_bytes().
     On a board with core-coupled RAM the stack and I/O buffers go there, the arena and the
-    head's working memory to the main RAM."""
+    head's working memory to the main RAM, and what of the arena does not fit there to the CCM
+    too (arena_limit(); the build then checks the real split, which tensor sizes can make a
+    little larger)."""
     board = get_board(board) if isinstance(board, str) else board
     room = budget(board)
     if room.flash_bytes is None:
@@ -175,15 +184,17 @@ def fits(board: Board | str, *, weights_bytes: int, arena_bytes: int, head_bytes
                      f"code {kb(CODE_BYTES)}", room.flash_bytes)
     small = board.stack_bytes + io_bytes
     if room.ccm_bytes:
-        if small > room.ccm_bytes:
-            return short("CCM", small, f"stack {kb(board.stack_bytes)} + I/O {kb(io_bytes)}",
-                         room.ccm_bytes)
-        ram = arena_bytes + head_ram_bytes + STATIC_RAM_BYTES
-        parts = f"arena {kb(arena_bytes)} + head {kb(head_ram_bytes)} + data {kb(STATIC_RAM_BYTES)}"
-    else:
-        ram = arena_bytes + head_ram_bytes + small + STATIC_RAM_BYTES
-        parts = (f"arena {kb(arena_bytes)} + head {kb(head_ram_bytes)} + I/O {kb(io_bytes)} + "
-                 f"stack {kb(board.stack_bytes)} + data {kb(STATIC_RAM_BYTES)}")
+        main_room = room.ram_bytes - head_ram_bytes - STATIC_RAM_BYTES
+        spill = max(0, arena_bytes - main_room)
+        if small + spill > room.ccm_bytes:
+            return (f"needs {kb(arena_bytes + head_ram_bytes + STATIC_RAM_BYTES + small)} of RAM and CCM "
+                    f"(arena {kb(arena_bytes)} + head {kb(head_ram_bytes)} + data {kb(STATIC_RAM_BYTES)} + "
+                    f"stack {kb(board.stack_bytes)} + I/O {kb(io_bytes)}), {board.name} has "
+                    f"{room.ram_bytes // KB} + {room.ccm_bytes // KB} KB after the {MARGIN:.0%} margin")
+        return None
+    ram = arena_bytes + head_ram_bytes + small + STATIC_RAM_BYTES
     if ram > room.ram_bytes:
-        return short("RAM", ram, parts, room.ram_bytes)
+        return short("RAM", ram, f"arena {kb(arena_bytes)} + head {kb(head_ram_bytes)} + I/O "
+                     f"{kb(io_bytes)} + stack {kb(board.stack_bytes)} + data {kb(STATIC_RAM_BYTES)}",
+                     room.ram_bytes)
     return None

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from .boards import FIRMWARE_TEMPLATES, Board, get_board
 from .device.protocol import write_header
@@ -109,11 +110,12 @@ def write_project_files(project_dir: str | Path, board_name: str, *, keep_input:
         shutil.copyfile(FIRMWARE_TEMPLATES / "protocol" / name, out / name)
     for name in ("vad_detector.c", "vad_detector.h"):
         shutil.copyfile(_APP / name, out / name)
-    for name in ("vad_standalone.c", "vad_standalone.h", "vad_image_source.h", SOURCES[source]):
-        path = out / name
-        path.unlink(missing_ok=True)
-        if mode != "serve":
-            shutil.copyfile(_APP / ("sources/" + name if name == SOURCES[source] else name), path)
+    for name in ("vad_standalone.c", "vad_standalone.h", "vad_image_source.h", *SOURCES.values()):
+        (out / name).unlink(missing_ok=True)  # no loop or source left from another mode
+    if mode != "serve":
+        for name in ("vad_standalone.c", "vad_standalone.h", "vad_image_source.h"):
+            shutil.copyfile(_APP / name, out / name)
+        shutil.copyfile(_APP / "sources" / SOURCES[source], out / SOURCES[source])
     write_header(out)
     for folder in board.source_dirs:
         for src in sorted((FIRMWARE_TEMPLATES / "boards" / folder).iterdir()):
@@ -162,6 +164,23 @@ def parse_size(output: str) -> tuple[int, int]:
             text, data, bss = (int(f) for f in fields[:3])
             return text + data, data + bss
     raise BuildError(f"cannot read the size tool's output: {output.strip()[:200]!r}")
+
+
+def model_fit(board: Board | str, tflite_path: str | Path, head=None, *, keep_input: bool = False) -> str | None:
+    """Does a quantized model (and its IntHead) fit the board, with boards.MARGIN to spare?
+    None, or the reason in one line in kilobytes (boards.fits). The arena and weights come from
+    the native runtime's own plan for this board (split into CCM where the board has it), so
+    the search can ask before anything is rendered or built."""
+    from .boards import arena_limit, fits, io_bytes
+    from .native.codegen import build_plan
+    board = get_board(board) if isinstance(board, str) else board
+    info = build_plan(tflite_path, arena_limit=arena_limit(board)).info
+    output_bytes = int(np.prod(info.output_shape))
+    cells = int(head.cells) if head is not None else 0
+    return fits(board, weights_bytes=info.weights_bytes, arena_bytes=info.arena_bytes,
+                head_bytes=int(head.flash_bytes) if head is not None else 0,
+                head_ram_bytes=int(head.ram_bytes) if head is not None else 0,
+                io_bytes=io_bytes(output_bytes, cells, int(np.prod(info.input_shape)) if keep_input else 0))
 
 
 def ccm_bytes_of(sections_output: str, board: Board) -> int:

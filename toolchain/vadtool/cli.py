@@ -527,7 +527,7 @@ def flash(project, port, tool, flash_port):
     info = run_flash(project, port, tool=tool, flash_port=flash_port)
     click.echo(f"{info.board} at {port} runs model {info.model_hash[:12]} "
                f"(input {'x'.join(map(str, info.input_shape))}, arena {info.arena_bytes:,} B, "
-               f"clock {info.clock_hz / 1e6:g} MHz)")
+               f"clock {info.clock_hz / 1e6:g} MHz, head {info.head_kind.lower().replace('_', '-')})")
 
 
 @cli.command()

@@ -43,7 +43,7 @@ def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = Fals
     """Write the native firmware project for `board_name`; returns its project manifest.
     mode: serve (the protocol), standalone (image source -> detector -> UART line and LED)
     or both; source: the standalone loop's image source (build.SOURCES)."""
-    from .boards import get_board
+    from .boards import arena_limit, get_board
     from .build import write_project_files
     from .native import write_model_sources
 
@@ -57,12 +57,15 @@ def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = Fals
         has_head = run.kind == "fomo-ad"  # every density has an integer head in C
         write_project_files(staged, board.name, keep_input=keep_input, mode=mode, source=source,
                             has_head=has_head)
-        info = write_model_sources(tflite, staged, version=__version__)
+        # on a board with CCM, what of the arena the main RAM cannot hold goes there
+        info = write_model_sources(tflite, staged, version=__version__, arena_limit=arena_limit(board),
+                                   arena2_section=".ccm")
         project = {
             "vadtool_version": __version__, "board": board.name, "runtime": "native",
             "run": str(run.path.resolve()), "kind": run.kind, "model_hash": info.model_hash,
             "input_shape": list(info.input_shape), "output_shape": list(info.output_shape),
-            "arena_bytes": info.arena_bytes, "weights_bytes": info.weights_bytes,
+            "arena_bytes": info.arena_bytes, "arena_ccm_bytes": info.arena2_bytes,
+            "weights_bytes": info.weights_bytes,
             "macs": info.macs, "ops": sorted(set(info.ops)), "keep_input": keep_input,
             "mode": mode, "source": source if mode != "serve" else None,
         }

@@ -16,6 +16,12 @@ Frame layout (all integers little-endian)::
 
 A receiver that meets a bad length or a bad CRC drops one byte and scans for the next sync,
 so a frame hidden behind garbage is still found.
+
+Version 2 runs the head on the device: HELLO_REPLY says which (HEAD_KINDS), on what grid,
+with how many fraction bits and what threshold; INFER_REPLY carries the image score and the
+decision (DECISIONS); READ_CELLS reads the int32 cell scores in chunks; STANDALONE switches a
+firmware rendered with --mode both to its standalone loop. A head-less firmware (classifier)
+reports head NONE and answers as version 1 did.
 """
 
 from __future__ import annotations

@@ -131,8 +131,14 @@ def image_inputs(project_dir: str | Path, images: list[Path]) -> np.ndarray:
     from ..rundir import Run
     from ..runners import to_int8
     run = Run.open(read_project(project_dir)["run"])
-    size = run.manifest["input"]["size"]
-    return to_int8(np.stack([datasets.load_image(p, size) for p in images]))
+    inp = run.manifest["input"]
+    # {"height", "width", "resize"} since any aspect ratio (Contract A), {"size": S} before:
+    # with geometry.py merged this is InputGeometry.from_manifest(run.manifest)
+    if "height" in inp:
+        shape, how = (int(inp["height"]), int(inp["width"])), {"resize": inp.get("resize", "squash")}
+    else:
+        shape, how = int(inp["size"]), {}
+    return to_int8(np.stack([datasets.load_image(p, shape, **how) for p in images]))
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -362,9 +362,16 @@ def build_int_head(density: Density, fit_q: np.ndarray, validation_q: np.ndarray
     or the given threshold."""
     from ..validation import choose_threshold
     grid = tuple(fit_q.shape[1:3])
+    normals_q = validation_q[np.asarray(validation_labels) == 0] if len(validation_q) else validation_q
+    reference = normals_q if len(normals_q) else fit_q
+    # fraction bits from the largest normal score magnitude too: a Gaussian's log-normaliser
+    # can put the threshold near 0 while normal cells score in the thousands
+    normal = density.score(scale * (reference.astype(np.float64) - zero_point))
+    threshold = float_threshold if given_threshold is None else given_threshold
+    bound = max(abs(float(threshold)), float(np.abs(normal).max()) if normal.size else 0.0)
     head = IntHead.from_density(density, scale=scale, zero_point=zero_point, grid=grid,
-                                threshold=float_threshold if given_threshold is None else given_threshold,
-                                bank_kb=bank_kb)
+                                threshold=threshold, bank_kb=bank_kb,
+                                frac_bits=choose_frac_bits(bound))
     if given_threshold is not None:
         return head
     if not len(validation_q):

@@ -39,6 +39,7 @@ class ModelInfo:
     ops: list[str]
     model_hash: str
     macs_per_op: list[int] = field(default_factory=list)
+    arena2_bytes: int = 0  # of arena_bytes, the part in the second arena (arena_limit)
 
 
 @dataclass
@@ -76,7 +77,10 @@ def _array_body(values: np.ndarray) -> str:
     return "\n".join(lines) if lines else "    0,"
 
 
-def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) -> Plan:
+def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
+               arena_limit: int | None = None) -> Plan:
+    """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
+    second arena (vad_arena2), e.g. a board's core-coupled RAM."""
     g = read_tflite(tflite_path)
     name = Path(g.path).name
     if len(g.inputs) != 1 or len(g.outputs) != 1:
@@ -137,9 +141,19 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
     buffers += [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
     offsets, arena = planner.plan(buffers)
     planner.check_plan(buffers, offsets, arena)
+    arena_of = {key: "vad_arena" for key in offsets}
+    arena2 = 0
+    if arena_limit is not None and arena > arena_limit:
+        placement, (arena, arena2) = planner.plan_regions(buffers, [arena_limit, None])
+        offsets = {key: off for key, (_, off) in placement.items()}
+        arena_of = {key: ("vad_arena", "vad_arena2")[region] for key, (region, _) in placement.items()}
+        for region, size in enumerate((arena, arena2)):
+            mine = [b for b in buffers if placement[b.key][0] == region]
+            planner.check_plan(mine, offsets, size)
     for i, s in enumerate(steps):
         if s.scratch:
-            s.params = [(k, f"(vad_arena + {offsets[-(i + 1)]})" if k == "scratch" else v)
+            key = -(i + 1)
+            s.params = [(k, f"({arena_of[key]} + {offsets[key]})" if k == "scratch" else v)
                         for k, v in s.params]
 
     for t in g.tensors:
@@ -150,7 +164,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
         if r in external:
             storage[t.index] = external[r]
         elif r in offsets:
-            storage[t.index] = f"(vad_arena + {offsets[r]})"
+            storage[t.index] = f"({arena_of[r]} + {offsets[r]})"
     prologue = [
         f"if (input != {storage[in_root]}) {{",
         f"    vad_copy_s8(input, {storage[in_root]}, {tin.size});",
@@ -167,17 +181,18 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False) ->
         input_zero_point=int(tin.zero_point[0]),
         output_scale=float(tout.scale[0]),
         output_zero_point=int(tout.zero_point[0]),
-        arena_bytes=arena,
+        arena_bytes=arena + arena2,
+        arena2_bytes=arena2,
         weights_bytes=int(weights),
         macs=int(sum(s.macs for s in steps)),
         ops=[s.op.name for s in steps],
         model_hash=g.model_hash,
         macs_per_op=[s.macs for s in steps],
     )
-    return Plan(g, steps, storage, arena, buffers, offsets, prologue, epilogue, info)
+    return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info)
 
 
-def _render(plan: Plan, version: str) -> tuple[str, str]:
+def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tuple[str, str]:
     import jinja2
 
     env = jinja2.Environment(
@@ -243,6 +258,9 @@ def _render(plan: Plan, version: str) -> tuple[str, str]:
         output_scale=_c_value(np.float32(info.output_scale)),
         output_zp=info.output_zero_point,
         arena_bytes=info.arena_bytes,
+        arena1_bytes=info.arena_bytes - info.arena2_bytes,
+        arena2_bytes=info.arena2_bytes,
+        arena2_section=arena2_section,
         weights_bytes=info.weights_bytes,
         macs=info.macs,
         num_ops=len(plan.steps),
@@ -262,10 +280,13 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False) -> ModelInfo:
-    """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir."""
-    plan = build_plan(tflite_path, single_rounding)
-    c_src, h_src = _render(plan, version)
+def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
+                        arena_limit: int | None = None, arena2_section: str | None = None) -> ModelInfo:
+    """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
+    With arena_limit, what does not fit below it goes to a second arena, placed in the linker
+    section arena2_section (a board's core-coupled RAM: ".ccm")."""
+    plan = build_plan(tflite_path, single_rounding, arena_limit)
+    c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     header = f"/* Generated by vadtool {version} from model {plan.info.model_hash}. Do not edit. */\n"

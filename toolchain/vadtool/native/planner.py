@@ -4,6 +4,9 @@ Greedy by size (largest first), each buffer placed at the lowest aligned offset 
 does not overlap any already placed buffer whose lifetime intersects its own. A buffer
 lives from the operator that writes it to the last operator that reads it (inclusive),
 so an operator's inputs and outputs never share memory.
+
+plan_regions() does the same over several memories (a board's SRAM, then its core-coupled
+RAM): a buffer goes to the first region where it fits below that region's limit.
 """
 
 from __future__ import annotations
@@ -23,24 +26,46 @@ def _align(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
 
+def _first_fit(b: Buffer, placed: list[tuple[Buffer, int]], alignment: int) -> int:
+    """The lowest aligned offset where b overlaps no placed buffer alive with it."""
+    live = sorted((off, off + p.size) for p, off in placed if p.first <= b.last and b.first <= p.last)
+    offset = 0
+    for start, end in live:
+        if offset + b.size <= start:
+            break
+        offset = max(offset, _align(end, alignment))
+    return offset
+
+
 def plan(buffers: list[Buffer], alignment: int = 16) -> tuple[dict[int, int], int]:
     """Returns ({key: offset}, arena_bytes)."""
+    placement, sizes = plan_regions(buffers, [None], alignment)
+    return {k: off for k, (_, off) in placement.items()}, sizes[0]
+
+
+def plan_regions(buffers: list[Buffer], limits: list[int | None],
+                 alignment: int = 16) -> tuple[dict[int, tuple[int, int]], list[int]]:
+    """Greedy by size over regions: each buffer at the lowest offset of the first region where
+    it ends within the region's limit (None: no limit; the last region should have none).
+    Returns ({key: (region, offset)}, bytes used per region). ValueError if a buffer fits
+    no region."""
     order = sorted(buffers, key=lambda b: (-b.size, b.first, b.key))
-    placed: list[tuple[Buffer, int]] = []
-    offsets: dict[int, int] = {}
+    placed: list[list[tuple[Buffer, int]]] = [[] for _ in limits]
+    placement: dict[int, tuple[int, int]] = {}
     for b in order:
-        live = sorted(
-            ((off, off + p.size) for p, off in placed if p.first <= b.last and b.first <= p.last),
-        )
-        offset = 0
-        for start, end in live:
-            if offset + b.size <= start:
+        for region, limit in enumerate(limits):
+            offset = _first_fit(b, placed[region], alignment)
+            if limit is None or offset + b.size <= limit:
+                placement[b.key] = (region, offset)
+                placed[region].append((b, offset))
                 break
-            offset = max(offset, _align(end, alignment))
-        offsets[b.key] = offset
-        placed.append((b, offset))
-    arena = max((offsets[b.key] + b.size for b in buffers), default=0)
-    return offsets, _align(arena, alignment) if arena else 0
+        else:
+            raise ValueError(f"a buffer of {b.size} bytes fits no region (limits {limits})")
+    sizes = []
+    for region in range(len(limits)):
+        top = max((off + b.size for b, off in placed[region]), default=0)
+        sizes.append(_align(top, alignment) if top else 0)
+    return placement, sizes
 
 
 def check_plan(buffers: list[Buffer], offsets: dict[int, int], arena: int) -> None:
