@@ -10,7 +10,8 @@ from .rundir import Run
 from .progress import Progress, quiet
 
 COLUMNS = [  # (key, header, format)
-    ("dataset", "dataset", "{}"), ("kind", "model", "{}"), ("runtime", "runtime", "{}"),
+    ("dataset", "dataset", "{}"), ("kind", "model", "{}"), ("recipe", "recipe (search: chosen)", "{}"),
+    ("input", "input WxH", "{}"), ("runtime", "runtime", "{}"),
     ("image_auroc", "image AUROC", "{:.4f}"), ("image_f1", "F1", "{:.3f}"),
     ("best_f1", "best F1", "{:.3f}"), ("cell_auroc", "cell AUROC", "{:.4f}"),
     ("pixel_auroc", "pixel AUROC", "{:.4f}"), ("ms_per_image", "ms/image (host)", "{:.1f}"),
@@ -19,12 +20,26 @@ COLUMNS = [  # (key, header, format)
 ]
 
 
+def recipe_summary(manifest: dict) -> str | None:
+    """What a FOMO-AD run computes, in the search's words ("search: s8+s16 pool 7/2 knn max")."""
+    if "search" in manifest:
+        return f"search: {manifest['search']['chosen']}"
+    recipe = manifest.get("recipe", {})
+    if "density" not in recipe:
+        return None
+    from .search import Candidate
+    layers = (recipe["backbone"]["cut"], *[l for l in recipe.get("extra_layers", []) if l != recipe["backbone"]["cut"]])
+    return Candidate(layers, recipe["pool"], recipe["pool_stride"], recipe["density"], recipe["image_score"]).name
+
+
 def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,
               limit: int | None = None, progress: Progress = quiet) -> list[dict]:
     from .tflm_arena import minimal_arena_bytes
     run = Run.open(run_dir)
     common = {"dataset": Path(run.manifest["data"]["root"]).name if data is None else Path(data).name,
-              "run": str(run.path), "train_seconds": run.manifest.get("train_seconds")}
+              "run": str(run.path), "train_seconds": run.manifest.get("train_seconds"),
+              "recipe": recipe_summary(run.manifest), "input": "{width}x{height}".format(**run.manifest["input"])
+              if "height" in run.manifest.get("input", {}) else None}
     if run.has("model_int8.tflite"):
         common["model_bytes"] = run.manifest["quantization"]["model_bytes"]
         if run.manifest.get("tflm_arena_bytes") is None:
