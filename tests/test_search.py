@@ -154,3 +154,18 @@ def test_a_recipe_turns_the_search_off(tmp_path, small_set, weights):
     m = json.loads((tmp_path / "run" / "vadtool.json").read_text())
     assert "search" not in m and m["recipe"]["density"] == "gaussian"
     assert m["threshold_source"] == "best F1 on the validation set"
+
+
+def test_report_lists_the_search_best_first_with_the_chosen_one_marked():
+    from vadtool.report.core import search_rows
+    manifest = {"search": {"ranked_by": "x", "seconds": 3.0, "chosen": "b", "candidates": [
+        {"candidate": "a", "grid": [2, 4], "channels": 8, "head_params": 10, "rank_key": 0.7, "val_auroc_synthetic": 0.7},
+        {"candidate": "b", "grid": [2, 4], "channels": 8, "head_params": 5000, "rank_key": 0.9,
+         "val_auroc_synthetic": 0.9, "chosen": True},
+        {"candidate": "c", "grid": [1, 2], "channels": 8, "head_params": 10, "rank_key": 0.8,
+         "val_auroc_synthetic": 0.8, "excluded": "needs 300 KB of RAM"}]}}
+    rows = search_rows(manifest)["rows"]
+    assert [r["candidate"] for r in rows] == ["b", "c", "a"]
+    assert [r["chosen"] for r in rows] == [True, False, False] and rows[0]["head_params"] == "5,000"
+    assert rows[1]["excluded"] == "needs 300 KB of RAM" and rows[0]["user"] == "–"
+    assert search_rows({}) is None

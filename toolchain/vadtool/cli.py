@@ -7,6 +7,7 @@ One error boundary: a VadError (a problem the user can fix) prints one line and 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -251,6 +252,10 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
                                        "image_score": image_score, "bank_kb": bank_kb,
                                        "project": project},
                 {"weights": weights, "alpha": alpha, "cut": cut}, shape_fields)
+    if search and bank_kb is None:
+        # no board to fit: the host scores the int8 head, so a searched knn bank stays whole
+        # (KNN_BANK_CELLS cells); --bank-kb asks for a coreset of that many KB
+        r = replace(r, bank_kb=0)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx), search=search,
                        val_dir=Path(val_dir) if val_dir else None, seed=seed)
     m = run.manifest

@@ -37,7 +37,7 @@ class FomoAdRecipe:
     max_cells: int = 16384  # normal cells kept for knn (and gmm's EM); a random subset above it
     image_score: str = "top-half"  # one of density.POOLINGS
     holdout: float = 0.2  # share of normal training images kept back for the threshold
-    bank_kb: float = 64  # knn: the int8 coreset's size on the device (greedy k-center)
+    bank_kb: float = 64  # knn: the int8 coreset's size on the device (greedy k-center); 0: the whole bank
     project: int = 0  # >0: cells projected to this many principal components (models/projection.py)
 
     def to_json(self) -> dict:

@@ -187,7 +187,7 @@ class IntHead:
     def _set_bank(self, bank: np.ndarray, bank_kb: float) -> None:
         q = np.clip(np.round(np.asarray(bank, np.float64) / self.scale + self.zero_point), -128, 127)
         q = np.unique(q.astype(np.int8), axis=0)  # duplicate cells add bytes, not accuracy
-        rows = max(1, int(bank_kb * 1024) // self.channels)
+        rows = max(1, int(bank_kb * 1024) // self.channels) if bank_kb else len(q)  # 0: the whole bank
         self.bank = q[greedy_coreset(q, rows)]
         self.dist_mult = int(round(self.scale * 2.0 ** (self.frac_bits - DIST_ROOT_BITS + DIST_SHIFT)))
         if not 0 < self.dist_mult <= INT32_MAX:

@@ -270,6 +270,22 @@ def _gallery(run: Run, out: Path, result: dict, primary: str, predictors: dict, 
     return items, heat_runtime
 
 
+def search_rows(manifest: dict) -> dict | None:
+    """The recipe search's candidates, best validation AUROC first, for the report."""
+    search = manifest.get("search")
+    if not search:
+        return None
+    rows = sorted(search["candidates"], key=lambda r: -r["rank_key"])
+    def text(v):
+        return "–" if v is None else f"{v:.3f}"
+    return {"ranked_by": search["ranked_by"], "seconds": search["seconds"], "chosen": search["chosen"],
+            "rows": [{"candidate": r["candidate"], "chosen": bool(r.get("chosen")),
+                      "grid": "x".join(map(str, r["grid"])), "channels": r["channels"],
+                      "head_params": f"{r['head_params']:,}", "synthetic": text(r.get("val_auroc_synthetic")),
+                      "user": text(r.get("val_auroc_user")), "excluded": r.get("excluded", "")}
+                     for r in rows]}
+
+
 def build_report(run_dir: Path, out_dir: Path, data: Path | None = None,
                  runtimes: list[str] | None = None, gallery: int = GALLERY,
                  max_side: int = THUMB, progress=_quiet) -> Path:
@@ -314,6 +330,7 @@ def build_report(run_dir: Path, out_dir: Path, data: Path | None = None,
         "n_test": main.get("n_images"), "has_truth": any("truth" in it["panels"] for it in items),
         "has_heat": heat_runtime is not None,
         "average_precision": metrics.average_precision(labels, scores),
+        "search": search_rows(run.manifest),
     }
     write_json(out / "report.json", {
         "run": str(run.path), "kind": run.kind, "primary": primary,

@@ -106,6 +106,18 @@ score {{ it.score_text }} ({{ it.margin_text }} from the threshold)<br>
 </table>
 {% endif %}
 
+{% if search %}
+<h2>Recipe search</h2>
+<p class="note">Chosen: <strong>{{ search.chosen }}</strong> of {{ search.rows|length }} candidates in
+{{ '%.0f' % search.seconds }} s, ranked by {{ search.ranked_by }} (never the test images).</p>
+<table id="search">
+<thead><tr><th>candidate</th><th>grid</th><th>channels</th><th>head parameters</th><th>AUROC synthetic</th><th>AUROC --val</th><th>excluded</th></tr></thead>
+<tbody>
+{% for r in search.rows %}<tr class="{{ 'primary' if r.chosen else '' }}"><td>{{ r.candidate }}</td><td>{{ r.grid }}</td><td>{{ r.channels }}</td><td>{{ r.head_params }}</td><td>{{ r.synthetic }}</td><td>{{ r.user }}</td><td>{{ r.excluded }}</td></tr>
+{% endfor %}</tbody>
+</table>
+{% endif %}
+
 <h2>The run</h2>
 <table id="facts">
 {% for k, v in facts %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>
