@@ -90,12 +90,12 @@ def nchw_run(tmp_path_factory, calib) -> Path:
     return root / "run"
 
 
-def _onnx_vs_int8(run: Path, onnx_path: Path, calib: Path, layout: str):
+def _onnx_vs_int8(run: Path, onnx_path: Path, calib: Path, layout: str, shape_hw=(SIZE, SIZE)):
     """The int8 model in TFLM against onnxruntime on the calibration images."""
     import onnxruntime as ort
     from vadtool.onnx_import import _calibration, _onnx_input
     from vadtool.runners import TFLMRunner
-    images, _ = _calibration(calib, SIZE)
+    images, _ = _calibration(calib, shape_hw)
     sess = ort.InferenceSession(str(onnx_path))
     ref = np.concatenate([sess.run(None, {"x": x[None]})[0]
                           for x in _onnx_input(images, {"layout": layout}, "imagenet")])
@@ -127,6 +127,18 @@ def test_nhwc_backbone(tmp_path, calib):
     assert run.manifest["onnx"]["layout"] == "NHWC"
     assert run.manifest["output"]["grid"] == [16, 16]
     ref, got = _onnx_vs_int8(run.path, model, calib, "NHWC")
+    assert np.corrcoef(ref.ravel(), got.ravel())[0, 1] > 0.99
+
+
+def test_non_square_backbone(tmp_path, calib):
+    from vadtool.geometry import InputGeometry
+    from vadtool.onnx_import import import_onnx
+    model = _model(_backbone_nodes("x", "y"), list(_weights()), [1, 3, 32, 64], [1, 4, 16, 32],
+                   tmp_path / "wide.onnx")
+    run = import_onnx(model, tmp_path / "run", calib_dir=calib)
+    assert InputGeometry.from_manifest(run.manifest).shape_hw == (32, 64)
+    assert run.manifest["output"]["grid"] == [16, 32]
+    ref, got = _onnx_vs_int8(run.path, model, calib, "NCHW", (32, 64))
     assert np.corrcoef(ref.ravel(), got.ravel())[0, 1] > 0.99
 
 

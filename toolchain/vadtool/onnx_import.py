@@ -56,8 +56,8 @@ def _fail(path: Path, why: str) -> OnnxImportError:
 # ---------------------------------------------------------------- inspect the ONNX graph
 
 def inspect_onnx(path: Path) -> dict:
-    """Input name, layout (NCHW/NHWC), size, output shape and operators; one-line errors for
-    a truncated file, several inputs, dynamic or non-square spatial sizes."""
+    """Input name, layout (NCHW/NHWC), (height, width), output shape and operators; one-line
+    errors for a truncated file, several inputs, dynamic spatial sizes."""
     import onnx
     path = Path(path)
     try:
@@ -95,8 +95,6 @@ def inspect_onnx(path: Path) -> dict:
     if not (isinstance(h, int) and isinstance(w, int)):
         raise _fail(path, f"input {inp.name!r} has dynamic spatial size {dims}; export it with a "
                           "fixed input size (torch.onnx.export without dynamic_axes)")
-    if h != w:
-        raise _fail(path, f"input is {h}x{w}; vadtool models take square images")
     if c != 3:
         raise _fail(path, f"input has {c} channel(s); vadtool feeds RGB images (3 channels)")
     out = graph.output[0]
@@ -104,17 +102,17 @@ def inspect_onnx(path: Path) -> dict:
                 for d in out.type.tensor_type.shape.dim]
     ops = sorted({n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
                   for n in graph.node})
-    return {"input_name": inp.name, "layout": layout, "size": int(h), "output_name": out.name,
+    return {"input_name": inp.name, "layout": layout, "shape_hw": (int(h), int(w)), "output_name": out.name,
             "output_shape": out_dims, "ops": ops,
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)}
 
 
 # ---------------------------------------------------------------- convert
 
-def _calibration(calib_dir: Path, size: int) -> tuple[np.ndarray, list[Path]]:
+def _calibration(calib_dir: Path, shape_hw: tuple[int, int]) -> tuple[np.ndarray, list[Path]]:
     from .quantize import calibration_files
     paths = calibration_files(calib_dir)
-    return np.stack([datasets.load_image(p, size) for p in paths]), paths
+    return np.stack([datasets.load_image(p, shape_hw) for p in paths]), paths
 
 
 def _onnx_input(images: np.ndarray, info: dict, preprocess: str) -> np.ndarray:
@@ -180,8 +178,8 @@ def _probabilities(outputs: np.ndarray) -> bool:
                 and np.allclose(outputs.sum(-1), 1.0, atol=1e-3))
 
 
-def _wrapped_function(model, size: int, preprocess: str, softmax: bool = False):
-    """tf.function taking (1, size, size, 3) float pixels 0..255, applying the preprocessing."""
+def _wrapped_function(model, shape_hw: tuple[int, int], preprocess: str, softmax: bool = False):
+    """tf.function taking (1, H, W, 3) float pixels 0..255, applying the preprocessing."""
     from .tfenv import tf
     spec = PREPROCESS[preprocess]
     if spec is None:
@@ -192,7 +190,7 @@ def _wrapped_function(model, size: int, preprocess: str, softmax: bool = False):
     # x * a + (-b): MUL and ADD, which every vadtool runtime has (the native one has no SUB)
     a_t, nb_t = tf.constant(a.reshape(1, 1, 1, 3)), tf.constant(-b.reshape(1, 1, 1, 3))
 
-    @tf.function(input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="image")])
+    @tf.function(input_signature=[tf.TensorSpec((1, *shape_hw, 3), tf.float32, name="image")])
     def run(x):
         y = model(x * a_t + nb_t if preprocess != "raw" else x)
         y = y[0] if isinstance(y, (list, tuple)) else y
@@ -257,9 +255,9 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ModelError(f"{out}: exists and is not empty; choose another --out or delete it")
     info = inspect_onnx(onnx_path)
-    size = info["size"]
+    shape_hw = info["shape_hw"]
     progress("load calibration images", 0, 1)
-    calib, calib_paths = _calibration(calib_dir, size)
+    calib, calib_paths = _calibration(calib_dir, shape_hw)
     progress("load calibration images", 1, 1)
     reference = _run_onnx(onnx_path, info, calib, preprocess)
     out = Path(out)
@@ -269,7 +267,7 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
         progress("convert with onnx2tf", 0, 1)
         sample = _onnx_input(calib[:1], {"layout": "NHWC"}, preprocess)  # onnx2tf's self-check
         model = _onnx2tf(onnx_path, info, work, sample)
-        fn = _wrapped_function(model, size, preprocess)
+        fn = _wrapped_function(model, shape_hw, preprocess)
         float_blob = _convert(fn, model, None)
         progress("convert with onnx2tf", 1, 1)
         (work / "float.tflite").write_bytes(float_blob)
@@ -290,7 +288,7 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
                                    f"{out_shape}; import it as --kind classifier")
         softmax_added = False
         if kind == "classifier" and not _probabilities(got):  # logits: append a softmax
-            fn = _wrapped_function(model, size, preprocess, softmax=True)
+            fn = _wrapped_function(model, shape_hw, preprocess, softmax=True)
             float_blob = _convert(fn, model, None)
             (work / "float.tflite").write_bytes(float_blob)
             got, softmax_added = _run_tflite(work / "float.tflite", calib), True
@@ -314,7 +312,7 @@ def import_onnx(onnx_path, out, *, kind: str = "backbone", calib_dir=None,
                            "counts": {}}}
         with staged_run(out, "backbone" if kind == "backbone" else "classifier", **fields) as run:
             run.manifest.update({
-                "input": InputGeometry(size, size, "squash").to_json(),
+                "input": InputGeometry(*shape_hw, "squash").to_json(),
                 "output": ({"grid": out_shape[:2], "channels": out_shape[2]} if kind == "backbone"
                            else {"classes": [f"class_{i}" for i in range(out_shape[0] - 1)] + ["anomalous"]}),
                 "onnx": {"file": str(onnx_path.resolve()), "sha256": sha256(onnx_path),
