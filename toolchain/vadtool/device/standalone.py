@@ -129,16 +129,11 @@ def image_inputs(project_dir: str | Path, images: list[Path]) -> np.ndarray:
     from .. import data as datasets
     from ..render import read_project
     from ..rundir import Run
+    from ..geometry import InputGeometry
     from ..runners import to_int8
     run = Run.open(read_project(project_dir)["run"])
-    inp = run.manifest["input"]
-    # {"height", "width", "resize"} since any aspect ratio (Contract A), {"size": S} before:
-    # with geometry.py merged this is InputGeometry.from_manifest(run.manifest)
-    if "height" in inp:
-        shape, how = (int(inp["height"]), int(inp["width"])), {"resize": inp.get("resize", "squash")}
-    else:
-        shape, how = int(inp["size"]), {}
-    return to_int8(np.stack([datasets.load_image(p, shape, **how) for p in images]))
+    g = InputGeometry.from_manifest(run.manifest)
+    return to_int8(np.stack([datasets.load_image(p, g.shape_hw, g.resize) for p in images]))
 
 
 def image_files(folder: str | Path) -> list[Path]:
