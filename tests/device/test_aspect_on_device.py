@@ -39,7 +39,9 @@ def test_non_square_run_on_emulated_board(tmp_path, bar_run):
     assert bench["mismatches"] == 0 and bench["n_images"] == 4 and bench["board"] == "qemu-an386"
     assert bench["pixel_auroc"] is not None and bench["instructions_per_inference"] > 1_000_000
     with start_emulator(project / "build" / "firmware.elf", "qemu-an386") as emu:
-        runner = DeviceRunner(Run.open(bar_run).file("model_int8.tflite"), emu.url)
+        from vadtool.models.int_head import IntHead
+        run = Run.open(bar_run)
+        runner = DeviceRunner(run.file("model_int8.tflite"), emu.url, head=IntHead.load(run.file("head_int.npz")))
         try:
             assert runner.info.input_shape == (48, 144, 3)
             with pytest.raises(DeviceError, match=r"images are 144x48x3 \(HxWxC\) but the device .* takes 48x144x3"):
