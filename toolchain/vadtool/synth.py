@@ -246,22 +246,23 @@ REAL_DEFECTS = ("crack", "scratch", "spot", "missing", "paste")
 
 
 def add_defect(image: np.ndarray, rng: np.random.Generator, defect: str,
-               donors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               donors: np.ndarray | None = None, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Paint one ``defect`` (a REAL_DEFECTS name) on a uint8 (H, W, 3) image; returns the new
     image and its 0/1 mask (the pixels that changed). ``paste`` moves a patch from one of
     ``donors`` (other normal images of the same shape; the image itself without them).
-    Sizes are relative to the shorter side, so the defects scale with the input."""
+    Sizes are relative to the shorter side, so the defects scale with the input; ``scale``
+    grows or shrinks them (the validation set draws it, so small and spread defects both count)."""
     if defect not in REAL_DEFECTS:
         raise ValueError(f"defect must be one of {REAL_DEFECTS}, not {defect!r}")
     h, w = image.shape[:2]
-    side = min(h, w)
+    side = min(h, w) * scale
     img = image.astype(np.float32)
     # Defects go where the part usually is: the central 80 % of the frame.
     cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
     local = img[max(0, int(cy) - 4):int(cy) + 5, max(0, int(cx) - 4):int(cx) + 5].reshape(-1, 3).mean(0)
     if defect == "paste":
         source = donors[rng.integers(len(donors))] if donors is not None and len(donors) else image
-        ph, pw = (int(rng.uniform(0.12, 0.25) * side) for _ in range(2))
+        ph, pw = (int(min(rng.uniform(0.12, 0.25) * side, dim)) for dim in (h, w))
         sy, sx = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
         ty, tx = (int(np.clip(cy - ph / 2, 0, h - ph)), int(np.clip(cx - pw / 2, 0, w - pw)))
         patch = source[sy:sy + ph, sx:sx + pw].astype(np.float32)

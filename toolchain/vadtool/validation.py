@@ -22,6 +22,9 @@ from .errors import DatasetError
 VALIDATION_FILE = "validation.npz"
 DEFECTS_PER_IMAGE = 2  # synthetic anomalies per normal image: one at full strength, one faint
 FAINT_OPACITY = (0.25, 0.6)  # real defects are often faint: every other one is blended in
+# Defect sizes are drawn log-uniformly over this factor of synth.add_defect's: a defect may be
+# a few pixels or spread over a good part of the image, and the ranking must not favour either
+SCALES = (0.5, 3.0)
 NORMAL_FOLDER = "good"
 
 
@@ -57,23 +60,25 @@ class Synthetic:
     masks: np.ndarray  # (M, H, W) uint8 0/1, exactly the pixels the defect changed
     defects: list[str]
     owner: np.ndarray  # (M,) the index of the normal image each was painted on
+    faint: np.ndarray  # (M,) bool: blended in at FAINT_OPACITY
 
     def subset(self, owners) -> "Synthetic":
         keep = np.isin(self.owner, owners)
         return Synthetic(self.images[keep], self.masks[keep],
-                         [d for d, k in zip(self.defects, keep) if k], self.owner[keep])
+                         [d for d, k in zip(self.defects, keep) if k], self.owner[keep], self.faint[keep])
 
 
 def synthetic_anomalies(normals: np.ndarray, seed: int, per_image: int = DEFECTS_PER_IMAGE) -> Synthetic:
     """per_image defective copies of each normal image; a pasted patch comes from another of
     them. The same seed gives the same images."""
     rng = np.random.default_rng(seed)
-    images, masks, names, owner = [], [], [], []
+    images, masks, names, owner, faint = [], [], [], [], []
     for i, image in enumerate(normals):
         for k in range(per_image):  # every defect kind in turn, so each is equally represented
             defect = synth.REAL_DEFECTS[(i * per_image + k) % len(synth.REAL_DEFECTS)]
             donors = normals[[j for j in rng.choice(len(normals), min(3, len(normals)), replace=False) if j != i]]
-            out, mask = synth.add_defect(image, rng, defect, donors=donors if len(donors) else None)
+            scale = float(np.exp(rng.uniform(np.log(SCALES[0]), np.log(SCALES[1]))))
+            out, mask = synth.add_defect(image, rng, defect, donors=donors if len(donors) else None, scale=scale)
             if k % 2 == 1:
                 a = rng.uniform(*FAINT_OPACITY)
                 out = np.clip(image * (1 - a) + out.astype(np.float32) * a + 0.5, 0, 255).astype(np.uint8)
@@ -85,10 +90,11 @@ def synthetic_anomalies(normals: np.ndarray, seed: int, per_image: int = DEFECTS
             masks.append(mask.astype(np.uint8))
             names.append(defect)
             owner.append(i)
+            faint.append(k % 2 == 1)
     shape = normals.shape[1:3]
     return Synthetic(np.stack(images) if images else np.zeros((0, *shape, 3), np.uint8),
                      np.stack(masks) if masks else np.zeros((0, *shape), np.uint8), names,
-                     np.asarray(owner, np.int64))
+                     np.asarray(owner, np.int64), np.asarray(faint, bool))
 
 
 def user_folder(root: Path) -> list[tuple[Path, Path | None, int]]:
