@@ -94,9 +94,13 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     images = _load(normals, shape, progress, "load train images")
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout, seed)
     progress("make validation set", 0, 1)
-    synthetic = validation.synthetic_anomalies(images, seed) if search else \
-        validation.synthetic_anomalies(images[hold_idx], seed)
-    held_synthetic = synthetic.subset(hold_idx) if search else synthetic
+    if search:  # defects on the images the ranking scores (the held-back ones among them)
+        ranked = recipe_search.ranked_images(len(images), hold_idx, seed)
+        synthetic = validation.synthetic_anomalies(images[ranked], seed)
+        synthetic.owner = ranked[synthetic.owner]
+        held_synthetic = synthetic.subset(hold_idx)
+    else:
+        synthetic = held_synthetic = validation.synthetic_anomalies(images[hold_idx], seed)
     val = validation.build(images[hold_idx], held_synthetic, user_val,
                            load=lambda p, m: (datasets.load_image(p, shape.shape_hw, shape.resize),
                                               datasets.load_mask(m, shape.shape_hw, shape.resize)),
