@@ -185,22 +185,25 @@ def test_save_load_round_trip(tmp_path):
 
 def test_build_int_head_sets_the_threshold_on_int_scores_as_fit_head_does():
     from vadtool.models.int_head import INT32_MAX, build_int_head, choose_frac_bits
+    from vadtool.validation import choose_threshold
     rng = np.random.default_rng(4)
     fit_q, hold_q = realish(rng, 30), realish(rng, 6)
+    odd = np.clip(hold_q.astype(np.int16) + rng.integers(-60, 60, hold_q.shape), -128, 127).astype(np.int8)
+    val_q, labels = np.concatenate([hold_q, odd]), np.r_[np.zeros(6), np.ones(6)].astype(int)
     deq = lambda q: SCALE * (q.astype(np.float64) - ZERO)
     gauss = fit(deq(fit_q), "gaussian", pooling="mean")
-    head = build_int_head(gauss, fit_q, hold_q, scale=SCALE, zero_point=ZERO, float_threshold=1e-3)
-    assert head.threshold == head.score(hold_q)[1].max()
+    head = build_int_head(gauss, fit_q, val_q, labels, scale=SCALE, zero_point=ZERO, float_threshold=1e-3)
+    scores = head.score(val_q)[1]
+    # the best-F1 cut of the validation set, on the int scores, as an int with the same sides
+    assert head.threshold == int(np.floor(choose_threshold(scores, labels)[0]))
+    assert ((scores > head.threshold) == labels.astype(bool)).all()  # these are separable
     # frac_bits follow the normal scores, not only a threshold near 0: nothing normal saturates
     assert head.frac_bits < choose_frac_bits(1e-3)
     assert head.score(np.concatenate([fit_q, hold_q]))[0].max() < INT32_MAX // 64
-    given = build_int_head(gauss, fit_q, hold_q, scale=SCALE, zero_point=ZERO, float_threshold=1e-3,
+    given = build_int_head(gauss, fit_q, val_q, labels, scale=SCALE, zero_point=ZERO, float_threshold=1e-3,
                            given_threshold=7.25)
     assert given.threshold == round(7.25 * 2 ** given.frac_bits)
-    # knn: the bank takes the held-back cells in, but the threshold comes from a coreset of the
-    # fitted cells alone, so the held-back images do not score ~0 there
-    both = np.concatenate([fit_q, hold_q])
-    bank = fit(deq(both), "knn", pooling="max")
-    knn = build_int_head(bank, fit_q, hold_q, scale=SCALE, zero_point=ZERO, float_threshold=1.0,
-                         bank_kb=64)
-    assert knn.score(hold_q)[1].max() == 0 < knn.threshold  # all cells fit in 64 KB
+    # no validation set: no fitted image is above the threshold
+    alone = build_int_head(gauss, fit_q, fit_q[:0], np.zeros(0), scale=SCALE, zero_point=ZERO,
+                           float_threshold=1e-3)
+    assert alone.threshold == alone.score(fit_q)[1].max()
