@@ -1,7 +1,14 @@
 """A linear projection of the cell features onto their top principal components, learned on
 the normal training cells and folded into the network as a 1x1 convolution: the device then
 computes (and the head stores) `dims` channels per cell instead of all of them, so an int8
-knn bank of the same bytes holds C / dims times more cells."""
+knn bank of the same bytes holds C / dims times more cells.
+
+Whitened (each component scaled to unit variance on the normal cells, the default), a knn
+distance becomes a Mahalanobis distance within those components, and every channel uses the
+int8 range alike. Measured on ../shared/data (default features, top-half, image AUROC;
+768-channel full bank 0.976 / 0.953 / 0.994 on battery_weld / magnetic_tile / mvtec_bottle):
+128 whitened components and a 64 KB coreset give 0.986 / 0.959 / 0.999; not whitened,
+0.972 / 0.866 / 0.992."""
 
 from __future__ import annotations
 
@@ -14,20 +21,23 @@ LAYER = "project"
 MAX_FIT_CELLS = 20000  # cells the principal components are computed on (evenly spaced)
 
 
-def fit_projection(features: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_projection(features: np.ndarray, dims: int, whiten: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(matrix (C, dims), bias (dims,)) such that x @ matrix + bias are the centred cell
-    features' coordinates on their top `dims` principal components."""
+    features' coordinates on their top `dims` principal components (in units of each
+    component's standard deviation when whitened)."""
     c = features.shape[-1]
     cells = features.reshape(-1, c).astype(np.float64)
     if not 0 < dims < c:
         raise ModelError(f"projection to {dims} dimensions: give 1..{c - 1} for {c}-channel features")
     mean = cells.mean(0)
     sample = cells[:: max(1, len(cells) // MAX_FIT_CELLS)] - mean
-    _, _, vt = np.linalg.svd(sample, full_matrices=False)
-    if len(vt) < dims:
-        raise ModelError(f"projection to {dims} dimensions needs at least {dims} normal cells, "
-                         f"there are {len(sample)}")
+    _, sv, vt = np.linalg.svd(sample, full_matrices=False)
+    if len(vt) < dims or not sv[dims - 1] > 1e-9 * sv[0]:
+        raise ModelError(f"projection to {dims} dimensions needs at least {dims} normal cells "
+                         f"that vary in as many directions, there are {len(sample)}")
     matrix = vt[:dims].T
+    if whiten:
+        matrix = matrix / (sv[:dims] / np.sqrt(max(len(sample) - 1, 1)))
     return matrix, -mean @ matrix
 
 
