@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vadtool.errors import ModelError
-from vadtool.models.projection import fit_projection, fold_into_network, project
+from vadtool.models.projection import component_scales, fit_projection, fold_into_network, project
 
 
 def test_projection_keeps_the_top_components_and_the_folded_conv_computes_it():
@@ -24,6 +24,11 @@ def test_projection_keeps_the_top_components_and_the_folded_conv_computes_it():
     np.testing.assert_allclose(np.cov(white, rowvar=False), np.eye(4), atol=1e-3)
     flat = p.reshape(-1, 4)
     np.testing.assert_allclose(white, flat / flat.std(0, ddof=1), rtol=1e-3, atol=1e-3)
+    # quantize compares int8 and float features unwhitened: the scales undo the whitening
+    whitened_net = fold_into_network(net, *fit_projection(feats, 4))
+    np.testing.assert_allclose(component_scales(whitened_net), flat.std(0, ddof=1), rtol=1e-3)
+    np.testing.assert_allclose(component_scales(fold_into_network(net, matrix, bias)), 1, rtol=1e-5)
+    assert component_scales(net) is None
     folded = fold_into_network(net, matrix, bias)
     np.testing.assert_allclose(np.asarray(folded(x)), p, rtol=1e-4, atol=1e-4)
     assert folded.output.shape[-1] == 4

@@ -45,6 +45,16 @@ def project(features: np.ndarray, matrix: np.ndarray, bias: np.ndarray) -> np.nd
     return (features.astype(np.float64) @ matrix + bias).astype(np.float32)
 
 
+def component_scales(network: "keras.Model") -> np.ndarray | None:
+    """Each output channel's standard deviation before whitening (1 when not whitened): the
+    norm of the projection's kernel column is 1 / std. None without a projection layer."""
+    try:
+        kernel = network.get_layer(LAYER).get_weights()[0]
+    except ValueError:
+        return None
+    return 1.0 / np.linalg.norm(kernel.reshape(-1, kernel.shape[-1]), axis=0)
+
+
 def fold_into_network(network: "keras.Model", matrix: np.ndarray, bias: np.ndarray) -> "keras.Model":
     """The network with a 1x1 convolution computing the projection appended."""
     conv = keras.layers.Conv2D(matrix.shape[1], 1, name=LAYER)
