@@ -86,8 +86,7 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
     if recipe.project:  # fitted on the fit split only, then part of the network
         from .models import projection
-        matrix, bias = projection.fit_projection(features[fit_idx], recipe.project,
-                                                 recipe.project_whiten)
+        matrix, bias = projection.fit_projection(features[fit_idx], recipe.project)
         network = projection.fold_into_network(network, matrix, bias)
         features = projection.project(features, matrix, bias)
     progress("fit density", 0, 1)

@@ -36,7 +36,6 @@ class FomoAdRecipe:
     holdout: float = 0.2  # share of normal training images kept back for the threshold
     bank_kb: float = 64  # knn: the int8 coreset's size on the device (greedy k-center)
     project: int = 0  # >0: cells projected to this many principal components (models/projection.py)
-    project_whiten: bool = True  # the projected components scaled to unit variance
 
     def to_json(self) -> dict:
         d = asdict(self)
