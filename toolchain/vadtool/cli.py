@@ -200,8 +200,8 @@ def _common_train_options(fn):
 @click.option("--bank-kb", type=click.FloatRange(min=0, min_open=True),
               help="knn: the device's int8 coreset of normal cells in KB (greedy k-center; default 64).")
 @click.option("--project", type=click.IntRange(min=1),
-              help="Project cell features to this many principal components (a 1x1 convolution "
-                   "in the network): more knn cells in the same bytes.")
+              help="Project cell features to this many whitened principal components (a 1x1 "
+                   "convolution in the network): more knn cells in the same bytes.")
 @click.option("--backbone", type=EXISTING, help="An imported backbone (run of `vadtool import`, or an .onnx file) instead of MobileNetV2.")
 @click.option("--preprocess", type=click.Choice(["imagenet", "unit", "raw"]), default="imagenet", show_default=True,
               help="With --backbone MODEL.onnx: the input scaling the ONNX model expects.")

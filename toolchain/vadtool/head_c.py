@@ -74,6 +74,10 @@ def write_head_sources(head: IntHead, out_dir: Path, banner: str) -> list[Path]:
                    weights=[_ints(head.packed_weights(k)) for k in range(head.n_gaussians)],
                    shifts=[_ints(s) for s in head.shifts],
                    offsets=", ".join(f"INT64_C({int(v)})" for v in head.offsets))
+        exp_t, log_t, ln2 = ih.lse_tables(head.frac_bits)
+        ctx.update(lse_step_bits=ih.LSE_STEP_BITS, lse_exp_len=ih.LSE_EXP_LEN,
+                   lse_one_bits=ih.LSE_ONE_BITS, lse_log_bits=ih.LSE_LOG_BITS, lse_ln2=ln2,
+                   lse_exp=_ints(exp_t), lse_log=_ints(log_t))
     out_dir = Path(out_dir)
     paths = []
     for name in ("vad_head.h", "vad_head.c"):

@@ -151,7 +151,8 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
                   "model_bytes": len(blob), "check_images": len(check)}
         if run.kind == "fomo-ad":
             report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, held_back, progress,
-                                         output_q=(out_scale, out_zero)))
+                                         output_q=(out_scale, out_zero),
+                                         network=float_runner.model))
         else:
             report["score_correlation"] = _correlation(outs_f[:, 1], outs_q[:, 1])
             report["max_score_change"] = float(np.abs(outs_f[:, 1] - outs_q[:, 1]).max())
@@ -178,8 +179,13 @@ def _check_images(run: Run, calib: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
-                   progress: Progress, output_q: tuple[float, int]) -> dict:
-    corr = _correlation(outs_f, outs_q)
+                   progress: Progress, output_q: tuple[float, int], network=None) -> dict:
+    from .models.projection import component_scales
+    # A whitened projection scales every component to unit variance, the faint ones (mostly
+    # int8 noise) too: compare the features before that scaling, as without a projection.
+    scales = component_scales(network) if network is not None else None
+    corr = _correlation(outs_f * scales, outs_q * scales) if scales is not None else \
+        _correlation(outs_f, outs_q)
     if not np.isfinite(outs_q).all() or np.ptp(outs_q) == 0 or not corr >= MIN_CORRELATION:
         raise QuantizeError(f"int8 features are broken (correlation with float {corr:.3f}, "
                             f"minimum {MIN_CORRELATION}); the model was not written; "

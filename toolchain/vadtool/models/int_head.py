@@ -11,8 +11,10 @@ Gaussian kinds (gaussian, gmm, per-position), per Gaussian k and cell features q
 with W_ki the float whitening row (times s), quantized to int16 with its own power of two,
 centre_ki = round(W_ki . mean_k / s) taken with the quantized row (so the mean cancels
 exactly, however ill-conditioned W is), and offset_k = -log_norm_k: s_k is half the squared
-Mahalanobis distance minus the log-normaliser, in fixed point. A mixture's cell score is the smallest s_k (the most likely
-component: within log K of the float log-sum-exp); per-position uses the cell's own Gaussian.
+Mahalanobis distance minus the log-normaliser, in fixed point. A mixture's cell score is -log sum_k exp(-s_k), as the float
+density's, by tables (lse_tables): s_min - log sum_k exp(-(s_k - s_min)), the differences in
+steps of 1/32, the logarithm from the sum's leading bit and 7 bits below it (within ~0.04 of
+the float value); per-position uses the cell's own Gaussian.
 
 knn: a coreset of normal int8 cells (greedy k-center, PatchCore's, down to a byte budget).
     d2    = min_m sum_c (q_c - b_mc)**2                      (int32)
@@ -46,6 +48,10 @@ INT32_MIN = -(1 << 31)
 # int32 partial sums of W * d stay below 2**31: this many int16 pairs per block
 BLOCK_PAIRS = max(1, (INT32_MAX // (W_MAX * D_MAX)) // 2)
 DEFAULT_BANK_KB = 64
+LSE_STEP_BITS = 5  # mixture score differences in steps of 2**-5
+LSE_EXP_LEN = 12 << LSE_STEP_BITS  # exp(-t) for t < 12; beyond, a component adds < 1e-5
+LSE_ONE_BITS = 16  # exp table values: 1.0 = 2**16
+LSE_LOG_BITS = 7  # mantissa bits of the logarithm table
 HEAD_KINDS = ("gaussian", "gmm", "per-position", "knn")
 
 
@@ -86,6 +92,29 @@ def pool_image(cells: np.ndarray, pooling: str) -> np.ndarray:
         # the sum of the k largest does not depend on how ties are broken
         return c_div(-np.sort(-flat, axis=1)[:, :k].sum(axis=1), k)
     raise ValueError(f"image score pooling {pooling!r}; expected one of {POOLINGS}")
+
+
+def lse_tables(frac_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(exp table, log table, ln 2) of the integer log-sum-exp at these fraction bits:
+    exp[u] = 2**16 exp(-u / 32); log[m] = ln(1 + m / 128) and ln 2 in score units."""
+    exp_t = np.round((1 << LSE_ONE_BITS) * np.exp(-np.arange(LSE_EXP_LEN) / (1 << LSE_STEP_BITS)))
+    m = np.arange(1 << LSE_LOG_BITS)
+    log_t = np.round(np.log1p(m / (1 << LSE_LOG_BITS)) * (1 << frac_bits))
+    return exp_t.astype(np.int64), log_t.astype(np.int64), int(round(math.log(2) * (1 << frac_bits)))
+
+
+def log_sum_exp_cells(scores: np.ndarray, frac_bits: int) -> np.ndarray:
+    """-log sum_k exp(-score_k) of int scores (K, n), as the C head computes it."""
+    exp_t, log_t, ln2 = lse_tables(frac_bits)
+    scores = np.asarray(scores, np.int64)
+    best = scores.min(axis=0)
+    t = scores - best
+    steps = (t >> (frac_bits - LSE_STEP_BITS) if frac_bits >= LSE_STEP_BITS
+             else t << (LSE_STEP_BITS - frac_bits))
+    total = np.where(steps < LSE_EXP_LEN, exp_t[np.minimum(steps, LSE_EXP_LEN - 1)], 0).sum(axis=0)
+    lead = np.array([int(v).bit_length() - 1 for v in total], np.int64)  # >= 16: best adds 2**16
+    mantissa = ((total << LSE_LOG_BITS) >> lead) & ((1 << LSE_LOG_BITS) - 1)
+    return clamp32(best - ((lead - LSE_ONE_BITS) * ln2 + log_t[mantissa]))
 
 
 def choose_frac_bits(threshold: float) -> int:
@@ -232,7 +261,9 @@ class IntHead:
                 out[:, pos] = self._component(base[:, pos], pos)
             return out
         scores = np.stack([self._component(base.reshape(-1, c), k) for k in range(self.n_gaussians)])
-        return scores.min(axis=0).reshape(b, p)
+        if self.n_gaussians == 1:
+            return scores[0].reshape(b, p)
+        return log_sum_exp_cells(scores, self.frac_bits).reshape(b, p)
 
     def _component(self, base: np.ndarray, k: int) -> np.ndarray:
         # float64 holds these integer sums exactly (|sum| < C * 2**23 << 2**53)
