@@ -41,16 +41,23 @@ def test_quantize_compares_scores_from_before_the_bank_took_the_held_back_images
     assert q["cell_score_correlation"] > 0.8 and q["image_score_correlation"] > 0.8
 
 
-def test_fit_head_scores_the_held_back_cells_before_the_knn_bank_takes_them():
+def test_fit_head_sets_the_threshold_on_the_validation_set_and_keeps_the_bank_to_the_fit_images():
     from vadtool.models.fomo_ad import FomoAdRecipe, fit_head
     rng = np.random.default_rng(0)
     fit, held = rng.normal(size=(8, 2, 2, 5)), rng.normal(size=(3, 2, 2, 5))
-    density, threshold, held_cells = fit_head(FomoAdRecipe(density="knn"), fit, held)
+    odd = held + 4.0
+    val, labels = np.concatenate([held, odd]), np.array([0, 0, 0, 1, 1, 1])
+    density, threshold, source, cells = fit_head(FomoAdRecipe(density="knn", image_score="max"), fit, val, labels)
     bank = fit.reshape(-1, 5)
-    nearest = np.linalg.norm(held.reshape(-1, 1, 5) - bank[None], axis=-1).min(1)
-    assert np.allclose(held_cells.ravel(), nearest)
-    assert threshold == pytest.approx(density.image_scores(held_cells).max())
-    assert density.score(held).max() < 1e-2  # the final bank holds them (float16)
+    nearest = np.linalg.norm(val.reshape(-1, 1, 5) - bank[None], axis=-1).min(1)
+    assert np.allclose(cells.ravel(), nearest, atol=1e-2)  # the bank is the fit cells (float16)
+    scores = density.image_scores(cells)
+    assert source == "best F1 on the validation set"
+    assert ((scores > threshold) == labels.astype(bool)).all()
+    # without a validation set: the highest score of the fitted images
+    _, alone, source, _ = fit_head(FomoAdRecipe(density="knn", image_score="max"), fit, fit[:0], np.zeros(0))
+    assert alone == pytest.approx(float(density.image_scores(density.score(fit)).max()), abs=1e-3)
+    assert source.startswith("max training image score")
 
 
 def _images(data, shape_hw, n=6):
