@@ -28,7 +28,7 @@ def test_end_to_end_through_the_command(tmp_path, weights):
     assert vadtool("data", "synth", data, "--seed", 1).returncode == 0
     check = vadtool("data", "check", data)
     assert check.returncode == 0 and "train: good 60" in check.stdout
-    trained = vadtool("-q", "train", "fomo-ad", data, "--out", run, "--size", 96)
+    trained = vadtool("-q", "train", "fomo-ad", data, "--out", run, "--size", 64)  # the default: a search
     assert trained.returncode == 0, trained.stderr
     quantized = vadtool("-q", "quantize", run)
     assert quantized.returncode == 0, quantized.stderr

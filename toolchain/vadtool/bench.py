@@ -63,6 +63,9 @@ def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,
     return rows
 
 
+RUNTIME_COLUMN = [key for key, _, _ in COLUMNS].index("runtime")  # where a row's note mark goes
+
+
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
@@ -71,7 +74,7 @@ def markdown_table(rows: list[dict]) -> str:
         cells = [fmt.format(r[k]) if r.get(k) is not None else "–" for k, _, fmt in COLUMNS]
         if r.get("note"):
             notes.append(r["note"])
-            cells[2] += f" [{len(notes)}]"
+            cells[RUNTIME_COLUMN] += f" [{len(notes)}]"
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, 1)] if notes else []
     return "\n".join(lines) + "\n"

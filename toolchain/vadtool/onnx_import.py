@@ -396,7 +396,7 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
         feats_q = np.concatenate([runner.outputs(images[i:i + 1]) for i in range(len(images))])
         feats_f = _run_tflite(float_path, images)
         fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout)
-        val = validation.build(images[hold_idx], images[fit_idx], seed=0)
+        val = validation.build(images[hold_idx], validation.synthetic_anomalies(images[hold_idx], seed=0))
         val_q = np.concatenate([feats_q[:0]] + [runner.outputs(val.images[i:i + 1]) for i in range(len(val))])
         progress("fit density", 0, 1)
         density_q, auto_q, auto_source, _ = fomo_ad.fit_head(recipe, feats_q[fit_idx], val_q, val.labels)

@@ -20,12 +20,18 @@ from .models import classifier, fomo_ad
 from .progress import Progress, quiet
 from .rundir import MANIFEST, Run, publish_mode
 
-@contextmanager
-def staged_run(out: Path, kind: str, **fields):
+def check_out(out: Path) -> None:
+    """Refuse an --out that holds something, before any work (and again when publishing)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         hint = "it holds a run" if (out / MANIFEST).exists() else "it is not empty"
         raise ModelError(f"{out}: {hint}; choose another --out or delete it")
+
+
+@contextmanager
+def staged_run(out: Path, kind: str, **fields):
+    out = Path(out)
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -86,6 +92,7 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     -> None or why it does not fit (a board) limits the candidates."""
     from . import search as recipe_search
     started = time.perf_counter()
+    check_out(out)
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]
     user_val = validation.user_folder(val_dir) if val_dir is not None else None
@@ -163,6 +170,7 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
 def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRecipe,
                      threshold: float | None = None, progress: Progress = quiet) -> Run:
     started = time.perf_counter()
+    check_out(out)
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]
     anomalies = [s for s in ds.samples if s.label == 1 and s.split == "train"]
