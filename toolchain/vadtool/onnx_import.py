@@ -400,6 +400,7 @@ def fit_fomo_ad_head(backbone, data_root, out, recipe=None, threshold: float | N
         val_q = np.concatenate([feats_q[:0]] + [runner.outputs(val.images[i:i + 1]) for i in range(len(val))])
         progress("fit density", 0, 1)
         density_q, auto_q, auto_source, _ = fomo_ad.fit_head(recipe, feats_q[fit_idx], val_q, val.labels)
+        density_f = fomo_ad.fit_density(recipe, feats_f[fit_idx])  # the float runtime's head
         (_, _), (out_scale, out_zero) = tensor_quantization(int8_path)
         q_feats = to_int8(feats_q, out_scale, out_zero)
         head = build_int_head(density_q, q_feats[fit_idx], to_int8(val_q, out_scale, out_zero), val.labels,
