@@ -50,7 +50,7 @@ class BaseOption:
 
     @property
     def name(self) -> str:
-        return f"MobileNetV2 {self.alpha:g} at {self.size} px"
+        return f"MobileNetV2 {self.alpha} at {self.size} px"
 
 
 # Most accurate first. The 0.35 backbone is the FOMO-AD weights file cut at
@@ -201,3 +201,152 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     return NetworkCost(macs=int(macs), weights_bytes=int(weights), arena_bytes=int(arena),
                        input_bytes=int(np.prod(shape_hw)) * 3, output_bytes=gh * gw * channels,
                        grid=(gh, gw), channels=channels)
+
+
+# ------------------------------------------------------------------ the head and the whole
+
+def _shape_only_head(recipe, grid: tuple[int, int], channels: int, density=None):
+    """An IntHead with the candidate's table sizes and no numbers: its flash_bytes, ram_bytes
+    and macs_per_image are the real head's (the coreset at recipe.bank_kb for knn)."""
+    from .models.int_head import IntHead
+    head = IntHead(kind=recipe.density, pooling=recipe.image_score, grid=tuple(grid),
+                   channels=channels, frac_bits=0, threshold=0, zero_point=0, scale=1.0)
+    if recipe.density == "knn":
+        rows = max(1, int(recipe.bank_kb * KB) // channels)
+        if density is not None:  # no more cells than the fitted bank holds
+            rows = min(rows, len(density.means))
+        head.bank = np.broadcast_to(np.int8(0), (rows, channels))
+    else:
+        if recipe.density == "per-position":
+            k = grid[0] * grid[1]
+        elif density is not None:
+            k = len(density.means)
+        else:
+            k = recipe.components if recipe.density == "gmm" else 1
+        head.weights = np.broadcast_to(np.int16(0), (k, 0, 0))
+    return head
+
+
+def recipe_cost(recipe, density=None) -> Cost:
+    """The recipe's estimated cost (shape fixed: recipe.shape, else size x size)."""
+    net = network_cost(recipe)
+    head = _shape_only_head(recipe, net.grid, net.channels, density)
+    return Cost(net, int(head.flash_bytes), int(head.ram_bytes), int(head.macs_per_image),
+                board_table.io_bytes(net.output_bytes, net.grid[0] * net.grid[1]))
+
+
+def why_not(board: Board | str, cost: Cost) -> str | None:
+    """boards.fits on an estimated cost: None, or why it does not fit, in KB."""
+    return board_table.fits(board, weights_bytes=cost.weights_bytes, arena_bytes=cost.arena_bytes,
+                            head_bytes=cost.head_flash_bytes, head_ram_bytes=cost.head_ram_bytes,
+                            io_bytes=cost.io_bytes)
+
+
+def bank_kb_for(board: Board | str, recipe) -> float:
+    """A knn coreset as large as the board's flash allows beside this recipe's network and the
+    firmware's code (after both margins), at most MAX_BANK_KB (its search time grows with it),
+    in whole KB; MIN_BANK_KB when not even that is free (the fit check then says so)."""
+    board = get_board(board) if isinstance(board, str) else board
+    room = board_table.budget(board).flash_bytes
+    if room is None:
+        return float(MAX_BANK_KB)
+    weights = math.ceil(network_cost(recipe).weights_bytes * (1 + ESTIMATE_MARGIN))
+    free_kb = (room - board_table.CODE_BYTES - weights) // KB
+    return float(min(MAX_BANK_KB, max(MIN_BANK_KB, free_kb)))
+
+
+def with_board_bank(board: Board | str, recipe):
+    """A knn recipe with the board's bank (bank_kb_for); other densities unchanged."""
+    return replace(recipe, bank_kb=bank_kb_for(board, recipe)) if recipe.density == "knn" else recipe
+
+
+class Budget:
+    """The search's budget(recipe, density): None when the candidate fits the board (a knn one
+    with the bank the board would give it, unless the bank is fixed), else why not."""
+
+    def __init__(self, board: Board | str, fixed_bank: bool = False):
+        self.board = get_board(board) if isinstance(board, str) else board
+        self.fixed_bank = fixed_bank
+
+    def settle(self, recipe):
+        return recipe if self.fixed_bank else with_board_bank(self.board, recipe)
+
+    def cost(self, recipe, density=None) -> Cost:
+        return recipe_cost(self.settle(recipe), density)
+
+    def __call__(self, recipe, density=None) -> str | None:
+        return why_not(self.board, self.cost(recipe, density))
+
+
+@dataclass
+class BoardBase:
+    """The recipe a board starts from and how it was chosen."""
+
+    recipe: object  # FomoAdRecipe, shape fixed
+    option: BaseOption | None  # None: the user's own recipe, checked only
+    tried: list[tuple[str, str]]  # (option, why it did not fit) before the chosen one
+
+
+def _option_recipe(recipe, option: BaseOption):
+    from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
+    spec = recipe.backbone
+    if option.alpha == spec.alpha and spec.cut:
+        new = spec
+    else:
+        cut = spec.cut if option.alpha == 1.0 else SMALL_CUT
+        new = BackboneSpec(arch="mobilenet_v2", alpha=option.alpha, cut=cut, weights=spec.weights)
+        new = replace(new, input_scale=default_input_scale(resolve_weights(new)))
+    extra = recipe.extra_layers if option.alpha == 1.0 else []
+    return replace(recipe, backbone=new, extra_layers=list(extra), size=option.size, shape=None)
+
+
+def choose_base(board: Board | str, recipe, train_paths, search: bool, *, fixed_bank: bool = False,
+                fixed_size: bool = False, progress=None) -> BoardBase:
+    """The base recipe for a board: with search, the first of BASE_OPTIONS[board] of which some
+    candidate fits (its shape from the training images, as training chooses it; fixed_size:
+    the recipe's size or shape, the options' backbones only); without, the recipe itself,
+    checked. fixed_bank: the recipe's bank_kb, not the board's. ModelError in one line when
+    nothing fits."""
+    from . import geometry
+    from . import search as recipe_search
+    from .models import fomo_ad
+    board = get_board(board) if isinstance(board, str) else board
+    budget = Budget(board, fixed_bank)
+    if not search:
+        stride = fomo_ad.output_stride(recipe)
+        fixed, _ = geometry.resolve_recipe(recipe, stride, train_paths)
+        reason = budget(fixed)
+        if reason:
+            raise ModelError(f"--board {board.name}: this recipe {reason}; leave out the recipe "
+                             "options to let the search choose one that fits, or pick another board")
+        return BoardBase(budget.settle(fixed), None, [])
+    tried = []
+    options = BASE_OPTIONS.get(board.name, LADDER)
+    if fixed_size:  # one try per backbone at the user's size
+        options = tuple(dict.fromkeys(replace(o, size=recipe.size) for o in options))
+    for n, option in enumerate(options):
+        if progress:
+            progress(f"board fit: {board.name}", n, len(options))
+        try:
+            base = _option_recipe(recipe, option)
+        except ModelError as exc:  # e.g. no 0.35 weights file
+            tried.append((option.name, f"unavailable: {exc}"))
+            continue
+        if fixed_size and recipe.shape:
+            base = replace(base, shape=list(recipe.shape))
+        base, _ = geometry.resolve_recipe(base, recipe_search.output_stride(base), train_paths)
+        smallest = None
+        for candidate in recipe_search.candidates(base):
+            cost = budget.cost(candidate.recipe(base))
+            reason = why_not(board, cost)
+            if reason is None:
+                if progress:
+                    progress(f"board fit: {board.name}", len(options), len(options))
+                # the fitting candidate's recipe: what training uses if it cannot search
+                return BoardBase(budget.settle(candidate.recipe(base)), option, tried)
+            size = cost.weights_bytes + cost.head_flash_bytes + cost.arena_bytes
+            if smallest is None or size < smallest[0]:
+                smallest = (size, reason)
+        tried.append((option.name, smallest[1]))
+    name, reason = tried[-1] if tried else ("-", "no options")
+    raise ModelError(f"--board {board.name}: no recipe fits; the smallest, {name}, {reason}")
