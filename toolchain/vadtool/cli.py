@@ -556,7 +556,9 @@ def flash(project, port, tool, flash_port):
 
 
 @cli.command()
-def boards():
+@click.option("--defaults", is_flag=True, help="Also the FOMO-AD recipe `train fomo-ad DATA --board B` starts "
+                                               "from on square images (builds each candidate's graph: a few seconds).")
+def boards(defaults):
     """List the board profiles: clock, memory, what a model may use (after the fit margin),
     emulator, LED and flasher."""
     from .boards import BOARDS, MARGIN, budget
@@ -572,6 +574,24 @@ def boards():
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    if defaults:
+        _echo_board_defaults([b for b in BOARDS.values() if b.flash_bytes is not None])
+
+
+def _echo_board_defaults(board_list) -> None:
+    """Per board, the base recipe train --board would start from on square images, the
+    first fitting candidate's estimated cost and the knn bank it would get."""
+    from . import board_fit
+    from .models.fomo_ad import FomoAdRecipe
+    recipe = _recipe(FomoAdRecipe, None, {}, {}, {})
+    click.echo("\ntrain fomo-ad --board B on square images starts from:")
+    for b in board_list:
+        base = board_fit.choose_base(b, recipe, [], search=True)
+        cost = board_fit.recipe_cost(base.recipe)
+        knn = board_fit.bank_kb_for(b, base.recipe)
+        h, w = base.recipe.shape
+        click.echo(f"  {b.name}: {base.option.name} ({w}x{h}); first candidate that fits: {cost.describe()}; "
+                   f"knn bank {knn:g} KB")
 
 
 # Commands that live beside their core (commands_*.py), registered here.
