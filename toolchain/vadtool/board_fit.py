@@ -323,7 +323,8 @@ def choose_base(board: Board | str, recipe, train_paths, search: bool, *, fixed_
     tried = []
     options = BASE_OPTIONS.get(board.name, LADDER)
     if fixed_size:  # one try per backbone at the user's size
-        options = tuple(dict.fromkeys(replace(o, size=recipe.size) for o in options))
+        side = min(recipe.shape) if recipe.shape else recipe.size
+        options = tuple(dict.fromkeys(replace(o, size=side) for o in options))
     for n, option in enumerate(options):
         if progress:
             progress(f"board fit: {board.name}", n, len(options))
