@@ -7,7 +7,7 @@ bias and requantization arrays), and the activation arena, planned by the native
 planner over the tensors the converted model will have (a convolution with its batch norm and
 ReLU is one tensor; the input scaling is a MUL and an ADD for [-1, 1] inputs; the network's
 output lives outside the arena). Checked against ``build.model_fit`` on real models (README,
-"Boards"): the estimate is within ESTIMATE_MARGIN of the real plan, and that margin is added
+"On the device"): the estimate is within ESTIMATE_MARGIN of the real plan, and that margin is added
 before ``boards.fits`` adds its own.
 
 The head's cost is the integer head's (``IntHead.flash_bytes`` / ``ram_bytes``) for the
@@ -30,7 +30,7 @@ from . import boards as board_table
 from .boards import KB, Board, get_board
 from .errors import ModelError
 
-# The estimate's own margin over the real plan (equal to it on the 4 models of README, "Boards";
+# The estimate's own margin over the real plan (equal to it on the 4 models of README, "On the device";
 # the margin covers converter changes), added to the
 # network's weights and arena before boards.fits adds boards.MARGIN.
 ESTIMATE_MARGIN = 0.02
