@@ -212,9 +212,13 @@ def _common_train_options(fn):
               help="Your own validation images: DIR/good/ and DIR/<defect>/ (masks as <stem>_mask.png); "
                    "the search and the threshold use them beside the synthetic anomalies.")
 @click.option("--seed", default=0, show_default=True, help="Held-back split and synthetic anomalies.")
+@click.option("--board", help="Keep to what fits this board (see `vadtool boards`): the backbone and input "
+                              "size from the board's list, the candidates that fit its flash and RAM, a knn "
+                              "bank as large as its flash allows.")
 @click.pass_context
 def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshold, cut, density,
-                  components, image_score, bank_kb, project, backbone, preprocess, search, val_dir, seed):
+                  components, image_score, bank_kb, project, backbone, preprocess, search, val_dir, seed,
+                  board):
     """FOMO-AD detector: frozen backbone cut early, density of normal cell features.
 
     By default the recipe is searched: part of the normal training images is held back, synthetic
@@ -231,8 +235,13 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
     if search and explicit:
         raise VadError(f"--search chooses what {explicit[0]} sets; leave one of them out")
     search = not explicit if search is None else search
+    if board is not None:
+        from .boards import get_board
+        get_board(board)  # an unknown board fails before TensorFlow loads
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
+    if backbone is not None and board is not None:
+        raise VadError("--board does not apply to an imported --backbone yet; leave it out")
     if backbone is not None:
         given = [name for name, v in (("--size", size), ("--resize", resize), ("--weights", weights), ("--alpha", alpha),
                                       ("--cut", cut), ("--recipe", recipe)) if v is not None]
@@ -257,15 +266,31 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
         # (KNN_BANK_CELLS cells); --bank-kb asks for a coreset of that many KB
         r = replace(r, bank_kb=0)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx), search=search,
-                       val_dir=Path(val_dir) if val_dir else None, seed=seed)
+                       val_dir=Path(val_dir) if val_dir else None, seed=seed, board=board,
+                       fixed_bank=bank_kb is not None, fixed_size=size is not None)
     m = run.manifest
     if "search" in m:
         chosen = next(c for c in m["search"]["candidates"] if c.get("chosen"))
         click.echo(f"search: {len(m['search']['candidates'])} candidates in {m['search']['seconds']:.0f} s; "
                    f"chose {chosen['candidate']} (validation AUROC {chosen['rank_key']:.3f}, "
                    f"{chosen['head_params']:,} head parameters)")
+    if "board" in m:
+        _echo_board_choice(m)
     click.echo(f"wrote {run.path}: input {_input_text(m)}, grid {m['output']['grid']}, "
                f"threshold {m['threshold']:.4g} ({m['threshold_source']}), {m['train_seconds']:.1f} s")
+
+
+def _echo_board_choice(m) -> None:
+    b, e = m["board"], m["board"]["estimate"]
+    excluded = sum("excluded" in c for c in m.get("search", {}).get("candidates", []))
+    for t in b["not_fitting"]:
+        click.echo(f"board {b['name']}: {t['option']} does not fit: {t['reason']}")
+    click.echo(f"board {b['name']}: {b['base']}, {m['recipe']['density']} head"
+               + (f" ({m['recipe']['bank_kb']:g} KB bank)" if m["recipe"]["density"] == "knn" else "")
+               + f"; estimated {(e['macs'] + e['head_macs']) / 1e6:.1f} M MACs (head {e['head_macs'] / 1e6:.1f} M), "
+               f"weights {e['weights_bytes'] / 1024:.0f} KB + head {e['head_flash_bytes'] / 1024:.0f} KB, "
+               f"arena {e['arena_bytes'] / 1024:.0f} KB"
+               + (f"; {excluded} candidates did not fit" if excluded else ""))
 
 
 def _input_text(manifest) -> str:
@@ -536,7 +561,9 @@ def flash(project, port, tool, flash_port):
 
 
 @cli.command()
-def boards():
+@click.option("--defaults", is_flag=True, help="Also the FOMO-AD recipe `train fomo-ad DATA --board B` starts "
+                                               "from on square images (builds each candidate's graph: a few seconds).")
+def boards(defaults):
     """List the board profiles: clock, memory, what a model may use (after the fit margin),
     emulator, LED and flasher."""
     from .boards import BOARDS, MARGIN, budget
@@ -552,6 +579,24 @@ def boards():
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    if defaults:
+        _echo_board_defaults([b for b in BOARDS.values() if b.flash_bytes is not None])
+
+
+def _echo_board_defaults(board_list) -> None:
+    """Per board, the base recipe train --board would start from on square images, the
+    first fitting candidate's estimated cost and the knn bank it would get."""
+    from . import board_fit
+    from .models.fomo_ad import FomoAdRecipe
+    recipe = _recipe(FomoAdRecipe, None, {}, {}, {})
+    click.echo("\ntrain fomo-ad --board B on square images starts from:")
+    for b in board_list:
+        base = board_fit.choose_base(b, recipe, [], search=True)
+        cost = board_fit.recipe_cost(base.recipe)
+        knn = board_fit.bank_kb_for(b, base.recipe)
+        h, w = base.recipe.shape
+        click.echo(f"  {b.name}: {base.option.name} ({w}x{h}); first candidate that fits: {cost.describe()}; "
+                   f"knn bank {knn:g} KB")
 
 
 # Commands that live beside their core (commands_*.py), registered here.

@@ -86,16 +86,26 @@ def relative_paths(ds, samples) -> list[str]:
 
 def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
                   threshold: float | None = None, progress: Progress = quiet, search: bool = False,
-                  val_dir: Path | None = None, budget=None, seed: int = 0) -> Run:
+                  val_dir: Path | None = None, budget=None, seed: int = 0, board: str | None = None,
+                  fixed_bank: bool = False, fixed_size: bool = False) -> Run:
     """Train a FOMO-AD run. With search (the CLI's default), the recipe's layers, pooling, density
     and image score are chosen on the validation set (search.py); budget(recipe, density)
-    -> None or why it does not fit (a board) limits the candidates."""
+    -> None or why it does not fit limits the candidates. board: the recipe starts from what
+    fits that board and the search keeps to it (board_fit.py; fixed_bank / fixed_size: the
+    recipe's knn bank / input size are the user's); ModelError before any image is loaded
+    when nothing fits."""
     from . import search as recipe_search
     started = time.perf_counter()
     check_out(out)
     ds = datasets.discover(data_root)
     normals = [s for s in ds.split("train") if s.label == 0]
     user_val = validation.user_folder(val_dir) if val_dir is not None else None
+    board_base = None
+    if board is not None:
+        from . import board_fit
+        board_base = board_fit.choose_base(board, recipe, [s.path for s in normals], search,
+                                           fixed_bank=fixed_bank, fixed_size=fixed_size, progress=progress)
+        recipe, budget = board_base.recipe, board_fit.Budget(board, fixed_bank)
     stride = recipe_search.output_stride(recipe) if search else fomo_ad.output_stride(recipe)
     recipe, shape = geometry.resolve_recipe(recipe, stride, [s.path for s in normals])
     images = _load(normals, shape, progress, "load train images")
@@ -119,7 +129,7 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     if search:
         searched = recipe_search.run(recipe, images, fit_idx, synthetic.images, synthetic.owner, val,
                                      budget=budget, seed=seed, progress=progress)
-        recipe = searched.recipe
+        recipe = budget.settle(searched.recipe) if board is not None else searched.recipe
         network = fomo_ad.build_network(recipe)
         fit_features = searched.fit_features
         density, auto_threshold, threshold_source = searched.density, searched.threshold, searched.threshold_source
@@ -156,6 +166,8 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
             run.manifest["search"] = {"chosen": next(r["candidate"] for r in searched.table if r.get("chosen")),
                                       "ranked_by": f"image AUROC, {recipe_search.FOLDS}-fold cross-fitted on the normal training images and synthetic anomalies painted on them (and the --val images)",
                                       "seconds": searched.seconds, "candidates": searched.table}
+        if board_base is not None:
+            run.manifest["board"] = _board_fields(board, board_base, recipe, density)
         run.add_file("model.keras", lambda p: _save_keras(network, p))
         run.add_file("head.npz", density.save)
         if len(val):  # quantize sets the int8 threshold on the same images
@@ -165,6 +177,15 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
             run.add_file(fomo_ad.HOLDOUT_CELLS, lambda p: _save_array(p, val_cells[held]))
         run.manifest["train_seconds"] = round(time.perf_counter() - started, 2)
     return run
+
+
+def _board_fields(board: str, base, recipe, density) -> dict:
+    """What the run says of its board: the base it started from, what did not fit before it,
+    and the chosen recipe's estimated cost there."""
+    from . import board_fit
+    return {"name": board, "base": base.option.name if base.option else "the given recipe",
+            "not_fitting": [{"option": o, "reason": r} for o, r in base.tried],
+            "estimate": board_fit.recipe_cost(recipe, density).to_json()}
 
 
 def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRecipe,

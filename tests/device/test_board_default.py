@@ -1,0 +1,155 @@
+"""`vadtool train fomo-ad DATA --board B` keeps to what fits B, through the real commands: the
+run's estimated cost is the native runtime's real plan, candidates that do not fit are in the
+search table with the reason, the board default renders, builds and answers bit-exact in QEMU
+with the head on the device; a board too small for anything fails in one line before any run
+is written."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from .conftest import needs_qemu
+from .test_cli_firmware import vadtool
+
+
+@pytest.fixture(scope="session")
+def small_set(tmp_path_factory):
+    """Few normal images: enough for the search to hold some back, quick to train on."""
+    from vadtool.synth import make_dataset
+    return make_dataset(tmp_path_factory.mktemp("board_set") / "parts", seed=5, n_train=12)
+
+
+@pytest.fixture(scope="session")
+def board_run(tmp_path_factory, small_set, weights):
+    """The board default, trained and quantized by the CLI, once per board."""
+    runs = {}
+
+    def get(board):
+        if board not in runs:
+            out = tmp_path_factory.mktemp("board_runs") / board
+            trained = vadtool("train", "fomo-ad", small_set, "--board", board, "--out", out)
+            assert f"board {board}: MobileNetV2" in trained.stdout, trained.stdout
+            vadtool("quantize", out)
+            runs[board] = (out, trained.stdout)
+        return runs[board]
+    return get
+
+
+def test_board_run_fits_and_says_why_other_candidates_do_not(board_run):
+    """stm32f405 (128 + 64 KB RAM): the 1.0 backbone at 128 and 96 px does not fit (said, in
+    KB); the search table marks each candidate that does not fit with its reason; the
+    estimate the choice was made on is the native runtime's real plan; the quantized model
+    and its integer head fit the board by build.model_fit."""
+    from vadtool import board_fit
+    from vadtool.boards import arena_limit, get_board
+    from vadtool.build import model_fit
+    from vadtool.models.int_head import IntHead
+    from vadtool.native.codegen import build_plan
+    run, stdout = board_run("stm32f405")
+    m = json.loads((run / "vadtool.json").read_text())
+    assert m["board"]["name"] == "stm32f405"
+    assert re.search(r"MobileNetV2 1\.0 at 128 px does not fit: needs \d+ KB of RAM and CCM", stdout), stdout
+    rows = m["search"]["candidates"]
+    excluded = [r for r in rows if "excluded" in r]
+    assert excluded and len(excluded) < len(rows)
+    assert all(re.search(r"needs \d+ KB of .*stm32f405 has", r["excluded"]) for r in excluded)
+    chosen = [r for r in rows if r.get("chosen")]
+    assert len(chosen) == 1 and "excluded" not in chosen[0]
+    estimate = m["board"]["estimate"]
+    info = build_plan(run / "model_int8.tflite", arena_limit=arena_limit(get_board("stm32f405"))).info
+    assert abs(info.arena_bytes - estimate["arena_bytes"]) <= board_fit.ESTIMATE_MARGIN * info.arena_bytes
+    assert abs(info.weights_bytes - estimate["weights_bytes"]) <= board_fit.ESTIMATE_MARGIN * info.weights_bytes
+    assert info.macs == estimate["macs"]
+    head = IntHead.load(run / "head_int.npz")
+    assert head.flash_bytes <= estimate["head_flash_bytes"] and head.ram_bytes == estimate["head_ram_bytes"]
+    assert model_fit("stm32f405", run / "model_int8.tflite", head) is None
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", ["stm32f405", "qemu-an386"])
+def test_board_default_runs_on_the_emulated_board(tmp_path, board_run, board):
+    run, _ = board_run(board)
+    project = tmp_path / "fw"
+    vadtool("render", run, "--board", board, "--out", project)
+    built = vadtool("build", project)
+    assert "flash" in built.stdout
+    bench = json.loads(vadtool("bench", run, "--project", project, "--emulate", "--limit", 2,
+                               "--json").stdout)
+    assert bench["board"] == board and bench["n_images"] == 2
+    assert bench["mismatches"] == 0 and bench["head_on_device"] is True
+    assert bench["instructions_per_inference"] > 0
+
+
+def test_board_too_small_for_anything_fails_in_one_line(tmp_path, small_set, weights, monkeypatch):
+    """A board with 64 KB of flash and 24 KB of RAM: not even the 0.35 backbone at 64 px fits;
+    one line in KB, exit 2, no run written, no image loaded."""
+    from dataclasses import replace
+
+    from vadtool import board_fit, boards, data
+    tiny = replace(boards.BOARDS["nano33ble"], name="tiny-m0", flash_bytes=64 * 1024, ram_bytes=24 * 1024)
+    monkeypatch.setitem(boards.BOARDS, "tiny-m0", tiny)
+    monkeypatch.setitem(board_fit.BASE_OPTIONS, "tiny-m0", (board_fit.BaseOption(0.35, 64),))
+    monkeypatch.setattr(data, "load_images", lambda *a, **k: pytest.fail("loaded images"))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(board_cli(), ["-q", "train", "fomo-ad", str(small_set), "--board", "tiny-m0",
+                                              "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert re.fullmatch(r"error: --board tiny-m0: no recipe fits; the smallest, MobileNetV2 0\.35 at 64 px, "
+                        r"needs \d+ KB of (flash|RAM) .*tiny-m0 has \d+ KB after the 10% margin", lines[0]), lines[0]
+    assert not out.exists() and not list(tmp_path.glob(".run*"))
+
+
+def test_recipe_that_does_not_fit_the_board_fails_before_training(tmp_path, small_set, weights):
+    """With a recipe (no search) the board only checks it: the 16-Gaussian mixture at 128 px
+    does not fit stm32f405."""
+    out = tmp_path / "run"
+    failed = vadtool("train", "fomo-ad", small_set, "--board", "stm32f405", "--recipe",
+                     Path(__file__).parents[2] / "models" / "fomo-ad-gmm.json", "--out", out, check=False)
+    assert failed.returncode == 2
+    assert re.fullmatch(r"error: --board stm32f405: this recipe needs \d+ KB of RAM and CCM .*\n",
+                        failed.stderr), failed.stderr
+    assert not out.exists()
+
+
+def test_unknown_board_is_one_line(tmp_path, small_set):
+    failed = vadtool("train", "fomo-ad", small_set, "--board", "uno", "--out", tmp_path / "run", check=False)
+    assert failed.returncode == 2 and "unknown board 'uno'" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def board_cli():
+    from vadtool.cli import cli
+    return cli
+
+
+def test_each_board_starts_from_the_first_option_that_fits(weights):
+    """On square images: the QEMU boards keep the 1.0 backbone at 128 px; stm32f405 and
+    nano33ble go down to 64 px, saying why 128 and 96 px do not fit; a knn bank gets the
+    flash the network leaves (less beside the deeper stride-16 weights), and fits."""
+    from dataclasses import replace
+
+    from vadtool import board_fit
+    from vadtool.cli import _recipe
+    from vadtool.models.fomo_ad import FomoAdRecipe
+    recipe = _recipe(FomoAdRecipe, None, {}, {}, {})
+    an386 = board_fit.choose_base("qemu-an386", recipe, [], search=True)
+    assert an386.option == board_fit.BaseOption(1.0, 128) and an386.tried == []
+    for board in ("stm32f405", "nano33ble"):
+        base = board_fit.choose_base(board, recipe, [], search=True)
+        assert base.option == board_fit.BaseOption(1.0, 64) and base.recipe.shape == [64, 64]
+        assert [t[0] for t in base.tried] == ["MobileNetV2 1.0 at 128 px", "MobileNetV2 1.0 at 96 px"]
+        assert all(re.match(rf"needs \d+ KB of RAM.*{board} has", why) for _, why in base.tried)
+    deep = replace(recipe, shape=[64, 64], density="knn")  # stride 8 + stride 16: 856 KB of weights
+    shallow = replace(deep, extra_layers=[])
+    deep_kb, shallow_kb = (board_fit.bank_kb_for("stm32f405", r) for r in (deep, shallow))
+    assert board_fit.MIN_BANK_KB <= deep_kb < shallow_kb == board_fit.MAX_BANK_KB
+    for r, kb in ((deep, deep_kb), (shallow, shallow_kb)):
+        assert board_fit.Budget("stm32f405")(r) is None
+        assert board_fit.Budget("stm32f405").settle(r).bank_kb == kb

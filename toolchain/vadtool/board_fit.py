@@ -1,0 +1,353 @@
+"""What a FOMO-AD recipe costs on a board, estimated before anything is converted, and the
+recipe a board starts from.
+
+The network's cost comes from its Keras graph alone (no weights, no TFLite conversion): the
+int8 constants the native runtime stores per convolution (filter, its packed copy, per-channel
+bias and requantization arrays), and the activation arena, planned by the native runtime's own
+planner over the tensors the converted model will have (a convolution with its batch norm and
+ReLU is one tensor; the input scaling is a MUL and an ADD for [-1, 1] inputs; the network's
+output lives outside the arena). Checked against ``build.model_fit`` on real models (README,
+"On the device"): the estimate is within ESTIMATE_MARGIN of the real plan, and that margin is added
+before ``boards.fits`` adds its own.
+
+The head's cost is the integer head's (``IntHead.flash_bytes`` / ``ram_bytes``) for the
+candidate's density, grid and channels; a knn bank is the coreset of ``recipe.bank_kb``.
+
+A board starts from the first entry of its BASE_OPTIONS (backbone width and shorter input
+side, most accurate first) whose cheapest candidate fits; the search then chooses among
+the candidates of that base that fit (``budget()``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+
+from . import boards as board_table
+from .boards import KB, Board, get_board
+from .errors import ModelError
+
+# The estimate's own margin over the real plan (equal to it on the 4 models of README, "On the device";
+# the margin covers converter changes), added to the
+# network's weights and arena before boards.fits adds boards.MARGIN.
+ESTIMATE_MARGIN = 0.02
+# Per output channel, the native runtime stores bias, multiplier, shift, folded bias and the
+# fast path's two requantization arrays, int32 each (native/lower.py).
+PER_CHANNEL_BYTES = 6 * 4
+MAX_BANK_KB = 256  # knn: beyond this the nearest-neighbour search costs more than the network
+MIN_BANK_KB = 8
+
+
+@dataclass(frozen=True)
+class BaseOption:
+    """A backbone and an input size a board's recipe may start from."""
+
+    alpha: float
+    size: int  # shorter input side in pixels
+
+    @property
+    def name(self) -> str:
+        return f"MobileNetV2 {self.alpha} at {self.size} px"
+
+
+# Most accurate first. The 0.35 backbone is the FOMO-AD weights file cut at
+# block_6_expand_relu: that layer only (search.candidates keeps a file's own layers).
+LADDER = (BaseOption(1.0, 128), BaseOption(1.0, 96), BaseOption(1.0, 64),
+          BaseOption(0.35, 96), BaseOption(0.35, 80), BaseOption(0.35, 64))
+BASE_OPTIONS: dict[str, tuple[BaseOption, ...]] = {name: LADDER for name in board_table.BOARDS}
+SMALL_CUT = "block_6_expand_relu"
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    macs: int
+    weights_bytes: int
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+    grid: tuple[int, int]
+    channels: int
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A recipe's estimated cost on a board (network with ESTIMATE_MARGIN, head, I/O)."""
+
+    network: NetworkCost
+    head_flash_bytes: int
+    head_ram_bytes: int
+    head_macs: int
+    io_bytes: int
+
+    @property
+    def weights_bytes(self) -> int:
+        return math.ceil(self.network.weights_bytes * (1 + ESTIMATE_MARGIN))
+
+    @property
+    def arena_bytes(self) -> int:
+        return math.ceil(self.network.arena_bytes * (1 + ESTIMATE_MARGIN))
+
+    def describe(self) -> str:
+        return (f"{(self.network.macs + self.head_macs) / 1e6:.1f} M MACs "
+                f"(head {self.head_macs / 1e6:.1f} M), weights {self.network.weights_bytes / KB:.0f} KB "
+                f"+ head {self.head_flash_bytes / KB:.0f} KB, arena {self.network.arena_bytes / KB:.0f} KB")
+
+    def to_json(self) -> dict:
+        return {"macs": self.network.macs, "head_macs": self.head_macs,
+                "weights_bytes": self.network.weights_bytes, "arena_bytes": self.network.arena_bytes,
+                "head_flash_bytes": self.head_flash_bytes, "head_ram_bytes": self.head_ram_bytes,
+                "io_bytes": self.io_bytes}
+
+
+# ------------------------------------------------------------------ the network
+
+def _shape_hw(recipe) -> tuple[int, int]:
+    if recipe.shape:
+        return int(recipe.shape[0]), int(recipe.shape[1])
+    return int(recipe.size), int(recipe.size)
+
+
+def network_cost(recipe) -> NetworkCost:
+    """The int8 network's cost: MACs, constants and arena (native runtime) of the recipe's
+    backbone up to its deepest layer, its pooling and (project) the 1x1 projection."""
+    from .models.fomo_ad import _layers
+    spec = recipe.backbone
+    return _network_cost(spec.arch, float(spec.alpha), spec.input_scale, _shape_hw(recipe),
+                         tuple(_layers(recipe)), int(recipe.pool), int(recipe.pool_stride),
+                         int(recipe.project or 0))
+
+
+@lru_cache(maxsize=64)
+def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, project) -> NetworkCost:
+    import warnings
+
+    from .models.fomo_ad import pool_to_cells
+    from .native import planner
+    from .tfenv import keras
+    if arch != "mobilenet_v2":
+        raise ModelError(f"board fit: no cost estimate for backbone {arch!r}; use mobilenet_v2")
+    inp = keras.Input((*shape_hw, 3))
+    with warnings.catch_warnings():  # non-square inputs: Keras warns about its ImageNet sizes
+        warnings.simplefilter("ignore")
+        base = keras.applications.MobileNetV2(alpha=alpha, include_top=False, weights=None,
+                                              input_tensor=inp)
+    cells = pool_to_cells([base.get_layer(name).output for name in layers], pool, stride)
+    if project:
+        cells = keras.layers.Conv2D(project, 1, name="project")(cells)
+    model = keras.Model(inp, cells)
+
+    def nbytes(t) -> int:
+        return int(np.prod([int(d) for d in t.shape[1:]]))
+
+    # arena tensors by key: size, first and last op using them
+    size: dict[object, int] = {}
+    first: dict[object, int] = {}
+    last: dict[object, int] = {}
+    key_of: dict[int, object] = {}  # Keras tensor id -> arena tensor (aliases share one)
+    scratch: list[tuple[int, int]] = []  # (op, bytes): im2col columns alive during one op
+    macs = weights = step = 0
+
+    def produce(key, nbytes_, op) -> None:
+        size[key], first[key], last[key] = nbytes_, op, op
+
+    def use(key, op) -> None:
+        last[key] = max(last[key], op)
+
+    produce("pixels", nbytes(inp), 0)
+    key_of[id(inp)] = "pixels"
+    if input_scale == "symmetric":  # x / 127.5 - 1 stays a MUL and an ADD in the int8 model
+        for name, src in (("scaled_mul", "pixels"), ("scaled", "scaled_mul")):
+            use(src, step)
+            produce(name, nbytes(inp), step)
+            step += 1
+        key_of[id(inp)] = "scaled"
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        node = layer._inbound_nodes[0]
+        ins, out = list(node.input_tensors), node.output_tensors[0]
+        if kind in ("BatchNormalization", "ReLU", "ZeroPadding2D", "Activation"):
+            key_of[id(out)] = key_of[id(ins[0])]  # fused into the convolution before it
+            continue
+        for t in ins:
+            use(key_of[id(t)], step)
+        key_of[id(out)] = id(out)
+        produce(id(out), nbytes(out), step)
+        oh, ow, oc = (int(d) for d in out.shape[1:4])
+        if kind == "Conv2D":
+            kh, kw = layer.kernel_size
+            kk = kh * kw * int(ins[0].shape[-1])
+            kpad = (kk + 3) // 4 * 4
+            # the fast path keeps a copy of a filter whose rows are not a multiple of 4
+            weights += oc * kk + (oc * kpad if kpad != kk else 0) + PER_CHANNEL_BYTES * oc
+            macs += oh * ow * oc * kk
+            if not (kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk):
+                scratch.append((step, 2 * kpad))
+        elif kind == "DepthwiseConv2D":
+            kh, kw = layer.kernel_size
+            weights += 3 * kh * kw * oc + PER_CHANNEL_BYTES * oc  # filter and its packed pairs
+            macs += oh * ow * oc * kh * kw
+        step += 1
+    out_key = key_of[id(model.output)]  # written into the caller's buffer, not the arena
+    keys = [k for k in size if k != out_key]
+    buffers = [planner.Buffer(n, size[k], first[k], last[k]) for n, k in enumerate(keys)]
+    buffers += [planner.Buffer(-(n + 1), nb, op, op) for n, (op, nb) in enumerate(scratch)]
+    _, arena = planner.plan(buffers)
+    gh, gw, channels = (int(d) for d in model.output.shape[1:4])
+    return NetworkCost(macs=int(macs), weights_bytes=int(weights), arena_bytes=int(arena),
+                       input_bytes=int(np.prod(shape_hw)) * 3, output_bytes=gh * gw * channels,
+                       grid=(gh, gw), channels=channels)
+
+
+# ------------------------------------------------------------------ the head and the whole
+
+def _shape_only_head(recipe, grid: tuple[int, int], channels: int, density=None):
+    """An IntHead with the candidate's table sizes and no numbers: its flash_bytes, ram_bytes
+    and macs_per_image are the real head's (the coreset at recipe.bank_kb for knn)."""
+    from .models.int_head import IntHead
+    head = IntHead(kind=recipe.density, pooling=recipe.image_score, grid=tuple(grid),
+                   channels=channels, frac_bits=0, threshold=0, zero_point=0, scale=1.0)
+    if recipe.density == "knn":
+        rows = max(1, int(recipe.bank_kb * KB) // channels)
+        if density is not None:  # no more cells than the fitted bank holds
+            rows = min(rows, len(density.means))
+        head.bank = np.broadcast_to(np.int8(0), (rows, channels))
+    else:
+        if recipe.density == "per-position":
+            k = grid[0] * grid[1]
+        elif density is not None:
+            k = len(density.means)
+        else:
+            k = recipe.components if recipe.density == "gmm" else 1
+        head.weights = np.broadcast_to(np.int16(0), (k, 0, 0))
+    return head
+
+
+def recipe_cost(recipe, density=None) -> Cost:
+    """The recipe's estimated cost (shape fixed: recipe.shape, else size x size)."""
+    net = network_cost(recipe)
+    head = _shape_only_head(recipe, net.grid, net.channels, density)
+    return Cost(net, int(head.flash_bytes), int(head.ram_bytes), int(head.macs_per_image),
+                board_table.io_bytes(net.output_bytes, net.grid[0] * net.grid[1]))
+
+
+def why_not(board: Board | str, cost: Cost) -> str | None:
+    """boards.fits on an estimated cost: None, or why it does not fit, in KB."""
+    return board_table.fits(board, weights_bytes=cost.weights_bytes, arena_bytes=cost.arena_bytes,
+                            head_bytes=cost.head_flash_bytes, head_ram_bytes=cost.head_ram_bytes,
+                            io_bytes=cost.io_bytes)
+
+
+def bank_kb_for(board: Board | str, recipe) -> float:
+    """A knn coreset as large as the board's flash allows beside this recipe's network and the
+    firmware's code (after both margins), at most MAX_BANK_KB (its search time grows with it),
+    in whole KB; MIN_BANK_KB when not even that is free (the fit check then says so)."""
+    board = get_board(board) if isinstance(board, str) else board
+    room = board_table.budget(board).flash_bytes
+    if room is None:
+        return float(MAX_BANK_KB)
+    weights = math.ceil(network_cost(recipe).weights_bytes * (1 + ESTIMATE_MARGIN))
+    free_kb = (room - board_table.CODE_BYTES - weights) // KB
+    return float(min(MAX_BANK_KB, max(MIN_BANK_KB, free_kb)))
+
+
+def with_board_bank(board: Board | str, recipe):
+    """A knn recipe with the board's bank (bank_kb_for); other densities unchanged."""
+    return replace(recipe, bank_kb=bank_kb_for(board, recipe)) if recipe.density == "knn" else recipe
+
+
+class Budget:
+    """The search's budget(recipe, density): None when the candidate fits the board (a knn one
+    with the bank the board would give it, unless the bank is fixed), else why not."""
+
+    def __init__(self, board: Board | str, fixed_bank: bool = False):
+        self.board = get_board(board) if isinstance(board, str) else board
+        self.fixed_bank = fixed_bank
+
+    def settle(self, recipe):
+        return recipe if self.fixed_bank else with_board_bank(self.board, recipe)
+
+    def cost(self, recipe, density=None) -> Cost:
+        return recipe_cost(self.settle(recipe), density)
+
+    def __call__(self, recipe, density=None) -> str | None:
+        return why_not(self.board, self.cost(recipe, density))
+
+
+@dataclass
+class BoardBase:
+    """The recipe a board starts from and how it was chosen."""
+
+    recipe: object  # FomoAdRecipe, shape fixed
+    option: BaseOption | None  # None: the user's own recipe, checked only
+    tried: list[tuple[str, str]]  # (option, why it did not fit) before the chosen one
+
+
+def _option_recipe(recipe, option: BaseOption):
+    from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
+    spec = recipe.backbone
+    if option.alpha == spec.alpha and spec.cut:
+        new = spec
+    else:
+        cut = spec.cut if option.alpha == 1.0 else SMALL_CUT
+        new = BackboneSpec(arch="mobilenet_v2", alpha=option.alpha, cut=cut, weights=spec.weights)
+        new = replace(new, input_scale=default_input_scale(resolve_weights(new)))
+    extra = recipe.extra_layers if option.alpha == 1.0 else []
+    return replace(recipe, backbone=new, extra_layers=list(extra), size=option.size, shape=None)
+
+
+def choose_base(board: Board | str, recipe, train_paths, search: bool, *, fixed_bank: bool = False,
+                fixed_size: bool = False, progress=None) -> BoardBase:
+    """The base recipe for a board: with search, the first of BASE_OPTIONS[board] of which some
+    candidate fits (its shape from the training images, as training chooses it; fixed_size:
+    the recipe's size or shape, the options' backbones only); without, the recipe itself,
+    checked. fixed_bank: the recipe's bank_kb, not the board's. ModelError in one line when
+    nothing fits."""
+    from . import geometry
+    from . import search as recipe_search
+    from .models import fomo_ad
+    board = get_board(board) if isinstance(board, str) else board
+    budget = Budget(board, fixed_bank)
+    if not search:
+        stride = fomo_ad.output_stride(recipe)
+        fixed, _ = geometry.resolve_recipe(recipe, stride, train_paths)
+        reason = budget(fixed)
+        if reason:
+            raise ModelError(f"--board {board.name}: this recipe {reason}; leave out the recipe "
+                             "options to let the search choose one that fits, or pick another board")
+        return BoardBase(budget.settle(fixed), None, [])
+    tried = []
+    options = BASE_OPTIONS.get(board.name, LADDER)
+    if fixed_size:  # one try per backbone at the user's size
+        side = min(recipe.shape) if recipe.shape else recipe.size
+        options = tuple(dict.fromkeys(replace(o, size=side) for o in options))
+    for n, option in enumerate(options):
+        if progress:
+            progress(f"board fit: {board.name}", n, len(options))
+        try:
+            base = _option_recipe(recipe, option)
+        except ModelError as exc:  # e.g. no 0.35 weights file
+            tried.append((option.name, f"unavailable: {exc}"))
+            continue
+        if fixed_size and recipe.shape:
+            base = replace(base, shape=list(recipe.shape))
+        base, _ = geometry.resolve_recipe(base, recipe_search.output_stride(base), train_paths)
+        smallest = None
+        for candidate in recipe_search.candidates(base):
+            cost = budget.cost(candidate.recipe(base))
+            reason = why_not(board, cost)
+            if reason is None:
+                if progress:
+                    progress(f"board fit: {board.name}", len(options), len(options))
+                # the fitting candidate's recipe: what training uses if it cannot search
+                return BoardBase(budget.settle(candidate.recipe(base)), option, tried)
+            size = cost.weights_bytes + cost.head_flash_bytes + cost.arena_bytes
+            if smallest is None or size < smallest[0]:
+                smallest = (size, reason)
+        tried.append((option.name, smallest[1]))
+    name, reason = tried[-1] if tried else ("-", "no options")
+    raise ModelError(f"--board {board.name}: no recipe fits; the smallest, {name}, {reason}")
