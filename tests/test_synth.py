@@ -1,6 +1,5 @@
 """Tests for vadtool.synth: determinism, exact masks, layout, atomic writing."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +57,6 @@ def test_good_images_vary(tmp_path):
     out = synth.make_dataset(tmp_path / "ds", seed=2, **SMALL)
     a, b = (np.asarray(Image.open(out / f"train/good/00{i}.png")) for i in (0, 1))
     assert not np.array_equal(a, b)
-
-
-def test_default_is_fast(tmp_path):
-    t = time.perf_counter()
-    synth.make_dataset(tmp_path / "ds")
-    assert time.perf_counter() - t < 2.0
 
 
 def test_refuses_non_empty_out(tmp_path):
