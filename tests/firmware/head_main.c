@@ -8,19 +8,8 @@
 #include "vad_head.h"
 
 #ifdef HEAD_TICKS
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
-extern volatile uint32_t vad_systick_wraps;
-static uint64_t now(void)
-{
-    uint32_t w, v;
-    do {
-        w = vad_systick_wraps;
-        v = SYST_CVR;
-    } while (w != vad_systick_wraps);
-    return ((uint64_t)w << 24) + ((0x1000000u - v) & 0xFFFFFFu);
-}
+void vad_bench_timer_start(void); /* startup_m4.c */
+uint64_t vad_bench_ticks(void);
 #endif
 
 static int8_t features[VAD_HEAD_CELLS * VAD_HEAD_CHANNELS];
@@ -36,17 +25,15 @@ int main(void)
         return 1;
     }
 #ifdef HEAD_TICKS
-    SYST_RVR = 0xFFFFFFu;
-    SYST_CVR = 0;
-    SYST_CSR = 7u;
+    vad_bench_timer_start();
 #endif
     while (fread(features, 1, sizeof features, fi) == sizeof features) {
 #ifdef HEAD_TICKS
-        const uint64_t t0 = now();
+        const uint64_t t0 = vad_bench_ticks();
 #endif
         scores[VAD_HEAD_CELLS] = vad_head_score(features, scores);
 #ifdef HEAD_TICKS
-        printf("RUN %d ticks %lu\n", n, (unsigned long)(now() - t0));
+        printf("RUN %d ticks %lu\n", n, (unsigned long)(vad_bench_ticks() - t0));
 #endif
         fwrite(scores, sizeof scores[0], VAD_HEAD_CELLS + 1, fo);
         n++;

@@ -10,9 +10,35 @@ void Reset_Handler(void);
 void Default_Handler(void);
 void SysTick_Handler(void);
 
-volatile uint32_t vad_systick_wraps;
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 
-void SysTick_Handler(void) { vad_systick_wraps++; }
+static volatile uint32_t systick_wraps;
+
+void SysTick_Handler(void) { systick_wraps++; }
+
+/* SysTick free-running at the core clock, its wraps counted: under -icount shift=0 a tick is
+ * a fixed number of instructions (QEMU's DWT reads 0). The harnesses' mains call these. */
+void vad_bench_timer_start(void);
+uint64_t vad_bench_ticks(void);
+
+void vad_bench_timer_start(void)
+{
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0;
+    SYST_CSR = 7u;
+}
+
+uint64_t vad_bench_ticks(void)
+{
+    uint32_t w, v;
+    do {
+        w = systick_wraps;
+        v = SYST_CVR;
+    } while (w != systick_wraps);
+    return ((uint64_t)w << 24) + ((0x1000000u - v) & 0xFFFFFFu);
+}
 
 void Default_Handler(void)
 {
