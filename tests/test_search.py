@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from vadtool import synth, validation
 from vadtool.cli import cli
+from vadtool.errors import DatasetError
 
 
 def _normals(n=4, h=48, w=96, seed=0):
@@ -59,7 +60,7 @@ def test_threshold_is_the_best_f1_cut_between_two_scores():
 
 def test_user_folder_without_anomalies_is_refused(tmp_path):
     (tmp_path / "val" / "good").mkdir(parents=True)
-    with pytest.raises(Exception, match="no anomalous images"):
+    with pytest.raises(DatasetError, match="no anomalous images"):
         validation.user_folder(tmp_path / "val")
 
 

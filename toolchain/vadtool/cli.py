@@ -176,7 +176,7 @@ def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, shape_f
 
 
 def _common_train_options(fn):
-    fn = click.option("--threshold", type=float, help="Decision threshold (default: from held-back normal images).")(fn)
+    fn = click.option("--threshold", type=float, help="Decision threshold (default: best F1 on the validation set).")(fn)
     fn = click.option("--recipe", type=EXISTING, help="JSON recipe (see models/); options override it.")(fn)
     fn = click.option("--alpha", type=float, help="Backbone width (0.35-1.0).")(fn)
     fn = click.option("--weights", help="imagenet (Keras download), a weights file or a folder; "

@@ -169,7 +169,13 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
 
 def _check_images(run: Run, calib: np.ndarray) -> tuple[np.ndarray, bool]:
     """Held-back normal images (never calibrated on) or, without them, the calibration set;
-    and whether they are the held-back ones."""
+    and whether they are the held-back ones. A FOMO-AD run keeps them in its validation set,
+    already at the input shape."""
+    if run.has(VALIDATION_FILE):
+        val = ValidationSet.load(run.file(VALIDATION_FILE))
+        held = np.array([s == "holdout" for s in val.sources], bool)
+        if held.any():
+            return val.images[held], True
     root = Path(run.manifest["data"]["root"])
     held = [root / p for p in run.manifest.get("holdout_images", [])]
     shape = InputGeometry.from_manifest(run.manifest)

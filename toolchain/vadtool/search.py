@@ -19,7 +19,7 @@ import numpy as np
 from . import metrics
 from .errors import ModelError
 from .models import fomo_ad
-from .models.density import Density, POOLINGS
+from .models.density import POOLINGS, Density, image_scores
 from .progress import Progress, quiet
 from .validation import ValidationSet
 
@@ -160,10 +160,10 @@ def run(base: fomo_ad.FomoAdRecipe, normals: np.ndarray, fit_idx: np.ndarray,
         user_labels = validation.labels[is_user]
         for pooling in POOLINGS:
             candidate = replace(candidate0, image_score=pooling)
-            user = _pool(user_cells, pooling) if is_user.any() else None
+            user = image_scores(user_cells, pooling) if is_user.any() else None
             row = {"candidate": candidate.name, "grid": [int(gh), int(gw)], "channels": int(channels),
                    "head_params": int(density.n_params), "fit_seconds": round(seconds, 2)}
-            row.update(rank_scores(_pool(normal_cells, pooling), _pool(syn_cells, pooling),
+            row.update(rank_scores(image_scores(normal_cells, pooling), image_scores(syn_cells, pooling),
                                    user[user_labels == 0] if user is not None else None,
                                    user[user_labels == 1] if user is not None else None))
             reason = budget(candidate.recipe(base), density) if budget else None
@@ -189,11 +189,6 @@ def run(base: fomo_ad.FomoAdRecipe, normals: np.ndarray, fit_idx: np.ndarray,
     density, threshold, source, val_cell_scores = fomo_ad.fit_head(recipe, fit_cells, val_cells, validation.labels)
     return SearchResult(recipe, density, threshold, source, table, fit_cells, val_cell_scores,
                         round(time.perf_counter() - started, 2))
-
-
-def _pool(cell_scores: np.ndarray, pooling: str) -> np.ndarray:
-    from .models.density import image_scores
-    return image_scores(cell_scores, pooling)
 
 
 def _extract(model, images: np.ndarray, progress: Progress, what: str, batch: int = 32) -> list[np.ndarray]:

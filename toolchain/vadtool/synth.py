@@ -279,7 +279,7 @@ def add_defect(image: np.ndarray, rng: np.random.Generator, defect: str,
             dark = defect == "crack" or local.mean() > 128 or rng.random() < 0.5
             fill = local * rng.uniform(0.15, 0.4) if dark else local + (255 - local) * rng.uniform(0.6, 0.9)
         elif defect == "spot":
-            gray = np.ptp(img.reshape(-1, 3).mean(0)) < 2 and np.abs(img[..., 0] - img[..., 1]).max() < 1
+            gray = bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
             tint = rng.uniform(0.5, 1.5, 1 if gray else 3) * local + rng.uniform(-60, 60, 1 if gray else 3)
             fill = np.clip(tint, 0, 255)  # a gray part gets a gray spot
         else:  # missing: a hole showing the frame's border tone (the usual background)

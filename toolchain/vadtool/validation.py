@@ -33,7 +33,7 @@ class ValidationSet:
     images: np.ndarray  # (N, H, W, 3) uint8 at the model's input shape
     masks: np.ndarray  # (N, H, W) uint8 0/1
     labels: np.ndarray  # (N,) 0 normal, 1 anomalous
-    sources: list[str]  # "holdout", "synthetic:<defect>" or "val:<relative path>"
+    sources: list[str]  # "holdout", "synthetic:<defect>[:faint]" or "val:<relative path>"
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -127,7 +127,7 @@ def build(holdout: np.ndarray, synthetic: Synthetic, user: list | None = None,
     parts = [(holdout, np.zeros((len(holdout), *shape), np.uint8), np.zeros(len(holdout), np.int64),
               ["holdout"] * len(holdout)),
              (synthetic.images, synthetic.masks, np.ones(len(synthetic.images), np.int64),
-              [f"synthetic:{n}" for n in synthetic.defects])]
+              [f"synthetic:{n}{':faint' if faint else ''}" for n, faint in zip(synthetic.defects, synthetic.faint)])]
     if user:
         loaded = [load(path, mask) for path, mask, _ in user]
         parts.append((np.stack([im for im, _ in loaded]), np.stack([m for _, m in loaded]),

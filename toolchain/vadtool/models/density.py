@@ -14,7 +14,7 @@ constant). "per-position" keeps one Gaussian per cell position instead of one sh
 score is the Euclidean distance to the nearest of them (PatchCore's score; no whitening, so
 `whiten` and `log_norm` are empty). It follows normal cells that come in several looks, where
 one Gaussian spreads over all of them (magnetic_tile: image AUROC 0.65 with a Gaussian, 0.94
-with the default recipe's bank, int8; `make bench`).
+with a bank in the recipe `--no-search` trains, int8; `make bench`).
 """
 
 from __future__ import annotations

@@ -14,15 +14,16 @@ from .backbone import BackboneSpec, build_backbone, layer_stride
 from .density import Density, fit
 from ..validation import choose_threshold
 
-# train's cell scores of the held-back normal images, before a knn bank takes them in
+# train's cell scores of the held-back normal images, which quantize compares the int8 head's with
 HOLDOUT_CELLS = "holdout_cells.npy"
 
 
 @dataclass
 class FomoAdRecipe:
-    """The default is the most accurate recipe measured on ../shared/data (README, "Accuracy"):
-    stride-8 and stride-16 features, 7x7/2 pooling, nearest normal cell, mean of the top half of
-    the cells. models/fomo-ad-gaussian.json is the one whose head also runs in C on a device."""
+    """What a FOMO-AD network and head compute. These defaults (stride-8 and stride-16
+    features, 7x7/2 pooling, nearest normal cell, mean of the top half of the cells) are what
+    `train fomo-ad --no-search` trains; by default search.py chooses the layers, pooling,
+    density and image score on the validation set."""
     backbone: BackboneSpec = field(default_factory=BackboneSpec)
     size: int = 128  # the shorter input side; the longer follows the data's aspect ratio
     shape: list[int] | None = None  # [height, width]; None: chosen from the data at train time
