@@ -121,8 +121,8 @@ def run(base: fomo_ad.FomoAdRecipe, normals: np.ndarray, fit_idx: np.ndarray,
     backbone = fomo_ad.backbone_model(base, layers)
     is_user = np.array([s.startswith("val:") for s in validation.sources], bool)
     maps = {"normal": _extract(backbone, normals, progress, "search: features of training images"),
-            "synthetic": _extract(backbone, synthetic, progress, "search: features of synthetic anomalies"),
-            "validation": _extract(backbone, validation.images, progress, "search: features of validation images")}
+            "synthetic": _extract(backbone, synthetic, progress, "search: features of synthetic anomalies")}
+    maps["validation"] = _validation_maps(maps, backbone, validation, is_user, fit_idx, synthetic_owner, progress)
     fold = folds(len(normals), seed=seed)
     syn_fold = fold[synthetic_owner]
     table, fitted = [], {}
@@ -189,6 +189,22 @@ def run(base: fomo_ad.FomoAdRecipe, normals: np.ndarray, fit_idx: np.ndarray,
     density, threshold, source, val_cell_scores = fomo_ad.fit_head(recipe, fit_cells, val_cells, validation.labels)
     return SearchResult(recipe, density, threshold, source, table, fit_cells, val_cell_scores,
                         round(time.perf_counter() - started, 2))
+
+
+def _validation_maps(maps: dict, backbone, validation: ValidationSet, is_user: np.ndarray,
+                     fit_idx: np.ndarray, synthetic_owner: np.ndarray, progress: Progress) -> list[np.ndarray]:
+    """The validation set's maps in its order (held-back normals, their synthetic defects, the
+    user's images): the first two are rows of the maps already extracted; only the user's
+    images go through the backbone."""
+    held = np.setdiff1d(np.arange(len(maps["normal"][0])), fit_idx)
+    held_synthetic = np.isin(synthetic_owner, held)
+    user = _extract(backbone, validation.images[is_user], progress, "search: features of --val images") \
+        if is_user.any() else [m[:0] for m in maps["normal"]]
+    out = [np.concatenate([n[held], s[held_synthetic], u])
+           for n, s, u in zip(maps["normal"], maps["synthetic"], user)]
+    if len(out[0]) != len(validation):
+        raise ValueError(f"validation set of {len(validation)} images, {len(out[0])} feature maps")
+    return out
 
 
 def _extract(model, images: np.ndarray, progress: Progress, what: str, batch: int = 32) -> list[np.ndarray]:
