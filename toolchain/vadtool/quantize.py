@@ -207,15 +207,18 @@ def _refit_fomo_ad(run: Run, int8_runner, outs_f, outs_q, held_back: bool,
     feats = np.concatenate(feats)
     val = ValidationSet.load(run.file(VALIDATION_FILE)) if run.has(VALIDATION_FILE) else None
     val_feats = feats[:0]
+    held = np.array([s == "holdout" for s in val.sources], bool) if val is not None else np.zeros(0, bool)
     if val is not None:
-        outs = []
-        for i in range(len(val)):
-            outs.append(int8_runner.outputs(val.images[i:i + 1]))
-            progress("int8 features of validation images", i + 1, len(val))
-        val_feats = np.concatenate([feats[:0]] + outs)
+        val_feats = np.empty((len(val),) + feats.shape[1:], feats.dtype)
+        if held_back:  # the check images are the held-back ones (_check_images): already run
+            val_feats[held] = outs_q
+        todo = np.flatnonzero(~held) if held_back else np.arange(len(val))
+        for done, i in enumerate(todo):
+            val_feats[i] = int8_runner.outputs(val.images[i:i + 1])[0]
+            progress("int8 features of validation images", done + 1, len(todo))
     val_labels = val.labels if val is not None else np.zeros(0, np.int64)
     density_q, threshold_q, _, val_cells_q = fomo_ad.fit_head(recipe, feats, val_feats, val_labels)
-    held_cells_q = val_cells_q[[s == "holdout" for s in val.sources]] if val is not None else val_cells_q[:0]
+    held_cells_q = val_cells_q[held] if val is not None else val_cells_q[:0]
     given = run.manifest["threshold"] if run.manifest.get("threshold_source") == "--threshold" else None
     scale, zero = output_q
     progress("integer head", 0, 1)
