@@ -39,3 +39,7 @@ class DeviceTimeout(DeviceError):
 
 class ProtocolError(DeviceError):
     """The device's bytes do not form a valid frame."""
+
+
+class TrackingError(VadError):
+    """The MLflow store cannot be used (a bad URI, a server down, a locked database)."""
