@@ -32,11 +32,12 @@ def tracking_options(fn):
                   help=f"Do not log to MLflow (also ${tracking.NO_TRACK_ENV}=1).")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        ctx = click.get_current_context()
-        if "no_track" in kwargs or "tracking_uri" in kwargs:  # not when re-invoked (bench --emulate)
-            settings = tracking.Settings(enabled=not kwargs.pop("no_track", False),
-                                         uri=kwargs.pop("tracking_uri", None))
-            ctx.find_root().ensure_object(dict)["tracking"] = settings
+        settings = tracking.Settings(enabled=not kwargs.pop("no_track", False),
+                                     uri=kwargs.pop("tracking_uri", None))
+        root = click.get_current_context().find_root().ensure_object(dict)
+        # bench --emulate invokes bench again, with the options' defaults: the first call's stand
+        if "tracking" not in root:
+            root["tracking"] = settings
             tracking.check_store(settings)
         return fn(*args, **kwargs)
     return wrapper

@@ -18,7 +18,6 @@ working folder).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 import warnings
@@ -33,6 +32,7 @@ MANIFEST_KEY = "mlflow"
 RUN_DIR_TAG = "vadtool.run_dir"
 CANDIDATE_TAG = "vadtool.search_candidate"
 PARENT_TAG = "mlflow.parentRunId"
+SEARCH_LOGGED_TAG = "vadtool.search_logged"  # the candidates' child runs exist: log them once
 # A team server that is down must cost seconds, not MLflow's default minutes of retries
 # (the work is kept either way and `vadtool track RUN` logs it later); the user's own
 # settings of these win.
@@ -58,6 +58,7 @@ def _mlflow():
         warnings.simplefilter("ignore")
         import mlflow
         from mlflow.tracking import MlflowClient
+    import logging
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow, MlflowClient
@@ -86,8 +87,9 @@ def check_store(settings: Settings) -> None:
     try:
         _tracking_store_registry.get_store_builder(uri)
     except Exception as exc:  # MLflow's own exception types vary by version
-        raise TrackingError(f"tracking URI {uri!r}: MLflow cannot open it ({_first_line(exc)}); give "
-                            "sqlite:///mlflow.db, http(s)://HOST:PORT or a folder, or --no-track") from exc
+        scheme = uri.split(":", 1)[0] if ":" in uri else uri
+        raise TrackingError(f"tracking URI {uri!r}: MLflow cannot open it (no store for {scheme!r}); give "
+                            "sqlite:///FILE.db, http(s)://HOST:PORT or a folder, or --no-track") from exc
     if uri.startswith("sqlite:///"):
         folder = Path(uri[len("sqlite:///"):]).parent
         if not folder.is_dir():
@@ -95,9 +97,16 @@ def check_store(settings: Settings) -> None:
                                 "give another --tracking-uri (or --no-track)")
 
 
+UNREACHABLE = ("Max retries exceeded", "NewConnectionError", "Connection refused", "timed out")
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    """What went wrong, in one short line (MLflow's messages quote whole URLs and causes)."""
+    text = str(exc).strip()
+    if any(word in text for word in UNREACHABLE):
+        return "the server does not answer (refused, unreachable or timed out)"
+    lines = text.splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def _client(uri: str):
@@ -143,7 +152,7 @@ def _sync(run, uri: str, artifacts: dict[str, Path]) -> str:
         run.manifest[MANIFEST_KEY] = {"tracking_uri": uri, "experiment_id": experiment, "run_id": run_id}
         run.save()
     _log_values(client, run_id, run, logged)
-    if "search" in run.manifest and (logged is None or "search_logged" not in logged.tags):
+    if "search" in run.manifest and (logged is None or SEARCH_LOGGED_TAG not in logged.tags):
         _log_candidates(client, run_id, run)
     for name in ("vadtool.json", *RUN_ARTIFACTS):
         if (run.path / name).is_file():
@@ -278,7 +287,7 @@ def _log_candidates(client, parent: str, run) -> None:
         metrics = [Metric(k, n, now, 0) for k, v in row.items() if (n := _number(v)) is not None]
         client.log_batch(child, metrics=metrics, params=params)
         client.set_terminated(child)
-    client.set_tag(parent, "search_logged", str(len(run.manifest["search"]["candidates"])))
+    client.set_tag(parent, SEARCH_LOGGED_TAG, str(len(run.manifest["search"]["candidates"])))
 
 
 def _candidate_fields(name: str) -> tuple[str, str, str, str]:
