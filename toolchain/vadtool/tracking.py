@@ -228,6 +228,8 @@ def metrics_of(run_dir: Path, manifest: dict) -> dict[str, float]:
         m.update({"search/seconds": manifest["search"].get("seconds"),
                   "search/candidates": len(manifest["search"]["candidates"]),
                   "search/val_auroc": chosen.get("rank_key")})
+    for key, value in manifest.get("fit", {}).items():  # the classifier's training
+        m[f"fit/{key}"] = value
     for key, value in manifest.get("board", {}).get("estimate", {}).items():
         m[f"board_estimate/{key}"] = value
     for key, value in manifest.get("quantization", {}).items():
