@@ -87,6 +87,8 @@ def test_each_stage_adds_to_the_run_directory_s_mlflow_run(tmp_path, tracked, st
     assert metrics["train_seconds"] == manifest["train_seconds"]
 
     c = client(store)
+    store_folder = Path(store.removeprefix("sqlite:///")).parent
+    assert found.info.artifact_uri.startswith((store_folder / "mlruns").as_uri())  # beside the database
     artifacts = {a.path for a in c.list_artifacts(run_id)}
     assert {"vadtool.json", "model_int8.tflite", "head_int.npz", "evaluations", "bench", "report"} <= artifacts
     got = Path(c.download_artifacts(run_id, "", str(tmp_path / "got")))

@@ -114,10 +114,17 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def _experiment_id(client) -> str:
+def _experiment_id(client, uri: str) -> str:
+    """The experiment's id, made when missing. A SQLite store keeps its artifacts beside the
+    database file (MLflow's own default is ./mlruns in whatever folder the command runs in)."""
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri[len("sqlite:///"):]).resolve().parent / "mlruns").as_uri()
+    return client.create_experiment(name, artifact_location=location)
 
 
 def sync(run_dir: Path, settings: Settings, artifacts: dict[str, Path] | None = None) -> str | None:
@@ -145,7 +152,7 @@ def _sync(run, uri: str, artifacts: dict[str, Path]) -> str:
     run_id = _existing_run(client, run.manifest.get(MANIFEST_KEY, {}), uri)
     logged = client.get_run(run_id).data if run_id else None
     if run_id is None:
-        experiment = _experiment_id(client)
+        experiment = _experiment_id(client, uri)
         started = time.time() - (run.manifest.get("train_seconds") or 0)
         run_id = client.create_run(experiment, start_time=int(started * 1000), run_name=run.path.name,
                                    tags={RUN_DIR_TAG: str(run.path.resolve()), "vadtool.kind": run.kind}).info.run_id
