@@ -161,9 +161,13 @@ def _sync(run, uri: str, artifacts: dict[str, Path]) -> str:
     _log_values(client, run_id, run, logged)
     if "search" in run.manifest and (logged is None or SEARCH_LOGGED_TAG not in logged.tags):
         _log_candidates(client, run_id, run)
-    for name in ("vadtool.json", *RUN_ARTIFACTS):
-        if (run.path / name).is_file():
+    client.log_artifact(run_id, str(run.path / "vadtool.json"))
+    for name in RUN_ARTIFACTS:  # uploaded again only when quantize wrote a new one
+        digest = run.manifest["files"].get(name)
+        tag = f"vadtool.sha256.{name}"
+        if digest and (run.path / name).is_file() and (logged is None or logged.tags.get(tag) != digest):
             client.log_artifact(run_id, str(run.path / name))
+            client.set_tag(run_id, tag, digest)
     if (run.path / "evaluations").is_dir():
         client.log_artifacts(run_id, str(run.path / "evaluations"), "evaluations")
     for folder, path in artifacts.items():
