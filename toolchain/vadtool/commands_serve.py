@@ -63,10 +63,12 @@ def serve(ctx, run, port, host, store_dir, runtime, device_port, challenger, kee
 
     from .serve.app import Service, build_app
     from .serve.served import ServedModel
-    from .serve.store import Store
+    from .serve.store import SERVING, Store
     # One image at a time: BLAS threads only add overhead to the head's small products, and
     # on a busy machine their spinning makes a 1 ms product take 30 ms
     threadpool_limits(1, user_api="blas")
+    if run is None and not (store_dir / SERVING).is_file():
+        raise VadError(f"no RUN given and {store_dir} records no champion; give RUN")
     store = Store(store_dir, writer=True)
     try:
         recorded = store.serving()
