@@ -91,6 +91,8 @@ def test_predict_answers_with_the_champion_and_stores_both(shadow, served, fomo_
         assert set(record["predictions"]) == {"champion", "challenger"}
         assert record["predictions"]["champion"]["score"] == answer["score"]
         assert record["predictions"]["challenger"]["anomalous"] is True  # the planted threshold
+        ours, theirs = record["predictions"]["champion"], record["predictions"]["challenger"]
+        assert ours["model_hash"] == theirs["model_hash"] and ours["head_hash"] != theirs["head_hash"]
         assert record["predictions"]["challenger"]["run"] == str(eager_challenger.resolve())
         assert record["filename"] == path.name and (record["width"], record["height"]) == (width, height)
         stored = store / record["file"]

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import VadError
+from ..errors import DeviceError, VadError
 from .intake import MAX_BYTES, UploadError, check_content_type, check_length, parse_image
 from .served import ServedModel, overlay_png
 from .store import ROLES, RecordNotFound, Store, StoreError
@@ -72,6 +72,8 @@ class Service:
         prediction = record["predictions"].get(role)
         if prediction is None:
             raise RecordNotFound(f"record {record_id} has no {role} prediction")
+        if not self.store.path(record).is_file():
+            raise RecordNotFound(f"record {record_id}: its image file is gone from {self.store.root}")
         return overlay_png(self.store.path(record), prediction)
 
     def model(self) -> dict:
@@ -172,7 +174,10 @@ def build_app(service: Service) -> Starlette:
         return _error(404 if isinstance(exc, RecordNotFound) else 400, exc)
 
     async def vad_error(request: Request, exc: VadError):
-        return _error(500, exc)
+        return _error(503 if isinstance(exc, DeviceError) else 500, exc)
+
+    async def internal_error(request: Request, exc: Exception):
+        return _error(500, f"internal error ({type(exc).__name__}: {exc}); the service's log has the traceback")
 
     async def http_error(request: Request, exc: HTTPException):
         return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
@@ -185,4 +190,4 @@ def build_app(service: Service) -> Starlette:
         Route("/records/{record_id}/label", label, methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={StoreError: store_error, VadError: vad_error,
-                                                         HTTPException: http_error})
+                                                         HTTPException: http_error, Exception: internal_error})

@@ -34,6 +34,10 @@ class ServedModel:
         self.runtime = runtime
         self.model_file = self._model_file(runtime)
         self.model_hash = self.run.manifest["files"][self.model_file]
+        # two runs may share a network and differ in the head: the head's hash tells them apart
+        head = ("head_int.npz" if self.model_file == "model_int8.tflite" else "head.npz") \
+            if self.run.kind == "fomo-ad" else None
+        self.head_hash = self.run.manifest["files"].get(head) if head else None
         if runtime == "litert":
             runner = LiteRTRunner(self.run.file(self.model_file), reference=False)
         self.predictor = Predictor(self.run, "litert" if runtime == "litert-ref" else runtime, runner)
@@ -67,7 +71,7 @@ class ServedModel:
         """What GET /model says about this run: a summary of its manifest."""
         m = self.run.manifest
         out = {"run": str(self.run_dir), "kind": m["kind"], "runtime": self.runtime,
-               "model_file": self.model_file, "model_hash": self.model_hash,
+               "model_file": self.model_file, "model_hash": self.model_hash, "head_hash": self.head_hash,
                "threshold": self.threshold, "input": self.predictor.geometry.to_json(),
                "vadtool_version": m.get("vadtool_version")}
         for key in ("recipe", "board", "data", "quantization"):
@@ -89,7 +93,8 @@ class ServedModel:
         score = float(p.image_scores[0])
         out = {"score": score, "threshold": self.threshold, "anomalous": score > self.threshold,
                "decision": "anomalous" if score > self.threshold else "normal",
-               "cells": None, "boxes": [], "model_hash": self.model_hash, "runtime": self.runtime,
+               "cells": None, "boxes": [], "model_hash": self.model_hash, "head_hash": self.head_hash,
+               "runtime": self.runtime,
                "run": str(self.run_dir), "input": self.predictor.geometry.to_json(), "ms": round(ms, 3)}
         if p.cell_scores is not None:
             cells = p.cell_scores[0]

@@ -24,11 +24,12 @@ from .store import Store, StoreError
 
 def pair_summaries(records: list[dict]) -> list[dict]:
     """One summary per (champion, challenger) pair, the most recently served first."""
-    pairs: dict[tuple[str, str], list[dict]] = {}
+    pairs: dict[tuple, list[dict]] = {}
     for r in records:  # newest first
         p = r["predictions"]
         if "champion" in p and "challenger" in p:
-            pairs.setdefault((p["champion"]["model_hash"], p["challenger"]["model_hash"]), []).append(r)
+            key = tuple(p[role][k] for role in ("champion", "challenger") for k in ("model_hash", "head_hash"))
+            pairs.setdefault(key, []).append(r)
     return [_summary(rs) for rs in pairs.values()]
 
 
@@ -39,8 +40,8 @@ def _summary(records: list[dict]) -> dict:
     s1 = np.array([p["score"] for p in champ])
     s2 = np.array([p["score"] for p in chall])
     varied = len(records) > 2 and s1.std() > 0 and s2.std() > 0
-    out = {"champion": {k: champ[0][k] for k in ("run", "model_hash", "runtime", "threshold")},
-           "challenger": {k: chall[0][k] for k in ("run", "model_hash", "runtime", "threshold")},
+    keys = ("run", "model_hash", "head_hash", "runtime", "threshold")
+    out = {"champion": {k: champ[0][k] for k in keys}, "challenger": {k: chall[0][k] for k in keys},
            "images": len(records), "agreement": float(np.mean(agree)),
            "disagreements": [r["id"] for r, a in zip(records, agree) if not a],
            "pearson": float(stats.pearsonr(s1, s2)[0]) if varied else None,
@@ -98,6 +99,12 @@ def _num(v, fmt=".4f") -> str:
     return "n/a" if v is None else format(v, fmt)
 
 
+def _hashes(model: dict) -> str:
+    """network/head hash prefixes: two runs may share the network and differ in the head."""
+    head = model["head_hash"][:8] if model["head_hash"] else "no head"
+    return html.escape(f"{model['model_hash'][:8]}/{head}")
+
+
 def _page(store_dir: Path, summaries: list[dict], by_id: dict) -> str:
     e = html.escape
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>shadow report</title>"
@@ -108,8 +115,8 @@ def _page(store_dir: Path, summaries: list[dict], by_id: dict) -> str:
              f"<h1>Shadow report</h1><p>Store <code>{e(str(store_dir))}</code>, every image scored by both models.</p>"]
     for i, s in enumerate(summaries):
         ch, cl = s["champion"], s["challenger"]
-        parts.append(f"<div class='pair' data-pair='{i}'><h2>champion {e(ch['model_hash'][:12])} vs challenger "
-                     f"{e(cl['model_hash'][:12])}</h2><table>"
+        parts.append(f"<div class='pair' data-pair='{i}'><h2>champion {_hashes(ch)} vs challenger "
+                     f"{_hashes(cl)}</h2><table>"
                      f"<tr><th></th><th>champion</th><th>challenger</th></tr>"
                      f"<tr><th>run</th><td><code>{e(ch['run'])}</code></td><td><code>{e(cl['run'])}</code></td></tr>"
                      f"<tr><th>runtime</th><td>{e(ch['runtime'])}</td><td>{e(cl['runtime'])}</td></tr>"

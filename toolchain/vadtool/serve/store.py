@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     record TEXT NOT NULL REFERENCES records (id) ON DELETE CASCADE,
     role TEXT NOT NULL CHECK (role IN ('champion', 'challenger')),
     run TEXT NOT NULL,
-    model_hash TEXT NOT NULL,
+    model_hash TEXT NOT NULL,        -- sha256 of the network file (what a device's HELLO reports)
+    head_hash TEXT,                  -- sha256 of the head file (FOMO-AD), NULL for a classifier
     runtime TEXT NOT NULL,
     score REAL NOT NULL,
     threshold REAL NOT NULL,
@@ -186,7 +187,8 @@ class Store:
         rel = f"{IMAGES}/{staged.id}{staged.ext}"
         os.replace(staged.tmp, self.root / rel)
         _fsync_dir(self.root / IMAGES)
-        rows = [(staged.id, role, p["run"], p["model_hash"], p["runtime"], p["score"], p["threshold"],
+        rows = [(staged.id, role, p["run"], p["model_hash"], p.get("head_hash"), p["runtime"], p["score"],
+                 p["threshold"],
                  int(p["anomalous"]), None if p.get("cells") is None else json.dumps(p["cells"]),
                  json.dumps(p.get("input")), p["ms"]) for role, p in predictions.items()]
         with self._lock:
@@ -196,7 +198,7 @@ class Store:
                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                  (staged.id, received or time.time(), source, filename, rel, staged.sha256,
                                   width, height))
-                self._db.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
