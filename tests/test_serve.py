@@ -314,3 +314,4 @@ def test_serve_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "give RUN" in result.output and "Traceback" not in result.output
     result = vadtool("serve", tmp_path, "--store", tmp_path / "s")
     assert result.exit_code == 2 and "not a run directory" in result.output
+    assert not (tmp_path / "s").exists() and not (tmp_path / "empty").exists()  # nothing left behind

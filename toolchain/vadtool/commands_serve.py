@@ -5,6 +5,7 @@ Registered in cli.py with `cli.add_command(...)`.
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -69,7 +70,14 @@ def serve(ctx, run, port, host, store_dir, runtime, device_port, challenger, kee
     threadpool_limits(1, user_api="blas")
     if run is None and not (store_dir / SERVING).is_file():
         raise VadError(f"no RUN given and {store_dir} records no champion; give RUN")
-    store = Store(store_dir, writer=True)
+    sock = _bind(host, port)
+    fresh = not store_dir.exists()
+    try:
+        store = Store(store_dir, writer=True)
+    except BaseException:
+        sock.close()
+        raise
+    champion = rival = None
     try:
         recorded = store.serving()
         champion_dir = run or recorded.get("champion")
@@ -79,9 +87,14 @@ def serve(ctx, run, port, host, store_dir, runtime, device_port, challenger, kee
         champion = ServedModel(champion_dir, runtime, device_port)
         rival = ServedModel(challenger_dir, runtime) if challenger_dir else None
         store.set_serving(str(champion.run_dir), None if rival is None else str(rival.run_dir))
-        sock = _bind(host, port)
     except BaseException:
+        for model in (champion, rival):
+            if model is not None:
+                model.close()
         store.close()
+        sock.close()
+        if fresh:  # leave nothing behind
+            shutil.rmtree(store_dir, ignore_errors=True)
         raise
     service = Service(champion, rival, store, keep=keep, max_age_days=max_age_days)
     bound_port = sock.getsockname()[1]
@@ -90,6 +103,9 @@ def serve(ctx, run, port, host, store_dir, runtime, device_port, challenger, kee
     if rival is not None:
         click.echo(f"challenger {rival.run_dir} ({rival.runtime}, {rival.model_hash[:12]}), in shadow")
     click.echo(f"store {store_dir} ({store.count()} records)")
+    if any(store.recovered.values()):
+        click.echo(f"cleaned up after an interrupted service: {store.recovered['tmp']} partial uploads, "
+                   f"{store.recovered['orphan_images']} images without a record")
     click.echo(f"serving http://{shown_host}:{bound_port}/", nl=True)
     quiet = ctx.find_root().obj.get("quiet") if ctx.find_root().obj else False
     config = uvicorn.Config(build_app(service), log_level="warning" if quiet else "info",

@@ -16,6 +16,7 @@ Every error is a 4xx (or 5xx for a fault of the service) with a one-line JSON bo
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from urllib.parse import unquote
@@ -33,6 +34,7 @@ from .served import ServedModel, overlay_png
 from .store import ROLES, RecordNotFound, Store, StoreError
 
 PAGE = Path(__file__).with_name("page.html")
+log = logging.getLogger("vadtool.serve")
 
 
 class Service:
@@ -48,12 +50,19 @@ class Service:
         self.started = time.time()
 
     def predict(self, data: bytes, source: str | None, filename: str | None) -> dict:
+        """Check, stage, score with every model, commit; the champion's answer. A challenger
+        that fails is logged and left out of the record: shadow mode never costs the answer."""
         start = time.perf_counter()
         upload = parse_image(data)
         staged = self.store.stage(upload.data, upload.ext)
         try:
-            predictions = {role: model.score(staged.tmp, upload.width, upload.height)
-                           for role, model in self.models.items()}
+            predictions = {"champion": self.models["champion"].score(staged.tmp, upload.width, upload.height)}
+            if "challenger" in self.models:
+                try:
+                    predictions["challenger"] = self.models["challenger"].score(staged.tmp, upload.width,
+                                                                                upload.height)
+                except Exception:
+                    log.exception("the challenger failed on an image; recorded the champion's prediction only")
             record_id = self.store.commit(staged, width=upload.width, height=upload.height,
                                           predictions=predictions, source=source, filename=filename)
         except BaseException:
