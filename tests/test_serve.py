@@ -315,3 +315,23 @@ def test_serve_errors_are_one_line(tmp_path):
     result = vadtool("serve", tmp_path, "--store", tmp_path / "s")
     assert result.exit_code == 2 and "not a run directory" in result.output
     assert not (tmp_path / "s").exists() and not (tmp_path / "empty").exists()  # nothing left behind
+
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+def test_champion_on_a_device(fomo_run, images, tmp_path):
+    """--device-port: the run's firmware built for the host board (the C a board runs), spoken
+    to over the serial protocol; its answers are LiteRT's reference kernels' bit for bit."""
+    from vadtool.build import build_project
+    from vadtool.render import render
+    render(fomo_run, "host", tmp_path / "fw")
+    firmware = build_project(tmp_path / "fw").elf
+    reference = ServedModel(fomo_run, "litert-ref")
+    with ServiceProcess([fomo_run, "--device-port", f"host:{firmware}", "--store", tmp_path / "store"]) as service:
+        for path in images["good"][:1] + images["bad"][:1]:
+            answer = post(service.url, path.read_bytes()).json()
+            with Image.open(path) as im:
+                expected = reference.score(path, *im.size)
+            assert answer["runtime"] == "device" and answer["model_hash"] == expected["model_hash"]
+            assert (answer["score"], answer["cells"], answer["decision"]) == \
+                (expected["score"], expected["cells"], expected["decision"])
