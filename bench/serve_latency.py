@@ -13,6 +13,7 @@ import argparse
 import http.client
 import io
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+import psutil
 from PIL import Image
 
 from vadtool.serve.process import ServiceProcess
@@ -36,11 +38,16 @@ def test_image(size: int = 128) -> bytes:
     return buf.getvalue()
 
 
-def measure(url: str, body: bytes, requests: int, warmup: int = 10) -> dict:
+def measure(url: str, body: bytes, requests: int, server_pid: int, warmup: int = 10) -> dict:
+    """Wall times per request, and the server process's CPU time per request (user + system:
+    what the service costs, whatever else the machine is doing)."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    server_process = psutil.Process(server_pid)
     wall, server, model = [], [], []
     for i in range(warmup + requests):
+        if i == warmup:
+            cpu = server_process.cpu_times()
         start = time.perf_counter()
         conn.request("POST", "/predict", body=body, headers={"Content-Type": "image/png"})
         response = conn.getresponse()
@@ -52,10 +59,13 @@ def measure(url: str, body: bytes, requests: int, warmup: int = 10) -> dict:
             wall.append(elapsed)
             server.append(answer["server_ms"])
             model.append(answer["ms"])
+    after = server_process.cpu_times()
     conn.close()
+    cpu_ms = ((after.user - cpu.user) + (after.system - cpu.system)) * 1e3 / requests
     q = lambda xs, p: float(np.percentile(xs, p))  # noqa: E731
     return {"requests": requests, "median_ms": statistics.median(wall), "p90_ms": q(wall, 90),
             "server_median_ms": statistics.median(server), "model_median_ms": statistics.median(model),
+            "server_cpu_ms_per_request": cpu_ms, "load_average_1min": os.getloadavg()[0],
             "runtime": answer["runtime"], "image_bytes": len(body)}
 
 
@@ -70,10 +80,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, \
             ServiceProcess([args.run, "--runtime", args.runtime, "--store", Path(tmp) / "store"],
                            env={"PYTHONUNBUFFERED": "1"}) as service:
-        result = measure(service.url, body, args.requests)
+        result = measure(service.url, body, args.requests, service.proc.pid)
     print(json.dumps(result, indent=2))
     print(f"median {result['median_ms']:.1f} ms end to end over HTTP ({args.runtime}, {args.requests} requests; "
-          f"server {result['server_median_ms']:.1f} ms, model {result['model_median_ms']:.1f} ms)")
+          f"server {result['server_median_ms']:.1f} ms, model {result['model_median_ms']:.1f} ms; server CPU "
+          f"{result['server_cpu_ms_per_request']:.1f} ms per request; load average {result['load_average_1min']:.1f})")
 
 
 if __name__ == "__main__":
