@@ -15,6 +15,7 @@ Every error is a 4xx (or 5xx for a fault of the service) with a one-line JSON bo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -93,9 +94,12 @@ class Service:
                 **{f"{role}_hash": m.model_hash for role, m in self.models.items()}}
 
     def close(self) -> None:
-        for m in self.models.values():
+        """Release the models (a device's port, the host firmware's process) and the store; once."""
+        models, self.models = self.models, {}
+        for m in models.values():
             m.close()
-        self.store.close()
+        if models:
+            self.store.close()
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -198,5 +202,12 @@ def build_app(service: Service) -> Starlette:
         Route("/records", records), Route("/records/{record_id}", record),
         Route("/records/{record_id}/label", label, methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={StoreError: store_error, VadError: vad_error,
-                                                         HTTPException: http_error, Exception: internal_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        # closed here, in the graceful shutdown: after it uvicorn re-raises SIGTERM, which ends
+        # the process before the caller's own cleanup would run
+        yield
+        service.close()
+
+    handlers = {StoreError: store_error, VadError: vad_error, HTTPException: http_error, Exception: internal_error}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
