@@ -1,8 +1,9 @@
 """`vadtool serve`: the local inference service, shadow mode and the edge store.
 
 store.py (records on disk), intake.py (what counts as an image), served.py (a run scoring
-one image), app.py (the HTTP routes), shadow.py (the champion/challenger report); the Click
-commands are in commands_serve.py.
+one image), app.py (the HTTP routes), shadow.py (the champion/challenger report),
+process.py (the service as a child process, for scripts); the Click commands are in
+commands_serve.py.
 """
 
 # litert: LiteRT's default (XNNPACK) kernels, ~30x faster than its reference kernels; its
