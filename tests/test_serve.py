@@ -126,7 +126,7 @@ def test_bad_input_is_a_4xx_with_one_line_and_the_service_goes_on(shadow, images
     before = requests.get(f"{service.url}/health", timeout=30).json()["records"]
     good = images["good"][0].read_bytes()
     cases = [
-        (b"this is not an image", "image/png", 400, "not a readable image"),
+        (b"this is not an image", "image/png", 400, "not an image of a known format"),
         (b"", "image/png", 400, "empty body"),
         (b"\0" * (50 * 1024 * 1024), "image/png", 413, "at most"),
         (_png(10000, 10000, "1"), "image/png", 413, "10000x10000"),

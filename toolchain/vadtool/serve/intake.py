@@ -58,8 +58,9 @@ def parse_image(data: bytes) -> Upload:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            width, height, fmt = im.width, im.height, im.format
+            # only these decoders: others (EPS through Ghostscript, ...) are no business of a server
+            im = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            width, height = im.width, im.height
             if width * height > MAX_PIXELS:
                 raise UploadError(413, f"image of {width}x{height} pixels: at most {MAX_PIXELS // 1_000_000} MP; "
                                        "downscale it (the model sees it at its own input size anyway)")
@@ -68,9 +69,11 @@ def parse_image(data: bytes) -> Upload:
         raise
     except Image.DecompressionBombError:
         raise UploadError(413, f"image larger than {MAX_PIXELS // 1_000_000} MP; downscale it") from None
-    except Exception as exc:  # PIL raises many types for bytes that are not an image
+    except Image.UnidentifiedImageError:
+        raise UploadError(400, f"the body is not an image of a known format; send a "
+                               f"{', '.join(FORMATS)} file") from None
+    except Exception as exc:  # PIL raises many types for a damaged image
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UploadError(400, f"the body is not a readable image ({reason}); send a PNG or JPEG file") from None
-    if fmt not in FORMATS:
-        raise UploadError(415, f"image format {fmt}: send {', '.join(FORMATS)}")
-    return Upload(data, FORMATS[fmt], width, height)
+        raise UploadError(400, f"the body is not a readable image ({reason}); send a "
+                               f"{', '.join(FORMATS)} file") from None
+    return Upload(data, FORMATS[im.format], width, height)
