@@ -3,6 +3,7 @@ alive connection, as a client on the line would hold), from the request's first 
 parsed JSON answer, with the image stored as every served image is. A figure, not a test.
 
     .venv/bin/python bench/serve_latency.py RUN [--runtime litert] [--requests 200] [--image PNG]
+                                            [--challenger RUN2]
 
 Without --image, a 128x128 PNG is drawn (the target: median under 30 ms for a 128 px image on
 litert)."""
@@ -75,10 +76,12 @@ def main() -> None:
     ap.add_argument("--runtime", default="litert")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--image", type=Path, help="Image to send (default: a drawn 128x128 PNG).")
+    ap.add_argument("--challenger", type=Path, help="A second run in shadow (the request waits for both).")
     args = ap.parse_args()
     body = args.image.read_bytes() if args.image else test_image()
+    shadow = ["--challenger", args.challenger] if args.challenger else []
     with tempfile.TemporaryDirectory() as tmp, \
-            ServiceProcess([args.run, "--runtime", args.runtime, "--store", Path(tmp) / "store"],
+            ServiceProcess([args.run, "--runtime", args.runtime, "--store", Path(tmp) / "store", *shadow],
                            env={"PYTHONUNBUFFERED": "1"}) as service:
         result = measure(service.url, body, args.requests, service.proc.pid)
     print(json.dumps(result, indent=2))
