@@ -617,12 +617,15 @@ def _echo_board_defaults(board_list) -> None:
 from .commands_onnx import export, import_cmd  # noqa: E402
 from .commands_report import report  # noqa: E402
 from .commands_tracking import runs, track  # noqa: E402
+from .commands_serve import serve, shadow, store  # noqa: E402
 
 cli.add_command(import_cmd)
 cli.add_command(export)
 cli.add_command(report)
 cli.add_command(runs)
 cli.add_command(track)
+for command in (serve, shadow, store):
+    cli.add_command(command)
 
 
 def main():
