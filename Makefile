@@ -65,7 +65,7 @@ demo: setup
 		$(VADTOOL) bench $(DEMO)/fomo-ad --project $(DEMO)/firmware --emulate --limit $(DEMO_DEVICE_IMAGES) \
 			--markdown $(DEMO)/bench_device.md || exit 2; \
 	else \
-		echo "skipped: vadtool build and bench --emulate of $(DEMO)/firmware ($$missing)" | tee $(DEMO)/SKIPPED; \
+		mkdir -p $(DEMO) && echo "skipped: vadtool build and bench --emulate of $(DEMO)/firmware ($$missing)" | tee $(DEMO)/SKIPPED; \
 	fi
 	$(VADTOOL) report $(DEMO)/fomo-ad --out $(DEMO)/report
 	@if [ -f $(DEMO)/SKIPPED ]; then cat $(DEMO)/SKIPPED; \

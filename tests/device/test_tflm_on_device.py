@@ -55,6 +55,7 @@ def test_tflm_project_builds_and_benches_bit_exact_with_both_kernel_sets(tflm_pr
         if kernels == "cmsis_nn":  # through `vadtool emulate` and the serial port it prints
             emulator = Emulated(project)
             try:
+                assert "qemu-an386" in vadtool("flash", project, "--port", emulator.url).stdout  # hash check
                 result = vadtool("bench", run, "--port", emulator.url, "--project", project,
                                  "--limit", 2, "--json")
             finally:
