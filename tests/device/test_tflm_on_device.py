@@ -11,21 +11,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 
 import pytest
 
-from .conftest import needs_qemu
-from .test_cli_firmware import Emulated, vadtool
+from .conftest import HAVE_ARM, needs_qemu
+from .test_cli_firmware import VADTOOL, Emulated, vadtool
 
 
-def _build(project, kernels, tflm_dir, *extra, check=True):
-    env = {**os.environ, "TFLM_DIR": str(tflm_dir)}
-    import subprocess
-    from .test_cli_firmware import VADTOOL
-    done = subprocess.run(VADTOOL + ["build", str(project), "--kernels", kernels, *map(str, extra)],
-                          capture_output=True, text=True, timeout=1200, env=env)
-    if check:
-        assert done.returncode == 0, done.stderr
+def _build(project, kernels, tflm_dir):
+    """`vadtool build` with TFLM_DIR set, as a user runs it."""
+    done = subprocess.run(VADTOOL + ["build", str(project), "--kernels", kernels], capture_output=True,
+                          text=True, timeout=1200, env={**os.environ, "TFLM_DIR": str(tflm_dir)})
+    assert done.returncode == 0, done.stderr
     return done
 
 
@@ -110,3 +108,16 @@ def _drop_first_op(path):
 def _set_arena(path, nbytes):
     text = path.read_text()
     path.write_text(re.sub(r"#define VAD_ARENA_BYTES \d+", f"#define VAD_ARENA_BYTES {nbytes}", text))
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc not installed")
+def test_a_tflm_project_too_big_for_its_board_fails_the_build_in_kilobytes(tiny_runs, tflm_dir, tmp_path):
+    """The 96 px model's TFLM arena (about 165 KB) is more than the STM32F405's 128 KB of SRAM:
+    the same fit check as the native build, one line in kilobytes, exit 2."""
+    project = tmp_path / "f405"
+    vadtool("render", tiny_runs[96], "--runtime", "tflm", "--board", "stm32f405", "--out", project)
+    done = subprocess.run(VADTOOL + ["build", str(project)], capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "TFLM_DIR": str(tflm_dir)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert re.fullmatch(r"error: needs \d+ KB of RAM, stm32f405 has 128 KB\n", done.stderr), done.stderr
+    assert not (project / "build" / "size.json").exists()

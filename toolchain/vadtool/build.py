@@ -136,7 +136,7 @@ def project_board(project_dir: str | Path) -> Board:
     return get_board(match.group(1))
 
 
-def _need_tool(tool: str) -> str:
+def need_tool(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         raise BuildError(f"{tool} not found: install it (apt install {_APT.get(tool, tool)})")
@@ -200,7 +200,7 @@ def ccm_bytes_of(sections_output: str, board: Board) -> int:
     return total
 
 
-def _first_error(log: str) -> str:
+def first_error(log: str) -> str:
     for line in log.splitlines():
         if re.search(r"\berror:|undefined reference|\*\*\*", line):
             return line.strip()
@@ -218,7 +218,7 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     if not (root / "vad_model.h").is_file():
         raise BuildError(f"{root} has no model (vad_model.h): write it with "
                          "vadtool.native.write_model_sources first")
-    _need_tool("make")
+    need_tool("make")
     (root / "build").mkdir(exist_ok=True)
     args = []
     if extra_cflags:
@@ -232,7 +232,7 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
 def run_make(folder: Path, board: Board, log_path: Path, timeout_s: float, jobs: int, args: list[str]) -> None:
     """make in folder, the log to log_path; BuildError naming the first error, or a region
     overflow in kilobytes ("needs 312 KB of RAM, nano33ble has 256 KB")."""
-    _need_tool(board.cc)
+    need_tool(board.cc)
     cmd = ["make", "-C", str(folder), "--no-print-directory", f"-j{jobs}", *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
@@ -248,13 +248,13 @@ def run_make(folder: Path, board: Board, log_path: Path, timeout_s: float, jobs:
             raise BuildError(_kb_message("CCM", board.ccm_bytes + over["CCM"], board))
         if "FLASH" in over and board.flash_bytes is not None:
             raise BuildError(_kb_message("flash", board.flash_bytes + over["FLASH"], board))
-        raise BuildError(f"firmware build for {board.name} failed: {_first_error(log)} "
+        raise BuildError(f"firmware build for {board.name} failed: {first_error(log)} "
                          f"(full log: {log_path})")
 
 
 def measure_and_check(board: Board, elf: Path) -> BuildResult:
     """Flash, RAM and CCM use of a linked ELF (``size``), checked against the board."""
-    size_tool = _need_tool("size" if board.hosted else "arm-none-eabi-size")
+    size_tool = need_tool("size" if board.hosted else "arm-none-eabi-size")
     size = subprocess.run([size_tool, "-B", str(elf)], capture_output=True, text=True)
     if size.returncode != 0:
         raise BuildError(f"{Path(size_tool).name} failed on {elf}: {size.stderr.strip()}")

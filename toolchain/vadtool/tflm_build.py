@@ -24,12 +24,12 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .boards import Board, get_board
+from .build import first_error, need_tool
 from .errors import BuildError
 
 TFLM_REPO = "https://github.com/tensorflow/tflite-micro"
@@ -51,9 +51,11 @@ _TFL_DIRS = ("tensorflow/lite", "tensorflow/compiler")
 _TFL_SKIP = ("tensorflow/lite/micro", "tensorflow/lite/experimental", "tensorflow/lite/array.cc")
 
 _WARN = ("-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-type-limits")
+# TFLM's Makefile flags; -DNDEBUG as its BUILD_TYPE=release_with_logs ("preferable for
+# profiling and benchmarking": the reference kernels' index checks go, error logs stay)
 _COMMON = ("-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-ffunction-sections",
            "-fdata-sections", "-fmessage-length=0", "-DTF_LITE_STATIC_MEMORY",
-           "-DTF_LITE_DISABLE_X86_NEON", "-DKERNELS_OPTIMIZED_FOR_SPEED")
+           "-DTF_LITE_DISABLE_X86_NEON", "-DKERNELS_OPTIMIZED_FOR_SPEED", "-DNDEBUG")
 _CXX_ONLY = ("-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics")
 _C_ONLY = ("-std=c17",)
 _CORE_OPT, _KERNEL_OPT = "-Os", "-O2"  # TFLM's Makefile: CORE_/KERNEL_OPTIMIZATION_LEVEL
@@ -101,18 +103,13 @@ def snapshot_id(root: Path) -> str:
         return re.sub(r"[^\w.-]", "_", root.name)[:40]
 
 
-def _need_tool(tool: str) -> str:
-    from .build import _need_tool as need
-    return need(tool)
-
-
 def _tools(board: Board) -> tuple[str, str, str, str]:
     """(cc, c++, ar, nm) for the board."""
     if board.hosted:
-        return _need_tool("cc"), _need_tool("c++"), _need_tool("ar"), _need_tool("nm")
-    cc = _need_tool(board.cc)
+        return need_tool("cc"), need_tool("c++"), need_tool("ar"), need_tool("nm")
+    cc = need_tool(board.cc)
     prefix = cc[: -len("gcc")]
-    return cc, _need_tool(prefix + "g++"), _need_tool(prefix + "ar"), _need_tool(prefix + "nm")
+    return cc, need_tool(prefix + "g++"), need_tool(prefix + "ar"), need_tool(prefix + "nm")
 
 
 def _includes(root: Path, kernels: str) -> list[str]:
@@ -236,10 +233,9 @@ class _ObjectCache:
         with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
             errors = [e for e in pool.map(self._compile, items) if e]
         if errors:
-            from .build import _first_error
             log = self.dir / "build.log"
             log.write_text("\n\n".join(errors) + "\n")
-            raise BuildError(f"compiling TFLite Micro for {self.board.name} failed: {_first_error(errors[0])} "
+            raise BuildError(f"compiling TFLite Micro for {self.board.name} failed: {first_error(errors[0])} "
                              f"(full log: {log})")
         return [self.object_of(src, variant) for src, _, variant in items]
 
@@ -280,9 +276,11 @@ class _ObjectCache:
 
 
 def _defining_file(symbol: str, files) -> Path | None:
+    """The C file whose line starts a definition of symbol (not a call or a declaration)."""
     pattern = re.compile(rf"^[\w\s\*]*\b{re.escape(symbol)}\s*\([^;]*$", re.M)
     for path in files:
-        if symbol in path.read_text(errors="replace") and pattern.search(path.read_text(errors="replace")):
+        text = path.read_text(errors="replace")
+        if symbol in text and pattern.search(text):
             return path
     return None
 
@@ -324,7 +322,7 @@ def build_tflm_project(project_dir: str | Path, *, tflm_dir: str | Path | None =
     if kernels == "cmsis_nn" and board.hosted:
         raise BuildError("--kernels cmsis_nn is for Cortex-M boards; the host build uses reference")
     root = tflm_root(tflm_dir)
-    _need_tool("make")
+    need_tool("make")
     lib, record = build_library(root, summary["operators"], kernels, board, jobs=jobs)
     build = project / "build"
     build.mkdir(exist_ok=True)
