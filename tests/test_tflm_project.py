@@ -1,10 +1,10 @@
 """The TFLite Micro project (vadtool.tflm_project): model array, op resolver, arena, sources.
 
 A tiny quantized run (32 px, a few layers, a Gaussian head on random int8 features) is built
-here, so no pretrained weights are needed. Real TFLM sources are not available offline: the
-C/C++ sources are compiled syntax-only against a small stub of the TFLM headers written
-below, which checks our code, not TFLM's API (the stub's method names follow TFLM's
-micro_mutable_op_resolver.h / micro_interpreter.h).
+here, so no pretrained weights are needed. These tests need no TFLM checkout: the C/C++
+sources are compiled syntax-only against a small stub of the TFLM headers written below,
+which checks our code, not TFLM's API, and the host build links a stand-in interpreter. The
+build against real TFLite Micro, run in QEMU, is tests/device/test_tflm_on_device.py.
 """
 
 from __future__ import annotations
@@ -471,3 +471,21 @@ def test_knn_head_is_a_coreset_in_c(tmp_path):
     text = (tmp_path / "proj" / "src" / "vad_head.c").read_text()
     assert "static const int8_t bank[BANK_ROWS][C]" in text
     assert "#define BANK_ROWS 170\n" in text  # 1 KB of 6-channel cells
+
+
+def test_build_without_a_tflm_checkout_says_how_to_get_one(project, tmp_path):
+    """One line naming the official repository and the pinned commit; exit 2, no traceback."""
+    import sys
+    from vadtool.tflm_build import TFLM_COMMIT, TFLM_REPO
+    out, _ = project
+    env = {k: v for k, v in os.environ.items() if k != "TFLM_DIR"}
+    done = subprocess.run([sys.executable, "-m", "vadtool.cli", "build", str(out)], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "TFLM_DIR is not set" in lines[0]
+    assert TFLM_REPO in lines[0] and TFLM_COMMIT in lines[0]
+    done = subprocess.run([sys.executable, "-m", "vadtool.cli", "build", str(out), "--tflm-dir", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2 and "is not a tflite-micro checkout" in done.stderr
+    assert not (out / "build").exists()  # nothing half-written

@@ -79,3 +79,51 @@ def host_fw_big(tmp_path_factory) -> Path:
     (read back with READ_OUTPUT)."""
     root = tmp_path_factory.mktemp("host_big")
     return make_project(root, "host", "-DVAD_FAKE_INPUT_H=48 -DVAD_FAKE_OUTPUT_BYTES=3000").elf
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory, synth_data, weights):
+    """FOMO-AD on the 0.35 backbone at 96 px (the DESIGN's reference) and at 64 px."""
+    from vadtool.models.backbone import BackboneSpec
+    from vadtool.quantize import quantize
+    from vadtool.train import train_fomo_ad
+    from recipes import checked_in_recipe
+    runs = {}
+    for size in (96, 64):
+        out = tmp_path_factory.mktemp("tiny") / f"fomo{size}"
+        spec = BackboneSpec(alpha=0.35, cut="block_6_expand_relu", weights=str(weights), input_scale="unit")
+        recipe = checked_in_recipe("fomo-ad-tiny", backbone=spec, size=size)  # a C head
+        train_fomo_ad(synth_data, out, recipe)
+        quantize(out)
+        runs[size] = out
+    return runs
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+TFLM_SNAPSHOT = SHARED / "tflm" / "tflite-micro-90b983c.tar.xz"
+
+
+@pytest.fixture(scope="session")
+def tflm_dir() -> Path:
+    """A TFLite Micro checkout: $TFLM_DIR, else the pinned snapshot in ../shared/tflm unpacked
+    once into vadtool's cache (outside the clone; the build writes nothing into it)."""
+    import os
+    import tarfile
+    import tempfile
+
+    from vadtool.tflm_build import cache_root
+    if os.environ.get("TFLM_DIR"):
+        return Path(os.environ["TFLM_DIR"])
+    if not TFLM_SNAPSHOT.is_file():
+        pytest.skip(f"no TFLite Micro checkout: set TFLM_DIR or provide {TFLM_SNAPSHOT}")
+    dest = cache_root() / "src" / TFLM_SNAPSHOT.name.removesuffix(".tar.xz")
+    if not (dest / "tensorflow" / "lite" / "micro" / "micro_interpreter.h").is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        with tarfile.open(TFLM_SNAPSHOT) as tar:
+            tar.extractall(tmp, filter="data")
+        try:
+            tmp.rename(dest)  # atomic: a parallel session either wins or finds it complete
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -32,24 +32,6 @@ def vadtool(*args, check=True):
     return done
 
 
-@pytest.fixture(scope="session")
-def tiny_runs(tmp_path_factory, synth_data, weights):
-    """FOMO-AD on the 0.35 backbone at 96 px (the DESIGN's reference) and at 64 px."""
-    from vadtool.models.backbone import BackboneSpec
-    from vadtool.quantize import quantize
-    from vadtool.train import train_fomo_ad
-    from recipes import checked_in_recipe
-    runs = {}
-    for size in (96, 64):
-        out = tmp_path_factory.mktemp("tiny") / f"fomo{size}"
-        spec = BackboneSpec(alpha=0.35, cut="block_6_expand_relu", weights=str(weights), input_scale="unit")
-        recipe = checked_in_recipe("fomo-ad-tiny", backbone=spec, size=size)  # a C head
-        train_fomo_ad(synth_data, out, recipe)
-        quantize(out)
-        runs[size] = out
-    return runs
-
-
 class Emulated:
     """`vadtool emulate DIR` in the background, stopped with Ctrl-C (SIGINT)."""
 

@@ -125,15 +125,18 @@ def write_project_files(project_dir: str | Path, board_name: str, *, keep_input:
 
 
 def project_board(project_dir: str | Path) -> Board:
-    """The board a project was written for (from its board/board_config.h)."""
+    """The board a project was written for (from its board/board_config.h; a TFLite Micro
+    project keeps it in tflm/board/)."""
     cfg = Path(project_dir) / "board" / "board_config.h"
+    if not cfg.is_file() and (Path(project_dir) / "tflm" / "board" / "board_config.h").is_file():
+        cfg = Path(project_dir) / "tflm" / "board" / "board_config.h"
     match = _BOARD_NAME.search(cfg.read_text()) if cfg.is_file() else None
     if not match:
         raise BuildError(f"{project_dir} is not a firmware project: {cfg} is missing or names no board")
     return get_board(match.group(1))
 
 
-def _need_tool(tool: str) -> str:
+def need_tool(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         raise BuildError(f"{tool} not found: install it (apt install {_APT.get(tool, tool)})")
@@ -197,7 +200,7 @@ def ccm_bytes_of(sections_output: str, board: Board) -> int:
     return total
 
 
-def _first_error(log: str) -> str:
+def first_error(log: str) -> str:
     for line in log.splitlines():
         if re.search(r"\berror:|undefined reference|\*\*\*", line):
             return line.strip()
@@ -215,21 +218,28 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     if not (root / "vad_model.h").is_file():
         raise BuildError(f"{root} has no model (vad_model.h): write it with "
                          "vadtool.native.write_model_sources first")
-    _need_tool("make")
-    _need_tool(board.cc)
-    size_tool = _need_tool("size" if board.hosted else "arm-none-eabi-size")
+    need_tool("make")
     (root / "build").mkdir(exist_ok=True)
-    cmd = ["make", "-C", str(root), "--no-print-directory", f"-j{jobs}"]
+    args = []
     if extra_cflags:
-        cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
+        args.append(f"EXTRA_CFLAGS={extra_cflags}")
     if extra_ldflags:
-        cmd.append(f"EXTRA_LDFLAGS={extra_ldflags}")
+        args.append(f"EXTRA_LDFLAGS={extra_ldflags}")
+    run_make(root, board, root / "build" / "build.log", timeout_s, jobs, args)
+    return measure_and_check(board, root / elf_name(board))
+
+
+def run_make(folder: Path, board: Board, log_path: Path, timeout_s: float, jobs: int, args: list[str]) -> None:
+    """make in folder, the log to log_path; BuildError naming the first error, or a region
+    overflow in kilobytes ("needs 312 KB of RAM, nano33ble has 256 KB")."""
+    need_tool(board.cc)
+    cmd = ["make", "-C", str(folder), "--no-print-directory", f"-j{jobs}", *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        raise BuildError(f"firmware build in {root} took longer than {timeout_s:.0f} s") from None
+        raise BuildError(f"firmware build in {folder} took longer than {timeout_s:.0f} s") from None
     log = proc.stdout + proc.stderr
-    (root / "build" / "build.log").write_text(log)
+    log_path.write_text(log)
     if proc.returncode != 0:
         over = {m.group(1): int(m.group(2)) for m in _OVERFLOW.finditer(log)}
         if "RAM" in over and board.ram_bytes is not None:
@@ -238,9 +248,13 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
             raise BuildError(_kb_message("CCM", board.ccm_bytes + over["CCM"], board))
         if "FLASH" in over and board.flash_bytes is not None:
             raise BuildError(_kb_message("flash", board.flash_bytes + over["FLASH"], board))
-        raise BuildError(f"firmware build for {board.name} failed: {_first_error(log)} "
-                         f"(full log: {root / 'build' / 'build.log'})")
-    elf = root / elf_name(board)
+        raise BuildError(f"firmware build for {board.name} failed: {first_error(log)} "
+                         f"(full log: {log_path})")
+
+
+def measure_and_check(board: Board, elf: Path) -> BuildResult:
+    """Flash, RAM and CCM use of a linked ELF (``size``), checked against the board."""
+    size_tool = need_tool("size" if board.hosted else "arm-none-eabi-size")
     size = subprocess.run([size_tool, "-B", str(elf)], capture_output=True, text=True)
     if size.returncode != 0:
         raise BuildError(f"{Path(size_tool).name} failed on {elf}: {size.stderr.strip()}")

@@ -487,21 +487,33 @@ def render(run, board, out, keep_input, runtime, mode, source):
 
 @cli.command()
 @click.argument("project", type=EXISTING)
-def build(project):
+@click.option("--tflm-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="TFLite Micro project: the tflite-micro checkout to build against (default: $TFLM_DIR).")
+@click.option("--kernels", type=click.Choice(["cmsis_nn", "reference"]),
+              help="TFLite Micro project: CMSIS-NN (the Cortex-M default) or reference kernels.")
+def build(project, tflm_dir, kernels):
     """Compile a rendered project and print its flash and RAM use (fails if it does not fit)."""
-    from .boards import get_board
-    from .build import build_project
-    from .render import read_project
+    from .build import build_project, project_board
     from .rundir import write_json
-    board = get_board(read_project(project)["board"])
-    result = build_project(project)
+    from .tflm_build import build_tflm_project, is_tflm_project
+    if is_tflm_project(project):
+        result, kernels = build_tflm_project(project, tflm_dir=tflm_dir, kernels=kernels)
+    else:
+        from .render import read_project
+        read_project(project)  # a firmware project, or one line saying how to make one
+        if tflm_dir or kernels:
+            raise VadError("--tflm-dir and --kernels are for TFLite Micro projects (render --runtime tflm)")
+        result = build_project(project)
+    board = project_board(project)
     write_json(Path(project) / "build" / "size.json",
                {"board": result.board, "elf": str(result.elf), "flash_bytes": result.flash_bytes,
-                "ram_bytes": result.ram_bytes, "ccm_bytes": result.ccm_bytes})
+                "ram_bytes": result.ram_bytes, "ccm_bytes": result.ccm_bytes,
+                **({"tflm_kernels": kernels} if kernels else {})})
 
     def of(have):
         return f" of {have / 1024:.0f} KB" if have else ""
-    click.echo(f"built {result.elf}: flash {result.flash_bytes / 1024:.1f} KB{of(board.flash_bytes)}, "
+    click.echo(f"built {result.elf}{f' (TFLite Micro, {kernels} kernels)' if kernels else ''}: "
+               f"flash {result.flash_bytes / 1024:.1f} KB{of(board.flash_bytes)}, "
                f"RAM {result.ram_bytes / 1024:.1f} KB{of(board.ram_bytes)}"
                + (f", CCM {result.ccm_bytes / 1024:.1f} KB{of(board.ccm_bytes)}" if board.ccm_bytes else ""))
 

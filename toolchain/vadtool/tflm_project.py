@@ -13,7 +13,8 @@ writes into out_dir (built in a temporary folder beside it, renamed at the end):
            vad_protocol.c/.h, protocol.h, vad_board.h,  the protocol server of the native firmware
            vad_config.h, vad_detector.c/.h              and its detector (network, then head)
     arduino/<sketch>/<sketch>.ino + src/   an Arduino sketch (Arduino_TensorFlowLite library)
-    tflm/  main.c, board/, Makefile     a plain TFLM build for the board profile
+    tflm/  main.c, board/, Makefile     a plain TFLM build for the board profile (what
+                                        vadtool build runs, see vadtool.tflm_build)
 
 The arena is measured with the TFLM interpreter (vadtool.tflm_arena, probes in subprocesses)
 and a stated margin is added on top.
@@ -201,6 +202,7 @@ def write_tflm_project(run_dir: str | Path, board_name: str, out_dir: str | Path
     """Write the TFLM project for a quantized run (see the module doc); returns its summary
     (also written to out_dir/vadtool_tflm.json). RenderError/ModelError when the run has no
     int8 model, an operator TFLM lacks, or the TFLM interpreter cannot run the model."""
+    from .build import elf_name, emulator_elf_name
     from .tflm_arena import minimal_arena_bytes
     board = get_board(board_name)
     run = Run.open(run_dir)
@@ -220,7 +222,7 @@ def write_tflm_project(run_dir: str | Path, board_name: str, out_dir: str | Path
                arena_measured=measured, arena_margin=margin, arena_bytes=measured + margin,
                margin_rule=MARGIN_RULE, run_dir=str(run.path), keep_input=keep_input,
                cc=board.cc, cxx=_cxx_of(board.cc), tflm_arch=_TFLM_ARCH.get(cpu, cpu),
-               elf="build/firmware" if board.hosted else "build/firmware.elf")
+               elf=elf_name(board), emulator_elf=emulator_elf_name(board))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FIRMWARE_TEMPLATES / "tflm")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -264,7 +266,7 @@ def write_tflm_project(run_dir: str | Path, board_name: str, out_dir: str | Path
             "output": ctx["output_shape"], "threshold": ctx["threshold_value"],
             "head": head_files,
             "builds": {"arduino": f"arduino/{SKETCH}/{SKETCH}.ino", "tflm": "tflm/Makefile"},
-            "not_checked": "compiling against real TFLite Micro sources (not available offline)",
+            "built_by": "vadtool build DIR (TFLM_DIR or --tflm-dir: a tflite-micro checkout)",
         }
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         for path in tmp.rglob("*"):

@@ -43,8 +43,11 @@ _HASH = re.compile(r'#define\s+VAD_MODEL_HASH\s+"([0-9a-fA-F]+)"')
 
 
 def project_model_hash(project_dir: str | Path) -> str:
-    """VAD_MODEL_HASH from the project's vad_model.h."""
+    """VAD_MODEL_HASH from the project's vad_model.h (a TFLite Micro project's
+    src/vad_model_settings.h)."""
     header = Path(project_dir) / "vad_model.h"
+    if not header.is_file() and (Path(project_dir) / "src" / "vad_model_settings.h").is_file():
+        header = Path(project_dir) / "src" / "vad_model_settings.h"
     match = _HASH.search(header.read_text()) if header.is_file() else None
     if not match:
         raise DeviceError(f"{header} is missing or defines no VAD_MODEL_HASH: render the model first")
