@@ -1,6 +1,6 @@
 """Instruction counts of the native runtime on Cortex-M4 (QEMU mps2-an386, -icount shift=0).
 
-    .venv/bin/python bench/native_ops.py MODEL.tflite [--n 3] [--no-fast] [--check]
+    .venv/bin/python bench/native_ops.py MODEL.tflite [--n 3] [--no-fast] [--wide] [--check]
 
 Renders the model, links it with a semihosting harness (firmware_templates/runtime/qemu_bench),
 runs it in qemu-system-arm, checks the outputs against TFLite Micro bit for bit (--check) and
@@ -35,8 +35,8 @@ CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
           "-Wall", "-Wextra", "-Werror", "-O2", "-ffunction-sections", "-fdata-sections"] + os.environ.get("VAD_BENCH_CFLAGS", "").split()
 
 
-def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2") -> Path:
-    write_model_sources(model, out, version="bench")
+def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False) -> Path:
+    write_model_sources(model, out, version="bench", wide_weights=wide)
     qb = runtime_dir() / "qemu_bench"
     for f in ("startup_m4.c", "bench_main.c", "mps2_an386.ld"):
         shutil.copy(qb / f, out / f)
@@ -79,16 +79,17 @@ def main(argv=None) -> int:
     ap.add_argument("model")
     ap.add_argument("--n", type=int, default=2)
     ap.add_argument("--no-fast", action="store_true")
+    ap.add_argument("--wide", action="store_true", help="CONV_2D filters as int16 (twice their flash)")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--opt", default="-O2")
     ap.add_argument("--keep", default=None)
     a = ap.parse_args(argv)
     model = Path(a.model)
-    plan = build_plan(model)
+    plan = build_plan(model, wide_weights=a.wide)
     info = plan.info
     out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vad_bench_"))
     out.mkdir(parents=True, exist_ok=True)
-    elf = build(model, out, fast=not a.no_fast, opt=a.opt)
+    elf = build(model, out, fast=not a.no_fast, opt=a.opt, wide=a.wide)
     size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True).stdout
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (a.n,) + tuple(info.input_shape[1:]), dtype=np.int8)
@@ -96,7 +97,8 @@ def main(argv=None) -> int:
     y, runs, ops = run(elf, x)
     instr = [r * INSTR_PER_TICK for r in runs]
     print(f"model {model.name}: {info.macs / 1e6:.3f} M MACs, arena {info.arena_bytes} B, "
-          f"weights {info.weights_bytes} B, fast paths {'off' if a.no_fast else 'on'}")
+          f"weights {info.weights_bytes} B, fast paths {'off' if a.no_fast else 'on'}"
+          f"{', wide weights' if a.wide else ''}")
     print(size.strip())
     print(f"instructions per inference: {', '.join(f'{i / 1e6:.3f} M' for i in instr)} "
           f"({instr[0] / info.macs:.2f} per MAC)")

@@ -139,66 +139,181 @@ static void im2col(const vad_conv_params_t *p, const int8_t *in, int32_t pix, in
     }
 }
 
-/* Two columns (pixels) times all output channels, two channels at a time. */
-VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const int8_t *b,
-                           int8_t *oa, int8_t *ob, const int32_t act_min, const int32_t act_max,
-                           const int32_t kconst, const int generic)
+/* Widen two columns of kpad int8 values (kpad a multiple of 4) to int16 pairs, interleaved per
+ * group of 4 values: a(0,2) a(1,3) b(0,2) b(1,3). SXTB16 and SXTB16 ROR #8 give this order in
+ * two instructions; the generator lays the filter rows out in the same order (wfast). */
+VAD_INLINE void widen2(const int8_t *a, const int8_t *b, uint32_t *dst, int32_t kpad)
+{
+    int32_t k;
+    for (k = 0; k < kpad; k += 4, dst += 4) {
+        const uint32_t xa = rd32(a + k), xb = rd32(b + k);
+        dst[0] = VAD_SXTB16(xa);
+        dst[1] = VAD_SXTB16_ROR8(xa);
+        dst[2] = VAD_SXTB16(xb);
+        dst[3] = VAD_SXTB16_ROR8(xb);
+    }
+}
+
+/* The block's inner loop: per group of 4 values of the two columns (x: xa(0,2) xa(1,3) xb(0,2)
+ * xb(1,3)) and of the two filter rows (w: w0(0,2) w0(1,3) w1(0,2) w1(1,3)), 8 SMLADs. On the
+ * DSP cores the loop is written out (4 LDRD, 8 SMLAD, SUBS, BNE per 16 MACs): the compiler's
+ * version split the loads and spent 18 instructions. kq >= 1. */
+VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
+                        int32_t *pa1, int32_t *pb0, int32_t *pb1)
+{
+    int32_t a0 = *pa0, a1 = *pa1, b0 = *pb0, b1 = *pb1;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    uint32_t x0, x1, x2, x3, w0, w1;
+    __asm volatile(
+        "1:\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a0], %[x0], %[w0], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[w0], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[w1], %[b0]\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a1], %[x0], %[w0], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[w1], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[w0], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[w1], %[b1]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [xp] "+r"(xp),
+          [wp] "+r"(w), [n] "+r"(kq), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
+          [x3] "=&r"(x3), [w0] "=&r"(w0), [w1] "=&r"(w1)
+        :
+        : "cc", "memory");
+#else
+    for (; kq > 0; --kq, xp += 4, w += 4) {
+        const uint32_t xa0 = xp[0], xa1 = xp[1], xb0 = xp[2], xb1 = xp[3];
+        a0 = VAD_SMLAD(xa0, w[0], a0);
+        a0 = VAD_SMLAD(xa1, w[1], a0);
+        b0 = VAD_SMLAD(xb0, w[0], b0);
+        b0 = VAD_SMLAD(xb1, w[1], b0);
+        a1 = VAD_SMLAD(xa0, w[2], a1);
+        a1 = VAD_SMLAD(xa1, w[3], a1);
+        b1 = VAD_SMLAD(xb0, w[2], b1);
+        b1 = VAD_SMLAD(xb1, w[3], b1);
+    }
+#endif
+    *pa0 = a0;
+    *pa1 = a1;
+    *pb0 = b0;
+    *pb1 = b1;
+}
+
+/* dot_2x2 on int8 filter words (wfast16 = 0): each word widened with SXTB16 and SXTB16 ROR #8
+ * as it is read, in the order of the columns (2 LDRD, 2 LDR, 4 SXTB16, 8 SMLAD, SUBS, BNE per
+ * 16 MACs on the DSP cores). */
+VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
+                           int32_t *pa1, int32_t *pb0, int32_t *pb1)
+{
+    int32_t a0 = *pa0, a1 = *pa1, b0 = *pb0, b1 = *pb1;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    uint32_t x0, x1, x2, x3, wl, wh;
+    __asm volatile(
+        "1:\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[wl], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[wh], %[b0]\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[wl], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[wh], %[b1]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [xp] "+r"(xp),
+          [wp] "+r"(w), [n] "+r"(kq), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
+          [x3] "=&r"(x3), [wl] "=&r"(wl), [wh] "=&r"(wh)
+        :
+        : "cc", "memory");
+#else
+    for (; kq > 0; --kq, xp += 4, w += 2) {
+        const uint32_t xa0 = xp[0], xa1 = xp[1], xb0 = xp[2], xb1 = xp[3];
+        const uint32_t w0l = VAD_SXTB16(w[0]), w0h = VAD_SXTB16_ROR8(w[0]);
+        const uint32_t w1l = VAD_SXTB16(w[1]), w1h = VAD_SXTB16_ROR8(w[1]);
+        a0 = VAD_SMLAD(xa0, w0l, a0);
+        a0 = VAD_SMLAD(xa1, w0h, a0);
+        b0 = VAD_SMLAD(xb0, w0l, b0);
+        b0 = VAD_SMLAD(xb1, w0h, b0);
+        a1 = VAD_SMLAD(xa0, w1l, a1);
+        a1 = VAD_SMLAD(xa1, w1h, a1);
+        b1 = VAD_SMLAD(xb0, w1l, b1);
+        b1 = VAD_SMLAD(xb1, w1h, b1);
+    }
+#endif
+    *pa0 = a0;
+    *pa1 = a1;
+    *pb0 = b0;
+    *pb1 = b1;
+}
+
+/* Two widened columns (x: kpad/4 groups of 4 words, see widen2) times all output channels, a
+ * block of 2 pixels x 2 channels at a time (dot_2x2). Requantization after the sum. */
+VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob,
+                           const int32_t act_min, const int32_t act_max, const int generic,
+                           const int w16)
 {
     const int32_t *const shift = p->shift;
-    const int32_t kpad = kconst ? kconst : p->kpad, out_c = p->out_c;
+    const int32_t kq = p->kpad >> 2, out_c = p->out_c;
     const int32_t out_offset = p->out_offset;
-    const int8_t *const filter = p->filter_fast;
+    const uint32_t *const wfast = (const uint32_t *)p->wfast;
+    const int32_t wstep = w16 ? 2 * kq : kq; /* words per output channel */
     const int32_t *const fbias = p->fbias;
     const int32_t *const mult = p->mult;
     const int32_t *const rq_shift = p->rq_shift;
     const int32_t *const rq_add = p->rq_add;
     int32_t oc = 0, k;
     for (; oc + 1 < out_c; oc += 2) {
-        const int8_t *w0 = filter + oc * kpad;
-        const int8_t *w1 = w0 + kpad;
+        const uint32_t *w = wfast + oc * wstep;
         int32_t a0 = fbias[oc], a1 = fbias[oc + 1];
         int32_t b0 = a0, b1 = a1;
-        for (k = 0; k < kpad; k += 4) {
-            const uint32_t xa = rd32(a + k), xb = rd32(b + k);
-            const uint32_t xa_l = VAD_SXTB16(xa), xa_h = VAD_SXTB16_ROR8(xa);
-            const uint32_t xb_l = VAD_SXTB16(xb), xb_h = VAD_SXTB16_ROR8(xb);
-            uint32_t w = rd32(w0 + k);
-            uint32_t w_l = VAD_SXTB16(w), w_h = VAD_SXTB16_ROR8(w);
-            a0 = VAD_SMLAD(xa_l, w_l, a0);
-            a0 = VAD_SMLAD(xa_h, w_h, a0);
-            b0 = VAD_SMLAD(xb_l, w_l, b0);
-            b0 = VAD_SMLAD(xb_h, w_h, b0);
-            w = rd32(w1 + k);
-            w_l = VAD_SXTB16(w);
-            w_h = VAD_SXTB16_ROR8(w);
-            a1 = VAD_SMLAD(xa_l, w_l, a1);
-            a1 = VAD_SMLAD(xa_h, w_h, a1);
-            b1 = VAD_SMLAD(xb_l, w_l, b1);
-            b1 = VAD_SMLAD(xb_h, w_h, b1);
+        if (w16) {
+            dot_2x2(x, w, kq, &a0, &a1, &b0, &b1);
+        } else {
+            dot_2x2_s8(x, w, kq, &a0, &a1, &b0, &b1);
         }
-        {
-            const int32_t m0 = mult[oc], e0 = rq_shift[oc], d0 = rq_add[oc];
-            const int32_t m1 = mult[oc + 1], e1 = rq_shift[oc + 1], d1 = rq_add[oc + 1];
-            oa[oc] = finish(a0, m0, e0, d0, out_offset, act_min, act_max, generic, shift + oc);
-            oa[oc + 1] = finish(a1, m1, e1, d1, out_offset, act_min, act_max, generic,
-                                 shift + oc + 1);
-            if (ob) {
-                ob[oc] = finish(b0, m0, e0, d0, out_offset, act_min, act_max, generic, shift + oc);
-                ob[oc + 1] = finish(b1, m1, e1, d1, out_offset, act_min, act_max, generic,
-                                     shift + oc + 1);
-            }
+        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max,
+                        generic, shift + oc);
+        oa[oc + 1] = finish(a1, mult[oc + 1], rq_shift[oc + 1], rq_add[oc + 1], out_offset,
+                            act_min, act_max, generic, shift + oc + 1);
+        if (ob) {
+            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max,
+                            generic, shift + oc);
+            ob[oc + 1] = finish(b1, mult[oc + 1], rq_shift[oc + 1], rq_add[oc + 1], out_offset,
+                                act_min, act_max, generic, shift + oc + 1);
         }
     }
-    for (; oc < out_c; ++oc) {
-        const int8_t *w0 = filter + oc * kpad;
+    if (oc < out_c) { /* odd channel count: the last channel alone */
+        const uint32_t *w = wfast + oc * wstep;
+        const uint32_t *xp = x;
         int32_t a0 = fbias[oc], b0 = a0;
-        for (k = 0; k < kpad; k += 4) {
-            const uint32_t xa = rd32(a + k), xb = rd32(b + k), w = rd32(w0 + k);
-            const uint32_t w_l = VAD_SXTB16(w), w_h = VAD_SXTB16_ROR8(w);
-            a0 = VAD_SMLAD(VAD_SXTB16(xa), w_l, a0);
-            a0 = VAD_SMLAD(VAD_SXTB16_ROR8(xa), w_h, a0);
-            b0 = VAD_SMLAD(VAD_SXTB16(xb), w_l, b0);
-            b0 = VAD_SMLAD(VAD_SXTB16_ROR8(xb), w_h, b0);
+        for (k = kq; k > 0; --k, xp += 4) {
+            uint32_t wl, wh;
+            if (w16) {
+                wl = w[0];
+                wh = w[1];
+                w += 2;
+            } else {
+                wl = VAD_SXTB16(w[0]);
+                wh = VAD_SXTB16_ROR8(w[0]);
+                w += 1;
+            }
+            a0 = VAD_SMLAD(xp[0], wl, a0);
+            a0 = VAD_SMLAD(xp[1], wh, a0);
+            b0 = VAD_SMLAD(xp[2], wl, b0);
+            b0 = VAD_SMLAD(xp[3], wh, b0);
         }
         oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max, generic,
                         shift + oc);
@@ -209,37 +324,28 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const int8_t *a, const in
     }
 }
 
-/* Specialised for the full int8 range (the clamp becomes one SSAT) and for short columns. */
-#define VAD_GEMM_VARIANT(name, lo, hi, k, generic)                                              \
-    static void name(const vad_conv_params_t *p, const int8_t *a, const int8_t *b, int8_t *oa, \
-                     int8_t *ob)                                                                \
-    {                                                                                           \
-        gemm_2cols(p, a, b, oa, ob, (lo), (hi), (k), (generic));                                \
+/* Specialised for the full int8 range (the clamp becomes one SSAT) and the filter layout. */
+#define VAD_GEMM_VARIANT(name, lo, hi, generic, w16)                                              \
+    static void name(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob)     \
+    {                                                                                             \
+        gemm_2cols(p, x, oa, ob, (lo), (hi), (generic), (w16));                                   \
     }
-VAD_GEMM_VARIANT(gemm_full, -128, 127, 0, 0)
-VAD_GEMM_VARIANT(gemm_full_k8, -128, 127, 8, 0)
-VAD_GEMM_VARIANT(gemm_full_k16, -128, 127, 16, 0)
-VAD_GEMM_VARIANT(gemm_clamp, p->act_min, p->act_max, 0, 0)
-VAD_GEMM_VARIANT(gemm_clamp_k8, p->act_min, p->act_max, 8, 0)
-VAD_GEMM_VARIANT(gemm_clamp_k16, p->act_min, p->act_max, 16, 0)
-VAD_GEMM_VARIANT(gemm_generic, p->act_min, p->act_max, 0, 1)
+VAD_GEMM_VARIANT(gemm_full_w16, -128, 127, 0, 1)
+VAD_GEMM_VARIANT(gemm_clamp_w16, p->act_min, p->act_max, 0, 1)
+VAD_GEMM_VARIANT(gemm_generic_w16, p->act_min, p->act_max, 1, 1)
+VAD_GEMM_VARIANT(gemm_full_w8, -128, 127, 0, 0)
+VAD_GEMM_VARIANT(gemm_clamp_w8, p->act_min, p->act_max, 0, 0)
+VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 1, 0)
 
-typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const int8_t *, const int8_t *, int8_t *,
-                            int8_t *);
+typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const uint32_t *, int8_t *, int8_t *);
 
 static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
 {
     const int full = p->act_min == -128 && p->act_max == 127;
-    if (p->fast == 2) {
-        return gemm_generic;
+    if (p->wfast16) {
+        return p->fast == 2 ? gemm_generic_w16 : full ? gemm_full_w16 : gemm_clamp_w16;
     }
-    if (p->kpad == 8) {
-        return full ? gemm_full_k8 : gemm_clamp_k8;
-    }
-    if (p->kpad == 16) {
-        return full ? gemm_full_k16 : gemm_clamp_k16;
-    }
-    return full ? gemm_full : gemm_clamp;
+    return p->fast == 2 ? gemm_generic_w8 : full ? gemm_full_w8 : gemm_clamp_w8;
 }
 
 /* 1x1, stride 1, no padding, in_c a multiple of 4: the input pixels are the columns. */
@@ -249,13 +355,15 @@ static int conv_direct(const vad_conv_params_t *p)
            p->pad_w == 0 && p->kpad == p->in_c;
 }
 
-/* Any kpad: direct layers read the input in place; the others build two columns at a time in
- * p->scratch (2 * kpad bytes, part of the arena). No stack buffer. */
+/* Two output pixels at a time: their columns (the input pixels themselves for direct layers,
+ * else im2col into the int8 part of the scratch) widened into the int16 part. Scratch layout:
+ * [0, 4 kpad) widened pair, [4 kpad, 6 kpad) int8 columns (non-direct layers only). */
 static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
-    const int32_t npix = p->out_h * p->out_w;
+    const int32_t npix = p->out_h * p->out_w, kpad = p->kpad;
     const int direct = conv_direct(p);
-    int8_t *const col = p->scratch;
+    uint32_t *const xw = (uint32_t *)(void *)p->scratch;
+    int8_t *const col = p->scratch + 4 * kpad;
     const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix;
     for (pix = 0; pix < npix; pix += 2) {
@@ -269,11 +377,12 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
             a = col;
             b = col;
             if (two) {
-                im2col(p, in, pix + 1, col + p->kpad);
-                b = col + p->kpad;
+                im2col(p, in, pix + 1, col + kpad);
+                b = col + kpad;
             }
         }
-        gemm(p, a, b, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
+        widen2(a, b, xw, kpad);
+        gemm(p, xw, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
     }
 }
 
@@ -546,7 +655,7 @@ void vad_mul_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *i
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
 #ifndef VAD_NO_FAST_PATHS
-    if (p->fast && (p->scratch || conv_direct(p))) {
+    if (p->fast && p->scratch) {
         conv_fast(p, in, out);
         return;
     }

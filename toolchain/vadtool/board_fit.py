@@ -126,6 +126,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
 
     from .models.fomo_ad import pool_to_cells
     from .native import planner
+    from .native.lower import conv_fast_weight_bytes, conv_kpad, conv_scratch_bytes
     from .tfenv import keras
     if arch != "mobilenet_v2":
         raise ModelError(f"board fit: no cost estimate for backbone {arch!r}; use mobilenet_v2")
@@ -181,12 +182,11 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
         if kind == "Conv2D":
             kh, kw = layer.kernel_size
             kk = kh * kw * int(ins[0].shape[-1])
-            kpad = (kk + 3) // 4 * 4
-            # the fast path keeps a copy of a filter whose rows are not a multiple of 4
-            weights += oc * kk + (oc * kpad if kpad != kk else 0) + PER_CHANNEL_BYTES * oc
+            kpad = conv_kpad(kh, kw, int(ins[0].shape[-1]))
+            weights += conv_fast_weight_bytes(oc, kpad) + PER_CHANNEL_BYTES * oc
             macs += oh * ow * oc * kk
-            if not (kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk):
-                scratch.append((step, 2 * kpad))
+            direct = kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk
+            scratch.append((step, conv_scratch_bytes(kpad, direct)))
         elif kind == "DepthwiseConv2D":
             kh, kw = layer.kernel_size
             weights += 3 * kh * kw * oc + PER_CHANNEL_BYTES * oc  # filter and its packed pairs

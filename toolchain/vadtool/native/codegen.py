@@ -78,9 +78,10 @@ def _array_body(values: np.ndarray) -> str:
 
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
-               arena_limit: int | None = None) -> Plan:
+               arena_limit: int | None = None, wide_weights: bool = False) -> Plan:
     """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
-    second arena (vad_arena2), e.g. a board's core-coupled RAM."""
+    second arena (vad_arena2), e.g. a board's core-coupled RAM. wide_weights: CONV_2D filters
+    stored as int16 (fewer instructions per MAC, twice their flash)."""
     g = read_tflite(tflite_path)
     name = Path(g.path).name
     if len(g.inputs) != 1 or len(g.outputs) != 1:
@@ -95,7 +96,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     if len(tin.shape) != 4 or tin.shape[0] != 1:
         raise RenderError(f"{name}: the model input must be NHWC with batch 1, it is {list(tin.shape)}")
 
-    low = Lowering(g, single_rounding)
+    low = Lowering(g, single_rounding, wide_weights)
     steps = [low.lower(op) for op in g.operators]
 
     # alias resolution (RESHAPE-like ops share memory)
@@ -173,7 +174,8 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     if in_root == out_root:
         epilogue.append(f"vad_copy_s8({storage[in_root]}, output, {tout.size});")
 
-    weights = sum(c.values.size * (1 if c.ctype == "int8_t" else 4) for s in steps for c in s.consts)
+    # flash of the fast build (arrays only the reference loops read are left out of it)
+    weights = sum(c.nbytes for s in steps for c in s.consts if c.only != "ref")
     info = ModelInfo(
         input_shape=tuple(tin.shape),
         output_shape=tuple(tout.shape),
@@ -238,7 +240,8 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
             )
         )
     consts_ctx = [
-        dict(name=c.name, ctype=c.ctype, count=max(int(c.values.size), 1), body=_array_body(c.values))
+        dict(name=c.name, ctype=c.ctype, count=max(int(c.values.size), 1), body=_array_body(c.values),
+             only=c.only)
         for c in consts
     ]
     info = plan.info
@@ -281,11 +284,12 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
 
 
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
-                        arena_limit: int | None = None, arena2_section: str | None = None) -> ModelInfo:
+                        arena_limit: int | None = None, arena2_section: str | None = None,
+                        wide_weights: bool = False) -> ModelInfo:
     """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
     With arena_limit, what does not fit below it goes to a second arena, placed in the linker
-    section arena2_section (a board's core-coupled RAM: ".ccm")."""
-    plan = build_plan(tflite_path, single_rounding, arena_limit)
+    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights: see build_plan."""
+    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights)
     c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
