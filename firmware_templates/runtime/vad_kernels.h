@@ -46,7 +46,7 @@ typedef struct {
     int32_t act_min, act_max;
     const int8_t *filter;  /* [out_c][k_h][k_w][in_c]; on fast layers 0 unless built with
                               VAD_NO_FAST_PATHS (the reference loops are its only reader) */
-    const int32_t *bias;   /* [out_c] or NULL */
+    const int32_t *bias;   /* [out_c] or NULL; like mult, 0 on fast layers of fast builds */
     const int32_t *mult;   /* [out_c] */
     const int32_t *shift;  /* [out_c] */
     /* fast path (0 = reference loops only), prepared by the generator */
@@ -58,9 +58,9 @@ typedef struct {
      * fewest instructions); 0: int8 words w0(k..k+3) w1(k..k+3), widened as they are read. */
     int32_t wfast16;
     const void *wfast;
-    const int32_t *fbias;       /* bias + in_offset * sum(filter[oc]) */
-    const int32_t *rq_shift;    /* right shift e >= 1, or 0: use vad_mbqm for this channel */
-    const int32_t *rq_add;      /* 2^(e-1) */
+    const int32_t *rq;          /* per output channel: bias + in_offset * sum(filter[oc]),
+                                   mult, right shift e >= 1 (or 0: vad_mbqm with shift[oc]),
+                                   2^(e-1) */
     int8_t *scratch;            /* 4 * kpad bytes (two int16 columns) for direct 1x1 layers
                                    (stride 1, no padding, kpad == in_c), 6 * kpad (plus two int8
                                    im2col columns) for the others; in the arena, sized and placed

@@ -156,8 +156,8 @@ VAD_INLINE void widen2(const int8_t *a, const int8_t *b, uint32_t *dst, int32_t 
 
 /* The block's inner loop: per group of 4 values of the two columns (x: xa(0,2) xa(1,3) xb(0,2)
  * xb(1,3)) and of the two filter rows (w: w0(0,2) w0(1,3) w1(0,2) w1(1,3)), 8 SMLADs. On the
- * DSP cores the loop is written out (4 LDRD, 8 SMLAD, SUBS, BNE per 16 MACs): the compiler's
- * version split the loads and spent 18 instructions. kq >= 1. */
+ * DSP cores the loop is written out, two groups per iteration (4 LDRD and 8 SMLAD per 16 MACs):
+ * the compiler's version split the loads and spent 18 instructions. kq >= 1. */
 VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
                         int32_t *pa1, int32_t *pb0, int32_t *pb1)
 {
@@ -165,7 +165,37 @@ VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
     uint32_t x0, x1, x2, x3, w0, w1;
     __asm volatile(
+        /* odd group count: one group first, then two per iteration */
+        "tst %[n], #1\n\t"
+        "beq 2f\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a0], %[x0], %[w0], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[w0], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[w1], %[b0]\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a1], %[x0], %[w0], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[w1], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[w0], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[w1], %[b1]\n\t"
+        "2:\n\t"
+        "lsrs %[n], %[n], #1\n\t"
+        "beq 3f\n\t"
         "1:\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a0], %[x0], %[w0], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[w0], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[w1], %[b0]\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a1], %[x0], %[w0], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[w1], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[w0], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[w1], %[b1]\n\t"
         "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
         "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
         "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
@@ -180,6 +210,7 @@ VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32
         "smlad %[b1], %[x3], %[w1], %[b1]\n\t"
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
+        "3:\n\t"
         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [xp] "+r"(xp),
           [wp] "+r"(w), [n] "+r"(kq), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
           [x3] "=&r"(x3), [w0] "=&r"(w0), [w1] "=&r"(w1)
@@ -205,8 +236,8 @@ VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32
 }
 
 /* dot_2x2 on int8 filter words (wfast16 = 0): each word widened with SXTB16 and SXTB16 ROR #8
- * as it is read, in the order of the columns (2 LDRD, 2 LDR, 4 SXTB16, 8 SMLAD, SUBS, BNE per
- * 16 MACs on the DSP cores). */
+ * as it is read, in the order of the columns (2 LDRD, 2 LDR, 4 SXTB16, 8 SMLAD per 16 MACs on
+ * the DSP cores). */
 VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
                            int32_t *pa1, int32_t *pb0, int32_t *pb1)
 {
@@ -214,7 +245,45 @@ VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, in
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
     uint32_t x0, x1, x2, x3, wl, wh;
     __asm volatile(
+        /* odd group count: one group first, then two per iteration */
+        "tst %[n], #1\n\t"
+        "beq 2f\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[wl], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[wh], %[b0]\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[wl], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[wh], %[b1]\n\t"
+        "2:\n\t"
+        "lsrs %[n], %[n], #1\n\t"
+        "beq 3f\n\t"
         "1:\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[wl], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[wh], %[b0]\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[wl], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[wh], %[b1]\n\t"
         "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
         "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
         "ldr %[wl], [%[wp]], #4\n\t"
@@ -233,6 +302,7 @@ VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, in
         "smlad %[b1], %[x3], %[wh], %[b1]\n\t"
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
+        "3:\n\t"
         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [xp] "+r"(xp),
           [wp] "+r"(w), [n] "+r"(kq), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
           [x3] "=&r"(x3), [wl] "=&r"(wl), [wh] "=&r"(wh)
@@ -265,40 +335,33 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
                            const int32_t act_min, const int32_t act_max, const int generic,
                            const int w16)
 {
-    const int32_t *const shift = p->shift;
     const int32_t kq = p->kpad >> 2, out_c = p->out_c;
     const int32_t out_offset = p->out_offset;
-    const uint32_t *const wfast = (const uint32_t *)p->wfast;
-    const int32_t wstep = w16 ? 2 * kq : kq; /* words per output channel */
-    const int32_t *const fbias = p->fbias;
-    const int32_t *const mult = p->mult;
-    const int32_t *const rq_shift = p->rq_shift;
-    const int32_t *const rq_add = p->rq_add;
-    int32_t oc = 0, k;
-    for (; oc + 1 < out_c; oc += 2) {
-        const uint32_t *w = wfast + oc * wstep;
-        int32_t a0 = fbias[oc], a1 = fbias[oc + 1];
+    const uint32_t *w = (const uint32_t *)p->wfast;
+    const int32_t wstep = w16 ? 4 * kq : 2 * kq; /* words per channel pair */
+    const int32_t *r = p->rq;
+    int32_t oc;
+    for (oc = 0; oc + 1 < out_c; oc += 2, r += 8, w += wstep) {
+        int32_t a0 = r[0], a1 = r[4];
         int32_t b0 = a0, b1 = a1;
         if (w16) {
             dot_2x2(x, w, kq, &a0, &a1, &b0, &b1);
         } else {
             dot_2x2_s8(x, w, kq, &a0, &a1, &b0, &b1);
         }
-        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max,
-                        generic, shift + oc);
-        oa[oc + 1] = finish(a1, mult[oc + 1], rq_shift[oc + 1], rq_add[oc + 1], out_offset,
-                            act_min, act_max, generic, shift + oc + 1);
+        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
+        oa[oc + 1] = finish(a1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
+                            p->shift + oc + 1);
         if (ob) {
-            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max,
-                            generic, shift + oc);
-            ob[oc + 1] = finish(b1, mult[oc + 1], rq_shift[oc + 1], rq_add[oc + 1], out_offset,
-                                act_min, act_max, generic, shift + oc + 1);
+            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
+                            p->shift + oc);
+            ob[oc + 1] = finish(b1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
+                                p->shift + oc + 1);
         }
     }
     if (oc < out_c) { /* odd channel count: the last channel alone */
-        const uint32_t *w = wfast + oc * wstep;
         const uint32_t *xp = x;
-        int32_t a0 = fbias[oc], b0 = a0;
+        int32_t a0 = r[0], b0 = a0, k;
         for (k = kq; k > 0; --k, xp += 4) {
             uint32_t wl, wh;
             if (w16) {
@@ -315,11 +378,10 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
             b0 = VAD_SMLAD(xp[2], wl, b0);
             b0 = VAD_SMLAD(xp[3], wh, b0);
         }
-        oa[oc] = finish(a0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max, generic,
-                        shift + oc);
+        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
         if (ob) {
-            ob[oc] = finish(b0, mult[oc], rq_shift[oc], rq_add[oc], out_offset, act_min, act_max,
-                            generic, shift + oc);
+            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
+                            p->shift + oc);
         }
     }
 }

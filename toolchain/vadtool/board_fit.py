@@ -34,8 +34,8 @@ from .errors import ModelError
 # the margin covers converter changes), added to the
 # network's weights and arena before boards.fits adds boards.MARGIN.
 ESTIMATE_MARGIN = 0.02
-# Per output channel, the native runtime stores bias, multiplier, shift, folded bias and the
-# fast path's two requantization arrays, int32 each (native/lower.py).
+# Per output channel of a depthwise convolution, the native runtime stores bias, multiplier,
+# shift, folded bias and the fast path's two requantization arrays, int32 each (native/lower.py).
 PER_CHANNEL_BYTES = 6 * 4
 MAX_BANK_KB = 256  # knn: beyond this the nearest-neighbour search costs more than the network
 MIN_BANK_KB = 8
@@ -183,7 +183,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             kh, kw = layer.kernel_size
             kk = kh * kw * int(ins[0].shape[-1])
             kpad = conv_kpad(kh, kw, int(ins[0].shape[-1]))
-            weights += conv_fast_weight_bytes(oc, kpad) + PER_CHANNEL_BYTES * oc
+            weights += conv_fast_weight_bytes(oc, kpad)
             macs += oh * ow * oc * kk
             direct = kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk
             scratch.append((step, conv_scratch_bytes(kpad, direct)))

@@ -64,9 +64,10 @@ def conv_scratch_bytes(kpad: int, direct: bool) -> int:
 
 
 def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
-    """Flash of a fast CONV_2D's filter, zero padded to kpad: int8, or int16 with wide weights
-    (the original int8 filter is left out of fast builds)."""
-    return (2 if wide else 1) * oc * kpad
+    """Flash of a fast CONV_2D: its filter zero padded to kpad (int8, or int16 with wide
+    weights) and per channel the requantization record and the shift (the original filter,
+    bias and multipliers are left out of fast builds)."""
+    return (2 if wide else 1) * oc * kpad + 5 * 4 * oc
 
 
 def direct_conv(p: dict) -> bool:
@@ -250,17 +251,21 @@ class Lowering:
             scratch = conv_scratch_bytes(kpad, direct) if fast else 0
             params += [("fast", fast), ("kpad", kpad)]
             if fast:
-                consts[0].only = "ref"
-                params = [(n, f"VAD_REF_ONLY({v})" if n == "filter" else v) for n, v in params]
+                # the reference loops alone read the filter, bias and multipliers
+                ref_only = {f"{k}_filter", f"{k}_bias", f"{k}_mult"}
+                for c in consts:
+                    c.only = "ref" if c.name in ref_only else c.only
+                params = [(n, f"VAD_REF_ONLY({v})" if v in ref_only else v) for n, v in params]
                 words = self._conv_fast_filter(rows, kpad, self.wide_weights)
                 consts.append(ConstArray(f"{k}_wfast", "int32_t", words))
-                consts.append(ConstArray(f"{k}_fbias", "int32_t", fbias))
+                e = self._rq_shifts(shift, bound)
+                rq = np.stack([fbias, np.asarray(mult, np.int64), e,
+                               np.where(e > 0, 1 << np.maximum(e - 1, 0), 0)], axis=1)
+                consts.append(ConstArray(f"{k}_rq", "int32_t", rq))
                 params += [("wfast16", int(self.wide_weights)), ("wfast", f"{k}_wfast"),
-                           ("fbias", f"{k}_fbias")]
-                params += self._rq_arrays(k, consts, shift, bound)
+                           ("rq", f"{k}_rq")]
             else:
-                params += [("wfast16", 0), ("wfast", "0"), ("fbias", "0"), ("rq_shift", "0"),
-                           ("rq_add", "0")]
+                params += [("wfast16", 0), ("wfast", "0"), ("rq", "0")]
             params += [("scratch", "0")]  # codegen: the address of the planned scratch
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
@@ -304,10 +309,13 @@ class Lowering:
             return 0
         return 1 if self._channel_fast(bound, shift).all() else 2
 
+    def _rq_shifts(self, shift: list[int], bound) -> np.ndarray:
+        """Per-channel right shift e of the fast requantization, 0 = generic path."""
+        return np.where(self._channel_fast(bound, shift), -np.asarray(shift, np.int64), 0)
+
     def _rq_arrays(self, k: str, consts: list, shift: list[int], bound):
         """Per-channel right shift e (0 = generic path) and rounding 2^(e-1)."""
-        ok = self._channel_fast(bound, shift)
-        e = np.where(ok, -np.asarray(shift, np.int64), 0)
+        e = self._rq_shifts(shift, bound)
         consts += [ConstArray(f"{k}_rq_shift", "int32_t", e),
                    ConstArray(f"{k}_rq_add", "int32_t", np.where(e > 0, 1 << np.maximum(e - 1, 0), 0))]
         return [("rq_shift", f"{k}_rq_shift"), ("rq_add", f"{k}_rq_add")]
