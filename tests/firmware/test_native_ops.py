@@ -28,8 +28,8 @@ OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96)
              ("widek", 9)]
 
 
-def _debug_build(model: Path, out: Path, fast: bool) -> Path:
-    write_model_sources(model, out, version="test")
+def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False) -> Path:
+    write_model_sources(model, out, version="test", wide_weights=wide)
     shutil.copy(HERE / "debug_main.c", out / "debug_main.c")
     exe = out / "debug"
     flags = [*HOST_CFLAGS, "-DVAD_DEBUG_TENSORS"] + ([] if fast else ["-DVAD_NO_FAST_PATHS"])
@@ -79,6 +79,52 @@ def test_every_operator_bit_exact(kind, size, fast, build_model, tmp_path):
                 bad = int((got[op_index] != want[op_index]).sum())
                 assert bad == 0, (f"{kind}@{size} {name}[{i}]: op {op_index} "
                                   f"{plan.steps[op_index].op.name}: {bad} elements differ")
+
+
+def _gray_or_colour_inputs(size: int, channels: int) -> np.ndarray:
+    """Random images and the extremes (all -128, all 127, a checkerboard) with any channel count."""
+    rng = np.random.default_rng(11)
+    xs = [rng.integers(-128, 128, (size, size, channels), dtype=np.int8) for _ in range(2)]
+    board = np.full((size, size, channels), -128, np.int8)
+    board[::2, ::2] = 127
+    board[1::2, 1::2] = 127
+    return np.stack(xs + [np.full_like(board, -128), np.full_like(board, 127), board])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tmp_path):
+    """Each CONV_2D form (first 3x3 on a grayscale or RGB input, direct and im2col 1x1, odd
+    channel and pixel counts, K not a multiple of 4) equals TFLM per operator with the filter
+    as int8 words and as int16 pairs (the generator's two layouts), and in the reference build."""
+    size = 19
+    model = build_model(f"convpaths{channels}", size)
+    plan = build_plan(model)
+    convs = _conv_layers(plan)
+    assert convs[0][2]["in_c"] == channels and all(p["fast"] > 0 for _, _, p in convs)
+    assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1}
+    assert {direct_conv(p) for _, _, p in convs} == {True, False}
+    outputs = {s.op.index: s.act_outputs[0] for s in plan.steps if not s.alias}
+    xs = _gray_or_colour_inputs(size, channels)
+    builds = {name: _debug_build(model, tmp_path / name, fast, wide)
+              for name, fast, wide in (("int8", True, False), ("int16", True, True),
+                                       ("reference", False, False))}
+    for i, x in enumerate(xs):
+        want = _tflm_tensors(model, x, outputs)
+        for name, exe in builds.items():
+            got = _native_tensors(exe, x)
+            for op_index in outputs:
+                bad = int((got[op_index] != want[op_index]).sum())
+                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+
+
+def test_wide_weights_double_the_conv_filters_only(build_model):
+    """wide_weights stores the fast CONV_2D filters as int16: their flash doubles, nothing else
+    changes (same arena, same schedule)."""
+    model = build_model("convpaths3", 19)
+    narrow, wide = build_plan(model), build_plan(model, wide_weights=True)
+    extra = sum(c.nbytes for s in narrow.steps for c in s.consts if c.name.endswith("_wfast"))
+    assert wide.info.weights_bytes == narrow.info.weights_bytes + extra
+    assert wide.info.arena_bytes == narrow.info.arena_bytes and wide.offsets == narrow.offsets
 
 
 def test_zoo_covers_the_operators(build_model):
@@ -143,3 +189,19 @@ def test_cortex_m4_dsp_path_bit_exact_in_qemu(kind, size, build_model, tmp_path)
     want = tflm_outputs(model, x).reshape(y.shape)
     assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
     assert len(runs) == len(x) and min(runs) > 0
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("wide", [False, True], ids=["int8", "int16"])
+def test_conv_paths_dsp_bit_exact_in_qemu(channels, wide, build_model, tmp_path):
+    """The asm inner loops of both filter layouts on Cortex-M4, grayscale and RGB inputs."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"convpaths{channels}", 19)
+    elf = bench.build(model, tmp_path, wide=wide)
+    x = _gray_or_colour_inputs(19, channels)
+    y, runs, _ = bench.run(elf, x)
+    want = tflm_outputs(model, x).reshape(y.shape)
+    assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
