@@ -205,3 +205,24 @@ def test_conv_paths_dsp_bit_exact_in_qemu(channels, wide, build_model, tmp_path)
     y, runs, _ = bench.run(elf, x)
     want = tflm_outputs(model, x).reshape(y.shape)
     assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("machine", ["an500", "an505"])
+def test_cortex_m7_and_m33_bit_exact_in_qemu(machine, build_model, tmp_path):
+    """The benchmark's other machines (Cortex-M7; Cortex-M33 with DSP, secure state) run the
+    same kernels bit-exactly, and their SysTick clocks give the M4's instruction count to
+    within the harness's few differing instructions."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model("convpaths3", 19)
+    x = _gray_or_colour_inputs(19, 3)[:2]
+    counts = {}
+    for m in ("an386", machine):
+        elf = bench.build(model, tmp_path / m, machine=m)
+        y, runs, _ = bench.run(elf, x, machine=m)
+        want = tflm_outputs(model, x).reshape(y.shape)
+        assert (y == want).all(), f"{m}: {int((y != want).sum())} elements differ"
+        counts[m] = runs[-1] * bench.MACHINES[m].instr_per_tick
+    assert abs(counts[machine] - counts["an386"]) < 0.05 * counts["an386"], counts
