@@ -40,6 +40,11 @@ class ModelInfo:
     model_hash: str
     macs_per_op: list[int] = field(default_factory=list)
     arena2_bytes: int = 0  # of arena_bytes, the part in the second arena (arena_limit)
+    # the planner's choice: the placement order that gave the arena, and the lower bound (the
+    # most bytes alive at one operator, and that operator's index)
+    plan_order: str = ""
+    live_peak_bytes: int = 0
+    live_peak_op: int = 0
 
 
 @dataclass
@@ -140,12 +145,16 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     # kernel scratch (im2col columns): alive during its step only, keyed -(step + 1) so it
     # cannot collide with a tensor index; it shares the arena, so arena_bytes counts it
     buffers += [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
-    offsets, arena = planner.plan(buffers)
+    offsets, arena, order = planner.plan_best(buffers)
     planner.check_plan(buffers, offsets, arena)
+    peak, peak_op = planner.live_peak(buffers)
     arena_of = {key: "vad_arena" for key in offsets}
     arena2 = 0
     if arena_limit is not None and arena > arena_limit:
-        placement, (arena, arena2) = planner.plan_regions(buffers, [arena_limit, None])
+        tries = {name: planner.plan_regions(buffers, [arena_limit, None], order=name)
+                 for name in planner.ORDERS}
+        order = min(tries, key=lambda name: (sum(tries[name][1]), tries[name][1][1]))
+        placement, (arena, arena2) = tries[order]
         offsets = {key: off for key, (_, off) in placement.items()}
         arena_of = {key: ("vad_arena", "vad_arena2")[region] for key, (region, _) in placement.items()}
         for region, size in enumerate((arena, arena2)):
@@ -190,6 +199,9 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         ops=[s.op.name for s in steps],
         model_hash=g.model_hash,
         macs_per_op=[s.macs for s in steps],
+        plan_order=order,
+        live_peak_bytes=peak,
+        live_peak_op=steps[peak_op].op.index if steps else 0,
     )
     return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info)
 
@@ -261,6 +273,9 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
         output_scale=_c_value(np.float32(info.output_scale)),
         output_zp=info.output_zero_point,
         arena_bytes=info.arena_bytes,
+        plan_order=info.plan_order,
+        live_peak_bytes=info.live_peak_bytes,
+        live_peak_op=info.live_peak_op,
         arena1_bytes=info.arena_bytes - info.arena2_bytes,
         arena2_bytes=info.arena2_bytes,
         arena2_section=arena2_section,
