@@ -93,6 +93,16 @@ typedef struct {
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 
+/* ---- CONV_2D streamed into the DEPTHWISE_CONV_2D that alone reads its output ---- */
+typedef struct {
+    const vad_conv_params_t *conv;
+    const vad_dwconv_params_t *dw;  /* its input is conv's output */
+    int8_t *ring;  /* (dw k_h - 1) * dil_h + 1 rows of conv's output, in the arena */
+} vad_conv_dw_params_t;
+
+/* in: conv's input, out: dw's output; the same bytes as the two kernels one after the other */
+void vad_conv_dw_s8(const vad_conv_dw_params_t *p, const int8_t *in, int8_t *out);
+
 /* Limits of the fast paths. CONV_2D has none and no stack buffer: its columns live in
  * p->scratch, sized from the model and counted in the arena. DEPTHWISE_CONV_2D keeps on the
  * stack a row of DW_C zero points and two tables of TAPS entries (DW_C + 8 * TAPS bytes on a

@@ -93,6 +93,12 @@ class Step:
     # bytes of arena scratch the kernel needs while it runs; the planner places it (a buffer
     # alive during this step only) and codegen sets the params field "scratch" to its address
     scratch: int = 0
+    # streaming (stream.py): on a CONV_2D, the op index of the depthwise step it streams into
+    # (it emits no call); on that DEPTHWISE_CONV_2D, the fields of its vad_conv_dw_params_t
+    # and how much of its scratch is the convolution's (the ring follows)
+    streamed_into: int | None = None
+    stream: list[tuple[str, object]] | None = None
+    stream_conv_scratch: int = 0
 
 
 class Lowering:
