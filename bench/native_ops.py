@@ -60,9 +60,9 @@ CFLAGS = ["-mthumb", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffuncti
 
 
 def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False,
-          machine: str = "an386") -> Path:
+          machine: str = "an386", streaming: str = "auto") -> Path:
     m = MACHINES[machine]
-    write_model_sources(model, out, version="bench", wide_weights=wide)
+    write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming)
     qb = runtime_dir() / "qemu_bench"
     for f in ("startup_m4.c", "bench_main.c", m.ld):
         shutil.copy(qb / f, out / f)
@@ -118,16 +118,18 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=2)
     ap.add_argument("--no-fast", action="store_true")
     ap.add_argument("--wide", action="store_true", help="CONV_2D filters as int16 (twice their flash)")
+    ap.add_argument("--streaming", default="auto", choices=["auto", "off", "all"],
+                    help="stream convolutions into depthwise layers (auto: where the arena shrinks)")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--opt", default="-O2")
     ap.add_argument("--keep", default=None)
     a = ap.parse_args(argv)
     model = Path(a.model)
-    plan = build_plan(model, wide_weights=a.wide)
+    plan = build_plan(model, wide_weights=a.wide, streaming=a.streaming)
     info = plan.info
     out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vad_bench_"))
     out.mkdir(parents=True, exist_ok=True)
-    elf = build(model, out, fast=not a.no_fast, opt=a.opt, wide=a.wide)
+    elf = build(model, out, fast=not a.no_fast, opt=a.opt, wide=a.wide, streaming=a.streaming)
     size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True).stdout
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (a.n,) + tuple(info.input_shape[1:]), dtype=np.int8)
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
     y, runs, ops = run(elf, x)
     instr = [r * INSTR_PER_TICK for r in runs]
     print(f"model {model.name}: {info.macs / 1e6:.3f} M MACs, arena {info.arena_bytes} B, "
-          f"weights {info.weights_bytes} B, fast paths {'off' if a.no_fast else 'on'}"
+          f"weights {info.weights_bytes} B, streamed {info.streamed or 'none'}, fast paths {'off' if a.no_fast else 'on'}"
           f"{', wide weights' if a.wide else ''}")
     print(size.strip())
     print(f"instructions per inference: {', '.join(f'{i / 1e6:.3f} M' for i in instr)} "

@@ -28,14 +28,21 @@ OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96)
              ("widek", 9)]
 
 
-def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False) -> Path:
-    write_model_sources(model, out, version="test", wide_weights=wide)
+def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False,
+                 streaming: str = "auto") -> Path:
+    write_model_sources(model, out, version="test", wide_weights=wide, streaming=streaming)
     shutil.copy(HERE / "debug_main.c", out / "debug_main.c")
     exe = out / "debug"
     flags = [*HOST_CFLAGS, "-DVAD_DEBUG_TENSORS"] + ([] if fast else ["-DVAD_NO_FAST_PATHS"])
     subprocess.run(["cc", *flags, "-I", str(out), *map(str, sorted(out.glob("*.c"))), "-o", str(exe)],
                    check=True)
     return exe
+
+
+def _computed_outputs(plan) -> dict[int, int]:
+    """{op index: output tensor} of the steps whose output exists (not aliases, not streamed)."""
+    return {s.op.index: s.act_outputs[0] for s in plan.steps
+            if not s.alias and s.streamed_into is None}
 
 
 def _native_tensors(exe: Path, x: np.ndarray) -> dict[int, np.ndarray]:
@@ -68,7 +75,7 @@ def _tflm_tensors(model: Path, x: np.ndarray, outputs: dict[int, int]) -> dict[i
 def test_every_operator_bit_exact(kind, size, fast, build_model, tmp_path):
     model = build_model(kind, size)
     plan = build_plan(model)
-    outputs = {s.op.index: s.act_outputs[0] for s in plan.steps if not s.alias}
+    outputs = _computed_outputs(plan)
     exe = _debug_build(model, tmp_path, fast)
     sets = input_batch(size, n_random=2, n_real=2, seed=3)
     for name, xs in sets.items():
@@ -103,7 +110,7 @@ def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tm
     assert convs[0][2]["in_c"] == channels and all(p["fast"] > 0 for _, _, p in convs)
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1}
     assert {direct_conv(p) for _, _, p in convs} == {True, False}
-    outputs = {s.op.index: s.act_outputs[0] for s in plan.steps if not s.alias}
+    outputs = _computed_outputs(plan)
     xs = _gray_or_colour_inputs(size, channels)
     builds = {name: _debug_build(model, tmp_path / name, fast, wide)
               for name, fast, wide in (("int8", True, False), ("int16", True, True),
@@ -125,6 +132,29 @@ def test_wide_weights_double_the_conv_filters_only(build_model):
     extra = sum(c.nbytes for s in narrow.steps for c in s.consts if c.name.endswith("_wfast"))
     assert wide.info.weights_bytes == narrow.info.weights_bytes + extra
     assert wide.info.arena_bytes == narrow.info.arena_bytes and wide.offsets == narrow.offsets
+
+
+@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("zoo1", 33)])
+def test_streamed_schedule_gives_the_plain_bytes(kind, size, build_model, tmp_path):
+    """Every convolution streamed into its depthwise layer (stride 1 and 2, padded or not,
+    odd and even maps), fast and reference kernels: each computed tensor equals TFLM's and
+    the plain schedule's; streaming only where it lowers the arena does lower it."""
+    model = build_model(kind, size)
+    plan = build_plan(model, streaming="all")
+    strides = {dict(s.params)["stride_h"] for s in plan.steps if s.stream}
+    assert plan.info.streamed and (kind != "backbone035" or strides == {1, 2})
+    plain, auto = build_plan(model, streaming="off"), build_plan(model)
+    assert auto.info.arena_bytes <= plain.info.arena_bytes
+    assert kind != "backbone035" or auto.info.arena_bytes < plain.info.arena_bytes
+    outputs = _computed_outputs(plan)
+    x = input_batch(size, n_random=1, n_real=1, seed=9)["random"][0]
+    want = _tflm_tensors(model, x, outputs)
+    for fast in (True, False):
+        got = _native_tensors(_debug_build(model, tmp_path / str(fast), fast, streaming="all"), x)
+        plain_out = _native_tensors(_debug_build(model, tmp_path / f"plain{fast}", fast, streaming="off"), x)
+        for op_index in outputs:
+            assert (got[op_index] == want[op_index]).all(), f"fast={fast} op {op_index}"
+            assert (got[op_index] == plain_out[op_index]).all()
 
 
 def test_zoo_covers_the_operators(build_model):
@@ -183,7 +213,7 @@ def test_cortex_m4_dsp_path_bit_exact_in_qemu(kind, size, build_model, tmp_path)
 
     bench = _bench_module()
     model = build_model(kind, size)
-    elf = bench.build(model, tmp_path)
+    elf = bench.build(model, tmp_path, streaming="all")
     x = np.concatenate([v[:2] for v in input_batch(size, n_random=2, n_real=2, seed=5).values()])
     y, runs, _ = bench.run(elf, x)
     want = tflm_outputs(model, x).reshape(y.shape)

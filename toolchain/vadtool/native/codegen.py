@@ -14,6 +14,7 @@ from . import planner, stream
 from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
 
+STREAMING = ("auto", "off", "all")  # build_plan's choices
 RUNTIME_FILES = ("vad_kernels.h", "vad_kernels.c", "vad_kernels_fast.c", "vad_stream.c")
 
 
@@ -85,12 +86,14 @@ def _array_body(values: np.ndarray) -> str:
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                arena_limit: int | None = None, wide_weights: bool = False,
-               allow_streaming: bool = True) -> Plan:
+               streaming: str = "auto") -> Plan:
     """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
     second arena (vad_arena2), e.g. a board's core-coupled RAM. wide_weights: CONV_2D filters
-    stored as int16 (fewer instructions per MAC, twice their flash). allow_streaming: let the
-    planner stream a convolution into its depthwise layer where that lowers the arena
-    (stream.py; the plan's info.streamed lists the pairs)."""
+    stored as int16 (fewer instructions per MAC, twice their flash). streaming: "auto" streams a
+    convolution into its depthwise layer where that lowers the arena (stream.py; the plan's
+    info.streamed lists the pairs), "off" never, "all" wherever it can (tests, experiments)."""
+    if streaming not in STREAMING:
+        raise ValueError(f"streaming must be one of {', '.join(STREAMING)}, not {streaming!r}")
     g = read_tflite(tflite_path)
     name = Path(g.path).name
     if len(g.inputs) != 1 or len(g.outputs) != 1:
@@ -153,13 +156,11 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         return bufs + [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
 
     # streaming: each candidate pair kept only where it lowers the arena
-    chosen: set[int] = set()
-    best = planner.plan_best(arena_buffers(steps))[1]
-    for i in stream.candidates(steps, g) if allow_streaming else []:
-        trial = planner.plan_best(arena_buffers(stream.apply(steps, chosen | {i})))[1]
-        if trial < best:
-            chosen.add(i)
-            best = trial
+    pairs = stream.candidates(steps, g) if streaming != "off" else []
+    if streaming == "all":
+        chosen = set(pairs)
+    else:
+        chosen = stream.choose(pairs, lambda c: planner.plan_best(arena_buffers(stream.apply(steps, c)))[1])
     steps = stream.apply(steps, chosen)
     buffers = arena_buffers(steps)
     offsets, arena, order = planner.plan_best(buffers)
@@ -336,12 +337,12 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
 
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
                         arena_limit: int | None = None, arena2_section: str | None = None,
-                        wide_weights: bool = False, allow_streaming: bool = True) -> ModelInfo:
+                        wide_weights: bool = False, streaming: str = "auto") -> ModelInfo:
     """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
     With arena_limit, what does not fit below it goes to a second arena, placed in the linker
-    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, allow_streaming:
-    see build_plan."""
-    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, allow_streaming)
+    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming: see
+    build_plan."""
+    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming)
     c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ where it lowers the arena.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from .lower import Step
@@ -34,9 +35,32 @@ def candidates(steps: list[Step], g: Graph) -> list[int]:
     return found
 
 
+def choose(candidates: Iterable[int], arena_of: Callable[[set[int]], int]) -> set[int]:
+    """The pairs to stream, only where they lower the arena: first every candidate that does
+    not raise it (one pair alone rarely lowers a peak that several places share), then each
+    pair dropped again if the arena stays as small without it. codegen.build_plan and
+    board_fit's estimate decide with this one rule."""
+    chosen: set[int] = set()
+    best = arena_of(chosen)
+    for i in candidates:
+        trial = arena_of(chosen | {i})
+        if trial <= best:
+            chosen.add(i)
+            best = trial
+    for i in sorted(chosen):
+        if arena_of(chosen - {i}) <= best:
+            chosen.discard(i)
+    return chosen
+
+
+def ring_rows(k_h: int, dil_h: int) -> int:
+    """Rows of the ring: one window of the depthwise layer."""
+    return (k_h - 1) * dil_h + 1
+
+
 def ring_bytes(dw: Step) -> int:
     p = dict(dw.params)
-    return ((p["k_h"] - 1) * p["dil_h"] + 1) * p["in_w"] * p["in_c"]
+    return ring_rows(p["k_h"], p["dil_h"]) * p["in_w"] * p["in_c"]
 
 
 def apply(steps: list[Step], chosen: set[int]) -> list[Step]:
