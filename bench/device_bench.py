@@ -1,7 +1,7 @@
 """Native runtime on the emulated Cortex-M boards, one table: `make bench-device`.
 
     .venv/bin/python bench/device_bench.py MODEL.tflite [MODEL ...] [--machines an386,an500,an505]
-        [--wide] [--n 2] [--markdown FILE]
+        [--wide] [--streaming auto|off|all] [--n 2] [--markdown FILE]
 
 For every model and QEMU machine (mps2-an386 Cortex-M4, mps2-an500 Cortex-M7, mps2-an505
 Cortex-M33 with DSP; -icount shift=0, so SysTick counts instructions) it builds the model with
@@ -41,7 +41,8 @@ def _native_ops():
 nops = _native_ops()
 
 # operator types shown as columns (instructions per MAC); the rest count in the total only
-TYPE_COLUMNS = ("CONV_2D 1x1", "CONV_2D 3x3", "DEPTHWISE 3x3 s1", "DEPTHWISE 3x3 s2")
+TYPE_COLUMNS = ("CONV_2D 1x1", "CONV_2D 3x3", "DEPTHWISE 3x3 s1", "DEPTHWISE 3x3 s2",
+                "CONV_2D+DEPTHWISE streamed")
 
 
 @dataclass
@@ -70,16 +71,17 @@ def _flash(elf: Path) -> int:
 
 
 def native_row(model: Path, machine: str, x: np.ndarray, want: np.ndarray, wide: bool,
-               work: Path) -> Row:
-    plan = nops.build_plan(model, wide_weights=wide)
-    elf = nops.build(model, work, wide=wide, machine=machine)
+               work: Path, streaming: str = "auto") -> Row:
+    plan = nops.build_plan(model, wide_weights=wide, streaming=streaming)
+    elf = nops.build(model, work, wide=wide, machine=machine, streaming=streaming)
     y, runs, ops = nops.run(elf, x, machine=machine)
     per_tick = nops.MACHINES[machine].instr_per_tick
     by_type: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     for s in plan.steps:
-        if s.op.index in ops and s.macs:
+        if s.op.index in ops:
             by_type[nops.op_type(s)][0] += ops[s.op.index][1] * per_tick
-            by_type[nops.op_type(s)][1] += s.macs
+        by_type[nops.op_type(s)][1] += s.macs  # a streamed convolution's MACs count in its pair
+    by_type = {k: v for k, v in by_type.items() if v[1]}
     return Row(machine, model.name, "native" + (" int16 filters" if wide else ""),
                runs[-1] * per_tick, plan.info.macs,
                {k: v[0] / v[1] for k, v in by_type.items()}, plan.info.arena_bytes, _flash(elf),
@@ -109,6 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--machines", default="an386,an500,an505")
     ap.add_argument("--wide", action="store_true", help="also the CONV_2D filters as int16")
+    ap.add_argument("--streaming", default="auto", choices=["auto", "off", "all"],
+                    help="convolutions streamed into depthwise layers (auto: where the arena shrinks)")
     ap.add_argument("--n", type=int, default=2, help="inputs per run (random, the last all -128)")
     ap.add_argument("--markdown", type=Path, help="also write the table here")
     a = ap.parse_args(argv)
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
                 for wide in (False, True) if a.wide else (False,):
                     work = Path(tmp) / f"{model.stem}_{machine}_{int(wide)}"
                     work.mkdir()
-                    rows.append(native_row(model, machine, x, want, wide, work))
+                    rows.append(native_row(model, machine, x, want, wide, work, a.streaming))
                     print(markdown(rows[-1:]).splitlines()[2], flush=True)
                 for peer in PEERS:
                     row = peer(model, machine, x)
