@@ -15,7 +15,8 @@ from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
 
 STREAMING = ("auto", "off", "all")  # build_plan's choices
-RUNTIME_FILES = ("vad_kernels.h", "vad_kernels.c", "vad_kernels_fast.c", "vad_stream.c")
+RUNTIME_FILES = ("vad_kernels.h", "vad_fast_common.h", "vad_kernels.c", "vad_kernels_fast.c",
+                 "vad_conv_fast.c", "vad_stream.c")
 
 
 def runtime_dir() -> Path:

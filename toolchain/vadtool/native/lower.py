@@ -59,7 +59,7 @@ def conv_kpad(kh: int, kw: int, ic: int) -> int:
 
 def conv_scratch_bytes(kpad: int, direct: bool) -> int:
     """Arena scratch of a fast CONV_2D: two widened int16 columns, plus two int8 im2col columns
-    unless the input pixels are the columns (direct). conv_fast() in vad_kernels_fast.c."""
+    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c."""
     return (4 if direct else 6) * kpad
 
 
@@ -72,7 +72,7 @@ def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
 
 def direct_conv(p: dict) -> bool:
     """A CONV_2D (params by name) whose input pixels are its im2col columns: 1x1, stride 1, no
-    padding, K a multiple of 4. It needs no im2col; conv_direct() in vad_kernels_fast.c is
+    padding, K a multiple of 4. It needs no im2col; conv_direct() in vad_conv_fast.c is
     the same test on the C side."""
     return (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
             and p["pad_h"] == p["pad_w"] == 0 and p["kpad"] == p["in_c"])
