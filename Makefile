@@ -33,7 +33,10 @@ CALIB_OPT := $(if $(CALIB_IMAGES),--calib calib_data,)
 REQUIRE_SYSTEM_PACKAGES ?= 0
 SYSTEM_PACKAGES := bash scripts/system_packages.sh
 
-.PHONY: setup system-packages demo test quantize bench clean
+# Reference models for bench-device (../shared/models on the development machines).
+DEVICE_BENCH_MODELS ?= $(wildcard ../shared/models/vww_96_int8.tflite ../shared/models/fomo_ad_mnv2_035_96_int8.tflite)
+
+.PHONY: setup system-packages demo test quantize bench bench-device clean
 
 setup: $(VENV)/.installed system-packages
 
@@ -86,6 +89,12 @@ quantize: setup
 # Train, quantize and benchmark both models on every dataset in BENCH_DATA.
 bench: setup
 	$(VENV)/bin/python bench/host_bench.py --out $(BENCH_OUT) $(BENCH_DATA)
+
+# The native runtime on QEMU's Cortex-M4, M7 and M33 (instructions, per MAC by operator type,
+# arena, flash, bit-exact with TFLM): make bench-device [DEVICE_BENCH_MODELS="a.tflite b.tflite"]
+bench-device: setup
+	@test -n "$(DEVICE_BENCH_MODELS)" || { echo "error: no models; make bench-device DEVICE_BENCH_MODELS=\"a.tflite ...\""; exit 2; }
+	$(VENV)/bin/python bench/device_bench.py $(DEVICE_BENCH_MODELS) --wide --markdown $(BENCH_OUT)/device.md
 
 clean:
 	rm -rf out build

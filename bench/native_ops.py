@@ -1,6 +1,6 @@
 """Instruction counts of the native runtime on Cortex-M4 (QEMU mps2-an386, -icount shift=0).
 
-    .venv/bin/python bench/native_ops.py MODEL.tflite [--n 3] [--no-fast] [--check]
+    .venv/bin/python bench/native_ops.py MODEL.tflite [--n 3] [--no-fast] [--wide] [--check]
 
 Renders the model, links it with a semihosting harness (firmware_templates/runtime/qemu_bench),
 runs it in qemu-system-arm, checks the outputs against TFLite Micro bit for bit (--check) and
@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,34 +30,61 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from vadtool.native import build_plan, write_model_sources  # noqa: E402
 from vadtool.native.codegen import runtime_dir  # noqa: E402
 
-CLOCK_HZ = 25_000_000
-INSTR_PER_TICK = 1e9 / CLOCK_HZ
-CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99",
-          "-Wall", "-Wextra", "-Werror", "-O2", "-ffunction-sections", "-fdata-sections"] + os.environ.get("VAD_BENCH_CFLAGS", "").split()
 
 
-def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2") -> Path:
-    write_model_sources(model, out, version="bench")
+class Machine(NamedTuple):
+    """A QEMU machine the harness runs on: its CPU flags, link map and SysTick clock."""
+    qemu: str
+    cpu_flags: tuple[str, ...]
+    ld: str  # link map in firmware_templates/runtime/qemu_bench
+    clock_hz: int  # SysTick counts at the core clock; QEMU runs one instruction per virtual ns
+
+    @property
+    def instr_per_tick(self) -> float:
+        return 1e9 / self.clock_hz
+
+
+# The MPS2 images QEMU emulates (the clocks are QEMU's: AN386/AN500 25 MHz, AN505 20 MHz).
+# AN505 runs in the Cortex-M33's secure state, from the secure aliases of its SRAMs.
+MACHINES = {
+    "an386": Machine("mps2-an386", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+                     "mps2_an386.ld", 25_000_000),
+    "an500": Machine("mps2-an500", ("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
+                     "mps2_an386.ld", 25_000_000),
+    "an505": Machine("mps2-an505", ("-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
+                     "mps2_an505.ld", 20_000_000),
+}
+INSTR_PER_TICK = MACHINES["an386"].instr_per_tick
+CFLAGS = ["-mthumb", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffunction-sections",
+          "-fdata-sections"] + os.environ.get("VAD_BENCH_CFLAGS", "").split()
+
+
+def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False,
+          machine: str = "an386", streaming: str = "auto") -> Path:
+    m = MACHINES[machine]
+    write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming)
     qb = runtime_dir() / "qemu_bench"
-    for f in ("startup_m4.c", "bench_main.c", "mps2_an386.ld"):
+    for f in ("startup_m4.c", "bench_main.c", m.ld):
         shutil.copy(qb / f, out / f)
-    flags = [f if f != "-O2" else opt for f in CFLAGS] + ["-DVAD_PROFILE"]
+    flags = [*m.cpu_flags] + [f if f != "-O2" else opt for f in CFLAGS] + ["-DVAD_PROFILE"]
     if not fast:
         flags.append("-DVAD_NO_FAST_PATHS")
     elf = out / "bench.elf"
     cmd = ["arm-none-eabi-gcc", *flags, "-I", str(out), *map(str, sorted(out.glob("*.c"))),
-           "-T", str(out / "mps2_an386.ld"), "--specs=rdimon.specs", "-nostartfiles",
+           "-T", str(out / m.ld), "--specs=rdimon.specs", "-nostartfiles",
            "-Wl,--gc-sections", "-o", str(elf), "-lm"]
     subprocess.run(cmd, check=True)
     return elf
 
 
-def run(elf: Path, x: np.ndarray, timeout: float = 600) -> tuple[np.ndarray, list[int], dict]:
+def run(elf: Path, x: np.ndarray, timeout: float = 600,
+        machine: str = "an386") -> tuple[np.ndarray, list[int], dict]:
+    """Outputs, SysTick ticks per run, {op index: (name, ticks of the last run)}."""
     work = elf.parent
     (work / "inputs.bin").write_bytes(np.ascontiguousarray(x).tobytes())
     proc = subprocess.run(
-        ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-icount", "shift=0",
-         "-monitor", "none", "-serial", "none", "-kernel", str(elf)],
+        ["qemu-system-arm", "-M", MACHINES[machine].qemu, "-nographic", "-semihosting", "-icount",
+         "shift=0", "-monitor", "none", "-serial", "none", "-kernel", str(elf)],
         cwd=work, capture_output=True, text=True, timeout=timeout,
     )
     text = proc.stdout
@@ -66,6 +94,18 @@ def run(elf: Path, x: np.ndarray, timeout: float = 600) -> tuple[np.ndarray, lis
     ops = {int(i): (name, int(t)) for i, name, t in re.findall(r"OP (\d+) (\S+) (\d+)", text)}
     y = np.frombuffer((work / "outputs.bin").read_bytes(), np.int8)
     return y.reshape(len(x), -1), runs, ops
+
+
+def op_type(step) -> str:
+    """The row a step is counted in: convolutions by kernel size (and stride for depthwise)."""
+    p = dict(step.params)
+    if step.stream is not None or step.streamed_into is not None:
+        return "CONV_2D+DEPTHWISE streamed"  # one call: its instructions cover both layers
+    if step.op.name == "CONV_2D":
+        return "CONV_2D 1x1" if p["k_h"] == 1 and p["k_w"] == 1 else f"CONV_2D {p['k_h']}x{p['k_w']}"
+    if step.op.name == "DEPTHWISE_CONV_2D":
+        return f"DEPTHWISE {p['k_h']}x{p['k_w']} s{p['stride_h']}"
+    return step.op.name
 
 
 def tflm(model: Path, x: np.ndarray) -> np.ndarray:
@@ -79,16 +119,19 @@ def main(argv=None) -> int:
     ap.add_argument("model")
     ap.add_argument("--n", type=int, default=2)
     ap.add_argument("--no-fast", action="store_true")
+    ap.add_argument("--wide", action="store_true", help="CONV_2D filters as int16 (twice their flash)")
+    ap.add_argument("--streaming", default="auto", choices=["auto", "off", "all"],
+                    help="stream convolutions into depthwise layers (auto: where the arena shrinks)")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--opt", default="-O2")
     ap.add_argument("--keep", default=None)
     a = ap.parse_args(argv)
     model = Path(a.model)
-    plan = build_plan(model)
+    plan = build_plan(model, wide_weights=a.wide, streaming=a.streaming)
     info = plan.info
     out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vad_bench_"))
     out.mkdir(parents=True, exist_ok=True)
-    elf = build(model, out, fast=not a.no_fast, opt=a.opt)
+    elf = build(model, out, fast=not a.no_fast, opt=a.opt, wide=a.wide, streaming=a.streaming)
     size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True).stdout
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (a.n,) + tuple(info.input_shape[1:]), dtype=np.int8)
@@ -96,7 +139,8 @@ def main(argv=None) -> int:
     y, runs, ops = run(elf, x)
     instr = [r * INSTR_PER_TICK for r in runs]
     print(f"model {model.name}: {info.macs / 1e6:.3f} M MACs, arena {info.arena_bytes} B, "
-          f"weights {info.weights_bytes} B, fast paths {'off' if a.no_fast else 'on'}")
+          f"weights {info.weights_bytes} B, streamed {info.streamed or 'none'}, fast paths {'off' if a.no_fast else 'on'}"
+          f"{', wide weights' if a.wide else ''}")
     print(size.strip())
     print(f"instructions per inference: {', '.join(f'{i / 1e6:.3f} M' for i in instr)} "
           f"({instr[0] / info.macs:.2f} per MAC)")
@@ -107,14 +151,11 @@ def main(argv=None) -> int:
         if i not in ops:
             continue
         n_instr = ops[i][1] * INSTR_PER_TICK  # counts of the last run
-        key = s.op.name
+        key = op_type(s)
+        p = dict(s.params)
         if s.op.name == "CONV_2D":
-            p = dict(s.params)
-            key = "CONV_2D 1x1" if p["k_h"] == 1 and p["k_w"] == 1 else f"CONV_2D {p['k_h']}x{p['k_w']}"
             shape = f"{p['in_c']}->{p['out_c']} @{p['out_h']}x{p['out_w']}"
         elif s.op.name == "DEPTHWISE_CONV_2D":
-            p = dict(s.params)
-            key = f"DEPTHWISE {p['k_h']}x{p['k_w']} s{p['stride_h']}"
             shape = f"{p['out_c']} @{p['out_h']}x{p['out_w']}"
         else:
             shape = ""

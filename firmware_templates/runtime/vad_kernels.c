@@ -4,7 +4,7 @@
  * Each function mirrors the TFLite Micro reference int8 kernel of the same operator
  * (tensorflow/lite/kernels/internal/reference/...), with the quantization parameters
  * precomputed by the generator exactly as TFLM's Prepare() computes them.
- * The optimised paths live in vad_kernels_fast.c and fall back to these.
+ * The optimised paths live in vad_kernels_fast.c and vad_conv_fast.c and fall back to these.
  */
 #include "vad_kernels.h"
 

@@ -44,21 +44,28 @@ typedef struct {
     int32_t in_offset;   /* -input zero point */
     int32_t out_offset;  /* output zero point */
     int32_t act_min, act_max;
-    const int8_t *filter;  /* [out_c][k_h][k_w][in_c] */
-    const int32_t *bias;   /* [out_c] or NULL */
+    const int8_t *filter;  /* [out_c][k_h][k_w][in_c]; on fast layers 0 unless built with
+                              VAD_NO_FAST_PATHS (the reference loops are its only reader) */
+    const int32_t *bias;   /* [out_c] or NULL; like mult, 0 on fast layers of fast builds */
     const int32_t *mult;   /* [out_c] */
     const int32_t *shift;  /* [out_c] */
     /* fast path (0 = reference loops only), prepared by the generator */
     int32_t fast;
     int32_t kpad;               /* k_h*k_w*in_c rounded up to a multiple of 4 */
-    const int8_t *filter_fast;  /* [out_c][kpad], zero padded */
-    const int32_t *fbias;       /* bias + in_offset * sum(filter[oc]) */
-    const int32_t *rq_shift;    /* right shift e >= 1, or 0: use vad_mbqm for this channel */
-    const int32_t *rq_add;      /* 2^(e-1) + (out_offset << e) */
-    int8_t *scratch;            /* im2col columns, 2 * kpad bytes (in the arena, sized and placed
-                                   by the generator); 0 for direct 1x1 convolutions (stride 1,
-                                   no padding, kpad == in_c), which read the input in place.
-                                   A non-direct layer without scratch uses the reference loops. */
+    /* the filter laid out by the generator for gemm_2cols(): per pair of output channels, per
+     * group of 4 values k..k+3 of a row (zero padded to kpad); an odd last channel alone.
+     * wfast16 = 1: int16 pairs w0(k,k+2) w0(k+1,k+3) w1(k,k+2) w1(k+1,k+3) (twice the flash,
+     * fewest instructions); 0: int8 words w0(k..k+3) w1(k..k+3), widened as they are read. */
+    int32_t wfast16;
+    const void *wfast;
+    const int32_t *rq;          /* per output channel: bias + in_offset * sum(filter[oc]),
+                                   mult, right shift e >= 1 (or 0: vad_mbqm with shift[oc]),
+                                   2^(e-1) */
+    int8_t *scratch;            /* 4 * kpad bytes (two int16 columns) for direct 1x1 layers
+                                   (stride 1, no padding, kpad == in_c), 6 * kpad (plus two int8
+                                   im2col columns) for the others; in the arena, sized and placed
+                                   by the generator. A layer without scratch uses the reference
+                                   loops. */
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
@@ -86,7 +93,17 @@ typedef struct {
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 
-/* Limits of the fast paths. CONV_2D has none and no stack buffer: its im2col columns live in
+/* ---- CONV_2D streamed into the DEPTHWISE_CONV_2D that alone reads its output ---- */
+typedef struct {
+    const vad_conv_params_t *conv;
+    const vad_dwconv_params_t *dw;  /* its input is conv's output */
+    int8_t *ring;  /* (dw k_h - 1) * dil_h + 1 rows of conv's output, in the arena */
+} vad_conv_dw_params_t;
+
+/* in: conv's input, out: dw's output; the same bytes as the two kernels one after the other */
+void vad_conv_dw_s8(const vad_conv_dw_params_t *p, const int8_t *in, int8_t *out);
+
+/* Limits of the fast paths. CONV_2D has none and no stack buffer: its columns live in
  * p->scratch, sized from the model and counted in the arena. DEPTHWISE_CONV_2D keeps on the
  * stack a row of DW_C zero points and two tables of TAPS entries (DW_C + 8 * TAPS bytes on a
  * 32-bit core); larger layers use the reference loops. Define a smaller DW_C to save stack. */

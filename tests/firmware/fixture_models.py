@@ -178,6 +178,27 @@ def _wide_k(size: int, seed: int = 0):
     return keras.Model(inp, L.Add()([a, b]))
 
 
+def _conv_paths(size: int, channels: int, seed: int = 0):
+    """Every CONV_2D fast-path form on a 1-channel (grayscale) or 3-channel input: strided 3x3
+    first convolution with padding (K 9 or 27), direct 1x1 on 8 and 16 channels, odd output
+    channel counts (the lone last channel), 1x1 on 21 channels (im2col, kpad 24), 3x3 on 19
+    channels, strided 1x1; odd pixel counts (a lone last pixel)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, channels))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(16, 1)(x)
+    x = L.Conv2D(21, 1, activation="relu")(x)
+    x = L.Conv2D(20, 1, activation="relu6")(x)
+    x = L.Conv2D(19, 3, padding="same", activation="relu")(x)
+    x = L.Conv2D(24, 1, strides=2)(x)
+    x = L.Conv2D(33, 1)(x)
+    return keras.Model(inp, x)
+
+
 def _fomo_multiscale(size: int):
     """vadtool's FOMO-AD network with a second, deeper feature map (models/fomo-ad-multiscale.json)."""
     from vadtool.models.backbone import BackboneSpec
@@ -205,7 +226,8 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 
 def build(kind: str, size: int, path: str) -> str:
-    """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale, zoo<seed>.
+    """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
+    convpaths<channels>, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -221,11 +243,17 @@ def build(kind: str, size: int, path: str) -> str:
         model = _wide_k(size)
     elif kind == "fomo_multiscale":
         model = _fomo_multiscale(size)
+    elif kind.startswith("convpaths"):
+        model = _conv_paths(size, int(kind[9:]))
     elif kind.startswith("zoo"):
         model = _zoo(size, int(kind[3:] or 0))
     else:
         raise ValueError(kind)
-    data = convert(model, calibration_images(size))
+    calib = calibration_images(size)
+    if model.input_shape[-1] == 1:
+        calib = calib.mean(axis=-1, keepdims=True)
+        calib[0, 0, :2, 0] = (0, 255)  # the full pixel range, as in the colour set
+    data = convert(model, calib)
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)

@@ -28,14 +28,21 @@ OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96)
              ("widek", 9)]
 
 
-def _debug_build(model: Path, out: Path, fast: bool) -> Path:
-    write_model_sources(model, out, version="test")
+def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False,
+                 streaming: str = "auto") -> Path:
+    write_model_sources(model, out, version="test", wide_weights=wide, streaming=streaming)
     shutil.copy(HERE / "debug_main.c", out / "debug_main.c")
     exe = out / "debug"
     flags = [*HOST_CFLAGS, "-DVAD_DEBUG_TENSORS"] + ([] if fast else ["-DVAD_NO_FAST_PATHS"])
     subprocess.run(["cc", *flags, "-I", str(out), *map(str, sorted(out.glob("*.c"))), "-o", str(exe)],
                    check=True)
     return exe
+
+
+def _computed_outputs(plan) -> dict[int, int]:
+    """{op index: output tensor} of the steps whose output exists (not aliases, not streamed)."""
+    return {s.op.index: s.act_outputs[0] for s in plan.steps
+            if not s.alias and s.streamed_into is None}
 
 
 def _native_tensors(exe: Path, x: np.ndarray) -> dict[int, np.ndarray]:
@@ -68,7 +75,7 @@ def _tflm_tensors(model: Path, x: np.ndarray, outputs: dict[int, int]) -> dict[i
 def test_every_operator_bit_exact(kind, size, fast, build_model, tmp_path):
     model = build_model(kind, size)
     plan = build_plan(model)
-    outputs = {s.op.index: s.act_outputs[0] for s in plan.steps if not s.alias}
+    outputs = _computed_outputs(plan)
     exe = _debug_build(model, tmp_path, fast)
     sets = input_batch(size, n_random=2, n_real=2, seed=3)
     for name, xs in sets.items():
@@ -79,6 +86,75 @@ def test_every_operator_bit_exact(kind, size, fast, build_model, tmp_path):
                 bad = int((got[op_index] != want[op_index]).sum())
                 assert bad == 0, (f"{kind}@{size} {name}[{i}]: op {op_index} "
                                   f"{plan.steps[op_index].op.name}: {bad} elements differ")
+
+
+def _gray_or_colour_inputs(size: int, channels: int) -> np.ndarray:
+    """Random images and the extremes (all -128, all 127, a checkerboard) with any channel count."""
+    rng = np.random.default_rng(11)
+    xs = [rng.integers(-128, 128, (size, size, channels), dtype=np.int8) for _ in range(2)]
+    board = np.full((size, size, channels), -128, np.int8)
+    board[::2, ::2] = 127
+    board[1::2, 1::2] = 127
+    return np.stack(xs + [np.full_like(board, -128), np.full_like(board, 127), board])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tmp_path):
+    """Each CONV_2D form (first 3x3 on a grayscale or RGB input, direct and im2col 1x1, odd
+    channel and pixel counts, K not a multiple of 4) equals TFLM per operator with the filter
+    as int8 words and as int16 pairs (the generator's two layouts), and in the reference build."""
+    size = 19
+    model = build_model(f"convpaths{channels}", size)
+    plan = build_plan(model)
+    convs = _conv_layers(plan)
+    assert convs[0][2]["in_c"] == channels and all(p["fast"] > 0 for _, _, p in convs)
+    assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1}
+    assert {direct_conv(p) for _, _, p in convs} == {True, False}
+    outputs = _computed_outputs(plan)
+    xs = _gray_or_colour_inputs(size, channels)
+    builds = {name: _debug_build(model, tmp_path / name, fast, wide)
+              for name, fast, wide in (("int8", True, False), ("int16", True, True),
+                                       ("reference", False, False))}
+    for i, x in enumerate(xs):
+        want = _tflm_tensors(model, x, outputs)
+        for name, exe in builds.items():
+            got = _native_tensors(exe, x)
+            for op_index in outputs:
+                bad = int((got[op_index] != want[op_index]).sum())
+                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+
+
+def test_wide_weights_double_the_conv_filters_only(build_model):
+    """wide_weights stores the fast CONV_2D filters as int16: their flash doubles, nothing else
+    changes (same arena, same schedule)."""
+    model = build_model("convpaths3", 19)
+    narrow, wide = build_plan(model), build_plan(model, wide_weights=True)
+    extra = sum(c.nbytes for s in narrow.steps for c in s.consts if c.name.endswith("_wfast"))
+    assert wide.info.weights_bytes == narrow.info.weights_bytes + extra
+    assert wide.info.arena_bytes == narrow.info.arena_bytes and wide.offsets == narrow.offsets
+
+
+@pytest.mark.parametrize("kind,size", [("backbone035", 96), ("zoo1", 33)])
+def test_streamed_schedule_gives_the_plain_bytes(kind, size, build_model, tmp_path):
+    """Every convolution streamed into its depthwise layer (stride 1 and 2, padded or not,
+    odd and even maps), fast and reference kernels: each computed tensor equals TFLM's and
+    the plain schedule's; streaming only where it lowers the arena does lower it."""
+    model = build_model(kind, size)
+    plan = build_plan(model, streaming="all")
+    strides = {dict(s.params)["stride_h"] for s in plan.steps if s.stream}
+    assert plan.info.streamed and (kind != "backbone035" or strides == {1, 2})
+    plain, auto = build_plan(model, streaming="off"), build_plan(model)
+    assert auto.info.arena_bytes <= plain.info.arena_bytes
+    assert kind != "backbone035" or auto.info.arena_bytes < plain.info.arena_bytes
+    outputs = _computed_outputs(plan)
+    x = input_batch(size, n_random=1, n_real=1, seed=9)["random"][0]
+    want = _tflm_tensors(model, x, outputs)
+    for fast in (True, False):
+        got = _native_tensors(_debug_build(model, tmp_path / str(fast), fast, streaming="all"), x)
+        plain_out = _native_tensors(_debug_build(model, tmp_path / f"plain{fast}", fast, streaming="off"), x)
+        for op_index in outputs:
+            assert (got[op_index] == want[op_index]).all(), f"fast={fast} op {op_index}"
+            assert (got[op_index] == plain_out[op_index]).all()
 
 
 def test_zoo_covers_the_operators(build_model):
@@ -93,8 +169,9 @@ def _conv_layers(plan):
 
 def test_wide_k_convolutions_take_the_fast_path(build_model):
     """Every CONV_2D of the widek fixture (K 576, 580, 1040; direct and im2col) is lowered to
-    the fast path: direct 1x1 layers without scratch, the others with 2 * kpad bytes of
-    scratch placed in the arena for their step only, apart from the step's tensors."""
+    the fast path with its scratch (two widened columns, plus two int8 im2col columns unless
+    direct) placed in the arena for its step only, apart from the step's tensors; the int8
+    filter is left to the reference build."""
     plan = build_plan(build_model("widek", 9))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes)
     convs = _conv_layers(plan)
@@ -103,14 +180,12 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
-        if direct_conv(p):
-            assert s.scratch == 0 and p["scratch"] == "0"
-        else:
-            assert s.scratch == 2 * p["kpad"]
-            b = sizes[-(i + 1)]
-            assert (b.size, b.first, b.last) == (s.scratch, i, i)
-            assert p["scratch"] == f"(vad_arena + {plan.offsets[b.key]})"
-            assert plan.offsets[b.key] % 4 == 0 and plan.offsets[b.key] + b.size <= plan.arena_bytes
+        assert s.scratch == (4 if direct_conv(p) else 6) * p["kpad"]
+        b = sizes[-(i + 1)]
+        assert (b.size, b.first, b.last) == (s.scratch, i, i)
+        assert p["scratch"] == f"(vad_arena + {plan.offsets[b.key]})"
+        assert plan.offsets[b.key] % 8 == 0 and plan.offsets[b.key] + b.size <= plan.arena_bytes
+        assert p["filter"].startswith("VAD_REF_ONLY(")
 
 
 def test_fomo_multiscale_576_channel_convs_are_fast(build_model):
@@ -138,9 +213,46 @@ def test_cortex_m4_dsp_path_bit_exact_in_qemu(kind, size, build_model, tmp_path)
 
     bench = _bench_module()
     model = build_model(kind, size)
-    elf = bench.build(model, tmp_path)
+    elf = bench.build(model, tmp_path, streaming="all")
     x = np.concatenate([v[:2] for v in input_batch(size, n_random=2, n_real=2, seed=5).values()])
     y, runs, _ = bench.run(elf, x)
     want = tflm_outputs(model, x).reshape(y.shape)
     assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
     assert len(runs) == len(x) and min(runs) > 0
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("wide", [False, True], ids=["int8", "int16"])
+def test_conv_paths_dsp_bit_exact_in_qemu(channels, wide, build_model, tmp_path):
+    """The asm inner loops of both filter layouts on Cortex-M4, grayscale and RGB inputs."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"convpaths{channels}", 19)
+    elf = bench.build(model, tmp_path, wide=wide)
+    x = _gray_or_colour_inputs(19, channels)
+    y, runs, _ = bench.run(elf, x)
+    want = tflm_outputs(model, x).reshape(y.shape)
+    assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("machine", ["an500", "an505"])
+def test_cortex_m7_and_m33_bit_exact_in_qemu(machine, build_model, tmp_path):
+    """The benchmark's other machines (Cortex-M7; Cortex-M33 with DSP, secure state) run the
+    same kernels bit-exactly, and their SysTick clocks give the M4's instruction count to
+    within the harness's few differing instructions."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model("convpaths3", 19)
+    x = _gray_or_colour_inputs(19, 3)[:2]
+    counts = {}
+    for m in ("an386", machine):
+        elf = bench.build(model, tmp_path / m, machine=m)
+        y, runs, _ = bench.run(elf, x, machine=m)
+        want = tflm_outputs(model, x).reshape(y.shape)
+        assert (y == want).all(), f"{m}: {int((y != want).sum())} elements differ"
+        counts[m] = runs[-1] * bench.MACHINES[m].instr_per_tick
+    assert abs(counts[machine] - counts["an386"]) < 0.05 * counts["an386"], counts

@@ -34,8 +34,8 @@ from .errors import ModelError
 # the margin covers converter changes), added to the
 # network's weights and arena before boards.fits adds boards.MARGIN.
 ESTIMATE_MARGIN = 0.02
-# Per output channel, the native runtime stores bias, multiplier, shift, folded bias and the
-# fast path's two requantization arrays, int32 each (native/lower.py).
+# Per output channel of a depthwise convolution, the native runtime stores bias, multiplier,
+# shift, folded bias and the fast path's two requantization arrays, int32 each (native/lower.py).
 PER_CHANNEL_BYTES = 6 * 4
 MAX_BANK_KB = 256  # knn: beyond this the nearest-neighbour search costs more than the network
 MIN_BANK_KB = 8
@@ -125,7 +125,8 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     import warnings
 
     from .models.fomo_ad import pool_to_cells
-    from .native import planner
+    from .native import planner, stream
+    from .native.lower import conv_fast_weight_bytes, conv_kpad, conv_scratch_bytes
     from .tfenv import keras
     if arch != "mobilenet_v2":
         raise ModelError(f"board fit: no cost estimate for backbone {arch!r}; use mobilenet_v2")
@@ -148,6 +149,8 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     last: dict[object, int] = {}
     key_of: dict[int, object] = {}  # Keras tensor id -> arena tensor (aliases share one)
     scratch: list[tuple[int, int]] = []  # (op, bytes): im2col columns alive during one op
+    convs: dict[int, tuple[object, object, int]] = {}  # conv op -> (input key, output key, scratch)
+    rings: dict[int, tuple[object, int]] = {}  # depthwise op -> (input key, ring bytes)
     macs = weights = step = 0
 
     def produce(key, nbytes_, op) -> None:
@@ -181,22 +184,41 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
         if kind == "Conv2D":
             kh, kw = layer.kernel_size
             kk = kh * kw * int(ins[0].shape[-1])
-            kpad = (kk + 3) // 4 * 4
-            # the fast path keeps a copy of a filter whose rows are not a multiple of 4
-            weights += oc * kk + (oc * kpad if kpad != kk else 0) + PER_CHANNEL_BYTES * oc
+            kpad = conv_kpad(kh, kw, int(ins[0].shape[-1]))
+            weights += conv_fast_weight_bytes(oc, kpad)
             macs += oh * ow * oc * kk
-            if not (kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk):
-                scratch.append((step, 2 * kpad))
+            direct = kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk
+            scratch.append((step, conv_scratch_bytes(kpad, direct)))
+            convs[step] = (key_of[id(ins[0])], id(out), scratch[-1][1])
         elif kind == "DepthwiseConv2D":
             kh, kw = layer.kernel_size
             weights += 3 * kh * kw * oc + PER_CHANNEL_BYTES * oc  # filter and its packed pairs
             macs += oh * ow * oc * kh * kw
+            in_w, in_c = int(ins[0].shape[2]), int(ins[0].shape[3])
+            rings[step] = (key_of[id(ins[0])], stream.ring_rows(kh, layer.dilation_rate[0]) * in_w * in_c)
         step += 1
     out_key = key_of[id(model.output)]  # written into the caller's buffer, not the arena
     keys = [k for k in size if k != out_key]
-    buffers = [planner.Buffer(n, size[k], first[k], last[k]) for n, k in enumerate(keys)]
-    buffers += [planner.Buffer(-(n + 1), nb, op, op) for n, (op, nb) in enumerate(scratch)]
-    _, arena = planner.plan(buffers)
+    # a convolution streams into the depthwise layer after it when that alone reads its output
+    # (its last reader, the step after it; native/stream.py); the same rule keeps a pair only
+    # where it lowers the arena
+    pairs = [op for op, (_, out_k, _) in convs.items()
+             if op + 1 in rings and rings[op + 1][0] == out_k and out_k != out_key
+             and last[out_k] == op + 1]
+
+    def arena_of(chosen: set[int]) -> int:
+        gone = {convs[op][1] for op in chosen}
+        ends = dict(last)
+        extra = []
+        for op in chosen:
+            ends[convs[op][0]] = max(ends[convs[op][0]], op + 1)
+            extra.append((op + 1, convs[op][2] + rings[op + 1][1]))
+        moved = [(op, nb) for op, nb in scratch if op not in chosen] + extra
+        bufs = [planner.Buffer(n, size[k], first[k], ends[k]) for n, k in enumerate(keys) if k not in gone]
+        bufs += [planner.Buffer(-(n + 1), nb, op, op) for n, (op, nb) in enumerate(moved)]
+        return planner.plan(bufs)[1]
+
+    arena = arena_of(stream.choose(pairs, arena_of))
     gh, gw, channels = (int(d) for d in model.output.shape[1:4])
     return NetworkCost(macs=int(macs), weights_bytes=int(weights), arena_bytes=int(arena),
                        input_bytes=int(np.prod(shape_hw)) * 3, output_bytes=gh * gw * channels,

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RenderError
-from . import planner
+from . import planner, stream
 from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
 
-RUNTIME_FILES = ("vad_kernels.h", "vad_kernels.c", "vad_kernels_fast.c")
+STREAMING = ("auto", "off", "all")  # build_plan's choices
+RUNTIME_FILES = ("vad_kernels.h", "vad_fast_common.h", "vad_kernels.c", "vad_kernels_fast.c",
+                 "vad_conv_fast.c", "vad_stream.c")
 
 
 def runtime_dir() -> Path:
@@ -40,6 +42,12 @@ class ModelInfo:
     model_hash: str
     macs_per_op: list[int] = field(default_factory=list)
     arena2_bytes: int = 0  # of arena_bytes, the part in the second arena (arena_limit)
+    # the planner's choice: the placement order that gave the arena, and the lower bound (the
+    # most bytes alive at one operator, and that operator's index)
+    plan_order: str = ""
+    streamed: list[tuple[int, int]] = field(default_factory=list)  # (conv op, depthwise op) pairs
+    live_peak_bytes: int = 0
+    live_peak_op: int = 0
 
 
 @dataclass
@@ -78,9 +86,15 @@ def _array_body(values: np.ndarray) -> str:
 
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
-               arena_limit: int | None = None) -> Plan:
+               arena_limit: int | None = None, wide_weights: bool = False,
+               streaming: str = "auto") -> Plan:
     """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
-    second arena (vad_arena2), e.g. a board's core-coupled RAM."""
+    second arena (vad_arena2), e.g. a board's core-coupled RAM. wide_weights: CONV_2D filters
+    stored as int16 (fewer instructions per MAC, twice their flash). streaming: "auto" streams a
+    convolution into its depthwise layer where that lowers the arena (stream.py; the plan's
+    info.streamed lists the pairs), "off" never, "all" wherever it can (tests, experiments)."""
+    if streaming not in STREAMING:
+        raise ValueError(f"streaming must be one of {', '.join(STREAMING)}, not {streaming!r}")
     g = read_tflite(tflite_path)
     name = Path(g.path).name
     if len(g.inputs) != 1 or len(g.outputs) != 1:
@@ -95,7 +109,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     if len(tin.shape) != 4 or tin.shape[0] != 1:
         raise RenderError(f"{name}: the model input must be NHWC with batch 1, it is {list(tin.shape)}")
 
-    low = Lowering(g, single_rounding)
+    low = Lowering(g, single_rounding, wide_weights)
     steps = [low.lower(op) for op in g.operators]
 
     # alias resolution (RESHAPE-like ops share memory)
@@ -121,30 +135,45 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     if out_root != in_root:
         external[out_root] = "output"
 
-    # lifetimes of arena buffers
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for i, s in enumerate(steps):
-        for t in s.act_inputs + s.act_outputs:
-            if g.tensors[t].is_const:
-                continue
-            r = find(t)
-            first[r] = min(first.get(r, i), i)
-            last[r] = max(last.get(r, i), i)
-    first[in_root] = 0
-    last[in_root] = max(last.get(in_root, 0), len(steps) - 1 if in_root == out_root else 0)
-    buffers = [
-        planner.Buffer(r, g.tensors[r].size, first[r], last[r]) for r in sorted(first) if r not in external
-    ]
-    # kernel scratch (im2col columns): alive during its step only, keyed -(step + 1) so it
-    # cannot collide with a tensor index; it shares the arena, so arena_bytes counts it
-    buffers += [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
-    offsets, arena = planner.plan(buffers)
+    def arena_buffers(steps: list[Step]) -> list[planner.Buffer]:
+        """Arena buffers (tensors by lifetime, kernel scratch) of a schedule."""
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for i, s in enumerate(steps):
+            if s.streamed_into is not None:
+                continue  # its output never exists; its input is read by the streamed step
+            for t in s.act_inputs + s.act_outputs:
+                if g.tensors[t].is_const:
+                    continue
+                r = find(t)
+                first[r] = min(first.get(r, i), i)
+                last[r] = max(last.get(r, i), i)
+        first[in_root] = 0
+        last[in_root] = max(last.get(in_root, 0), len(steps) - 1 if in_root == out_root else 0)
+        bufs = [planner.Buffer(r, g.tensors[r].size, first[r], last[r])
+                for r in sorted(first) if r not in external]
+        # kernel scratch (im2col columns, rings): alive during its step only, keyed -(step + 1)
+        # so it cannot collide with a tensor index; it shares the arena, so arena_bytes counts it
+        return bufs + [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
+
+    # streaming: each candidate pair kept only where it lowers the arena
+    pairs = stream.candidates(steps, g) if streaming != "off" else []
+    if streaming == "all":
+        chosen = set(pairs)
+    else:
+        chosen = stream.choose(pairs, lambda c: planner.plan_best(arena_buffers(stream.apply(steps, c)))[1])
+    steps = stream.apply(steps, chosen)
+    buffers = arena_buffers(steps)
+    offsets, arena, order = planner.plan_best(buffers)
     planner.check_plan(buffers, offsets, arena)
+    peak, peak_op = planner.live_peak(buffers)
     arena_of = {key: "vad_arena" for key in offsets}
     arena2 = 0
     if arena_limit is not None and arena > arena_limit:
-        placement, (arena, arena2) = planner.plan_regions(buffers, [arena_limit, None])
+        tries = {name: planner.plan_regions(buffers, [arena_limit, None], order=name)
+                 for name in planner.ORDERS}
+        order = min(tries, key=lambda name: (sum(tries[name][1]), tries[name][1][1]))
+        placement, (arena, arena2) = tries[order]
         offsets = {key: off for key, (_, off) in placement.items()}
         arena_of = {key: ("vad_arena", "vad_arena2")[region] for key, (region, _) in placement.items()}
         for region, size in enumerate((arena, arena2)):
@@ -153,8 +182,16 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     for i, s in enumerate(steps):
         if s.scratch:
             key = -(i + 1)
-            s.params = [(k, f"({arena_of[key]} + {offsets[key]})" if k == "scratch" else v)
-                        for k, v in s.params]
+            base = f"({arena_of[key]} + {offsets[key]})"
+            if s.stream is None:
+                s.params = [(k, base if k == "scratch" else v) for k, v in s.params]
+                continue
+            # streamed pair: the convolution's scratch first, then the ring
+            conv = steps[i - 1]
+            if conv.scratch == 0 and s.stream_conv_scratch:
+                conv.params = [(k, base if k == "scratch" else v) for k, v in conv.params]
+            ring = f"({arena_of[key]} + {offsets[key] + s.stream_conv_scratch})"
+            s.stream = [(k, ring if k == "ring" else v) for k, v in s.stream]
 
     for t in g.tensors:
         if t.is_const:
@@ -173,7 +210,8 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     if in_root == out_root:
         epilogue.append(f"vad_copy_s8({storage[in_root]}, output, {tout.size});")
 
-    weights = sum(c.values.size * (1 if c.ctype == "int8_t" else 4) for s in steps for c in s.consts)
+    # flash of the fast build (arrays only the reference loops read are left out of it)
+    weights = sum(c.nbytes for s in steps for c in s.consts if c.only != "ref")
     info = ModelInfo(
         input_shape=tuple(tin.shape),
         output_shape=tuple(tout.shape),
@@ -188,6 +226,10 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         ops=[s.op.name for s in steps],
         model_hash=g.model_hash,
         macs_per_op=[s.macs for s in steps],
+        plan_order=order,
+        streamed=[(steps[i].op.index, steps[i + 1].op.index) for i in sorted(chosen)],
+        live_peak_bytes=peak,
+        live_peak_op=steps[peak_op].op.index if steps else 0,
     )
     return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info)
 
@@ -212,18 +254,26 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
                 consts.append(c)
         var = f"op{s.op.index}_params"
         call = ""
-        if not s.alias:
+        nocall = "aliases its input, no code"
+        if s.streamed_into is not None:
+            nocall = f"streamed row by row into op {s.streamed_into}"
+        elif not s.alias:
             ins = [plan.storage[t] for t in s.act_inputs]
             if s.input_list:  # C99 compound literal: the kernel gets an array of input pointers
                 ins = ["(const int8_t *const[]){" + ", ".join(ins) + "}"]
             args = [f"&{var}"] + ins + [plan.storage[t] for t in s.act_outputs]
             call = f"{s.kernel}({', '.join(args)})"
+            if s.stream is not None:
+                args[0] = f"&op{s.op.index}_stream"
+                call = f"vad_conv_dw_s8({', '.join(args)})"
         out = g.tensors[s.act_outputs[0]]
         note = f"-> {list(out.shape)} @ {plan.storage.get(out.index, '?')}"
         if s.macs:
             note += f", {s.macs} MACs"
         if s.scratch:
             note += f", scratch {s.scratch} B"
+        if s.stream is not None:
+            note += ", streamed from the op before"
         steps_ctx.append(
             dict(
                 index=s.op.index,
@@ -233,12 +283,15 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
                 params_type=s.params_type,
                 params=[(k, _c_value(v)) for k, v in s.params],
                 call=call,
+                nocall=nocall,
+                stream=[(k, _c_value(v)) for k, v in s.stream] if s.stream else None,
                 out_expr=plan.storage.get(out.index, "0"),
                 out_size=out.size,
             )
         )
     consts_ctx = [
-        dict(name=c.name, ctype=c.ctype, count=max(int(c.values.size), 1), body=_array_body(c.values))
+        dict(name=c.name, ctype=c.ctype, count=max(int(c.values.size), 1), body=_array_body(c.values),
+             only=c.only)
         for c in consts
     ]
     info = plan.info
@@ -258,6 +311,9 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
         output_scale=_c_value(np.float32(info.output_scale)),
         output_zp=info.output_zero_point,
         arena_bytes=info.arena_bytes,
+        plan_order=info.plan_order,
+        live_peak_bytes=info.live_peak_bytes,
+        live_peak_op=info.live_peak_op,
         arena1_bytes=info.arena_bytes - info.arena2_bytes,
         arena2_bytes=info.arena2_bytes,
         arena2_section=arena2_section,
@@ -281,11 +337,13 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
 
 
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
-                        arena_limit: int | None = None, arena2_section: str | None = None) -> ModelInfo:
+                        arena_limit: int | None = None, arena2_section: str | None = None,
+                        wide_weights: bool = False, streaming: str = "auto") -> ModelInfo:
     """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
     With arena_limit, what does not fit below it goes to a second arena, placed in the linker
-    section arena2_section (a board's core-coupled RAM: ".ccm")."""
-    plan = build_plan(tflite_path, single_rounding, arena_limit)
+    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming: see
+    build_plan."""
+    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming)
     c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

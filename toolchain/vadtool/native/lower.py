@@ -42,11 +42,37 @@ class ConstArray:
     name: str
     ctype: str  # int8_t / int32_t
     values: np.ndarray
+    # "ref": only the reference loops read it (compiled only with VAD_NO_FAST_PATHS; the
+    # params field names it through VAD_REF_ONLY()), "" always
+    only: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+
+
+def conv_kpad(kh: int, kw: int, ic: int) -> int:
+    """Length of a CONV_2D filter row (k_h*k_w*in_c) rounded up to a multiple of 4: the fast
+    path works on groups of 4 values."""
+    return (kh * kw * ic + 3) // 4 * 4
+
+
+def conv_scratch_bytes(kpad: int, direct: bool) -> int:
+    """Arena scratch of a fast CONV_2D: two widened int16 columns, plus two int8 im2col columns
+    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c."""
+    return (4 if direct else 6) * kpad
+
+
+def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
+    """Flash of a fast CONV_2D: its filter zero padded to kpad (int8, or int16 with wide
+    weights) and per channel the requantization record and the shift (the original filter,
+    bias and multipliers are left out of fast builds)."""
+    return (2 if wide else 1) * oc * kpad + 5 * 4 * oc
 
 
 def direct_conv(p: dict) -> bool:
     """A CONV_2D (params by name) whose input pixels are its im2col columns: 1x1, stride 1, no
-    padding, K a multiple of 4. It needs no scratch; conv_direct() in vad_kernels_fast.c is
+    padding, K a multiple of 4. It needs no im2col; conv_direct() in vad_conv_fast.c is
     the same test on the C side."""
     return (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
             and p["pad_h"] == p["pad_w"] == 0 and p["kpad"] == p["in_c"])
@@ -67,12 +93,20 @@ class Step:
     # bytes of arena scratch the kernel needs while it runs; the planner places it (a buffer
     # alive during this step only) and codegen sets the params field "scratch" to its address
     scratch: int = 0
+    # streaming (stream.py): on a CONV_2D, the op index of the depthwise step it streams into
+    # (it emits no call); on that DEPTHWISE_CONV_2D, the fields of its vad_conv_dw_params_t
+    # and how much of its scratch is the convolution's (the ring follows)
+    streamed_into: int | None = None
+    stream: list[tuple[str, object]] | None = None
+    stream_conv_scratch: int = 0
 
 
 class Lowering:
-    def __init__(self, graph: Graph, single_rounding: bool = False):
+    def __init__(self, graph: Graph, single_rounding: bool = False, wide_weights: bool = False):
         self.g = graph
         self.single_rounding = single_rounding
+        # CONV_2D filters pre-widened to int16 (fewer instructions, twice the flash)
+        self.wide_weights = wide_weights
         self.model_name = Path(graph.path).name
 
     # -- helpers --------------------------------------------------------------
@@ -217,31 +251,56 @@ class Lowering:
             fbias = b64 + (-in_zp) * rows.sum(axis=1)
             bound = np.abs(fbias) + 128 * np.abs(rows).sum(axis=1)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(rows).sum(axis=1))
-            kpad = (kk + 3) // 4 * 4
-            # any K: direct layers read the input in place, the others need two im2col columns
+            kpad = conv_kpad(kh, kw, ic)
             direct = direct_conv({**dict(params), "kpad": kpad})
             fast = self._fast_level(dh == 1 and dw == 1, bound, shift)
-            scratch = 2 * kpad if fast and not direct else 0
+            scratch = conv_scratch_bytes(kpad, direct) if fast else 0
             params += [("fast", fast), ("kpad", kpad)]
             if fast:
-                if kpad == kk:
-                    ff = f"{k}_filter"
-                else:
-                    padded = np.zeros((oc, kpad), np.int64)
-                    padded[:, :kk] = rows
-                    consts.append(ConstArray(f"{k}_filter_fast", "int8_t", padded))
-                    ff = f"{k}_filter_fast"
-                consts.append(ConstArray(f"{k}_fbias", "int32_t", fbias))
-                params += [("filter_fast", ff), ("fbias", f"{k}_fbias")]
-                params += self._rq_arrays(k, consts, shift, bound)
+                # the reference loops alone read the filter, bias and multipliers
+                ref_only = {f"{k}_filter", f"{k}_bias", f"{k}_mult"}
+                for c in consts:
+                    c.only = "ref" if c.name in ref_only else c.only
+                params = [(n, f"VAD_REF_ONLY({v})" if v in ref_only else v) for n, v in params]
+                words = self._conv_fast_filter(rows, kpad, self.wide_weights)
+                consts.append(ConstArray(f"{k}_wfast", "int32_t", words))
+                e = self._rq_shifts(shift, bound)
+                rq = np.stack([fbias, np.asarray(mult, np.int64), e,
+                               np.where(e > 0, 1 << np.maximum(e - 1, 0), 0)], axis=1)
+                consts.append(ConstArray(f"{k}_rq", "int32_t", rq))
+                params += [("wfast16", int(self.wide_weights)), ("wfast", f"{k}_wfast"),
+                           ("rq", f"{k}_rq")]
             else:
-                params += [("filter_fast", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
+                params += [("wfast16", 0), ("wfast", "0"), ("rq", "0")]
             params += [("scratch", "0")]  # codegen: the address of the planned scratch
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
         return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs,
                     scratch=scratch)
+
+    @staticmethod
+    def _conv_fast_filter(rows: np.ndarray, kpad: int, wide: bool) -> np.ndarray:
+        """The [out_c][kk] filter as the int32 words gemm_2cols() reads (vad_conv_params_t.wfast):
+        zero padded to kpad, channel pairs interleaved per group of 4 values, an odd last
+        channel alone. wide: each group reordered (0, 2, 1, 3), the order SXTB16 and SXTB16
+        ROR #8 give the input word, as two int16 per word (low half first); else the 4 int8
+        values of the group as one little-endian word."""
+        oc, kk = rows.shape
+        padded = np.zeros((oc, kpad), np.int64)
+        padded[:, :kk] = rows
+        groups = padded.reshape(oc, kpad // 4, 4)
+        if wide:
+            halves = groups[:, :, [0, 2, 1, 3]].reshape(oc, kpad // 4, 2, 2) & 0xFFFF
+            words = halves[..., 0] | (halves[..., 1] << 16)  # [oc][group][2]
+        else:
+            b = groups & 0xFF
+            words = (b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16) | (b[..., 3] << 24))[..., None]
+        per = words.shape[2]
+        pairs = oc // 2
+        blocks = words[: 2 * pairs].reshape(pairs, 2, kpad // 4, per).transpose(0, 2, 1, 3)
+        flat = np.concatenate([blocks.reshape(-1), words[2 * pairs :].reshape(-1)])
+        return flat.astype(np.uint32).view(np.int32).astype(np.int64)
 
     def _channel_fast(self, bound, shift) -> np.ndarray:
         """Channels whose requantization the fast path reproduces exactly: accumulators
@@ -256,10 +315,13 @@ class Lowering:
             return 0
         return 1 if self._channel_fast(bound, shift).all() else 2
 
+    def _rq_shifts(self, shift: list[int], bound) -> np.ndarray:
+        """Per-channel right shift e of the fast requantization, 0 = generic path."""
+        return np.where(self._channel_fast(bound, shift), -np.asarray(shift, np.int64), 0)
+
     def _rq_arrays(self, k: str, consts: list, shift: list[int], bound):
         """Per-channel right shift e (0 = generic path) and rounding 2^(e-1)."""
-        ok = self._channel_fast(bound, shift)
-        e = np.where(ok, -np.asarray(shift, np.int64), 0)
+        e = self._rq_shifts(shift, bound)
         consts += [ConstArray(f"{k}_rq_shift", "int32_t", e),
                    ConstArray(f"{k}_rq_add", "int32_t", np.where(e > 0, 1 << np.maximum(e - 1, 0), 0))]
         return [("rq_shift", f"{k}_rq_shift"), ("rq_add", f"{k}_rq_add")]

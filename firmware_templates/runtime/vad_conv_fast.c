@@ -1,0 +1,369 @@
+/*
+ * vadtool native int8 runtime: the CONV_2D fast path.
+ *
+ * Two output pixels at a time: their columns (the input pixels of a direct 1x1 layer, else
+ * im2col) widened once to int16 pairs, then a block of 2 pixels x 2 output channels per
+ * SMLAD loop over the filter as the generator laid it out (vad_conv_params_t.wfast), and the
+ * requantization after the sum. Bit-exact with vad_conv2d_s8_ref for the reasons given in
+ * vad_kernels_fast.c. Define VAD_NO_FAST_PATHS to use only the reference loops.
+ */
+#include "vad_fast_common.h"
+
+#ifndef VAD_NO_FAST_PATHS
+
+/* Column of one output pixel (k_h*k_w*in_c values, zero point outside the image). */
+static void im2col(const vad_conv_params_t *p, const int8_t *in, int32_t pix, int8_t *col)
+{
+    const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int8_t zp = (int8_t)(-p->in_offset);
+    const int32_t row = p->k_w * p->in_c;
+    int32_t ky, kx, k = 0;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(col + k, zp, (size_t)row);
+            k += row;
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->in_w) {
+                memset(col + k, zp, (size_t)p->in_c);
+            } else if (p->in_c == 3) { /* RGB input layer: no library call per tap */
+                const int8_t *src = in + (iy * p->in_w + ix) * 3;
+                col[k] = src[0];
+                col[k + 1] = src[1];
+                col[k + 2] = src[2];
+            } else {
+                memcpy(col + k, in + (iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+            }
+            k += p->in_c;
+        }
+    }
+    for (; k < p->kpad; ++k) {
+        col[k] = 0;
+    }
+}
+
+/* Widen two columns of kpad int8 values (kpad a multiple of 4) to int16 pairs, interleaved per
+ * group of 4 values: a(0,2) a(1,3) b(0,2) b(1,3). SXTB16 and SXTB16 ROR #8 give this order in
+ * two instructions; the generator lays the filter rows out in the same order (wfast). */
+VAD_INLINE void widen2(const int8_t *a, const int8_t *b, uint32_t *dst, int32_t kpad)
+{
+    int32_t k;
+    for (k = 0; k < kpad; k += 4, dst += 4) {
+        const uint32_t xa = rd32(a + k), xb = rd32(b + k);
+        dst[0] = VAD_SXTB16(xa);
+        dst[1] = VAD_SXTB16_ROR8(xa);
+        dst[2] = VAD_SXTB16(xb);
+        dst[3] = VAD_SXTB16_ROR8(xb);
+    }
+}
+
+/* The block's inner loop: per group of 4 values of the two columns (x: xa(0,2) xa(1,3) xb(0,2)
+ * xb(1,3)) and of the two filter rows (w: w0(0,2) w0(1,3) w1(0,2) w1(1,3)), 8 SMLADs. On the
+ * DSP cores the loop is written out, two groups per iteration (4 LDRD and 8 SMLAD per 16 MACs):
+ * the compiler's version split the loads and spent 18 instructions. kq >= 1. */
+VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
+                        int32_t *pa1, int32_t *pb0, int32_t *pb1)
+{
+    int32_t a0 = *pa0, a1 = *pa1, b0 = *pb0, b1 = *pb1;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    uint32_t x0, x1, x2, x3, w0, w1;
+    __asm volatile(
+        /* odd group count: one group first, then two per iteration */
+        "tst %[n], #1\n\t"
+        "beq 2f\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a0], %[x0], %[w0], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[w0], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[w1], %[b0]\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a1], %[x0], %[w0], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[w1], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[w0], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[w1], %[b1]\n\t"
+        "2:\n\t"
+        "lsrs %[n], %[n], #1\n\t"
+        "beq 3f\n\t"
+        "1:\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a0], %[x0], %[w0], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[w0], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[w1], %[b0]\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a1], %[x0], %[w0], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[w1], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[w0], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[w1], %[b1]\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a0], %[x0], %[w0], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[w0], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[w1], %[b0]\n\t"
+        "ldrd %[w0], %[w1], [%[wp]], #8\n\t"
+        "smlad %[a1], %[x0], %[w0], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[w1], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[w0], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[w1], %[b1]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "3:\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [xp] "+r"(xp),
+          [wp] "+r"(w), [n] "+r"(kq), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
+          [x3] "=&r"(x3), [w0] "=&r"(w0), [w1] "=&r"(w1)
+        :
+        : "cc", "memory");
+#else
+    for (; kq > 0; --kq, xp += 4, w += 4) {
+        const uint32_t xa0 = xp[0], xa1 = xp[1], xb0 = xp[2], xb1 = xp[3];
+        a0 = VAD_SMLAD(xa0, w[0], a0);
+        a0 = VAD_SMLAD(xa1, w[1], a0);
+        b0 = VAD_SMLAD(xb0, w[0], b0);
+        b0 = VAD_SMLAD(xb1, w[1], b0);
+        a1 = VAD_SMLAD(xa0, w[2], a1);
+        a1 = VAD_SMLAD(xa1, w[3], a1);
+        b1 = VAD_SMLAD(xb0, w[2], b1);
+        b1 = VAD_SMLAD(xb1, w[3], b1);
+    }
+#endif
+    *pa0 = a0;
+    *pa1 = a1;
+    *pb0 = b0;
+    *pb1 = b1;
+}
+
+/* dot_2x2 on int8 filter words (wfast16 = 0): each word widened with SXTB16 and SXTB16 ROR #8
+ * as it is read, in the order of the columns (2 LDRD, 2 LDR, 4 SXTB16, 8 SMLAD per 16 MACs on
+ * the DSP cores). */
+VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
+                           int32_t *pa1, int32_t *pb0, int32_t *pb1)
+{
+    int32_t a0 = *pa0, a1 = *pa1, b0 = *pb0, b1 = *pb1;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    uint32_t x0, x1, x2, x3, wl, wh;
+    __asm volatile(
+        /* odd group count: one group first, then two per iteration */
+        "tst %[n], #1\n\t"
+        "beq 2f\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[wl], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[wh], %[b0]\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[wl], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[wh], %[b1]\n\t"
+        "2:\n\t"
+        "lsrs %[n], %[n], #1\n\t"
+        "beq 3f\n\t"
+        "1:\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[wl], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[wh], %[b0]\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[wl], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[wh], %[b1]\n\t"
+        "ldrd %[x2], %[x3], [%[xp], #8]\n\t"
+        "ldrd %[x0], %[x1], [%[xp]], #16\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a0], %[x0], %[wl], %[a0]\n\t"
+        "smlad %[a0], %[x1], %[wh], %[a0]\n\t"
+        "smlad %[b0], %[x2], %[wl], %[b0]\n\t"
+        "smlad %[b0], %[x3], %[wh], %[b0]\n\t"
+        "ldr %[wl], [%[wp]], #4\n\t"
+        "sxtb16 %[wh], %[wl], ror #8\n\t"
+        "sxtb16 %[wl], %[wl]\n\t"
+        "smlad %[a1], %[x0], %[wl], %[a1]\n\t"
+        "smlad %[a1], %[x1], %[wh], %[a1]\n\t"
+        "smlad %[b1], %[x2], %[wl], %[b1]\n\t"
+        "smlad %[b1], %[x3], %[wh], %[b1]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "3:\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [xp] "+r"(xp),
+          [wp] "+r"(w), [n] "+r"(kq), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
+          [x3] "=&r"(x3), [wl] "=&r"(wl), [wh] "=&r"(wh)
+        :
+        : "cc", "memory");
+#else
+    for (; kq > 0; --kq, xp += 4, w += 2) {
+        const uint32_t xa0 = xp[0], xa1 = xp[1], xb0 = xp[2], xb1 = xp[3];
+        const uint32_t w0l = VAD_SXTB16(w[0]), w0h = VAD_SXTB16_ROR8(w[0]);
+        const uint32_t w1l = VAD_SXTB16(w[1]), w1h = VAD_SXTB16_ROR8(w[1]);
+        a0 = VAD_SMLAD(xa0, w0l, a0);
+        a0 = VAD_SMLAD(xa1, w0h, a0);
+        b0 = VAD_SMLAD(xb0, w0l, b0);
+        b0 = VAD_SMLAD(xb1, w0h, b0);
+        a1 = VAD_SMLAD(xa0, w1l, a1);
+        a1 = VAD_SMLAD(xa1, w1h, a1);
+        b1 = VAD_SMLAD(xb0, w1l, b1);
+        b1 = VAD_SMLAD(xb1, w1h, b1);
+    }
+#endif
+    *pa0 = a0;
+    *pa1 = a1;
+    *pb0 = b0;
+    *pb1 = b1;
+}
+
+/* Two widened columns (x: kpad/4 groups of 4 words, see widen2) times all output channels, a
+ * block of 2 pixels x 2 channels at a time (dot_2x2). Requantization after the sum. */
+VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob,
+                           const int32_t act_min, const int32_t act_max, const int generic,
+                           const int w16)
+{
+    const int32_t kq = p->kpad >> 2, out_c = p->out_c;
+    const int32_t out_offset = p->out_offset;
+    const uint32_t *w = (const uint32_t *)p->wfast;
+    const int32_t wstep = w16 ? 4 * kq : 2 * kq; /* words per channel pair */
+    const int32_t *r = p->rq;
+    int32_t oc;
+    for (oc = 0; oc + 1 < out_c; oc += 2, r += 8, w += wstep) {
+        int32_t a0 = r[0], a1 = r[4];
+        int32_t b0 = a0, b1 = a1;
+        if (w16) {
+            dot_2x2(x, w, kq, &a0, &a1, &b0, &b1);
+        } else {
+            dot_2x2_s8(x, w, kq, &a0, &a1, &b0, &b1);
+        }
+        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
+        oa[oc + 1] = finish(a1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
+                            p->shift + oc + 1);
+        if (ob) {
+            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
+                            p->shift + oc);
+            ob[oc + 1] = finish(b1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
+                                p->shift + oc + 1);
+        }
+    }
+    if (oc < out_c) { /* odd channel count: the last channel alone */
+        const uint32_t *xp = x;
+        int32_t a0 = r[0], b0 = a0, k;
+        for (k = kq; k > 0; --k, xp += 4) {
+            uint32_t wl, wh;
+            if (w16) {
+                wl = w[0];
+                wh = w[1];
+                w += 2;
+            } else {
+                wl = VAD_SXTB16(w[0]);
+                wh = VAD_SXTB16_ROR8(w[0]);
+                w += 1;
+            }
+            a0 = VAD_SMLAD(xp[0], wl, a0);
+            a0 = VAD_SMLAD(xp[1], wh, a0);
+            b0 = VAD_SMLAD(xp[2], wl, b0);
+            b0 = VAD_SMLAD(xp[3], wh, b0);
+        }
+        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
+        if (ob) {
+            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
+                            p->shift + oc);
+        }
+    }
+}
+
+/* Specialised for the full int8 range (the clamp becomes one SSAT) and the filter layout. */
+#define VAD_GEMM_VARIANT(name, lo, hi, generic, w16)                                              \
+    static void name(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob)     \
+    {                                                                                             \
+        gemm_2cols(p, x, oa, ob, (lo), (hi), (generic), (w16));                                   \
+    }
+VAD_GEMM_VARIANT(gemm_full_w16, -128, 127, 0, 1)
+VAD_GEMM_VARIANT(gemm_clamp_w16, p->act_min, p->act_max, 0, 1)
+VAD_GEMM_VARIANT(gemm_generic_w16, p->act_min, p->act_max, 1, 1)
+VAD_GEMM_VARIANT(gemm_full_w8, -128, 127, 0, 0)
+VAD_GEMM_VARIANT(gemm_clamp_w8, p->act_min, p->act_max, 0, 0)
+VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 1, 0)
+
+typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const uint32_t *, int8_t *, int8_t *);
+
+static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
+{
+    const int full = p->act_min == -128 && p->act_max == 127;
+    if (p->wfast16) {
+        return p->fast == 2 ? gemm_generic_w16 : full ? gemm_full_w16 : gemm_clamp_w16;
+    }
+    return p->fast == 2 ? gemm_generic_w8 : full ? gemm_full_w8 : gemm_clamp_w8;
+}
+
+/* 1x1, stride 1, no padding, in_c a multiple of 4: the input pixels are the columns. */
+static int conv_direct(const vad_conv_params_t *p)
+{
+    return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+           p->pad_w == 0 && p->kpad == p->in_c;
+}
+
+/* Two output pixels at a time: their columns (the input pixels themselves for direct layers,
+ * else im2col into the int8 part of the scratch) widened into the int16 part. Scratch layout:
+ * [0, 4 kpad) widened pair, [4 kpad, 6 kpad) int8 columns (non-direct layers only). */
+static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
+{
+    const int32_t npix = p->out_h * p->out_w, kpad = p->kpad;
+    const int direct = conv_direct(p);
+    uint32_t *const xw = (uint32_t *)(void *)p->scratch;
+    int8_t *const col = p->scratch + 4 * kpad;
+    const vad_gemm_fn gemm = pick_gemm(p);
+    int32_t pix;
+    for (pix = 0; pix < npix; pix += 2) {
+        const int two = pix + 1 < npix;
+        const int8_t *a, *b;
+        if (direct) {
+            a = in + pix * p->in_c;
+            b = two ? a + p->in_c : a;
+        } else {
+            im2col(p, in, pix, col);
+            a = col;
+            b = col;
+            if (two) {
+                im2col(p, in, pix + 1, col + kpad);
+                b = col + kpad;
+            }
+        }
+        widen2(a, b, xw, kpad);
+        gemm(p, xw, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
+    }
+}
+
+#endif /* VAD_NO_FAST_PATHS */
+
+void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
+{
+#ifndef VAD_NO_FAST_PATHS
+    if (p->fast && p->scratch) {
+        conv_fast(p, in, out);
+        return;
+    }
+#endif
+    vad_conv2d_s8_ref(p, in, out);
+}
