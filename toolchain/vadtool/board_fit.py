@@ -201,8 +201,9 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             # the fast path keeps a copy of a filter whose rows are not a multiple of 4
             weights += oc * kk + (oc * kpad if kpad != kk else 0) + PER_CHANNEL_BYTES * oc
             macs += oh * ow * oc * kk
-            count("conv_1x1" if kh == kw == 1 else "conv_first" if int(ins[0].shape[-1]) <= 4 else "conv",
-                  oh * ow * oc * kk)
+            conv = "conv_1x1" if kh == kw == 1 else "conv_first" if int(ins[0].shape[-1]) <= 4 else "conv"
+            count(conv, oh * ow * oc * kk)
+            count(conv + "_out", oh * ow * oc)
             if not (kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk):
                 scratch.append((step, 2 * kpad))
         elif kind == "DepthwiseConv2D":
@@ -210,6 +211,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             weights += 3 * kh * kw * oc + PER_CHANNEL_BYTES * oc  # filter and its packed pairs
             macs += oh * ow * oc * kh * kw
             count("depthwise", oh * ow * oc * kh * kw)
+            count("depthwise_out", oh * ow * oc)
         elif kind == "AveragePooling2D":
             count("avg_pool", oh * ow * oc * layer.pool_size[0] * layer.pool_size[1])
         else:  # Add, Concatenate: one pass over the output
