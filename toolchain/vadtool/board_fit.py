@@ -29,6 +29,7 @@ import numpy as np
 from . import boards as board_table
 from .boards import KB, Board, get_board
 from .errors import ModelError
+from .native import costs
 
 # The estimate's own margin over the real plan (equal to it on the 4 models of README, "On the device";
 # the margin covers converter changes), added to the
@@ -70,6 +71,11 @@ class NetworkCost:
     output_bytes: int
     grid: tuple[int, int]
     channels: int
+    work: tuple[tuple[str, int], ...] = ()  # (operator kind, MACs or elements): costs.WORK_KINDS
+
+    @property
+    def instructions(self) -> int:
+        return costs.instructions(dict(self.work))
 
 
 @dataclass(frozen=True)
@@ -87,19 +93,24 @@ class Cost:
         return math.ceil(self.network.weights_bytes * (1 + ESTIMATE_MARGIN))
 
     @property
+    def instructions(self) -> int:
+        """Estimated Cortex-M4 instructions per image, network and head (native/costs.py)."""
+        return self.network.instructions + costs.instructions({"head": self.head_macs})
+
+    @property
     def arena_bytes(self) -> int:
         return math.ceil(self.network.arena_bytes * (1 + ESTIMATE_MARGIN))
 
     def describe(self) -> str:
         return (f"{(self.network.macs + self.head_macs) / 1e6:.1f} M MACs "
-                f"(head {self.head_macs / 1e6:.1f} M), weights {self.network.weights_bytes / KB:.0f} KB "
+                f"(head {self.head_macs / 1e6:.1f} M), ~{self.instructions / 1e6:.0f} M instructions, weights {self.network.weights_bytes / KB:.0f} KB "
                 f"+ head {self.head_flash_bytes / KB:.0f} KB, arena {self.network.arena_bytes / KB:.0f} KB")
 
     def to_json(self) -> dict:
         return {"macs": self.network.macs, "head_macs": self.head_macs,
                 "weights_bytes": self.network.weights_bytes, "arena_bytes": self.network.arena_bytes,
                 "head_flash_bytes": self.head_flash_bytes, "head_ram_bytes": self.head_ram_bytes,
-                "io_bytes": self.io_bytes}
+                "io_bytes": self.io_bytes, "instructions": self.instructions}
 
 
 # ------------------------------------------------------------------ the network
@@ -152,6 +163,10 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     convs: dict[int, tuple[object, object, int]] = {}  # conv op -> (input key, output key, scratch)
     rings: dict[int, tuple[object, int]] = {}  # depthwise op -> (input key, ring bytes)
     macs = weights = step = 0
+    work: dict[str, int] = {}
+
+    def count(kind: str, n: int) -> None:
+        work[kind] = work.get(kind, 0) + int(n)
 
     def produce(key, nbytes_, op) -> None:
         size[key], first[key], last[key] = nbytes_, op, op
@@ -165,6 +180,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
         for name, src in (("scaled_mul", "pixels"), ("scaled", "scaled_mul")):
             use(src, step)
             produce(name, nbytes(inp), step)
+            count("elementwise", nbytes(inp))
             step += 1
         key_of[id(inp)] = "scaled"
     for layer in model.layers:
@@ -190,12 +206,21 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             direct = kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk
             scratch.append((step, conv_scratch_bytes(kpad, direct)))
             convs[step] = (key_of[id(ins[0])], id(out), scratch[-1][1])
+            conv = "conv_1x1" if kh == kw == 1 else "conv_first" if int(ins[0].shape[-1]) <= 4 else "conv"
+            count(conv, oh * ow * oc * kk)
+            count(conv + "_out", oh * ow * oc)
         elif kind == "DepthwiseConv2D":
             kh, kw = layer.kernel_size
             weights += 3 * kh * kw * oc + PER_CHANNEL_BYTES * oc  # filter and its packed pairs
             macs += oh * ow * oc * kh * kw
             in_w, in_c = int(ins[0].shape[2]), int(ins[0].shape[3])
             rings[step] = (key_of[id(ins[0])], stream.ring_rows(kh, layer.dilation_rate[0]) * in_w * in_c)
+            count("depthwise", oh * ow * oc * kh * kw)
+            count("depthwise_out", oh * ow * oc)
+        elif kind == "AveragePooling2D":
+            count("avg_pool", oh * ow * oc * layer.pool_size[0] * layer.pool_size[1])
+        else:  # Add, Concatenate: one pass over the output
+            count("elementwise", oh * ow * oc)
         step += 1
     out_key = key_of[id(model.output)]  # written into the caller's buffer, not the arena
     keys = [k for k in size if k != out_key]
@@ -222,7 +247,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     gh, gw, channels = (int(d) for d in model.output.shape[1:4])
     return NetworkCost(macs=int(macs), weights_bytes=int(weights), arena_bytes=int(arena),
                        input_bytes=int(np.prod(shape_hw)) * 3, output_bytes=gh * gw * channels,
-                       grid=(gh, gw), channels=channels)
+                       grid=(gh, gw), channels=channels, work=tuple(sorted(work.items())))
 
 
 # ------------------------------------------------------------------ the head and the whole
@@ -257,11 +282,17 @@ def recipe_cost(recipe, density=None) -> Cost:
                 board_table.io_bytes(net.output_bytes, net.grid[0] * net.grid[1]))
 
 
-def why_not(board: Board | str, cost: Cost) -> str | None:
-    """boards.fits on an estimated cost: None, or why it does not fit, in KB."""
-    return board_table.fits(board, weights_bytes=cost.weights_bytes, arena_bytes=cost.arena_bytes,
-                            head_bytes=cost.head_flash_bytes, head_ram_bytes=cost.head_ram_bytes,
-                            io_bytes=cost.io_bytes)
+def why_not(board: Board | str, cost: Cost, latency: bool = True) -> str | None:
+    """boards.fits on an estimated cost, then (latency) the board's latency budget: None, or
+    why it does not fit (in KB, or in instructions per image)."""
+    board = get_board(board) if isinstance(board, str) else board
+    reason = board_table.fits(board, weights_bytes=cost.weights_bytes, arena_bytes=cost.arena_bytes,
+                              head_bytes=cost.head_flash_bytes, head_ram_bytes=cost.head_ram_bytes,
+                              io_bytes=cost.io_bytes)
+    if reason is None and latency and board.max_instructions and cost.instructions > board.max_instructions:
+        reason = (f"takes ~{cost.instructions / 1e6:.0f} M instructions per image, over the "
+                  f"{board.max_instructions / 1e6:g} M latency budget of {board.name}")
+    return reason
 
 
 def bank_kb_for(board: Board | str, recipe) -> float:
@@ -296,8 +327,8 @@ class Budget:
     def cost(self, recipe, density=None) -> Cost:
         return recipe_cost(self.settle(recipe), density)
 
-    def __call__(self, recipe, density=None) -> str | None:
-        return why_not(self.board, self.cost(recipe, density))
+    def __call__(self, recipe, density=None, latency: bool = True) -> str | None:
+        return why_not(self.board, self.cost(recipe, density), latency)
 
 
 @dataclass
@@ -337,7 +368,7 @@ def choose_base(board: Board | str, recipe, train_paths, search: bool, *, fixed_
     if not search:
         stride = fomo_ad.output_stride(recipe)
         fixed, _ = geometry.resolve_recipe(recipe, stride, train_paths)
-        reason = budget(fixed)
+        reason = budget(fixed, latency=False)  # the user's own recipe: memory only
         if reason:
             raise ModelError(f"--board {board.name}: this recipe {reason}; leave out the recipe "
                              "options to let the search choose one that fits, or pick another board")

@@ -49,6 +49,9 @@ class Board:
     # QEMU's machine may lack the CCM: where its emulated ELF puts the CCM sections instead
     # (netduinoplus2 in QEMU 7.2 maps 192 KB of SRAM from 0x20000000 and nothing at 0x10000000)
     qemu_ccm_origin: int = 0
+    # What one image may cost, in Cortex-M4 instructions of the network and head (the board
+    # default's latency budget; 25 M is about 150 ms at 168 MHz); None: no limit (the host)
+    max_instructions: int | None = 25_000_000
 
     @property
     def hosted(self) -> bool:
@@ -95,7 +98,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
           "bossac", None, led="P0.13 (the orange LED \"L\", LED_BUILTIN)"),
     Board("host", "this computer: the protocol on stdin/stdout, or on a TCP port (--tcp PORT)",
           "cc", (), (), 1_000_000_000, 0, None, 0, None, 0, "", ("host",),
-          "stdin/stdout or TCP", None, None, led="a line \"LED on\" / \"LED off\" on stderr"),
+          "stdin/stdout or TCP", None, None, led="a line \"LED on\" / \"LED off\" on stderr",
+          max_instructions=None),
 )}
 
 

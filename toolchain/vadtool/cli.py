@@ -593,14 +593,16 @@ def boards(defaults):
     """List the board profiles: clock, memory, what a model may use (after the fit margin),
     emulator, LED and flasher."""
     from .boards import BOARDS, MARGIN, budget
-    rows = [("board", "clock", "flash", "RAM", f"budget ({MARGIN:.0%} margin)", "emulated by", "LED",
-             "flasher")]
+    rows = [("board", "clock", "flash", "RAM", f"budget ({MARGIN:.0%} margin)", "per image", "emulated by",
+             "LED", "flasher")]
     for b in BOARDS.values():
         ccm = f" + CCM {b.ccm_bytes // 1024}" if b.ccm_bytes else ""
         rows.append((b.name, f"{b.clock_hz / 1e6:g} MHz",
                      f"{b.flash_bytes // 1024} KB" if b.flash_bytes else "host",
                      f"{b.ram_bytes // 1024}{ccm} KB" if b.ram_bytes else "host",
-                     budget(b).describe(), f"QEMU {b.qemu_machine}" if b.emulated else "-", b.led,
+                     budget(b).describe(),
+                     f"{b.max_instructions / 1e6:g} M instr" if b.max_instructions else "-",
+                     f"QEMU {b.qemu_machine}" if b.emulated else "-", b.led,
                      b.flasher or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:

@@ -242,7 +242,12 @@ def _defect_shape(d: ImageDraw.ImageDraw, rng: np.random.Generator, defect: str,
 # Training builds its validation set from held-back normal images: each gets one of these
 # defects, painted at the model's input resolution so the mask is exact there.
 
-REAL_DEFECTS = ("crack", "scratch", "spot", "missing", "paste")
+# painted: a new tone where the defect is; diffuse: the image's own pixels altered over a
+# larger soft-edged region (a stain or discoloured patch, a patch where the texture is lost,
+# a dent or bent edge), the large low-contrast anomalies that painted ones do not cover
+PAINTED_DEFECTS = ("crack", "scratch", "spot", "missing", "paste")
+DIFFUSE_DEFECTS = ("stain", "blur", "warp")
+REAL_DEFECTS = PAINTED_DEFECTS + DIFFUSE_DEFECTS
 
 
 def add_defect(image: np.ndarray, rng: np.random.Generator, defect: str,
@@ -260,7 +265,9 @@ def add_defect(image: np.ndarray, rng: np.random.Generator, defect: str,
     # Defects go where the part usually is: the central 80 % of the frame.
     cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
     local = img[max(0, int(cy) - 4):int(cy) + 5, max(0, int(cx) - 4):int(cx) + 5].reshape(-1, 3).mean(0)
-    if defect == "paste":
+    if defect in DIFFUSE_DEFECTS:
+        out, region = _diffuse(img, rng, defect, cx, cy, side)
+    elif defect == "paste":
         source = donors[rng.integers(len(donors))] if donors is not None and len(donors) else image
         ph, pw = (int(min(rng.uniform(0.12, 0.25) * side, dim)) for dim in (h, w))
         sy, sx = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
@@ -292,6 +299,36 @@ def add_defect(image: np.ndarray, rng: np.random.Generator, defect: str,
     out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     mask = (region == 1) & (np.abs(out.astype(np.int16) - image.astype(np.int16)).max(-1) > 0)
     return out, mask.astype(np.uint8)
+
+
+def _diffuse(img: np.ndarray, rng: np.random.Generator, defect: str, cx: float, cy: float,
+             side: float) -> tuple[np.ndarray, np.ndarray]:
+    """A soft-edged ellipse (8-20 % of the side per radius) where the image is darkened or
+    brightened (stain), low-pass filtered (blur) or pushed sideways (warp); returns the float
+    image and the region (the mask is the part of it that changed)."""
+    from scipy import ndimage
+    h, w = img.shape[:2]
+    rx, ry = side * rng.uniform(0.08, 0.2, 2)
+    a = rng.uniform(0, math.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = ((xx - cx) * math.cos(a) + (yy - cy) * math.sin(a)) / rx
+    v = (-(xx - cx) * math.sin(a) + (yy - cy) * math.cos(a)) / ry
+    alpha = np.clip(2.0 * (1.0 - np.sqrt(u * u + v * v)), 0.0, 1.0)  # 1 inside, ramps at the rim
+    if defect == "stain":
+        gain = rng.uniform(0.55, 0.8) if rng.random() < 0.5 else rng.uniform(1.25, 1.6)
+        out = img * (1.0 + alpha[..., None] * (gain - 1.0))
+    elif defect == "blur":
+        sigma = max(1.0, side * rng.uniform(0.02, 0.05))
+        out = img + alpha[..., None] * (ndimage.gaussian_filter(img, (sigma, sigma, 0)) - img)
+    else:
+        turn, amp = rng.uniform(0, 2 * math.pi), side * rng.uniform(0.04, 0.1)
+        rows, cols = yy - amp * math.sin(turn) * alpha, xx - amp * math.cos(turn) * alpha
+        out = np.stack([ndimage.map_coordinates(img[..., k], [rows, cols], order=1, mode="nearest")
+                        for k in range(img.shape[2])], -1)
+    if defect != "stain" and np.abs(out - img)[alpha > 0.5].mean() < 3:
+        # a flat region has no texture to lose or edge to bend: it gets a stain instead
+        return _diffuse(img, rng, "stain", cx, cy, side)
+    return out, (alpha > 0).astype(np.uint8)
 
 
 def _mask_hw(h: int, w: int, paint) -> np.ndarray:

@@ -1,0 +1,95 @@
+"""Fit native/costs.py's PER_UNIT table: instructions per MAC and per output element of each
+operator kind, least squares over every operator of the given int8 models, measured on
+Cortex-M4 in QEMU (bench/native_ops.py: mps2-an386, -icount shift=0, DSP fast paths on).
+
+    .venv/bin/python bench/op_costs.py MODEL.tflite [MODEL.tflite ...]
+
+Prints the table to paste into toolchain/vadtool/native/costs.py, and how far the fitted
+estimate is from each model's measured total.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import native_ops  # noqa: E402
+from vadtool.native import build_plan  # noqa: E402
+
+
+def kind_of(step) -> str | None:
+    p = dict(step.params)
+    if step.op.name == "CONV_2D":
+        return "conv_1x1" if p["k_h"] == p["k_w"] == 1 else "conv_first" if p["in_c"] <= 4 else "conv"
+    if step.op.name == "DEPTHWISE_CONV_2D":
+        return "depthwise"
+    return {"AVERAGE_POOL_2D": "avg_pool", "ADD": "elementwise", "MUL": "elementwise",
+            "CONCATENATION": "elementwise"}.get(step.op.name)
+
+
+def measure(model: Path):
+    """(kind, instructions, MACs, output elements, window) per profiled operator, and the total."""
+    plan = build_plan(model)
+    out = Path(tempfile.mkdtemp(prefix="vad_costs_"))
+    elf = native_ops.build(model, out)
+    x = np.zeros((1,) + tuple(plan.info.input_shape[1:]), np.int8)
+    _, runs, ops = native_ops.run(elf, x)
+    rows = []
+    for s in plan.steps:
+        kind = kind_of(s)
+        if kind is None or s.op.index not in ops:
+            continue
+        t = plan.graph.tensors[s.op.outputs[0]]
+        outs = int(np.prod(t.shape))
+        p = dict(s.params)
+        window = int(p.get("filter_h", p.get("k_h", 1))) * int(p.get("filter_w", p.get("k_w", 1)))
+        rows.append((kind, ops[s.op.index][1] * native_ops.INSTR_PER_TICK, s.macs, outs, window))
+    return rows, runs[-1] * native_ops.INSTR_PER_TICK
+
+
+CONVS = ("conv_1x1", "conv_first", "conv", "depthwise")
+
+
+def units(kind: str, macs: int, outs: int, window: int) -> dict[str, int]:
+    """The row's work in costs.py's units (what board_fit counts from the Keras graph)."""
+    if kind in CONVS:
+        return {kind: macs, kind + "_out": outs}
+    return {kind: outs * window} if kind == "avg_pool" else {kind: outs}
+
+
+def fit(rows) -> dict[str, float]:
+    by = defaultdict(list)
+    for kind, instr, macs, outs, window in rows:
+        by[kind].append((instr, *units(kind, macs, outs, window).values()))
+    table = {}
+    for kind, rs in by.items():
+        a = np.array(rs, float)
+        if kind in CONVS:
+            coef, *_ = np.linalg.lstsq(a[:, 1:], a[:, 0], rcond=None)
+            if (coef < 0).any():  # too few shapes to split them: all per MAC
+                coef = np.array([a[:, 0].sum() / a[:, 1].sum(), 0.0])
+            table[kind], table[kind + "_out"] = coef
+        else:
+            table[kind] = a[:, 0].sum() / a[:, 1].sum()
+    return table
+
+
+def main(argv) -> int:
+    measured = {Path(m).name: measure(Path(m)) for m in argv}
+    table = fit([r for rows, _ in measured.values() for r in rows])
+    print("PER_UNIT (paste into toolchain/vadtool/native/costs.py; keep 'head'):")
+    for k, v in table.items():
+        print(f'    "{k}": {v:.2f},')
+    for name, (rows, total) in measured.items():
+        est = sum(table[k] * n for r in rows for k, n in units(r[0], *r[2:]).items())
+        print(f"{name}: measured {total / 1e6:.2f} M in all, its profiled operators estimated {est / 1e6:.2f} M")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

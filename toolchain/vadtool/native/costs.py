@@ -1,0 +1,37 @@
+"""What the native runtime's kernels cost on a Cortex-M4, per unit of work, for estimates made
+before anything is converted or built (board_fit: a board's latency budget).
+
+A convolution costs per MAC (the inner loop) and per output element (requantization, store,
+loop overheads), so narrow layers cost more per MAC than wide ones. The numbers are fitted by
+``bench/op_costs.py`` (least squares over every operator of the models it is given, measured
+with ``bench/native_ops.py`` in QEMU mps2-an386, -icount shift=0, DSP fast paths on); a kernel
+change re-runs it. tests/device/test_board_default.py compares the estimate with what the
+board default really takes in QEMU (ESTIMATE_TOLERANCE).
+"""
+
+from __future__ import annotations
+
+MEASURED_ON = "fomo_ad_mnv2_035_96_int8.tflite and vww_96_int8.tflite (../shared/models)"
+# Instructions per unit: a MAC ("conv_1x1", ...), an output element ("conv_1x1_out", ...), an
+# output element times the pooling window ("avg_pool"), an output element of an ADD,
+# concatenation or input scaling ("elementwise"), a MAC of the integer head ("head").
+PER_UNIT: dict[str, float] = {
+    "conv_1x1": 1.70, "conv_1x1_out": 17.07,
+    "conv_first": 3.23, "conv_first_out": 0.12,
+    "conv": 3.23, "conv_out": 0.12,  # no such layer in the backbones: the first one's numbers
+    "depthwise": 5.34, "depthwise_out": 0.59,
+    "avg_pool": 11.92,
+    "elementwise": 49.38,  # an int8 ADD rescales both inputs and its output
+    "head": 2.0,
+}
+WORK_KINDS = tuple(PER_UNIT)
+# How far the estimate may be from a real count (the test's bound).
+ESTIMATE_TOLERANCE = 0.15
+
+
+def instructions(work: dict[str, int]) -> int:
+    """Estimated instructions for ``work`` ({kind: MACs or elements})."""
+    unknown = set(work) - set(PER_UNIT)
+    if unknown:
+        raise ValueError(f"no cost for {sorted(unknown)}; known: {WORK_KINDS}")
+    return int(round(sum(PER_UNIT[k] * n for k, n in work.items())))
