@@ -217,10 +217,13 @@ def _common_train_options(fn):
 @click.option("--board", help="Keep to what fits this board (see `vadtool boards`): the backbone and input "
                               "size from the board's list, the candidates that fit its flash and RAM, a knn "
                               "bank as large as its flash allows.")
+@click.option("--max-instructions", type=click.FloatRange(min=0), metavar="MILLIONS",
+              help="With --board: the latency budget, millions of Cortex-M4 instructions per image "
+                   "(network and head; 0: none) [default: the board's, see `vadtool boards`].")
 @click.pass_context
 def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshold, cut, density,
                   components, image_score, bank_kb, project, backbone, preprocess, search, val_dir, seed,
-                  board):
+                  board, max_instructions):
     """FOMO-AD detector: frozen backbone cut early, density of normal cell features.
 
     By default the recipe is searched: part of the normal training images is held back, synthetic
@@ -240,6 +243,8 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
     if board is not None:
         from .boards import get_board
         get_board(board)  # an unknown board fails before TensorFlow loads
+    elif max_instructions is not None:
+        raise VadError("--max-instructions is a board's latency budget; give --board too")
     from .models.fomo_ad import FomoAdRecipe
     from .train import train_fomo_ad as run_training
     if backbone is not None and board is not None:
@@ -270,7 +275,8 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
         r = replace(r, bank_kb=0)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx), search=search,
                        val_dir=Path(val_dir) if val_dir else None, seed=seed, board=board,
-                       fixed_bank=bank_kb is not None, fixed_size=size is not None)
+                       fixed_bank=bank_kb is not None, fixed_size=size is not None,
+                       max_instructions=None if max_instructions is None else int(max_instructions * 1e6))
     m = run.manifest
     if "search" in m:
         chosen = next(c for c in m["search"]["candidates"] if c.get("chosen"))

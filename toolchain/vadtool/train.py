@@ -87,7 +87,8 @@ def relative_paths(ds, samples) -> list[str]:
 def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
                   threshold: float | None = None, progress: Progress = quiet, search: bool = False,
                   val_dir: Path | None = None, budget=None, seed: int = 0, board: str | None = None,
-                  fixed_bank: bool = False, fixed_size: bool = False) -> Run:
+                  fixed_bank: bool = False, fixed_size: bool = False,
+                  max_instructions: int | None = None) -> Run:
     """Train a FOMO-AD run. With search (the CLI's default), the recipe's layers, pooling, density
     and image score are chosen on the validation set (search.py); budget(recipe, density)
     -> None or why it does not fit limits the candidates. board: the recipe starts from what
@@ -102,7 +103,13 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     user_val = validation.user_folder(val_dir) if val_dir is not None else None
     board_base = None
     if board is not None:
+        from dataclasses import replace as with_fields
+
         from . import board_fit
+        from .boards import get_board
+        board = get_board(board)
+        if max_instructions is not None:
+            board = with_fields(board, max_instructions=max_instructions or None)
         board_base = board_fit.choose_base(board, recipe, [s.path for s in normals], search,
                                            fixed_bank=fixed_bank, fixed_size=fixed_size, progress=progress)
         recipe, budget = board_base.recipe, board_fit.Budget(board, fixed_bank)
@@ -179,11 +186,12 @@ def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     return run
 
 
-def _board_fields(board: str, base, recipe, density) -> dict:
+def _board_fields(board, base, recipe, density) -> dict:
     """What the run says of its board: the base it started from, what did not fit before it,
     and the chosen recipe's estimated cost there."""
     from . import board_fit
-    return {"name": board, "base": base.option.name if base.option else "the given recipe",
+    return {"name": board.name, "max_instructions": board.max_instructions,
+            "base": base.option.name if base.option else "the given recipe",
             "not_fitting": [{"option": o, "reason": r} for o, r in base.tried],
             "estimate": board_fit.recipe_cost(recipe, density).to_json()}
 
