@@ -138,7 +138,7 @@ def test_each_board_starts_from_the_first_option_that_fits(weights):
     from vadtool import board_fit
     from vadtool.cli import _recipe
     from vadtool.models.fomo_ad import FomoAdRecipe
-    recipe = _recipe(FomoAdRecipe, None, {}, {}, {})
+    recipe = _recipe(FomoAdRecipe, {}, None, {}, {}, {})
     an386 = board_fit.choose_base("qemu-an386", recipe, [], search=True)
     assert an386.option == board_fit.BaseOption(1.0, 128) and an386.tried == []
     for board in ("stm32f405", "nano33ble"):

@@ -21,6 +21,23 @@ from .runners import RUNTIMES
 
 EXISTING = click.Path(exists=True, path_type=Path)
 NEW = click.Path(path_type=Path)
+COUNT = click.IntRange(min=1)
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is a number: nan and inf would make every comparison false (nothing
+    anomalous) and the JSON that predict writes invalid."""
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        import math
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return number
+
+
+FINITE = FiniteFloat()
 
 
 class VadGroup(click.Group):
@@ -29,6 +46,13 @@ class VadGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:  # a bad option or argument: the same one line as a VadError
+            _close_reporter(ctx)
+            where = exc.ctx.command_path if exc.ctx is not None else "vadtool"
+            click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+            ctx.exit(2)
         except VadError as exc:
             _close_reporter(ctx)
             if ctx.obj and ctx.obj.get("debug"):
@@ -140,34 +164,41 @@ def train():
     """Train a model into a run directory."""
 
 
-def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, shape_fields: dict):
-    """Defaults from the dataclass, then the recipe file, then command-line options
-    (shape_fields: --size and --resize as geometry.recipe_overrides gives them; --size S
-    clears a recipe's shape). The input scaling follows the weights (the FOMO-AD 0.35 file
-    expects [0, 1]). An explicit shape is checked against the network's output stride here,
-    before any training."""
-    from . import geometry
+def _recipe_input(kind: str, recipe_file, options: dict) -> dict:
+    """The recipe file's keys and the recipe options, checked against the one schema
+    (recipe_schema.py) before TensorFlow loads. options: recipe key -> (option name, value)."""
+    from . import recipe_schema
+    loaded = recipe_schema.load_file(recipe_file, kind) if recipe_file else {}
+    given = {key: (option, value) for key, (option, value) in options.items() if value is not None}
+    for key, (option, value) in given.items():
+        recipe_schema.check_option(kind, key, value, option)
+    backbone = {key.split(".")[1]: value for key, (_, value) in given.items() if key.startswith("backbone.")}
+    recipe_schema.check_consistent({**loaded, "backbone": {**loaded.get("backbone", {}), **backbone}}, kind,
+                                   " and ".join([str(recipe_file)] * bool(recipe_file)
+                                                + [option for option, _ in given.values()]))
+    return loaded
+
+
+def _recipe(cls, loaded: dict, recipe_file, overrides: dict, backbone_overrides: dict, shape_fields: dict):
+    """Defaults from the dataclass, then the recipe file's keys (`loaded`, checked by
+    _recipe_input), then command-line options (shape_fields: --size and --resize as
+    geometry.recipe_overrides gives them; --size S clears a recipe's shape). The input scaling
+    follows the weights (the FOMO-AD 0.35 file expects [0, 1]). An explicit shape is checked
+    against the network's output stride here, before any training."""
+    from . import geometry, recipe_schema
     from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
     base = cls().to_json()
-    if recipe_file:
-        try:
-            loaded = json.loads(Path(recipe_file).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise VadError(f"{recipe_file}: not a readable JSON recipe ({exc})") from exc
-        loaded.pop("description", None)
-        base.update({k: v for k, v in loaded.items() if k != "backbone"})
-        base["backbone"].update(loaded.get("backbone", {}))
+    base.update({k: v for k, v in loaded.items() if k != "backbone"})
+    base["backbone"].update(loaded.get("backbone", {}))
     base.update({k: v for k, v in overrides.items() if v is not None})
     base.update(shape_fields)
     base["backbone"].update({k: v for k, v in backbone_overrides.items() if v is not None})
+    given = [f"--{k}" for k, v in backbone_overrides.items() if v is not None]
+    recipe_schema.check_consistent(base, "classifier" if "anomaly_share" in base else "fomo-ad",
+                                   " and ".join(filter(None, [str(recipe_file or ""), *given])) or "the recipe")
     weights = resolve_weights(BackboneSpec(**base["backbone"]))
     base["backbone"]["input_scale"] = default_input_scale(weights)
-    try:
-        recipe = cls.from_json(base)
-    except TypeError as exc:
-        raise VadError(f"{recipe_file}: unknown recipe field ({exc}); see the recipes in models/") from exc
-    if recipe.resize not in geometry.RESIZES:
-        raise VadError(f"{recipe_file}: resize {recipe.resize!r} is not one of {', '.join(geometry.RESIZES)}")
+    recipe = cls.from_json(base)
     if recipe.shape:
         from .models import classifier, fomo_ad
         stride = (fomo_ad if cls is fomo_ad.FomoAdRecipe else classifier).output_stride(recipe)
@@ -176,7 +207,7 @@ def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, shape_f
 
 
 def _common_train_options(fn):
-    fn = click.option("--threshold", type=float, help="Decision threshold (default: best F1 on the validation set).")(fn)
+    fn = click.option("--threshold", type=FINITE, help="Decision threshold (default: best F1 on the validation set).")(fn)
     fn = click.option("--recipe", type=EXISTING, help="JSON recipe (see models/); options override it.")(fn)
     fn = click.option("--alpha", type=float, help="Backbone width (0.35-1.0).")(fn)
     fn = click.option("--weights", help="imagenet (Keras download), a weights file or a folder; "
@@ -235,6 +266,9 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
     if search and explicit:
         raise VadError(f"--search chooses what {explicit[0]} sets; leave one of them out")
     search = not explicit if search is None else search
+    loaded = _recipe_input("fomo-ad", recipe, {"components": ("--components", components),
+                                               "backbone.alpha": ("--alpha", alpha),
+                                               "backbone.cut": ("--cut", cut)})
     if board is not None:
         from .boards import get_board
         get_board(board)  # an unknown board fails before TensorFlow loads
@@ -257,7 +291,7 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
         click.echo(f"wrote {run.path}: grid {run.manifest['output']['grid']}, "
                    f"threshold {run.manifest['threshold']:.4g} (imported backbone)")
         return
-    r = _recipe(FomoAdRecipe, recipe, {"density": density, "components": components,
+    r = _recipe(FomoAdRecipe, loaded, recipe, {"density": density, "components": components,
                                        "image_score": image_score, "bank_kb": bank_kb,
                                        "project": project},
                 {"weights": weights, "alpha": alpha, "cut": cut}, shape_fields)
@@ -307,9 +341,11 @@ def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, thres
     """Supervised baseline: pretrained MobileNet with a small softmax head."""
     from .geometry import recipe_overrides
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
+    loaded = _recipe_input("classifier", recipe, {"anomaly_share": ("--anomaly-share", anomaly_share),
+                                                  "backbone.alpha": ("--alpha", alpha)})
     from .models.classifier import ClassifierRecipe
     from .train import train_classifier as run_training
-    r = _recipe(ClassifierRecipe, recipe, {"anomaly_share": anomaly_share},
+    r = _recipe(ClassifierRecipe, loaded, recipe, {"anomaly_share": anomaly_share},
                 {"weights": weights, "alpha": alpha, "arch": arch}, shape_fields)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest
@@ -336,7 +372,7 @@ def quantize(ctx, run, calib):
 @click.argument("run", type=EXISTING)
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: the training dataset's test split).")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
-@click.option("--limit", type=int, help="Evaluate at most N test images.")
+@click.option("--limit", type=COUNT, help="Evaluate at most N test images.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
 @click.pass_context
 def evaluate(ctx, run, data, runtime, limit, as_json):
@@ -382,7 +418,7 @@ def predict(ctx, run, images, out, runtime, visualize):
 @click.option("--project", type=EXISTING, help="With --port or --emulate: the built firmware project (for its flash and RAM use).")
 @click.option("--emulate", is_flag=True, help="Start QEMU with --project's firmware and benchmark over its serial port.")
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: each run's own).")
-@click.option("--limit", type=int, help="At most N test images per run.")
+@click.option("--limit", type=COUNT, help="At most N test images per run.")
 @click.option("--markdown", type=NEW, help="Also write the table to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only JSON.")
 @click.pass_context
@@ -588,7 +624,7 @@ def _echo_board_defaults(board_list) -> None:
     first fitting candidate's estimated cost and the knn bank it would get."""
     from . import board_fit
     from .models.fomo_ad import FomoAdRecipe
-    recipe = _recipe(FomoAdRecipe, None, {}, {}, {})
+    recipe = _recipe(FomoAdRecipe, {}, None, {}, {}, {})
     click.echo("\ntrain fomo-ad --board B on square images starts from:")
     for b in board_list:
         base = board_fit.choose_base(b, recipe, [], search=True)

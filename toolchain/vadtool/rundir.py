@@ -98,7 +98,32 @@ class Run:
             raise ModelError(f"{file}: written by vadtool {found} (format "
                              f"{manifest.get('format') if isinstance(manifest, dict) else '?'}), "
                              f"this is vadtool {__version__} (format {FORMAT}); retrain with this version")
-        return cls(path, manifest)
+        run = cls(path, manifest)
+        run.validate()
+        return run
+
+    def validate(self) -> None:
+        """Check the manifest and every recorded artifact once (run_check.py), so the stages
+        that read them meet no corrupt file. Skipped when nothing changed since the last
+        check in this process (a stage that opens its run twice hashes it once)."""
+        from .run_check import check_artifact, check_manifest
+        check_manifest(self.path / MANIFEST, self.manifest)
+        state = self._state()
+        if _VALIDATED.get(self.path.resolve()) == state:
+            return
+        for name in self.manifest["files"]:
+            check_artifact(self.file(name))
+        _VALIDATED[self.path.resolve()] = state
+
+    def _state(self) -> tuple:
+        def stamp(p: Path):
+            try:
+                st = p.stat()
+            except OSError:
+                return None
+            return (st.st_size, st.st_mtime_ns, st.st_ino)
+        return (json.dumps(self.manifest, sort_keys=True), stamp(self.path / MANIFEST),
+                tuple((name, stamp(self.path / name)) for name in sorted(self.manifest["files"])))
 
     @property
     def kind(self) -> str:
@@ -137,6 +162,9 @@ class Run:
     def save(self) -> None:
         write_json(self.path / MANIFEST, self.manifest)
 
+
+# run directory -> its state when last validated in this process (Run.validate)
+_VALIDATED: dict[Path, tuple] = {}
 
 # Which command writes each artifact, for error messages.
 _WRITER = {
