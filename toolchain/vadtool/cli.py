@@ -19,25 +19,7 @@ from .models.density import KINDS as DENSITY_KINDS, POOLINGS
 from .geometry import RESIZES
 from .runners import RUNTIMES
 
-EXISTING = click.Path(exists=True, path_type=Path)
-NEW = click.Path(path_type=Path)
-COUNT = click.IntRange(min=1)
-
-
-class FiniteFloat(click.ParamType):
-    """A float that is a number: nan and inf would make every comparison false (nothing
-    anomalous) and the JSON that predict writes invalid."""
-    name = "number"
-
-    def convert(self, value, param, ctx):
-        import math
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value} is not a finite number", param, ctx)
-        return number
-
-
-FINITE = FiniteFloat()
+from .cli_types import COUNT, EXISTING, FINITE, NEW, OUT_DIR, OUT_FILE
 
 
 class VadGroup(click.Group):
@@ -140,7 +122,7 @@ def _echo_sizes(ds) -> None:
 
 
 @data.command("synth")
-@click.argument("out", type=NEW)
+@click.argument("out", type=OUT_DIR)
 @click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--kind", type=click.Choice(["object", "texture"]), default="object", show_default=True)
 @click.option("--size", default=128, show_default=True, help="Image height in pixels.")
@@ -217,7 +199,7 @@ def _common_train_options(fn):
                       "default squash.")(fn)
     fn = click.option("--size", help="Input size: one side in pixels (the shorter; the other follows the "
                       "training images' median aspect ratio) or WIDTHxHEIGHT (e.g. 160x400).")(fn)
-    fn = click.option("--out", "-o", type=NEW, required=True, help="Run directory to create.")(fn)
+    fn = click.option("--out", "-o", type=OUT_DIR, required=True, help="Run directory to create.")(fn)
     return click.argument("data", type=EXISTING)(fn)
 
 
@@ -256,6 +238,8 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
     defects are painted on them, and the candidate with the best validation AUROC is kept; the
     threshold is the one with the best F1 on that validation set. Test images are never read."""
     from .geometry import recipe_overrides
+    from .rundir import check_out
+    check_out(out)  # before TensorFlow loads and before any work
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     if val_dir is not None:
         from .validation import user_folder
@@ -340,6 +324,8 @@ def _input_text(manifest) -> str:
 def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, threshold, arch, anomaly_share):
     """Supervised baseline: pretrained MobileNet with a small softmax head."""
     from .geometry import recipe_overrides
+    from .rundir import check_out
+    check_out(out)  # before TensorFlow loads and before any work
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     loaded = _recipe_input("classifier", recipe, {"anomaly_share": ("--anomaly-share", anomaly_share),
                                                   "backbone.alpha": ("--alpha", alpha)})
@@ -393,7 +379,7 @@ def evaluate(ctx, run, data, runtime, limit, as_json):
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.argument("images", type=EXISTING, nargs=-1, required=True)
-@click.option("--out", "-o", type=NEW, required=True, help="Folder for <stem>.json and <stem>_mask.png.")
+@click.option("--out", "-o", type=OUT_DIR, required=True, help="Folder for <stem>.json and <stem>_mask.png.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
 @click.option("--visualize", is_flag=True, help="Also write <stem>_overlay.png: image | heatmap | predicted mask and boxes.")
 @click.pass_context
@@ -419,7 +405,7 @@ def predict(ctx, run, images, out, runtime, visualize):
 @click.option("--emulate", is_flag=True, help="Start QEMU with --project's firmware and benchmark over its serial port.")
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: each run's own).")
 @click.option("--limit", type=COUNT, help="At most N test images per run.")
-@click.option("--markdown", type=NEW, help="Also write the table to this file.")
+@click.option("--markdown", type=OUT_FILE, help="Also write the table to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only JSON.")
 @click.pass_context
 def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as_json):
@@ -479,7 +465,7 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.option("--board", required=True, help="Board profile (see `vadtool boards`).")
-@click.option("--out", "-o", type=NEW, required=True, help="Firmware project folder to write.")
+@click.option("--out", "-o", type=OUT_DIR, required=True, help="Firmware project folder to write.")
 @click.option("--keep-input", is_flag=True, help="Keep a copy of the input (more RAM) for warm-up and repeated runs.")
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
               help="native: vadtool's C runtime; tflm: the .tflite as a C array for TFLite Micro builds.")

@@ -125,6 +125,8 @@ def _scan(root: Path, report: Report) -> Dataset | None:
     if not root.is_dir():
         report(f"{root}: not a folder; pass the dataset folder ({_LAYOUTS})")
         return None
+    if _case_variants(root, ("train", "test", "ground_truth", "good", "anomaly", "bad"), report):
+        return None
     mvtec = [n for n in ("train", "test", "ground_truth") if (root / n).is_dir()]
     plain = [n for n in ("good", "anomaly", "bad") if (root / n).is_dir()]
     if mvtec and plain:
@@ -157,9 +159,12 @@ def _scan(root: Path, report: Report) -> Dataset | None:
 def _scan_mvtec(root: Path, report: Report) -> list[Sample]:
     train, test, gt = root / "train", root / "test", root / "ground_truth"
     samples: list[Sample] = []
+    for folder in (train, test, gt):
+        if folder.is_dir():
+            _case_variants(folder, ("good",), report)
     if train.is_dir():
         for d in _subdirs(train):
-            if d.name != "good":
+            if d.name != "good" and d.name.lower() != "good":
                 report(f"{d}: anomalous images in the training split; move them to "
                        f"{test / d.name}/ (train/ holds only good/)")
         for p in _files(train):
@@ -172,6 +177,7 @@ def _scan_mvtec(root: Path, report: Report) -> list[Sample]:
         for p in _files(test):
             report(f"{p}: image outside a defect folder; move it into {test}/<defect>/ "
                    f"(good/ for normal images)")
+    defects = [d for d in defects if d.name == "good" or d.name.lower() != "good"]  # reported above
     for d in sorted(defects, key=lambda d: (d.name != "good", d.name)):
         images, _ = _images_and_masks(d, report, holds="images")
         masks: dict[str, list[Path]] = {}
@@ -207,6 +213,18 @@ def _scan_plain(root: Path, report: Report) -> list[Sample]:
             to_test = label == 1 or i % PLAIN_TEST_EVERY == PLAIN_TEST_EVERY - 1
             samples.append(Sample(p, "test" if to_test else "train", label, name, m))
     return sorted(samples, key=lambda s: s.split != "train")
+
+
+def _case_variants(folder: Path, names: tuple[str, ...], report: Report) -> bool:
+    """Report sub-folders named like one of ``names`` in another case (``Good``, ``TEST``):
+    read as written they would silently become a defect class or an unread folder."""
+    found = False
+    for d in _subdirs(folder):
+        if d.name not in names and d.name.lower() in names:
+            report(f"{d}: folder names are read exactly and this one differs only in case from "
+                   f"{d.name.lower()}/; rename it to {d.name.lower()}/")
+            found = True
+    return found
 
 
 def _subdirs(folder: Path) -> list[Path]:

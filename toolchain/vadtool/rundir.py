@@ -65,6 +65,17 @@ def write_json(path: Path, obj) -> None:
     write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+def check_out(out: Path) -> None:
+    """Refuse an --out that is a file or holds something, before any work (and again when
+    publishing)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"{out}: is a file; choose another --out or delete it")
+    if out.exists() and any(out.iterdir()):
+        hint = "it holds a run" if (out / MANIFEST).exists() else "it is not empty"
+        raise ModelError(f"{out}: {hint}; choose another --out or delete it")
+
+
 class Run:
     """A run directory and its manifest."""
 
