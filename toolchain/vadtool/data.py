@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +90,8 @@ def discover(root: str | Path) -> Dataset:
 def check(root: str | Path, verify: bool = True) -> tuple[Dataset | None, list[str]]:
     """Collect every problem under ``root`` as one-line messages.
 
-    With ``verify`` each image and mask is also opened (header and checksums, not a full
-    decode) and each mask's size compared with its image's. Returns ``(dataset, [])``
-    when there is no problem, else ``(None, problems)``.
+    With ``verify`` each image and mask is also decoded (as training decodes it) and each
+    mask's size compared with its image's. Returns ``(dataset, [])`` when there is no problem, else ``(None, problems)``.
     """
     problems: list[str] = []
     dataset = _scan(Path(root), problems.append)
@@ -108,13 +108,12 @@ def check(root: str | Path, verify: bool = True) -> tuple[Dataset | None, list[s
 
 
 def _verify(path: Path, report: Report) -> tuple[int, int] | None:
+    """Decode the file as load_image does (a truncated JPEG has a good header), so check
+    finds every image train would refuse."""
     try:
-        with Image.open(path) as im:
-            size = im.size
-            im.verify()
-        return size
-    except Exception as e:  # PIL raises many types for bad files
-        report(f"{path}: cannot read image ({_reason(e)}); re-save it as PNG or remove it")
+        return _open(path).size
+    except DatasetError as e:
+        report(str(e))
         return None
 
 
@@ -291,14 +290,33 @@ def _reason(e: BaseException) -> str:
 def _open(path: Path | str) -> Image.Image:
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return im
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found; restore it or run discovery again") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DatasetError(f"{path}: {_header_size(path)} is too large to decode (more than "
+                           f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it, e.g. to 2000 px "
+                           f"on the longer side") from None
     except Exception as e:  # corrupt, truncated or unknown format
         raise DatasetError(f"{path}: cannot read image ({_reason(e)}); "
                            f"re-save it as PNG or JPEG, or remove it") from e
+
+
+def _header_size(path: Path) -> str:
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # the header only, to say how large it is
+        try:
+            with Image.open(path) as im:
+                return f"{im.width}x{im.height}"
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # noqa: BLE001 - only for the message
+        return "the image"
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
