@@ -58,7 +58,7 @@ OPTIONS = {
     "threshold_inf": ("train classifier {data} --out {new} --threshold inf", ["--threshold", "finite"]),
     "alpha_out_of_range": ("train fomo-ad {data} --out {new} --alpha 2", ["--alpha", "0.25"]),
     "alpha_nan": ("train fomo-ad {data} --out {new} --alpha nan", ["--alpha"]),
-    "cut_unknown": ("train fomo-ad {data} --out {new} --cut block_6_expand", ["--cut", "block_N"]),
+    "cut_unknown": ("train fomo-ad {data} --out {new} --cut block_6_relu", ["--cut", "block_N"]),
     "anomaly_share_zero": ("train classifier {data} --out {new} --anomaly-share 0", ["--anomaly-share"]),
     "size_zero": ("train fomo-ad {data} --out {new} --size 0", ["--size"]),
     "density_unknown": ("train fomo-ad {data} --out {new} --density kde", ["--density"]),

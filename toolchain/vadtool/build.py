@@ -219,6 +219,10 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     _need_tool(board.cc)
     size_tool = _need_tool("size" if board.hosted else "arm-none-eabi-size")
     (root / "build").mkdir(exist_ok=True)
+    # A build that does not succeed leaves no firmware: make keeps the previous link when a
+    # compile fails, and emulate or flash would run that old program as if it were this one.
+    for stale in {elf_name(board), emulator_elf_name(board), "build/firmware.bin", "build/size.json"}:
+        (root / stale).unlink(missing_ok=True)
     cmd = ["make", "-C", str(root), "--no-print-directory", f"-j{jobs}"]
     if extra_cflags:
         cmd.append(f"EXTRA_CFLAGS={extra_cflags}")

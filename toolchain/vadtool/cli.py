@@ -346,7 +346,15 @@ def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, thres
 @click.option("--calib", type=EXISTING, help="Folder of calibration images (default: the run's training images).")
 @click.pass_context
 def quantize(ctx, run, calib):
-    """Write the full-int8 model (int8 input and output) and report the drift."""
+    """Write the full-int8 model (int8 input and output) and report the drift. A run made by
+    `vadtool import` is int8 already: nothing to do (exit 0), so `make quantize` over a folder
+    of runs goes on."""
+    from .rundir import Run
+    opened = Run.open(run)  # a broken run fails here, before TensorFlow loads
+    if opened.imported and calib is None:
+        click.echo(f"{run}: already int8 ({opened.path / 'model_int8.tflite'}, written by vadtool import); "
+                   "nothing to do")
+        return
     from .quantize import quantize as run_quantize
     report = run_quantize(run, calib, progress=reporter(ctx))
     drift = {k: round(v, 4) for k, v in report.items() if k.endswith("correlation")}

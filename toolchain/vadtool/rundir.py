@@ -104,11 +104,13 @@ class Run:
             manifest = json.loads(file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{file}: corrupt manifest ({exc}); retrain into a new folder") from exc
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            found = manifest.get("vadtool_version", "?") if isinstance(manifest, dict) else "?"
-            raise ModelError(f"{file}: written by vadtool {found} (format "
-                             f"{manifest.get('format') if isinstance(manifest, dict) else '?'}), "
-                             f"this is vadtool {__version__} (format {FORMAT}); retrain with this version")
+        if not isinstance(manifest, dict):
+            raise ModelError(f"{file}: corrupt manifest (a JSON {type(manifest).__name__}, not an object); "
+                             "retrain into a new folder")
+        if manifest.get("format") != FORMAT:
+            raise ModelError(f"{file}: written by vadtool {manifest.get('vadtool_version', '?')} (format "
+                             f"{manifest.get('format')}), this is vadtool {__version__} (format {FORMAT}); "
+                             "retrain with this version")
         run = cls(path, manifest)
         run.validate()
         return run
