@@ -75,7 +75,7 @@ def check_refusal(done: subprocess.CompletedProcess, names=(), code: int = 2) ->
         return ""
     errors = error_lines(done)
     assert len(errors) == 1, shown
-    for name in [names] if isinstance(names, str) else names:
+    for name in [names] if isinstance(names, (str, Path)) else names:
         assert str(name) in errors[0], f"{name!r} not named in {errors[0]!r}"
     return errors[0]
 

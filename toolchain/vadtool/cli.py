@@ -240,6 +240,8 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
     from .geometry import recipe_overrides
     from .rundir import check_out
     check_out(out)  # before TensorFlow loads and before any work
+    from .data import discover
+    discover(data)  # so does a dataset that is not one
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     if val_dir is not None:
         from .validation import user_folder
@@ -326,6 +328,8 @@ def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, thres
     from .geometry import recipe_overrides
     from .rundir import check_out
     check_out(out)  # before TensorFlow loads and before any work
+    from .data import discover
+    discover(data)  # so does a dataset that is not one
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     loaded = _recipe_input("classifier", recipe, {"anomaly_share": ("--anomaly-share", anomaly_share),
                                                   "backbone.alpha": ("--alpha", alpha)})
