@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .geometry import RESIZES
 
 KINDS = ("fomo-ad", "classifier", "backbone")  # train fomo-ad, train classifier, import (backbone)
-RESIZES = ("squash", "fit", "crop")  # geometry.RESIZES (geometry imports PIL; a test keeps them equal)
 _HASH = re.compile(r"[0-9a-f]{64}")
 _RETRAIN = "retrain into a new folder (vadtool train ... --out)"
 
