@@ -25,9 +25,9 @@ def good_run(tmp_path_factory, tiny_data, weights) -> Path:
     """fomo-ad-tiny at 64 px on tiny_data, trained and quantized by the CLI."""
     run = tmp_path_factory.mktemp("catalogue_runs") / "good"
     trained = vadtool("-q", "train", "fomo-ad", tiny_data, "--recipe", REPO / "models" / "fomo-ad-tiny.json",
-                      "--size", 64, "--out", run)
+                      "--size", 64, "--out", run, timeout=900)
     assert trained.returncode == 0, trained.stderr
-    quantized = vadtool("-q", "quantize", run)
+    quantized = vadtool("-q", "quantize", run, timeout=900)
     assert quantized.returncode == 0, quantized.stderr
     return run
 

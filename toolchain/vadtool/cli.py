@@ -19,7 +19,7 @@ from .models.density import KINDS as DENSITY_KINDS, POOLINGS
 from .geometry import RESIZES
 from .runners import RUNTIMES
 
-from .cli_types import COUNT, EXISTING, FINITE, NEW, OUT_DIR, OUT_FILE
+from .cli_types import COUNT, EXISTING, FINITE, NEW, OUT_DIR, OUT_FILE, SEED, TCP_PORT, FiniteFloat
 
 
 class VadGroup(click.Group):
@@ -123,12 +123,12 @@ def _echo_sizes(ds) -> None:
 
 @data.command("synth")
 @click.argument("out", type=OUT_DIR)
-@click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--kind", type=click.Choice(["object", "texture"]), default="object", show_default=True)
 @click.option("--size", default=128, show_default=True, help="Image height in pixels.")
-@click.option("--aspect", default=1.0, show_default=True,
+@click.option("--aspect", type=FINITE, default=1.0, show_default=True,
               help="Width / height: 3 draws elongated parts (a bar) 3 times wider than high.")
-@click.option("--train", "n_train", default=60, show_default=True, help="Normal training images.")
+@click.option("--train", "n_train", type=COUNT, default=60, show_default=True, help="Normal training images.")
 def data_synth(out, seed, kind, size, aspect, n_train):
     """Write a synthetic dataset in MVTec layout, with exact masks."""
     from .synth import MAX_ASPECT, make_dataset
@@ -210,7 +210,7 @@ def _common_train_options(fn):
               "distance to the nearest normal cell; every density runs on the device as integer C).")
 @click.option("--components", type=int, help="Mixture components for --density gmm.")
 @click.option("--image-score", type=click.Choice(POOLINGS), help="How cell scores pool into the image score.")
-@click.option("--bank-kb", type=click.FloatRange(min=0, min_open=True),
+@click.option("--bank-kb", type=FiniteFloat(min=0, min_open=True),
               help="knn: the device's int8 coreset of normal cells in KB (greedy k-center; default 64).")
 @click.option("--project", type=click.IntRange(min=1),
               help="Project cell features to this many whitened principal components (a 1x1 "
@@ -224,7 +224,7 @@ def _common_train_options(fn):
 @click.option("--val", "val_dir", type=click.Path(file_okay=False),
               help="Your own validation images: DIR/good/ and DIR/<defect>/ (masks as <stem>_mask.png); "
                    "the search and the threshold use them beside the synthetic anomalies.")
-@click.option("--seed", default=0, show_default=True, help="Held-back split and synthetic anomalies.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Held-back split and synthetic anomalies.")
 @click.option("--board", help="Keep to what fits this board (see `vadtool boards`): the backbone and input "
                               "size from the board's list, the candidates that fit its flash and RAM, a knn "
                               "bank as large as its flash allows.")
@@ -528,7 +528,7 @@ def build(project):
 
 @cli.command()
 @click.argument("project", type=EXISTING)
-@click.option("--port", "tcp_port", type=int, default=0, help="TCP port for the serial endpoint (default: a free one).")
+@click.option("--port", "tcp_port", type=TCP_PORT, default=0, help="TCP port for the serial endpoint (default: a free one).")
 @click.option("--images", type=EXISTING, help="A standalone firmware (render --mode standalone --source "
                                               "semihosting): run it on this folder's images and print its line per image.")
 def emulate(project, tcp_port, images):

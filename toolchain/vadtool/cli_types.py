@@ -11,18 +11,19 @@ import click
 EXISTING = click.Path(exists=True, path_type=Path)
 NEW = click.Path(path_type=Path)
 COUNT = click.IntRange(min=1)
+SEED = click.IntRange(min=0)
+TCP_PORT = click.IntRange(0, 65535)
 
 
-class FiniteFloat(click.ParamType):
-    """A float that is a number: nan and inf would make every comparison false (nothing
-    anomalous) and the JSON that predict writes invalid."""
-    name = "number"
+class FiniteFloat(click.FloatRange):
+    """A float that is a number (optionally within a range): nan passes every range check
+    and would make every comparison false (nothing anomalous), inf makes JSON invalid."""
 
     def convert(self, value, param, ctx):
         number = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value} is not a finite number", param, ctx)
-        return number
+        return super().convert(number, param, ctx)
 
 
 class Output(click.ParamType):
