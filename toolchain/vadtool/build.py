@@ -205,6 +205,13 @@ def _first_error(log: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def _remove_firmware(root: Path, board: Board) -> None:
+    """A build that does not succeed leaves no firmware: emulate or flash would run an old
+    program, or one that does not fit, as if it were this project's."""
+    for name in {elf_name(board), emulator_elf_name(board), "build/firmware.bin", "build/size.json"}:
+        (root / name).unlink(missing_ok=True)
+
+
 def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 900,
                   extra_cflags: str = "", extra_ldflags: str = "") -> BuildResult:
     """Compile the project with make for the board it was written for, measure the ELF with
@@ -219,10 +226,7 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
     _need_tool(board.cc)
     size_tool = _need_tool("size" if board.hosted else "arm-none-eabi-size")
     (root / "build").mkdir(exist_ok=True)
-    # A build that does not succeed leaves no firmware: make keeps the previous link when a
-    # compile fails, and emulate or flash would run that old program as if it were this one.
-    for stale in {elf_name(board), emulator_elf_name(board), "build/firmware.bin", "build/size.json"}:
-        (root / stale).unlink(missing_ok=True)
+    _remove_firmware(root, board)  # make keeps the previous link when a compile fails
     cmd = ["make", "-C", str(root), "--no-print-directory", f"-j{jobs}"]
     if extra_cflags:
         cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
@@ -254,5 +258,9 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
         sections = subprocess.run([size_tool, "-A", "-d", str(elf)], capture_output=True, text=True)
         ccm_bytes = ccm_bytes_of(sections.stdout, board)
         ram_bytes -= ccm_bytes
-    check_fit(board, flash_bytes, ram_bytes, ccm_bytes)
+    try:
+        check_fit(board, flash_bytes, ram_bytes, ccm_bytes)
+    except BuildError:
+        _remove_firmware(root, board)
+        raise
     return BuildResult(elf, flash_bytes, ram_bytes, board.name, ccm_bytes)
