@@ -201,3 +201,34 @@ def test_an_error_after_an_unfinished_bar_gets_its_own_line(tmp_path):
     out = run_in_pty([sys.executable, str(_program(tmp_path, body))], returncode=2)
     assert re.search(r"(^|\n)error: boom", out), repr(out)
     assert "load images" not in out.split("error: boom")[1], repr(out)
+
+
+def test_a_long_step_in_a_log_says_it_is_still_working():
+    """One step that takes minutes (the int8 conversion reports 0/1, then 1/1) still puts a
+    line in a CI log every LINE_EVERY_S: the heartbeat, not the caller, writes it."""
+    import io
+    import threading
+
+    from vadtool.progress import Reporter
+
+    class Log(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.beats = threading.Semaphore(0)
+
+        def write(self, text):
+            if "so far" in text:
+                self.beats.release()
+            return super().write(text)
+
+    log = Log()
+    r = Reporter("lines", stream=log)
+    r.LINE_EVERY_S = 0.05
+    r("convert to int8", 0, 1)
+    for _ in range(2):  # the step is "running" until the heartbeat has spoken twice
+        assert log.beats.acquire(timeout=60), log.getvalue()
+    r("convert to int8", 1, 1)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "convert to int8: 0/1"
+    assert all(re.fullmatch(r"convert to int8: 0/1, \d+ s so far", line) for line in lines[1:-1]), lines
+    assert len(lines) >= 4 and lines[-1].startswith("convert to int8: 1/1, ")

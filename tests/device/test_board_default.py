@@ -148,7 +148,7 @@ def test_each_board_starts_from_the_first_option_that_fits(weights, monkeypatch)
     from vadtool import board_fit, boards
     from vadtool.cli import _recipe
     from vadtool.models.fomo_ad import FomoAdRecipe
-    recipe = _recipe(FomoAdRecipe, None, {}, {}, {})
+    recipe = _recipe(FomoAdRecipe, {}, None, {}, {}, {})
     for board in ("qemu-an386", "stm32f405", "nano33ble"):
         limit = boards.get_board(board).max_instructions
         base = board_fit.choose_base(board, recipe, [], search=True)

@@ -147,6 +147,7 @@ def test_too_big_model_fails_the_build_in_kilobytes(tmp_path, tiny_runs):
     assert failed.returncode == 2
     assert re.search(r"error: needs \d+ KB of CCM, stm32f405 has 64 KB", failed.stderr), failed.stderr
     assert not (project / "build" / "size.json").exists()
+    assert not [p for p in (project / "build").glob("firmware*") if p.suffix in (".elf", ".bin")]  # nothing to run
 
 
 def test_render_refuses_a_folder_that_is_not_a_project(tmp_path, tiny_runs):

@@ -208,6 +208,13 @@ def first_error(log: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def _remove_firmware(root: Path, board: Board) -> None:
+    """A build that does not succeed leaves no firmware: emulate or flash would run an old
+    program, or one that does not fit, as if it were this project's."""
+    for name in {elf_name(board), emulator_elf_name(board), "build/firmware.bin", "build/size.json"}:
+        (root / name).unlink(missing_ok=True)
+
+
 def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 900,
                   extra_cflags: str = "", extra_ldflags: str = "") -> BuildResult:
     """Compile the project with make for the board it was written for, measure the ELF with
@@ -220,13 +227,18 @@ def build_project(project_dir: str | Path, *, jobs: int = 4, timeout_s: float = 
                          "vadtool.native.write_model_sources first")
     need_tool("make")
     (root / "build").mkdir(exist_ok=True)
+    _remove_firmware(root, board)  # make keeps the previous link when a compile fails
     args = []
     if extra_cflags:
         args.append(f"EXTRA_CFLAGS={extra_cflags}")
     if extra_ldflags:
         args.append(f"EXTRA_LDFLAGS={extra_ldflags}")
     run_make(root, board, root / "build" / "build.log", timeout_s, jobs, args)
-    return measure_and_check(board, root / elf_name(board))
+    try:
+        return measure_and_check(board, root / elf_name(board))
+    except BuildError:  # linked, but too big for the board: nothing runnable stays
+        _remove_firmware(root, board)
+        raise
 
 
 def run_make(folder: Path, board: Board, log_path: Path, timeout_s: float, jobs: int, args: list[str]) -> None:

@@ -20,8 +20,7 @@ from .geometry import RESIZES
 from .runners import RUNTIMES
 from .commands_tracking import track_run, tracking_options
 
-EXISTING = click.Path(exists=True, path_type=Path)
-NEW = click.Path(path_type=Path)
+from .cli_types import COUNT, EXISTING, FINITE, NEW, OUT_DIR, OUT_FILE, SEED, TCP_PORT, FiniteFloat
 
 
 class VadGroup(click.Group):
@@ -30,6 +29,13 @@ class VadGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:  # a bad option or argument: the same one line as a VadError
+            _close_reporter(ctx)
+            where = exc.ctx.command_path if exc.ctx is not None else "vadtool"
+            click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+            ctx.exit(2)
         except VadError as exc:
             _close_reporter(ctx)
             if ctx.obj and ctx.obj.get("debug"):
@@ -117,13 +123,13 @@ def _echo_sizes(ds) -> None:
 
 
 @data.command("synth")
-@click.argument("out", type=NEW)
-@click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
+@click.argument("out", type=OUT_DIR)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--kind", type=click.Choice(["object", "texture"]), default="object", show_default=True)
 @click.option("--size", default=128, show_default=True, help="Image height in pixels.")
-@click.option("--aspect", default=1.0, show_default=True,
+@click.option("--aspect", type=FINITE, default=1.0, show_default=True,
               help="Width / height: 3 draws elongated parts (a bar) 3 times wider than high.")
-@click.option("--train", "n_train", default=60, show_default=True, help="Normal training images.")
+@click.option("--train", "n_train", type=COUNT, default=60, show_default=True, help="Normal training images.")
 def data_synth(out, seed, kind, size, aspect, n_train):
     """Write a synthetic dataset in MVTec layout, with exact masks."""
     from .synth import MAX_ASPECT, make_dataset
@@ -141,34 +147,41 @@ def train():
     """Train a model into a run directory."""
 
 
-def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, shape_fields: dict):
-    """Defaults from the dataclass, then the recipe file, then command-line options
-    (shape_fields: --size and --resize as geometry.recipe_overrides gives them; --size S
-    clears a recipe's shape). The input scaling follows the weights (the FOMO-AD 0.35 file
-    expects [0, 1]). An explicit shape is checked against the network's output stride here,
-    before any training."""
-    from . import geometry
+def _recipe_input(kind: str, recipe_file, options: dict) -> dict:
+    """The recipe file's keys and the recipe options, checked against the one schema
+    (recipe_schema.py) before TensorFlow loads. options: recipe key -> (option name, value)."""
+    from . import recipe_schema
+    loaded = recipe_schema.load_file(recipe_file, kind) if recipe_file else {}
+    given = {key: (option, value) for key, (option, value) in options.items() if value is not None}
+    for key, (option, value) in given.items():
+        recipe_schema.check_option(kind, key, value, option)
+    backbone = {key.split(".")[1]: value for key, (_, value) in given.items() if key.startswith("backbone.")}
+    recipe_schema.check_consistent({**loaded, "backbone": {**loaded.get("backbone", {}), **backbone}}, kind,
+                                   " and ".join([str(recipe_file)] * bool(recipe_file)
+                                                + [option for option, _ in given.values()]))
+    return loaded
+
+
+def _recipe(cls, loaded: dict, recipe_file, overrides: dict, backbone_overrides: dict, shape_fields: dict):
+    """Defaults from the dataclass, then the recipe file's keys (`loaded`, checked by
+    _recipe_input), then command-line options (shape_fields: --size and --resize as
+    geometry.recipe_overrides gives them; --size S clears a recipe's shape). The input scaling
+    follows the weights (the FOMO-AD 0.35 file expects [0, 1]). An explicit shape is checked
+    against the network's output stride here, before any training."""
+    from . import geometry, recipe_schema
     from .models.backbone import BackboneSpec, default_input_scale, resolve_weights
     base = cls().to_json()
-    if recipe_file:
-        try:
-            loaded = json.loads(Path(recipe_file).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise VadError(f"{recipe_file}: not a readable JSON recipe ({exc})") from exc
-        loaded.pop("description", None)
-        base.update({k: v for k, v in loaded.items() if k != "backbone"})
-        base["backbone"].update(loaded.get("backbone", {}))
+    base.update({k: v for k, v in loaded.items() if k != "backbone"})
+    base["backbone"].update(loaded.get("backbone", {}))
     base.update({k: v for k, v in overrides.items() if v is not None})
     base.update(shape_fields)
     base["backbone"].update({k: v for k, v in backbone_overrides.items() if v is not None})
+    given = [f"--{k}" for k, v in backbone_overrides.items() if v is not None]
+    recipe_schema.check_consistent(base, "classifier" if "anomaly_share" in base else "fomo-ad",
+                                   " and ".join(filter(None, [str(recipe_file or ""), *given])) or "the recipe")
     weights = resolve_weights(BackboneSpec(**base["backbone"]))
     base["backbone"]["input_scale"] = default_input_scale(weights)
-    try:
-        recipe = cls.from_json(base)
-    except TypeError as exc:
-        raise VadError(f"{recipe_file}: unknown recipe field ({exc}); see the recipes in models/") from exc
-    if recipe.resize not in geometry.RESIZES:
-        raise VadError(f"{recipe_file}: resize {recipe.resize!r} is not one of {', '.join(geometry.RESIZES)}")
+    recipe = cls.from_json(base)
     if recipe.shape:
         from .models import classifier, fomo_ad
         stride = (fomo_ad if cls is fomo_ad.FomoAdRecipe else classifier).output_stride(recipe)
@@ -177,7 +190,7 @@ def _recipe(cls, recipe_file, overrides: dict, backbone_overrides: dict, shape_f
 
 
 def _common_train_options(fn):
-    fn = click.option("--threshold", type=float, help="Decision threshold (default: best F1 on the validation set).")(fn)
+    fn = click.option("--threshold", type=FINITE, help="Decision threshold (default: best F1 on the validation set).")(fn)
     fn = click.option("--recipe", type=EXISTING, help="JSON recipe (see models/); options override it.")(fn)
     fn = click.option("--alpha", type=float, help="Backbone width (0.35-1.0).")(fn)
     fn = click.option("--weights", help="imagenet (Keras download), a weights file or a folder; "
@@ -187,7 +200,7 @@ def _common_train_options(fn):
                       "default squash.")(fn)
     fn = click.option("--size", help="Input size: one side in pixels (the shorter; the other follows the "
                       "training images' median aspect ratio) or WIDTHxHEIGHT (e.g. 160x400).")(fn)
-    fn = click.option("--out", "-o", type=NEW, required=True, help="Run directory to create.")(fn)
+    fn = click.option("--out", "-o", type=OUT_DIR, required=True, help="Run directory to create.")(fn)
     return click.argument("data", type=EXISTING)(fn)
 
 
@@ -199,7 +212,7 @@ def _common_train_options(fn):
               "distance to the nearest normal cell; every density runs on the device as integer C).")
 @click.option("--components", type=int, help="Mixture components for --density gmm.")
 @click.option("--image-score", type=click.Choice(POOLINGS), help="How cell scores pool into the image score.")
-@click.option("--bank-kb", type=click.FloatRange(min=0, min_open=True),
+@click.option("--bank-kb", type=FiniteFloat(min=0, min_open=True),
               help="knn: the device's int8 coreset of normal cells in KB (greedy k-center; default 64).")
 @click.option("--project", type=click.IntRange(min=1),
               help="Project cell features to this many whitened principal components (a 1x1 "
@@ -213,7 +226,7 @@ def _common_train_options(fn):
 @click.option("--val", "val_dir", type=click.Path(file_okay=False),
               help="Your own validation images: DIR/good/ and DIR/<defect>/ (masks as <stem>_mask.png); "
                    "the search and the threshold use them beside the synthetic anomalies.")
-@click.option("--seed", default=0, show_default=True, help="Held-back split and synthetic anomalies.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Held-back split and synthetic anomalies.")
 @click.option("--board", help="Keep to what fits this board (see `vadtool boards`): the backbone and input "
                               "size from the board's list, the candidates that fit its flash and RAM, a knn "
                               "bank as large as its flash allows.")
@@ -230,6 +243,10 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
     defects are painted on them, and the candidate with the best validation AUROC is kept; the
     threshold is the one with the best F1 on that validation set. Test images are never read."""
     from .geometry import recipe_overrides
+    from .rundir import check_out
+    check_out(out)  # before TensorFlow loads and before any work
+    from .data import discover
+    discover(data)  # so does a dataset that is not one
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
     if val_dir is not None:
         from .validation import user_folder
@@ -240,6 +257,9 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
     if search and explicit:
         raise VadError(f"--search chooses what {explicit[0]} sets; leave one of them out")
     search = not explicit if search is None else search
+    loaded = _recipe_input("fomo-ad", recipe, {"components": ("--components", components),
+                                               "backbone.alpha": ("--alpha", alpha),
+                                               "backbone.cut": ("--cut", cut)})
     if board is not None:
         from .boards import get_board
         get_board(board)  # an unknown board fails before TensorFlow loads
@@ -265,7 +285,7 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
                    f"threshold {run.manifest['threshold']:.4g} (imported backbone)")
         track_run(ctx, run.path)
         return
-    r = _recipe(FomoAdRecipe, recipe, {"density": density, "components": components,
+    r = _recipe(FomoAdRecipe, loaded, recipe, {"density": density, "components": components,
                                        "image_score": image_score, "bank_kb": bank_kb,
                                        "project": project},
                 {"weights": weights, "alpha": alpha, "cut": cut}, shape_fields)
@@ -317,10 +337,16 @@ def _input_text(manifest) -> str:
 def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, threshold, arch, anomaly_share):
     """Supervised baseline: pretrained MobileNet with a small softmax head."""
     from .geometry import recipe_overrides
+    from .rundir import check_out
+    check_out(out)  # before TensorFlow loads and before any work
+    from .data import discover
+    discover(data)  # so does a dataset that is not one
     shape_fields = recipe_overrides(size, resize)  # a bad --size fails before TensorFlow loads
+    loaded = _recipe_input("classifier", recipe, {"anomaly_share": ("--anomaly-share", anomaly_share),
+                                                  "backbone.alpha": ("--alpha", alpha)})
     from .models.classifier import ClassifierRecipe
     from .train import train_classifier as run_training
-    r = _recipe(ClassifierRecipe, recipe, {"anomaly_share": anomaly_share},
+    r = _recipe(ClassifierRecipe, loaded, recipe, {"anomaly_share": anomaly_share},
                 {"weights": weights, "alpha": alpha, "arch": arch}, shape_fields)
     run = run_training(data, out, r, threshold=threshold, progress=reporter(ctx))
     m = run.manifest
@@ -337,7 +363,15 @@ def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, thres
 @click.option("--calib", type=EXISTING, help="Folder of calibration images (default: the run's training images).")
 @click.pass_context
 def quantize(ctx, run, calib):
-    """Write the full-int8 model (int8 input and output) and report the drift."""
+    """Write the full-int8 model (int8 input and output) and report the drift. A run made by
+    `vadtool import` is int8 already: nothing to do (exit 0), so `make quantize` over a folder
+    of runs goes on."""
+    from .rundir import Run
+    opened = Run.open(run)  # a broken run fails here, before TensorFlow loads
+    if opened.imported and calib is None:
+        click.echo(f"{run}: already int8 ({opened.path / 'model_int8.tflite'}, written by vadtool import); "
+                   "nothing to do")
+        return
     from .quantize import quantize as run_quantize
     report = run_quantize(run, calib, progress=reporter(ctx))
     drift = {k: round(v, 4) for k, v in report.items() if k.endswith("correlation")}
@@ -351,7 +385,7 @@ def quantize(ctx, run, calib):
 @click.argument("run", type=EXISTING)
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: the training dataset's test split).")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
-@click.option("--limit", type=int, help="Evaluate at most N test images.")
+@click.option("--limit", type=COUNT, help="Evaluate at most N test images.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
 @click.pass_context
 def evaluate(ctx, run, data, runtime, limit, as_json):
@@ -373,7 +407,7 @@ def evaluate(ctx, run, data, runtime, limit, as_json):
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.argument("images", type=EXISTING, nargs=-1, required=True)
-@click.option("--out", "-o", type=NEW, required=True, help="Folder for <stem>.json and <stem>_mask.png.")
+@click.option("--out", "-o", type=OUT_DIR, required=True, help="Folder for <stem>.json and <stem>_mask.png.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
 @click.option("--visualize", is_flag=True, help="Also write <stem>_overlay.png: image | heatmap | predicted mask and boxes.")
 @click.pass_context
@@ -399,8 +433,8 @@ def predict(ctx, run, images, out, runtime, visualize):
 @click.option("--project", type=EXISTING, help="With --port or --emulate: the built firmware project (for its flash and RAM use).")
 @click.option("--emulate", is_flag=True, help="Start QEMU with --project's firmware and benchmark over its serial port.")
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: each run's own).")
-@click.option("--limit", type=int, help="At most N test images per run.")
-@click.option("--markdown", type=NEW, help="Also write the table to this file.")
+@click.option("--limit", type=COUNT, help="At most N test images per run.")
+@click.option("--markdown", type=OUT_FILE, help="Also write the table to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only JSON.")
 @click.pass_context
 def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as_json):
@@ -463,7 +497,7 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.option("--board", required=True, help="Board profile (see `vadtool boards`).")
-@click.option("--out", "-o", type=NEW, required=True, help="Firmware project folder to write.")
+@click.option("--out", "-o", type=OUT_DIR, required=True, help="Firmware project folder to write.")
 @click.option("--keep-input", is_flag=True, help="Keep a copy of the input (more RAM) for warm-up and repeated runs.")
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
               help="native: vadtool's C runtime; tflm: the .tflite as a C array for TFLite Micro builds.")
@@ -526,7 +560,7 @@ def build(project, tflm_dir, kernels):
 
 @cli.command()
 @click.argument("project", type=EXISTING)
-@click.option("--port", "tcp_port", type=int, default=0, help="TCP port for the serial endpoint (default: a free one).")
+@click.option("--port", "tcp_port", type=TCP_PORT, default=0, help="TCP port for the serial endpoint (default: a free one).")
 @click.option("--images", type=EXISTING, help="A standalone firmware (render --mode standalone --source "
                                               "semihosting): run it on this folder's images and print its line per image.")
 def emulate(project, tcp_port, images):
@@ -622,7 +656,7 @@ def _echo_board_defaults(board_list) -> None:
     first fitting candidate's estimated cost and the knn bank it would get."""
     from . import board_fit
     from .models.fomo_ad import FomoAdRecipe
-    recipe = _recipe(FomoAdRecipe, None, {}, {}, {})
+    recipe = _recipe(FomoAdRecipe, {}, None, {}, {}, {})
     click.echo("\ntrain fomo-ad --board B on square images starts from:")
     for b in board_list:
         base = board_fit.choose_base(b, recipe, [], search=True)

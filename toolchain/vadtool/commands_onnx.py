@@ -14,8 +14,7 @@ from pathlib import Path
 
 import click
 
-EXISTING = click.Path(exists=True, path_type=Path)
-NEW = click.Path(path_type=Path)
+from .cli_types import EXISTING, OUT_ANY, OUT_DIR
 
 
 def _reporter(ctx):
@@ -39,7 +38,7 @@ def render_tflm(run: Path, board: str, out: Path, keep_input: bool = False) -> d
 @click.argument("run", type=EXISTING)
 @click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "c-array"]), required=True,
               help="onnx: the float model; tflite: the int8 model; c-array: the int8 model as C.")
-@click.option("--out", "-o", type=NEW, required=True,
+@click.option("--out", "-o", type=OUT_ANY, required=True,
               help="File to write (c-array: the .c file or a folder; the .h goes beside it).")
 def export(run, fmt, out):
     """Export a run's model: int8 .tflite, C array + header, or float ONNX."""
@@ -50,7 +49,7 @@ def export(run, fmt, out):
 
 @click.command("import")
 @click.argument("model", type=EXISTING)
-@click.option("--out", "-o", type=NEW, required=True, help="Run directory to create.")
+@click.option("--out", "-o", type=OUT_DIR, required=True, help="Run directory to create.")
 @click.option("--kind", type=click.Choice(["backbone", "classifier"]), default="backbone", show_default=True,
               help="backbone: a feature extractor for `train fomo-ad --backbone`; classifier: "
                    "class probabilities, anomalous last.")

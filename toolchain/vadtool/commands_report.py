@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from .commands_tracking import track_run, tracking_options
+from .cli_types import OUT_DIR
 from .errors import VadError
 
 REPORT_RUNTIMES = ("float", "litert", "tflm", "native", "device")
@@ -26,7 +27,7 @@ def _runtimes(values: tuple[str, ...]) -> list[str]:
 @click.command("report")
 @tracking_options
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+@click.option("--out", "-o", type=OUT_DIR, required=True,
               help="Folder for index.html and its images (created; files of an earlier report are replaced).")
 @click.option("--data", type=click.Path(exists=True, path_type=Path),
               help="Dataset the report is about (default: the run's training dataset's test split).")

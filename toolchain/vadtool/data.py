@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +90,8 @@ def discover(root: str | Path) -> Dataset:
 def check(root: str | Path, verify: bool = True) -> tuple[Dataset | None, list[str]]:
     """Collect every problem under ``root`` as one-line messages.
 
-    With ``verify`` each image and mask is also opened (header and checksums, not a full
-    decode) and each mask's size compared with its image's. Returns ``(dataset, [])``
-    when there is no problem, else ``(None, problems)``.
+    With ``verify`` each image and mask is also decoded (as training decodes it) and each
+    mask's size compared with its image's. Returns ``(dataset, [])`` when there is no problem, else ``(None, problems)``.
     """
     problems: list[str] = []
     dataset = _scan(Path(root), problems.append)
@@ -108,13 +108,12 @@ def check(root: str | Path, verify: bool = True) -> tuple[Dataset | None, list[s
 
 
 def _verify(path: Path, report: Report) -> tuple[int, int] | None:
+    """Decode the file as load_image does (a truncated JPEG has a good header), so check
+    finds every image train would refuse."""
     try:
-        with Image.open(path) as im:
-            size = im.size
-            im.verify()
-        return size
-    except Exception as e:  # PIL raises many types for bad files
-        report(f"{path}: cannot read image ({_reason(e)}); re-save it as PNG or remove it")
+        return _open(path).size
+    except DatasetError as e:
+        report(str(e))
         return None
 
 
@@ -124,6 +123,8 @@ def _scan(root: Path, report: Report) -> Dataset | None:
         return None
     if not root.is_dir():
         report(f"{root}: not a folder; pass the dataset folder ({_LAYOUTS})")
+        return None
+    if _case_variants(root, ("train", "test", "ground_truth", "good", "anomaly", "bad"), report):
         return None
     mvtec = [n for n in ("train", "test", "ground_truth") if (root / n).is_dir()]
     plain = [n for n in ("good", "anomaly", "bad") if (root / n).is_dir()]
@@ -157,9 +158,12 @@ def _scan(root: Path, report: Report) -> Dataset | None:
 def _scan_mvtec(root: Path, report: Report) -> list[Sample]:
     train, test, gt = root / "train", root / "test", root / "ground_truth"
     samples: list[Sample] = []
+    for folder in (train, test, gt):
+        if folder.is_dir():
+            _case_variants(folder, ("good",), report)
     if train.is_dir():
         for d in _subdirs(train):
-            if d.name != "good":
+            if d.name != "good" and d.name.lower() != "good":
                 report(f"{d}: anomalous images in the training split; move them to "
                        f"{test / d.name}/ (train/ holds only good/)")
         for p in _files(train):
@@ -172,6 +176,7 @@ def _scan_mvtec(root: Path, report: Report) -> list[Sample]:
         for p in _files(test):
             report(f"{p}: image outside a defect folder; move it into {test}/<defect>/ "
                    f"(good/ for normal images)")
+    defects = [d for d in defects if d.name == "good" or d.name.lower() != "good"]  # reported above
     for d in sorted(defects, key=lambda d: (d.name != "good", d.name)):
         images, _ = _images_and_masks(d, report, holds="images")
         masks: dict[str, list[Path]] = {}
@@ -207,6 +212,18 @@ def _scan_plain(root: Path, report: Report) -> list[Sample]:
             to_test = label == 1 or i % PLAIN_TEST_EVERY == PLAIN_TEST_EVERY - 1
             samples.append(Sample(p, "test" if to_test else "train", label, name, m))
     return sorted(samples, key=lambda s: s.split != "train")
+
+
+def _case_variants(folder: Path, names: tuple[str, ...], report: Report) -> bool:
+    """Report sub-folders named like one of ``names`` in another case (``Good``, ``TEST``):
+    read as written they would silently become a defect class or an unread folder."""
+    found = False
+    for d in _subdirs(folder):
+        if d.name not in names and d.name.lower() in names:
+            report(f"{d}: folder names are read exactly and this one differs only in case from "
+                   f"{d.name.lower()}/; rename it to {d.name.lower()}/")
+            found = True
+    return found
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -273,14 +290,33 @@ def _reason(e: BaseException) -> str:
 def _open(path: Path | str) -> Image.Image:
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return im
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found; restore it or run discovery again") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DatasetError(f"{path}: {_header_size(path)} is too large to decode (more than "
+                           f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it, e.g. to 2000 px "
+                           f"on the longer side") from None
     except Exception as e:  # corrupt, truncated or unknown format
         raise DatasetError(f"{path}: cannot read image ({_reason(e)}); "
                            f"re-save it as PNG or JPEG, or remove it") from e
+
+
+def _header_size(path: Path) -> str:
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # the header only, to say how large it is
+        try:
+            with Image.open(path) as im:
+                return f"{im.width}x{im.height}"
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # noqa: BLE001 - only for the message
+        return "the image"
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:

@@ -65,6 +65,17 @@ def write_json(path: Path, obj) -> None:
     write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+def check_out(out: Path) -> None:
+    """Refuse an --out that is a file or holds something, before any work (and again when
+    publishing)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"{out}: is a file; choose another --out or delete it")
+    if out.exists() and any(out.iterdir()):
+        hint = "it holds a run" if (out / MANIFEST).exists() else "it is not empty"
+        raise ModelError(f"{out}: {hint}; choose another --out or delete it")
+
+
 class Run:
     """A run directory and its manifest."""
 
@@ -93,12 +104,39 @@ class Run:
             manifest = json.loads(file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{file}: corrupt manifest ({exc}); retrain into a new folder") from exc
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            found = manifest.get("vadtool_version", "?") if isinstance(manifest, dict) else "?"
-            raise ModelError(f"{file}: written by vadtool {found} (format "
-                             f"{manifest.get('format') if isinstance(manifest, dict) else '?'}), "
-                             f"this is vadtool {__version__} (format {FORMAT}); retrain with this version")
-        return cls(path, manifest)
+        if not isinstance(manifest, dict):
+            raise ModelError(f"{file}: corrupt manifest (a JSON {type(manifest).__name__}, not an object); "
+                             "retrain into a new folder")
+        if manifest.get("format") != FORMAT:
+            raise ModelError(f"{file}: written by vadtool {manifest.get('vadtool_version', '?')} (format "
+                             f"{manifest.get('format')}), this is vadtool {__version__} (format {FORMAT}); "
+                             "retrain with this version")
+        run = cls(path, manifest)
+        run.validate()
+        return run
+
+    def validate(self) -> None:
+        """Check the manifest and every recorded artifact once (run_check.py), so the stages
+        that read them meet no corrupt file. Skipped when nothing changed since the last
+        check in this process (a stage that opens its run twice hashes it once)."""
+        from .run_check import check_artifact, check_manifest
+        check_manifest(self.path / MANIFEST, self.manifest)
+        state = self._state()
+        if _VALIDATED.get(self.path.resolve()) == state:
+            return
+        for name in self.manifest["files"]:
+            check_artifact(self.file(name))
+        _VALIDATED[self.path.resolve()] = state
+
+    def _state(self) -> tuple:
+        def stamp(p: Path):
+            try:
+                st = p.stat()
+            except OSError:
+                return None
+            return (st.st_size, st.st_mtime_ns, st.st_ino)
+        return (json.dumps(self.manifest, sort_keys=True), stamp(self.path / MANIFEST),
+                tuple((name, stamp(self.path / name)) for name in sorted(self.manifest["files"])))
 
     @property
     def kind(self) -> str:
@@ -137,6 +175,9 @@ class Run:
     def save(self) -> None:
         write_json(self.path / MANIFEST, self.manifest)
 
+
+# run directory -> its state when last validated in this process (Run.validate)
+_VALIDATED: dict[Path, tuple] = {}
 
 # Which command writes each artifact, for error messages.
 _WRITER = {

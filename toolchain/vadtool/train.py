@@ -18,14 +18,7 @@ from . import geometry, validation
 from .errors import DatasetError, ModelError
 from .models import classifier, fomo_ad
 from .progress import Progress, quiet
-from .rundir import MANIFEST, Run, publish_mode
-
-def check_out(out: Path) -> None:
-    """Refuse an --out that holds something, before any work (and again when publishing)."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        hint = "it holds a run" if (out / MANIFEST).exists() else "it is not empty"
-        raise ModelError(f"{out}: {hint}; choose another --out or delete it")
+from .rundir import MANIFEST, Run, check_out, publish_mode
 
 
 @contextmanager

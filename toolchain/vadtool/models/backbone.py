@@ -13,11 +13,10 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..tfenv import keras
+from .layers import ARCHS, SCALES, layer_stride  # noqa: F401 - re-exported for the models
 
 WEIGHTS_ENV = "VADTOOL_WEIGHTS"
 
-# Input scaling after the Rescaling layer: unit = [0, 1], symmetric = [-1, 1].
-SCALES = {"unit": (1 / 255.0, 0.0), "symmetric": (1 / 127.5, -1.0)}
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def _candidate_names(spec: BackboneSpec) -> list[str]:
         keras_alpha = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}.get(spec.alpha, a)
         return [f"mobilenet_{keras_alpha}_224_tf_no_top.h5", f"mobilenet_{keras_alpha}_224_tf.h5",
                 f"mobilenet_v1_{a}_224_imagenet.h5"]
-    raise ModelError(f"unknown backbone architecture {spec.arch!r}; use mobilenet_v2 or mobilenet_v1")
+    raise ModelError(f"unknown backbone architecture {spec.arch!r}; use {' or '.join(ARCHS)}")
 
 
 def _alpha_str(alpha: float) -> str:
@@ -123,41 +122,6 @@ def build_backbone(spec: BackboneSpec, shape_hw: int | tuple[int, int],
     inp = keras.Input((*shape_hw, 3), name="pixels")
     x = keras.layers.Rescaling(scale, offset, name="input_scaling")(inp)
     return keras.Model(inp, cut(x), name="backbone")
-
-
-# Layers that halve the resolution: MobileNetV2 blocks whose depthwise convolution has stride
-# 2 (a block's "expand" layers come before it, at the block's input stride), MobileNetV1
-# depthwise layers with stride 2; both begin with a stride-2 convolution.
-_V2_STRIDE2_BLOCKS = (1, 3, 6, 13)
-_V1_STRIDE2_DW = (2, 4, 6, 12)
-
-
-def layer_stride(spec: BackboneSpec, layer: str | None) -> int:
-    """Input pixels per output pixel at a layer (None: the whole network, 32)."""
-    import re
-    if layer is None or layer in ("Conv_1", "Conv_1_bn", "out_relu", "conv_pw_13", "conv_pw_13_bn",
-                                  "conv_pw_13_relu"):
-        return 32
-    if spec.arch == "mobilenet_v2":
-        m = re.fullmatch(r"block_(\d+)_(expand|expand_BN|expand_relu|pad|depthwise|depthwise_BN|"
-                         r"depthwise_relu|project|project_BN|add)", layer)
-        if m:
-            block, part = int(m.group(1)), m.group(2)
-            before = sum(b < block for b in _V2_STRIDE2_BLOCKS)
-            after = before + (block in _V2_STRIDE2_BLOCKS and not part.startswith(("expand", "pad")))
-            return 2 * 2 ** after
-        if layer.startswith(("Conv1", "bn_Conv1", "expanded_conv")):
-            return 2
-    elif spec.arch == "mobilenet_v1":
-        m = re.fullmatch(r"conv_(dw|pw|pad)_(\d+)(_bn|_relu)?", layer)
-        if m:
-            kind, n = m.group(1), int(m.group(2))
-            passed = sum(d < n or (d == n and kind != "pad") for d in _V1_STRIDE2_DW)
-            return 2 * 2 ** passed
-        if layer.startswith("conv1"):
-            return 2
-    raise ModelError(f"{spec.arch} has no layer {layer!r} vadtool knows the stride of; "
-                     "cut at a block_N_... (v2) or conv_pw_N_relu (v1) layer")
 
 
 def _load_weights(spec: BackboneSpec, base, cut, path: Path) -> None:

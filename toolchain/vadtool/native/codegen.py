@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RenderError
+from ..rundir import write_bytes
 from . import planner, stream
 from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
@@ -330,10 +330,8 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
 
 
 def _write_atomic(path: Path, text: str | bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name)
-    with os.fdopen(fd, "wb") as f:
-        f.write(text.encode() if isinstance(text, str) else text)
-    os.replace(tmp, path)
+    """Atomically, with the usual permissions (mkstemp's are private: 0600)."""
+    write_bytes(path, text.encode() if isinstance(text, str) else text)
 
 
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
