@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import VadError
+from .errors import VadError, disk_full
 from .models.density import KINDS as DENSITY_KINDS, POOLINGS
 from .geometry import RESIZES
 from .runners import RUNTIMES
@@ -27,6 +27,8 @@ class VadGroup(click.Group):
     """Click group whose invoke is the single place user errors become one line."""
 
     def invoke(self, ctx):
+        from . import interrupts
+        interrupts.install()  # SIGTERM and SIGHUP clean up as Ctrl-C does
         try:
             return super().invoke(ctx)
         except VadError as exc:
@@ -35,10 +37,22 @@ class VadGroup(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             _close_reporter(ctx)
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: interrupted ({getattr(exc, 'signame', 'SIGINT')}); "
+                       "nothing half-written was left behind", err=True)
+            ctx.exit(interrupts.EXIT_CODE)
+        except Exception as exc:
+            full = disk_full(exc)
+            if full is None:
+                raise
+            _close_reporter(ctx)
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {full}", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=VadGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -479,11 +493,13 @@ def build(project):
     from .build import build_project
     from .render import read_project
     from .rundir import write_json
+    from .locking import writing
     board = get_board(read_project(project)["board"])
-    result = build_project(project)
-    write_json(Path(project) / "build" / "size.json",
-               {"board": result.board, "elf": str(result.elf), "flash_bytes": result.flash_bytes,
-                "ram_bytes": result.ram_bytes, "ccm_bytes": result.ccm_bytes})
+    with writing(project, "build"):
+        result = build_project(project)
+        write_json(Path(project) / "build" / "size.json",
+                   {"board": result.board, "elf": str(result.elf), "flash_bytes": result.flash_bytes,
+                    "ram_bytes": result.ram_bytes, "ccm_bytes": result.ccm_bytes})
 
     def of(have):
         return f" of {have / 1024:.0f} KB" if have else ""
@@ -501,7 +517,6 @@ def emulate(project, tcp_port, images):
     """Run a built project's firmware in QEMU; prints the serial port, stops on Ctrl-C
     (or SIGTERM), and QEMU with it. With --images, runs a standalone firmware on a folder of
     images (read by semihosting) and prints what it decided for each."""
-    import signal
     import time
 
     from .build import emulator_elf_name, project_board
@@ -510,12 +525,7 @@ def emulate(project, tcp_port, images):
         _emulate_images(project, images)
         return
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-    # A background job starts with SIGINT ignored, and Python then never raises
-    # KeyboardInterrupt; `kill` sends SIGTERM. Both must stop QEMU, not orphan it.
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C, SIGTERM and SIGHUP arrive as KeyboardInterrupt (interrupts.install) and stop QEMU
     board = project_board(project)
     elf = Path(project) / emulator_elf_name(board)
     with start_emulator(elf, board.name, tcp_port) as emu:

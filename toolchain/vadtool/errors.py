@@ -39,3 +39,31 @@ class DeviceTimeout(DeviceError):
 
 class ProtocolError(DeviceError):
     """The device's bytes do not form a valid frame."""
+
+
+class BusyError(VadError):
+    """Another vadtool command is writing the same run directory or firmware project."""
+
+
+_DISK_FULL_ERRNOS = (28, 122)  # ENOSPC, EDQUOT (Linux numbering; errno names them below)
+
+
+class DiskFullError(VadError):
+    """The disk (or the user's quota) filled up while writing; nothing half-written is kept."""
+
+
+def disk_full(exc: BaseException, path=None) -> str | None:
+    """If exc (or what caused it) is a full disk or quota, the one line saying so (naming path,
+    else the file the error names); else None.
+    Libraries wrap the OSError (h5py, zipfile, TensorFlow), so the chain and the text count."""
+    import errno
+    codes = {errno.ENOSPC, getattr(errno, "EDQUOT", _DISK_FULL_ERRNOS[1])}
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if (isinstance(exc, OSError) and exc.errno in codes) or "No space left on device" in str(exc):
+            where = path or getattr(exc, "filename", None)
+            return (f"no space left on the device{f' writing {where}' if where else ''}; "
+                    "nothing was changed: free some space (or write to another disk) and run again")
+        exc = exc.__cause__ or exc.__context__
+    return None

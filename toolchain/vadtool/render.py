@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import RenderError
+from .locking import writing
 from .rundir import Run, publish_mode, write_json
 
 PROJECT_MANIFEST = "vadtool_project.json"
@@ -42,11 +43,16 @@ def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = Fals
            mode: str = "serve", source: str = "protocol") -> dict:
     """Write the native firmware project for `board_name`; returns its project manifest.
     mode: serve (the protocol), standalone (image source -> detector -> UART line and LED)
-    or both; source: the standalone loop's image source (build.SOURCES)."""
+    or both; source: the standalone loop's image source (build.SOURCES). Holds out's write
+    lock (locking.writing) throughout."""
+    with writing(out, "render"):
+        return _render(run_dir, board_name, out, keep_input, mode, source)
+
+
+def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: str, source: str) -> dict:
     from .boards import arena_limit, get_board
     from .build import write_project_files
     from .native import write_model_sources
-
     run = Run.open(run_dir)
     tflite = run.file("model_int8.tflite")
     board = get_board(board_name)
