@@ -22,7 +22,7 @@ BENCH_OUT := out/bench
 CALIB_IMAGES := $(wildcard calib_data/*.png calib_data/*.jpg calib_data/*.jpeg calib_data/*.bmp)
 CALIB_OPT := $(if $(CALIB_IMAGES),--calib calib_data,)
 
-.PHONY: setup demo test quantize bench clean
+.PHONY: setup demo test quantize bench fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -50,6 +50,16 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# Fuzz the device protocol: each libFuzzer harness on the firmware's protocol server for
+# FUZZ_RUNS executions (ASan + UBSan + a well-formed-reply oracle; needs clang), then the host's
+# frame decoder and HELLO parser with Hypothesis for FUZZ_EXAMPLES inputs per property.
+FUZZ_RUNS ?= 1000000
+FUZZ_EXAMPLES ?= 100000
+fuzz: setup
+	$(VENV)/bin/python tests/fuzz/fuzz.py --runs $(FUZZ_RUNS) --out out/fuzz
+	VADTOOL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q -p no:randomly tests/fuzz/test_frame_decoder.py \
+		--hypothesis-show-statistics
 
 # Quantize every run under $(RUNS) (override: make quantize RUNS=path/to/runs).
 quantize: setup

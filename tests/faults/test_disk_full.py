@@ -68,5 +68,5 @@ def test_render_onto_a_full_disk(quantized_run, tmp_path):
         before = snapshot(disk)
         proc = vadtool("render", quantized_run, "--board", "host", "--out", disk / "fw",
                        fault=None if real else ("open", "*vad_model.c*", "ENOSPC"))
-        assert_error(proc, 2, "no space left on the device")
+        assert_error(proc, 2, "no space left on the device", str(disk / "fw"))
         assert snapshot(disk) == before

@@ -41,6 +41,9 @@ class ProtocolError(DeviceError):
     """The device's bytes do not form a valid frame."""
 
 
+from contextlib import contextmanager  # noqa: E402
+
+
 class BusyError(VadError):
     """Another vadtool command is writing the same run directory or firmware project."""
 
@@ -67,3 +70,16 @@ def disk_full(exc: BaseException, path=None) -> str | None:
                     "nothing was changed: free some space (or write to another disk) and run again")
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+@contextmanager
+def naming_disk_full(path):
+    """A full disk inside the block becomes a DiskFullError naming path (the artifact or
+    folder the user asked for, not a temporary name)."""
+    try:
+        yield
+    except Exception as exc:
+        full = disk_full(exc, path)
+        if full is None:
+            raise
+        raise DiskFullError(full) from exc

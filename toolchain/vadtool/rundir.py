@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .errors import DiskFullError, ModelError, disk_full
+from .errors import ModelError, naming_disk_full
 
 STAGE_PREFIX = ".vadtool-stage."  # a transaction's artifacts before they are committed
 COMMIT_DIR = ".vadtool-commit"    # a committed transaction whose files are being moved in
@@ -54,14 +54,10 @@ def atomic_path(path: Path):
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except Exception as exc:
-        full = disk_full(exc, path)
-        if full is None:
-            raise
-        raise DiskFullError(full) from exc
+        with naming_disk_full(path):
+            yield tmp
+            publish_mode(tmp)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -143,13 +139,8 @@ class Run:
         transaction(), into the stage (the path returned), committed at the block's end."""
         if self._stage is not None:
             path = self._stage / name
-            try:
+            with naming_disk_full(self.path / name):
                 writer(path)
-            except Exception as exc:
-                full = disk_full(exc, self.path / name)
-                if full is None:
-                    raise
-                raise DiskFullError(full) from exc
             publish_mode(path)
         else:
             path = self.path / name
@@ -178,7 +169,8 @@ class Run:
         self._stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.path))
         try:
             yield self
-            write_json(self._stage / MANIFEST, self.manifest)
+            with naming_disk_full(self.path / MANIFEST):
+                write_json(self._stage / MANIFEST, self.manifest)
             from .interrupts import deferred
             with deferred():  # a stop signal waits the few renames of the commit
                 os.rename(self._stage, self.path / COMMIT_DIR)

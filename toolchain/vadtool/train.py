@@ -15,7 +15,7 @@ import numpy as np
 
 from . import data as datasets
 from . import geometry, validation
-from .errors import DatasetError, ModelError
+from .errors import DatasetError, ModelError, naming_disk_full
 from .locking import writing
 from .models import classifier, fomo_ad
 from .progress import Progress, quiet
@@ -36,9 +36,10 @@ def staged_run(out: Path, kind: str, **fields):
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        run = Run.create(tmp, kind, **fields)
-        yield run
-        run.save()
+        with naming_disk_full(out):
+            run = Run.create(tmp, kind, **fields)
+            yield run
+            run.save()
         publish_mode(tmp, directory=True)
         if out.exists():
             out.rmdir()

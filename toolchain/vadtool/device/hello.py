@@ -100,8 +100,8 @@ def parse_hello(payload: bytes, url: str) -> DeviceInfo:
         known |= e.value
     if f["flags"] & ~known:
         raise bad("flags", hex(f["flags"]), f"known flag bits are {hex(known)}")
-    board = f["board"][:f["board_len"]]
-    if f["board_len"] > 32 or not _BOARD.fullmatch(board.decode("latin-1")):
+    board = f["board"][:f["board_len"]].decode("latin-1")
+    if f["board_len"] > 32 or not _BOARD.fullmatch(board):
         raise bad("board", board, "a board name is 1..32 printable ASCII characters")
     model_hash = f["model_hash"].rstrip(b"\0").decode("latin-1")
     if not _HASH.fullmatch(model_hash):
@@ -117,7 +117,7 @@ def parse_hello(payload: bytes, url: str) -> DeviceInfo:
     if f["score_frac_bits"] > 31:
         raise bad("score_frac_bits", f["score_frac_bits"], "an int32 score has at most 31 fraction bits")
     return DeviceInfo(
-        board=board.decode("ascii"), model_hash=model_hash, input_shape=shape,
+        board=board, model_hash=model_hash, input_shape=shape,
         input_bytes=f["input_bytes"], output_bytes=f["output_bytes"], arena_bytes=f["arena_bytes"],
         clock_hz=f["clock_hz"], timer=P.TIMER_NAMES[f["timer"]], protocol_version=version,
         max_payload=f["max_payload"], input_scale=f["input_scale"],
