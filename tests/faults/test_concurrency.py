@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 
 from vadtool.locking import lock_path
 
@@ -20,7 +21,7 @@ def wait_for_lock(proc: subprocess.Popen, lock) -> None:
                 return
         except (FileNotFoundError, IndexError):
             pass
-        os.sched_yield()
+        time.sleep(0.01)  # polls a condition; the order comes from SIGSTOP, not from the sleep
     raise AssertionError(f"quantize exited ({proc.returncode}) before taking the lock: {proc.stderr.read()}")
 
 
@@ -44,14 +45,12 @@ def test_second_quantize_is_busy_and_sighup_stops_the_first(run_copy, trained_ru
     assert snapshot(run.parent) == before  # nothing written, no staging file, no lock left
 
 
-def test_lock_of_a_dead_command_is_taken_over(run_copy, trained_run, tmp_path):
-    run = run_copy(trained_run)
+def test_lock_of_a_dead_command_is_taken_over(quantized_run, tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
-    lock = lock_path(run)
-    lock.write_text(f"{dead.pid} quantize\n")  # what a killed quantize leaves
-    empty = tmp_path / "no_images"
-    empty.mkdir()
-    proc = vadtool("quantize", run, "--calib", empty)  # gets past the lock, then fails on --calib
-    assert_error(proc, 2, str(empty), "no calibration images")
-    assert not lock.exists()
+    out = tmp_path / "fw"
+    lock = lock_path(out)
+    lock.write_text(f"{dead.pid} render\n")  # what a killed render leaves
+    proc = vadtool("render", quantized_run, "--board", "no-such-board", "--out", out)
+    assert_error(proc, 2, "no-such-board")  # got past the lock to the next check
+    assert not lock.exists() and not out.exists()

@@ -3,12 +3,15 @@ children gone, no staging folder left."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import time
 
 import psutil
 import pytest
 
-from .harness import assert_error, snapshot, vadtool
+from .harness import assert_error, snapshot, start, vadtool
 
 
 def test_sigterm_while_train_writes_its_staged_run(tiny_data, tmp_path, weights):
@@ -33,3 +36,39 @@ def test_sigterm_stops_bench_emulate_and_its_qemu(quantized_run, tmp_path):
     left = [p for p in psutil.process_iter(["cmdline"])
             if str(project.resolve()) in " ".join(p.info["cmdline"] or [])]
     assert not left, f"QEMU left running: {[p.pid for p in left]}"
+
+
+def test_sigterm_during_build_stops_make_and_its_compilers(quantized_run, tmp_path):
+    project = tmp_path / "fw"
+    rendered = vadtool("render", quantized_run, "--board", "host", "--out", project)
+    assert rendered.returncode == 0, rendered.stderr
+    build = start("build", project)
+    make = None
+    while make is None and build.poll() is None:  # until make runs (the model's C takes seconds)
+        make = next((c for c in psutil.Process(build.pid).children() if c.name() == "make"), None)
+        time.sleep(0.01)
+    assert make is not None, f"build ended before make was seen: {build.stderr.read()}"
+    os.kill(build.pid, signal.SIGTERM)
+    build.wait(timeout=60)
+    assert_error(build, 130, "interrupted (SIGTERM)")
+    left = [p for p in [make, *_in_session(make.pid)] if _alive(p)]
+    assert not left, f"make or its compilers left running: {left}"
+
+
+def _in_session(sid: int) -> list[psutil.Process]:
+    """run_child starts make as a session leader: its compilers share its session id."""
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == sid:
+                out.append(p)
+        except OSError:
+            pass
+    return out
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

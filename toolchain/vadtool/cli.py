@@ -339,8 +339,10 @@ def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, thres
 @click.pass_context
 def quantize(ctx, run, calib):
     """Write the full-int8 model (int8 input and output) and report the drift."""
-    from .quantize import quantize as run_quantize
-    report = run_quantize(run, calib, progress=reporter(ctx))
+    from .locking import writing
+    with writing(run, "quantize"):  # a busy run fails before TensorFlow loads
+        from .quantize import quantize as run_quantize
+        report = run_quantize(run, calib, progress=reporter(ctx))
     drift = {k: round(v, 4) for k, v in report.items() if k.endswith("correlation")}
     click.echo(f"wrote {Path(run) / 'model_int8.tflite'} ({report['model_bytes']} bytes), "
                f"calibrated on {report['calibration']}; float vs int8 {drift}")

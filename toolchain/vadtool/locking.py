@@ -67,15 +67,26 @@ def _acquire(path: Path, folder: Path, command: str) -> int:
         os.close(fd)
 
 
+_held: dict[Path, int] = {}  # lock files this process holds -> nesting depth
+
+
 @contextmanager
 def writing(folder: str | Path, command: str):
     """Hold the write lock of folder (a run directory or project, existing or about to be
-    created) for the block; BusyError at once if another command holds it."""
+    created) for the block; BusyError at once if another command holds it. Re-entrant: the
+    CLI takes it before the heavy imports, the stage function again inside."""
     if fcntl is None:
         yield
         return
     folder = Path(folder)
     path = lock_path(folder)
+    if path in _held:
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
     created = [p for p in path.parents if not p.exists()]  # for the lock only: removed again
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -83,9 +94,11 @@ def writing(folder: str | Path, command: str):
     except BaseException:
         _remove_empty(created)
         raise
+    _held[path] = 1
     try:
         yield
     finally:
+        del _held[path]
         try:
             os.unlink(path)  # while still holding it: a waiter then re-checks and retries
         except FileNotFoundError:
