@@ -58,7 +58,7 @@ FUZZ_RUNS ?= 1000000
 FUZZ_EXAMPLES ?= 100000
 fuzz: setup
 	$(VENV)/bin/python tests/fuzz/fuzz.py --runs $(FUZZ_RUNS) --out out/fuzz
-	VADTOOL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q -p no:randomly tests/fuzz/test_frame_decoder.py \
+	VADTOOL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q tests/fuzz/test_frame_decoder.py \
 		--hypothesis-show-statistics
 
 # Quantize every run under $(RUNS) (override: make quantize RUNS=path/to/runs).
