@@ -28,7 +28,13 @@ class VadGroup(click.Group):
 
     def invoke(self, ctx):
         from . import interrupts
-        interrupts.install()  # SIGTERM and SIGHUP clean up as Ctrl-C does
+        previous = interrupts.install()  # SIGTERM and SIGHUP clean up as Ctrl-C does
+        try:
+            return self._invoke(ctx, interrupts)
+        finally:
+            interrupts.restore(previous)
+
+    def _invoke(self, ctx, interrupts):
         try:
             return super().invoke(ctx)
         except VadError as exc:

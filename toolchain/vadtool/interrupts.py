@@ -35,19 +35,28 @@ def _handler(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
-def install() -> None:
+def install() -> dict:
     """Route SIGINT, SIGTERM and SIGHUP to Interrupted (main thread only; a SIGHUP that is
     ignored, as under nohup, stays ignored). A background job starts with SIGINT ignored,
-    and a plain `kill` sends SIGTERM: both must still stop the command and its children."""
+    and a plain `kill` sends SIGTERM: both must still stop the command and its children.
+    Returns the previous handlers, for restore()."""
+    previous = {}
     if threading.current_thread() is not threading.main_thread():
-        return
+        return previous
     for name in STOP_SIGNALS:
         sig = getattr(signal, name, None)
         if sig is None:  # Windows has no SIGHUP
             continue
         if name == "SIGHUP" and signal.getsignal(sig) == signal.SIG_IGN:
             continue
-        signal.signal(sig, _handler)
+        previous[sig] = signal.signal(sig, _handler)
+    return previous
+
+
+def restore(previous: dict) -> None:
+    """Put back what install() replaced (a command run in-process, as by tests, ends there)."""
+    for sig, handler in previous.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 class deferred:
