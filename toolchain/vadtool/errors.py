@@ -4,6 +4,9 @@ Every error a user can cause or fix is a VadError: the CLI prints its message as
 and exits with code 2. Anything else is a bug and keeps its traceback.
 """
 
+import errno
+from contextlib import contextmanager
+
 
 class VadError(Exception):
     """A problem the user can fix; the message names the file and the fix."""
@@ -41,14 +44,8 @@ class ProtocolError(DeviceError):
     """The device's bytes do not form a valid frame."""
 
 
-from contextlib import contextmanager  # noqa: E402
-
-
 class BusyError(VadError):
     """Another vadtool command is writing the same run directory or firmware project."""
-
-
-_DISK_FULL_ERRNOS = (28, 122)  # ENOSPC, EDQUOT (Linux numbering; errno names them below)
 
 
 class DiskFullError(VadError):
@@ -59,8 +56,7 @@ def disk_full(exc: BaseException, path=None) -> str | None:
     """If exc (or what caused it) is a full disk or quota, the one line saying so (naming path,
     else the file the error names); else None.
     Libraries wrap the OSError (h5py, zipfile, TensorFlow), so the chain and the text count."""
-    import errno
-    codes = {errno.ENOSPC, getattr(errno, "EDQUOT", _DISK_FULL_ERRNOS[1])}
+    codes = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # no EDQUOT on Windows
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
