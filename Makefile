@@ -47,6 +47,7 @@ demo: setup
 	$(VADTOOL) bench $(DEMO)/fomo-ad --project $(DEMO)/firmware --emulate --limit $(DEMO_DEVICE_IMAGES) \
 		--markdown $(DEMO)/bench_device.md
 	$(VADTOOL) report $(DEMO)/fomo-ad --out $(DEMO)/report
+	@echo "Try it in a browser: $(VADTOOL) serve $(DEMO)/fomo-ad --store $(DEMO)/store  (then open http://127.0.0.1:8000/)"
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -13,6 +13,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# No MLflow tracking in the tests (no mlflow.db in the working folder, no MLflow import cost);
+# tests/test_tracking.py turns it on for its own commands, with a store in a temp folder.
+os.environ["VADTOOL_NO_TRACK"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -18,6 +18,7 @@ from .errors import VadError, disk_full
 from .models.density import KINDS as DENSITY_KINDS, POOLINGS
 from .geometry import RESIZES
 from .runners import RUNTIMES
+from .commands_tracking import track_run, tracking_options
 
 EXISTING = click.Path(exists=True, path_type=Path)
 NEW = click.Path(path_type=Path)
@@ -211,6 +212,7 @@ def _common_train_options(fn):
 
 
 @train.command("fomo-ad")
+@tracking_options
 @_common_train_options
 @click.option("--cut", help="Backbone layer to cut at (block_6_expand_relu: stride 8).")
 @click.option("--density", type=click.Choice(DENSITY_KINDS), help="Density of normal cells (default knn: "
@@ -276,6 +278,7 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
                                progress=reporter(ctx))
         click.echo(f"wrote {run.path}: grid {run.manifest['output']['grid']}, "
                    f"threshold {run.manifest['threshold']:.4g} (imported backbone)")
+        track_run(ctx, run.path)
         return
     r = _recipe(FomoAdRecipe, recipe, {"density": density, "components": components,
                                        "image_score": image_score, "bank_kb": bank_kb,
@@ -298,6 +301,7 @@ def train_fomo_ad(ctx, data, out, size, resize, weights, alpha, recipe, threshol
         _echo_board_choice(m)
     click.echo(f"wrote {run.path}: input {_input_text(m)}, grid {m['output']['grid']}, "
                f"threshold {m['threshold']:.4g} ({m['threshold_source']}), {m['train_seconds']:.1f} s")
+    track_run(ctx, run.path)
 
 
 def _echo_board_choice(m) -> None:
@@ -319,6 +323,7 @@ def _input_text(manifest) -> str:
 
 
 @train.command("classifier")
+@tracking_options
 @_common_train_options
 @click.option("--arch", type=click.Choice(["mobilenet_v1", "mobilenet_v2"]), help="Backbone architecture.")
 @click.option("--anomaly-share", type=float, help="Share of each defect type's test images used for training (MVTec).")
@@ -335,11 +340,13 @@ def train_classifier(ctx, data, out, size, resize, weights, alpha, recipe, thres
     m = run.manifest
     click.echo(f"wrote {run.path}: input {_input_text(m)}, {len(m['train_images'])} training images, "
                f"train accuracy {m['fit']['accuracy']:.3f}, {m['train_seconds']:.1f} s")
+    track_run(ctx, run.path)
 
 
 # ---------------------------------------------------------------- quantize, evaluate, predict
 
 @cli.command()
+@tracking_options
 @click.argument("run", type=EXISTING)
 @click.option("--calib", type=EXISTING, help="Folder of calibration images (default: the run's training images).")
 @click.pass_context
@@ -352,9 +359,11 @@ def quantize(ctx, run, calib):
     drift = {k: round(v, 4) for k, v in report.items() if k.endswith("correlation")}
     click.echo(f"wrote {Path(run) / 'model_int8.tflite'} ({report['model_bytes']} bytes), "
                f"calibrated on {report['calibration']}; float vs int8 {drift}")
+    track_run(ctx, run)
 
 
 @cli.command()
+@tracking_options
 @click.argument("run", type=EXISTING)
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: the training dataset's test split).")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="float", show_default=True)
@@ -366,6 +375,7 @@ def evaluate(ctx, run, data, runtime, limit, as_json):
     from .evaluate import evaluate as run_evaluate, save_evaluation
     result = run_evaluate(run, data, runtime, limit=limit, progress=reporter(ctx), keep_scores=True)
     save_evaluation(run, result)
+    track_run(ctx, run)
     del result["scores"]
     if as_json:
         emit_json(result)
@@ -397,6 +407,7 @@ def predict(ctx, run, images, out, runtime, visualize):
 
 
 @cli.command()
+@tracking_options
 @click.argument("runs", type=EXISTING, nargs=-1, required=True)
 @click.option("--runtime", "runtimes", default="float,litert,tflm", show_default=True,
               help="Comma-separated host runtimes: float, litert, tflm, native.")
@@ -435,6 +446,7 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
         table = device_table([result])
         if markdown:
             write_bytes(markdown, table.encode())
+        track_run(ctx, runs[0], {"bench": markdown} if markdown else None)
         if as_json:
             emit_json(result)
         else:
@@ -454,6 +466,8 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
     table = markdown_table(rows)
     if markdown:
         write_bytes(markdown, table.encode())
+    for run in runs:
+        track_run(ctx, run, {"bench": markdown} if markdown else None)
     if as_json:
         emit_json(rows)
     else:
@@ -620,10 +634,16 @@ def _echo_board_defaults(board_list) -> None:
 # Commands that live beside their core (commands_*.py), registered here.
 from .commands_onnx import export, import_cmd  # noqa: E402
 from .commands_report import report  # noqa: E402
+from .commands_tracking import runs, track  # noqa: E402
+from .commands_serve import serve, shadow, store  # noqa: E402
 
 cli.add_command(import_cmd)
 cli.add_command(export)
 cli.add_command(report)
+cli.add_command(runs)
+cli.add_command(track)
+for command in (serve, shadow, store):
+    cli.add_command(command)
 
 
 def main():

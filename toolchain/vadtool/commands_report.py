@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .commands_tracking import track_run, tracking_options
 from .errors import VadError
 
 REPORT_RUNTIMES = ("float", "litert", "tflm", "native", "device")
@@ -23,6 +24,7 @@ def _runtimes(values: tuple[str, ...]) -> list[str]:
 
 
 @click.command("report")
+@tracking_options
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Folder for index.html and its images (created; files of an earlier report are replaced).")
@@ -48,3 +50,4 @@ def report(ctx, run, out, data, runtimes, gallery):
         if close is not None:
             close()
     click.echo(str(index))
+    track_run(ctx, run, {"report": out})

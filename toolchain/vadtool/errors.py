@@ -44,6 +44,10 @@ class ProtocolError(DeviceError):
     """The device's bytes do not form a valid frame."""
 
 
+class TrackingError(VadError):
+    """The MLflow store cannot be used (a bad URI, a server down, a locked database)."""
+
+
 class BusyError(VadError):
     """Another vadtool command is writing the same run directory or firmware project."""
 

@@ -101,5 +101,11 @@ class DeviceRunner(Int8Runner):
             self._shape = tuple(int(d) for d in details["shape"][1:])
         return self._shape
 
+    def forget(self) -> None:
+        """Drop what was sent and answered so far (a long-running service keeps nothing)."""
+        for log in (self.inputs, self.outputs_int8, self.ticks, self.head_ticks, self.image_ints,
+                    self.decisions, self.cell_ints):
+            log.clear()
+
     def close(self) -> None:
         self.client.close()
