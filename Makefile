@@ -78,6 +78,16 @@ demo: setup
 test: setup
 	$(VENV)/bin/pytest -q
 
+# Fuzz the device protocol: each libFuzzer harness on the firmware's protocol server for
+# FUZZ_RUNS executions (ASan + UBSan + a well-formed-reply oracle; needs clang), then the host's
+# frame decoder and HELLO parser with Hypothesis for FUZZ_EXAMPLES inputs per property.
+FUZZ_RUNS ?= 1000000
+FUZZ_EXAMPLES ?= 100000
+fuzz: setup
+	$(VENV)/bin/python tests/fuzz/fuzz.py --runs $(FUZZ_RUNS) --out out/fuzz
+	VADTOOL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q tests/fuzz/test_frame_decoder.py \
+		--hypothesis-show-statistics
+
 # Quantize every run under $(RUNS) (override: make quantize RUNS=path/to/runs).
 quantize: setup
 	@test -d $(RUNS) || { echo "no run folder $(RUNS); make quantize RUNS=DIR"; exit 2; }

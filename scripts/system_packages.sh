@@ -14,9 +14,10 @@
 set -u
 
 # Debian/Ubuntu names: the ARM cross compiler, its C and C++ libraries (TFLite Micro is C++),
-# QEMU for the emulated boards, Chromium for the report's browser tests.
+# QEMU for the emulated boards, Chromium (and its driver) for the pages' browser tests, clang
+# for the protocol fuzzers (libFuzzer).
 PACKAGES=(gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi
-          libstdc++-arm-none-eabi-newlib qemu-system-arm chromium chromium-driver)
+          libstdc++-arm-none-eabi-newlib qemu-system-arm chromium chromium-driver clang)
 TOOLS=(arm-none-eabi-gcc arm-none-eabi-g++ qemu-system-arm)
 
 install_command() {

@@ -75,7 +75,7 @@ def hello_payload(**changes) -> bytes:
     fields = dict(
         protocol_version=P.VERSION, max_payload=1024, clock_hz=1, input_bytes=1, output_bytes=1,
         arena_bytes=0, input_h=1, input_w=1, input_c=1, timer=1, board_len=1, input_scale=1.0,
-        input_zero_point=0, output_scale=1.0, output_zero_point=0, flags=0, model_hash=b"ab",
+        input_zero_point=0, output_scale=1.0, output_zero_point=0, flags=0, model_hash=b"ab" * 32,
         board=b"x", head_kind=P.HEAD_KINDS[2].value, score_frac_bits=12, grid_h=3, grid_w=5,
         reserved=0, threshold=-7)
     fields.update(changes)
@@ -104,7 +104,9 @@ def test_infer_reply_that_contradicts_hello_is_a_protocol_error():
     def device(head_kind, decision, cells):
         def reply(req):
             if req[2] == P.FRAME["HELLO"]:
-                return P.encode_frame(0x81, req[3], hello_payload(head_kind=head_kind))
+                grid = (3, 5) if head_kind else (0, 0)  # a head-less HELLO has no grid
+                return P.encode_frame(0x81, req[3], hello_payload(head_kind=head_kind, grid_h=grid[0],
+                                                                  grid_w=grid[1]))
             head = P.LAYOUT["INFER_REPLY"].pack(timer=1, runs=1, inline_bytes=1, output_bytes=1,
                                                 image_score=5, decision=decision, reserved=0,
                                                 cells=cells, head_ticks=0)

@@ -29,6 +29,7 @@ import numpy as np
 from .boards import FIRMWARE_TEMPLATES, Board, get_board
 from .device.protocol import write_header
 from .errors import BuildError, RenderError
+from .interrupts import run_child
 
 _APT = {"arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi",
         "arm-none-eabi-size": "binutils-arm-none-eabi", "cc": "gcc", "make": "make",
@@ -247,7 +248,7 @@ def run_make(folder: Path, board: Board, log_path: Path, timeout_s: float, jobs:
     need_tool(board.cc)
     cmd = ["make", "-C", str(folder), "--no-print-directory", f"-j{jobs}", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = run_child(cmd, timeout_s)  # make and its compilers stop with vadtool
     except subprocess.TimeoutExpired:
         raise BuildError(f"firmware build in {folder} took longer than {timeout_s:.0f} s") from None
     log = proc.stdout + proc.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import VadError
+from .errors import VadError, disk_full
 from .models.density import KINDS as DENSITY_KINDS, POOLINGS
 from .geometry import RESIZES
 from .runners import RUNTIMES
@@ -27,6 +27,14 @@ class VadGroup(click.Group):
     """Click group whose invoke is the single place user errors become one line."""
 
     def invoke(self, ctx):
+        from . import interrupts
+        previous = interrupts.install()  # SIGTERM and SIGHUP clean up as Ctrl-C does
+        try:
+            return self._invoke(ctx, interrupts)
+        finally:
+            interrupts.restore(previous)
+
+    def _invoke(self, ctx, interrupts):
         try:
             return super().invoke(ctx)
         except click.exceptions.NoArgsIsHelpError:
@@ -42,10 +50,22 @@ class VadGroup(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             _close_reporter(ctx)
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: interrupted ({getattr(exc, 'signame', 'SIGINT')}); "
+                       "nothing half-written was left behind", err=True)
+            ctx.exit(interrupts.EXIT_CODE)
+        except Exception as exc:
+            full = disk_full(exc)
+            if full is None:
+                raise
+            _close_reporter(ctx)
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {full}", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=VadGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -372,8 +392,10 @@ def quantize(ctx, run, calib):
         click.echo(f"{run}: already int8 ({opened.path / 'model_int8.tflite'}, written by vadtool import); "
                    "nothing to do")
         return
-    from .quantize import quantize as run_quantize
-    report = run_quantize(run, calib, progress=reporter(ctx))
+    from .locking import writing
+    with writing(run, "quantize"):  # a busy run fails before TensorFlow loads
+        from .quantize import quantize as run_quantize
+        report = run_quantize(run, calib, progress=reporter(ctx))
     drift = {k: round(v, 4) for k, v in report.items() if k.endswith("correlation")}
     click.echo(f"wrote {Path(run) / 'model_int8.tflite'} ({report['model_bytes']} bytes), "
                f"calibrated on {report['calibration']}; float vs int8 {drift}")
@@ -535,20 +557,22 @@ def build(project, tflm_dir, kernels):
     """Compile a rendered project and print its flash and RAM use (fails if it does not fit)."""
     from .build import build_project, project_board
     from .rundir import write_json
+    from .locking import writing
     from .tflm_build import build_tflm_project, is_tflm_project
-    if is_tflm_project(project):
-        result, kernels = build_tflm_project(project, tflm_dir=tflm_dir, kernels=kernels)
-    else:
-        from .render import read_project
-        read_project(project)  # a firmware project, or one line saying how to make one
-        if tflm_dir or kernels:
-            raise VadError("--tflm-dir and --kernels are for TFLite Micro projects (render --runtime tflm)")
-        result = build_project(project)
+    with writing(project, "build"):
+        if is_tflm_project(project):
+            result, kernels = build_tflm_project(project, tflm_dir=tflm_dir, kernels=kernels)
+        else:
+            from .render import read_project
+            read_project(project)  # a firmware project, or one line saying how to make one
+            if tflm_dir or kernels:
+                raise VadError("--tflm-dir and --kernels are for TFLite Micro projects (render --runtime tflm)")
+            result = build_project(project)
+        write_json(Path(project) / "build" / "size.json",
+                   {"board": result.board, "elf": str(result.elf), "flash_bytes": result.flash_bytes,
+                    "ram_bytes": result.ram_bytes, "ccm_bytes": result.ccm_bytes,
+                    **({"tflm_kernels": kernels} if kernels else {})})
     board = project_board(project)
-    write_json(Path(project) / "build" / "size.json",
-               {"board": result.board, "elf": str(result.elf), "flash_bytes": result.flash_bytes,
-                "ram_bytes": result.ram_bytes, "ccm_bytes": result.ccm_bytes,
-                **({"tflm_kernels": kernels} if kernels else {})})
 
     def of(have):
         return f" of {have / 1024:.0f} KB" if have else ""
@@ -567,7 +591,6 @@ def emulate(project, tcp_port, images):
     """Run a built project's firmware in QEMU; prints the serial port, stops on Ctrl-C
     (or SIGTERM), and QEMU with it. With --images, runs a standalone firmware on a folder of
     images (read by semihosting) and prints what it decided for each."""
-    import signal
     import time
 
     from .build import emulator_elf_name, project_board
@@ -576,12 +599,7 @@ def emulate(project, tcp_port, images):
         _emulate_images(project, images)
         return
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-    # A background job starts with SIGINT ignored, and Python then never raises
-    # KeyboardInterrupt; `kill` sends SIGTERM. Both must stop QEMU, not orphan it.
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C, SIGTERM and SIGHUP arrive as KeyboardInterrupt (interrupts.install) and stop QEMU
     board = project_board(project)
     elf = Path(project) / emulator_elf_name(board)
     with start_emulator(elf, board.name, tcp_port) as emu:

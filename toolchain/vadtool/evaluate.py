@@ -116,9 +116,11 @@ def _evenly(items: list, k: int) -> list:
 
 def save_evaluation(run_dir: Path, result: dict) -> Path:
     """Keep an evaluation in the run (RUN/evaluations/<runtime>.json) for reports."""
+    from .locking import writing
     from .rundir import write_json
     path = Path(run_dir) / "evaluations" / f"{result['runtime']}.json"
-    write_json(path, result)
+    with writing(run_dir, "evaluate"):  # not while quantize (or another writer) changes the run
+        write_json(path, result)
     return path
 
 

@@ -117,12 +117,20 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = quiet) -> dict:
     """Write model_int8.tflite (and for FOMO-AD head_int8.npz, the density refitted on the
     int8 features, and head_int.npz, its integer form that the C head mirrors); return the
-    drift report."""
+    drift report. The artifacts and the manifest are committed together or not at all
+    (Run.transaction), under the run's write lock."""
+    from .locking import writing
+    with writing(run_dir, "quantize"):
+        run = Run.open(run_dir)
+        if run.imported:
+            raise QuantizeError(f"{run.path}: an imported model, already quantized by vadtool import; "
+                                "re-import it with other --calib images to change its quantization")
+        with run.transaction():
+            return _quantize(run, calib_dir, progress)
+
+
+def _quantize(run: Run, calib_dir: Path | None, progress: Progress) -> dict:
     from .runners import FloatRunner, LiteRTRunner
-    run = Run.open(run_dir)
-    if run.imported:
-        raise QuantizeError(f"{run.path}: an imported model, already quantized by vadtool import; "
-                            "re-import it with other --calib images to change its quantization")
     progress("load calibration images", 0, 1)
     calib, source = calibration_images(run, calib_dir, InputGeometry.from_manifest(run.manifest))
     progress("load calibration images", 1, 1)
@@ -130,40 +138,34 @@ def quantize(run_dir: Path, calib_dir: Path | None = None, progress: Progress = 
     progress("convert to int8", 0, 1)
     blob = convert(float_runner.model, calib)
     progress("convert to int8", 1, 1)
-
-    staging = run.path / ".model_int8.check.tflite"
-    staging.write_bytes(blob)
-    try:
-        (in_scale, in_zero), (out_scale, out_zero) = tensor_quantization(staging)
-        if abs(in_scale - 1.0) > 1e-6 or in_zero != -128:
-            raise QuantizeError(f"int8 input quantization is scale {in_scale}, zero point "
-                                f"{in_zero}; expected 1.0 and -128 (pixel - 128)")
-        int8_runner = LiteRTRunner(staging)
-        check, held_back = _check_images(run, calib)
-        outs_f, outs_q = [], []
-        for i in range(len(check)):
-            outs_f.append(float_runner.outputs(check[i:i + 1]))
-            outs_q.append(int8_runner.outputs(check[i:i + 1]))
-            progress("compare float and int8", i + 1, len(check))
-        outs_f, outs_q = np.concatenate(outs_f), np.concatenate(outs_q)
-        report = {"calibration": source, "input_scale": in_scale, "input_zero_point": in_zero,
-                  "output_scale": out_scale, "output_zero_point": out_zero,
-                  "model_bytes": len(blob), "check_images": len(check)}
-        if run.kind == "fomo-ad":
-            report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, held_back, progress,
-                                         output_q=(out_scale, out_zero),
-                                         network=float_runner.model))
-        else:
-            report["score_correlation"] = _correlation(outs_f[:, 1], outs_q[:, 1])
-            report["max_score_change"] = float(np.abs(outs_f[:, 1] - outs_q[:, 1]).max())
-            if not np.isfinite(outs_q).all() or np.ptp(outs_q[:, 1]) == 0 and np.ptp(outs_f[:, 1]) > 0.05:
-                raise QuantizeError("int8 class scores are constant or not finite; "
-                                    "the model is broken in int8; try more calibration images")
-    finally:
-        staging.unlink(missing_ok=True)
-    run.add_file("model_int8.tflite", lambda p: p.write_bytes(blob))
+    # staged with the rest of the set: checked in place, committed only if every check passes
+    staged = run.add_file("model_int8.tflite", lambda p: p.write_bytes(blob))
+    (in_scale, in_zero), (out_scale, out_zero) = tensor_quantization(staged)
+    if abs(in_scale - 1.0) > 1e-6 or in_zero != -128:
+        raise QuantizeError(f"int8 input quantization is scale {in_scale}, zero point "
+                            f"{in_zero}; expected 1.0 and -128 (pixel - 128)")
+    int8_runner = LiteRTRunner(staged)
+    check, held_back = _check_images(run, calib)
+    outs_f, outs_q = [], []
+    for i in range(len(check)):
+        outs_f.append(float_runner.outputs(check[i:i + 1]))
+        outs_q.append(int8_runner.outputs(check[i:i + 1]))
+        progress("compare float and int8", i + 1, len(check))
+    outs_f, outs_q = np.concatenate(outs_f), np.concatenate(outs_q)
+    report = {"calibration": source, "input_scale": in_scale, "input_zero_point": in_zero,
+              "output_scale": out_scale, "output_zero_point": out_zero,
+              "model_bytes": len(blob), "check_images": len(check)}
+    if run.kind == "fomo-ad":
+        report.update(_refit_fomo_ad(run, int8_runner, outs_f, outs_q, held_back, progress,
+                                     output_q=(out_scale, out_zero),
+                                     network=float_runner.model))
+    else:
+        report["score_correlation"] = _correlation(outs_f[:, 1], outs_q[:, 1])
+        report["max_score_change"] = float(np.abs(outs_f[:, 1] - outs_q[:, 1]).max())
+        if not np.isfinite(outs_q).all() or np.ptp(outs_q[:, 1]) == 0 and np.ptp(outs_f[:, 1]) > 0.05:
+            raise QuantizeError("int8 class scores are constant or not finite; "
+                                "the model is broken in int8; try more calibration images")
     run.manifest["quantization"] = report
-    run.save()
     return report
 
 

@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .errors import RenderError
+from .errors import RenderError, naming_disk_full
+from .locking import writing
 from .rundir import Run, publish_mode, write_json
 
 PROJECT_MANIFEST = "vadtool_project.json"
@@ -42,11 +43,14 @@ def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = Fals
            mode: str = "serve", source: str = "protocol") -> dict:
     """Write the native firmware project for `board_name`; returns its project manifest.
     mode: serve (the protocol), standalone (image source -> detector -> UART line and LED)
-    or both; source: the standalone loop's image source (build.SOURCES)."""
-    from .boards import arena_limit, get_board
-    from .build import write_project_files
-    from .native import write_model_sources
+    or both; source: the standalone loop's image source (build.SOURCES). Holds out's write
+    lock (locking.writing) throughout."""
+    with writing(out, "render"):
+        return _render(run_dir, board_name, out, keep_input, mode, source)
 
+
+def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: str, source: str) -> dict:
+    from .boards import get_board
     run = Run.open(run_dir)
     tflite = run.file("model_int8.tflite")
     board = get_board(board_name)
@@ -54,28 +58,38 @@ def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = Fals
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        has_head = run.kind == "fomo-ad"  # every density has an integer head in C
-        write_project_files(staged, board.name, keep_input=keep_input, mode=mode, source=source,
-                            has_head=has_head)
-        # on a board with CCM, what of the arena the main RAM cannot hold goes there
-        info = write_model_sources(tflite, staged, version=__version__, arena_limit=arena_limit(board),
-                                   arena2_section=".ccm")
-        project = {
-            "vadtool_version": __version__, "board": board.name, "runtime": "native",
-            "run": str(run.path.resolve()), "kind": run.kind, "model_hash": info.model_hash,
-            "input_shape": list(info.input_shape), "output_shape": list(info.output_shape),
-            "arena_bytes": info.arena_bytes, "arena_ccm_bytes": info.arena2_bytes,
-            "weights_bytes": info.weights_bytes,
-            "macs": info.macs, "ops": sorted(set(info.ops)), "keep_input": keep_input,
-            "mode": mode, "source": source if mode != "serve" else None,
-        }
-        if run.kind == "fomo-ad":
-            project["head"] = _render_head(run, staged, info)
-        write_json(staged / PROJECT_MANIFEST, project)
+        with naming_disk_full(out):
+            project = _render_into(staged, run, board, tflite, keep_input, mode, source)
         publish_mode(staged, directory=True)
         _replace_dir(staged, out)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+    return project
+
+
+def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, mode: str, source: str) -> dict:
+    """Write the project's files into staged; its manifest."""
+    from .boards import arena_limit
+    from .build import write_project_files
+    from .native import write_model_sources
+    has_head = run.kind == "fomo-ad"  # every density has an integer head in C
+    write_project_files(staged, board.name, keep_input=keep_input, mode=mode, source=source,
+                        has_head=has_head)
+    # on a board with CCM, what of the arena the main RAM cannot hold goes there
+    info = write_model_sources(tflite, staged, version=__version__, arena_limit=arena_limit(board),
+                               arena2_section=".ccm")
+    project = {
+        "vadtool_version": __version__, "board": board.name, "runtime": "native",
+        "run": str(run.path.resolve()), "kind": run.kind, "model_hash": info.model_hash,
+        "input_shape": list(info.input_shape), "output_shape": list(info.output_shape),
+        "arena_bytes": info.arena_bytes, "arena_ccm_bytes": info.arena2_bytes,
+        "weights_bytes": info.weights_bytes,
+        "macs": info.macs, "ops": sorted(set(info.ops)), "keep_input": keep_input,
+        "mode": mode, "source": source if mode != "serve" else None,
+    }
+    if run.kind == "fomo-ad":
+        project["head"] = _render_head(run, staged, info)
+    write_json(staged / PROJECT_MANIFEST, project)
     return project
 
 

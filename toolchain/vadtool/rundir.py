@@ -7,15 +7,20 @@ interrupted command never leaves a half-written file that looks whole.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .errors import ModelError
+from .errors import ModelError, naming_disk_full
+
+STAGE_PREFIX = ".vadtool-stage."  # a transaction's artifacts before they are committed
+COMMIT_DIR = ".vadtool-commit"    # a committed transaction whose files are being moved in
 
 MANIFEST = "vadtool.json"
 FORMAT = 1  # bump when the manifest or artifacts change incompatibly
@@ -49,9 +54,10 @@ def atomic_path(path: Path):
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
-        publish_mode(tmp)
-        os.replace(tmp, path)
+        with naming_disk_full(path):
+            yield tmp
+            publish_mode(tmp)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -82,6 +88,7 @@ class Run:
     def __init__(self, path: Path, manifest: dict):
         self.path = Path(path)
         self.manifest = manifest
+        self._stage: Path | None = None  # inside transaction(): where new artifacts go
 
     @classmethod
     def create(cls, path: Path, kind: str, **fields) -> "Run":
@@ -97,6 +104,7 @@ class Run:
     def open(cls, path: Path) -> "Run":
         path = Path(path)
         file = path / MANIFEST
+        finish_commit(path)  # a commit its writer could not finish (killed): roll it forward
         if not file.is_file():
             raise ModelError(f"{path}: not a run directory (no {MANIFEST}); "
                              "give the folder that `vadtool train ... --out` wrote")
@@ -165,15 +173,68 @@ class Run:
         return self.has("model_float.tflite") and not self.has("model.keras")
 
     def add_file(self, name: str, writer) -> Path:
-        """Write an artifact atomically with writer(tmp_path) and record its hash."""
-        path = self.path / name
-        with atomic_path(path) as tmp:
-            writer(tmp)
+        """Write an artifact atomically with writer(tmp_path) and record its hash; inside
+        transaction(), into the stage (the path returned), committed at the block's end."""
+        if self._stage is not None:
+            path = self._stage / name
+            with naming_disk_full(self.path / name):
+                writer(path)
+            publish_mode(path)
+        else:
+            path = self.path / name
+            with atomic_path(path) as tmp:
+                writer(tmp)
         self.manifest["files"][name] = sha256(path)
         return path
 
     def save(self) -> None:
-        write_json(self.path / MANIFEST, self.manifest)
+        if self._stage is None:  # inside a transaction the commit writes the manifest
+            write_json(self.path / MANIFEST, self.manifest)
+
+    @contextmanager
+    def transaction(self):
+        """Commit every artifact added and the manifest as one set at the end of the block,
+        or none of them: they are written into a private stage folder in the run; the stage
+        is renamed to COMMIT_DIR (the commit point: from here on the set counts as written)
+        and its files moved into place, the manifest last. A command killed after the commit
+        point is rolled forward by the next Run.open; one killed before it leaves only a
+        stage folder, which the next transaction removes. The caller holds the run's write
+        lock (locking.writing), so no other stage can be live."""
+        finish_commit(self.path)
+        for stale in self.path.glob(STAGE_PREFIX + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        before = copy.deepcopy(self.manifest)
+        self._stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=self.path))
+        try:
+            yield self
+            with naming_disk_full(self.path / MANIFEST):
+                write_json(self._stage / MANIFEST, self.manifest)
+            from .interrupts import deferred
+            with deferred():  # a stop signal waits the few renames of the commit
+                os.rename(self._stage, self.path / COMMIT_DIR)
+                finish_commit(self.path)
+        except BaseException:
+            self.manifest = before
+            raise
+        finally:
+            if self._stage.exists():
+                shutil.rmtree(self._stage, ignore_errors=True)
+            self._stage = None
+
+
+def finish_commit(run_dir: Path) -> None:
+    """Move a committed transaction's files into the run, the manifest last (idempotent: a
+    file already moved is not in COMMIT_DIR any more)."""
+    commit = Path(run_dir) / COMMIT_DIR
+    if not commit.is_dir():
+        return
+    names = sorted(p.name for p in commit.iterdir() if p.name != MANIFEST) + [MANIFEST]
+    for name in names:
+        try:
+            os.replace(commit / name, Path(run_dir) / name)
+        except FileNotFoundError:  # moved already (by us before a crash, or by another reader)
+            pass
+    shutil.rmtree(commit, ignore_errors=True)
 
 
 # run directory -> its state when last validated in this process (Run.validate)

@@ -147,6 +147,18 @@ def sync(run_dir: Path, settings: Settings, artifacts: dict[str, Path] | None = 
         raise TrackingError(f"MLflow store {uri}: {_first_line(exc)}") from exc
 
 
+def _record_in_manifest(run, key: str) -> None:
+    """Write run.manifest[key] into the manifest as it is on disk now, under the run's write
+    lock: a quantize that committed since this run was opened keeps its files."""
+    from .locking import writing
+    from .rundir import Run
+    with writing(run.path, "tracking"):
+        fresh = Run.open(run.path)
+        fresh.manifest[key] = run.manifest[key]
+        fresh.save()
+    run.manifest = fresh.manifest
+
+
 def _sync(run, uri: str, artifacts: dict[str, Path]) -> str:
     client = _client(uri)
     run_id = _existing_run(client, run.manifest.get(MANIFEST_KEY, {}), uri)
@@ -157,7 +169,7 @@ def _sync(run, uri: str, artifacts: dict[str, Path]) -> str:
         run_id = client.create_run(experiment, start_time=int(started * 1000), run_name=run.path.name,
                                    tags={RUN_DIR_TAG: str(run.path.resolve()), "vadtool.kind": run.kind}).info.run_id
         run.manifest[MANIFEST_KEY] = {"tracking_uri": uri, "experiment_id": experiment, "run_id": run_id}
-        run.save()
+        _record_in_manifest(run, MANIFEST_KEY)
     _log_values(client, run_id, run, logged)
     if "search" in run.manifest and (logged is None or SEARCH_LOGGED_TAG not in logged.tags):
         _log_candidates(client, run_id, run)

@@ -15,7 +15,8 @@ import numpy as np
 
 from . import data as datasets
 from . import geometry, validation
-from .errors import DatasetError, ModelError
+from .errors import DatasetError, ModelError, naming_disk_full
+from .locking import writing
 from .models import classifier, fomo_ad
 from .progress import Progress, quiet
 from .rundir import MANIFEST, Run, check_out, publish_mode
@@ -28,9 +29,10 @@ def staged_run(out: Path, kind: str, **fields):
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        run = Run.create(tmp, kind, **fields)
-        yield run
-        run.save()
+        with naming_disk_full(out):
+            run = Run.create(tmp, kind, **fields)
+            yield run
+            run.save()
         publish_mode(tmp, directory=True)
         if out.exists():
             out.rmdir()
@@ -77,11 +79,18 @@ def relative_paths(ds, samples) -> list[str]:
     return [str(s.path.relative_to(ds.root)) for s in samples]
 
 
-def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
-                  threshold: float | None = None, progress: Progress = quiet, search: bool = False,
-                  val_dir: Path | None = None, budget=None, seed: int = 0, board: str | None = None,
-                  fixed_bank: bool = False, fixed_size: bool = False,
-                  max_instructions: int | None = None) -> Run:
+def train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe, **options) -> Run:
+    """Train a FOMO-AD run into out (see _train_fomo_ad for the options), holding out's
+    write lock from start to end: a second command writing out fails at once as busy."""
+    with writing(out, "train fomo-ad"):
+        return _train_fomo_ad(data_root, out, recipe, **options)
+
+
+def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
+                   threshold: float | None = None, progress: Progress = quiet, search: bool = False,
+                   val_dir: Path | None = None, budget=None, seed: int = 0, board: str | None = None,
+                   fixed_bank: bool = False, fixed_size: bool = False,
+                   max_instructions: int | None = None) -> Run:
     """Train a FOMO-AD run. With search (the CLI's default), the recipe's layers, pooling, density
     and image score are chosen on the validation set (search.py); budget(recipe, density)
     -> None or why it does not fit limits the candidates. board: the recipe starts from what
@@ -191,6 +200,13 @@ def _board_fields(board, base, recipe, density) -> dict:
 
 def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRecipe,
                      threshold: float | None = None, progress: Progress = quiet) -> Run:
+    """Train the supervised baseline into out, holding out's write lock from start to end."""
+    with writing(out, "train classifier"):
+        return _train_classifier(data_root, out, recipe, threshold, progress)
+
+
+def _train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRecipe,
+                      threshold: float | None, progress: Progress) -> Run:
     started = time.perf_counter()
     check_out(out)
     ds = datasets.discover(data_root)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import DeviceError, DeviceTimeout, ProtocolError
 from . import protocol as P
+from .hello import DeviceInfo, parse_hello  # noqa: F401 (DeviceInfo: part of this module's API)
 from .transport import Transport, open_transport
 
 
@@ -31,36 +32,6 @@ class Timeouts:
     hello: float = 5.0
     frame: float = 5.0
     infer: float = 30.0
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """The device's answer to HELLO."""
-
-    board: str
-    model_hash: str
-    input_shape: tuple[int, int, int]  # H, W, C
-    input_bytes: int
-    output_bytes: int
-    arena_bytes: int
-    clock_hz: int
-    timer: str                         # "systick", "dwt" or "host_ns"
-    protocol_version: int
-    max_payload: int
-    input_scale: float
-    input_zero_point: int
-    output_scale: float
-    output_zero_point: int
-    input_kept: bool  # warm-up and repeated runs allowed (firmware keeps a copy of the input)
-    head_kind: str = "NONE"          # HEAD_KINDS name of the head the device runs after the network
-    score_frac_bits: int = 0         # score = int score / 2**score_frac_bits
-    grid: tuple[int, int] = (0, 0)   # cell grid the head scores (0, 0 without a head)
-    threshold: int = 0               # int score above it: ANOMALY
-    standalone: bool = False         # STANDALONE switches the device to its standalone loop
-
-    @property
-    def has_head(self) -> bool:
-        return self.head_kind != "NONE"
 
 
 @dataclass(frozen=True)
@@ -176,25 +147,7 @@ class DeviceClient:
         """Ask who the device is (again every 0.5 s until Timeouts.hello, as a device may still
         be booting); the answer is kept in self.info."""
         reply = self.request(P.FRAME["HELLO"], b"", "hello", resend_s=0.5)
-        # the version comes first in every version's HELLO_REPLY; the rest of the layout may differ
-        (version,) = struct.unpack_from("<H", reply.payload.ljust(2, b"\0"))
-        if version != P.VERSION:
-            raise DeviceError(f"device at {self.transport.url} speaks protocol version {version}, "
-                              f"vadtool speaks {P.VERSION}: render, build and flash the firmware again")
-        f = P.LAYOUT["HELLO_REPLY"].unpack(reply.payload)
-        self.info = DeviceInfo(
-            board=f["board"][:f["board_len"]].decode("ascii", "replace"),
-            model_hash=f["model_hash"].rstrip(b"\0").decode("ascii", "replace"),
-            input_shape=(f["input_h"], f["input_w"], f["input_c"]), input_bytes=f["input_bytes"],
-            output_bytes=f["output_bytes"], arena_bytes=f["arena_bytes"], clock_hz=f["clock_hz"],
-            timer=P.TIMER_NAMES.get(f["timer"], str(f["timer"])),
-            protocol_version=f["protocol_version"], max_payload=f["max_payload"],
-            input_scale=f["input_scale"], input_zero_point=f["input_zero_point"],
-            output_scale=f["output_scale"], output_zero_point=f["output_zero_point"],
-            input_kept=bool(f["flags"] & P.HELLO_FLAG["INPUT_KEPT"]),
-            head_kind=P.HEAD_KIND_NAMES.get(f["head_kind"], f"kind {f['head_kind']}"),
-            score_frac_bits=f["score_frac_bits"], grid=(f["grid_h"], f["grid_w"]),
-            threshold=f["threshold"], standalone=bool(f["flags"] & P.HELLO_FLAG["STANDALONE"]))
+        self.info = parse_hello(reply.payload, self.transport.url)
         return self.info
 
     def load_input(self, data: bytes | np.ndarray) -> None:

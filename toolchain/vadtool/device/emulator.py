@@ -106,21 +106,14 @@ def start_emulator(elf: str | Path, board: str, port: int = 0, *,
             proc = subprocess.Popen(qemu_command(elf, profile, tcp_port), stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT)
         emu = Emulator(proc, f"socket://127.0.0.1:{tcp_port}", board, elf, log)
-        deadline = time.monotonic() + startup_timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            try:
-                socket.create_connection(("127.0.0.1", tcp_port), timeout=0.5).close()
-            except OSError:
-                time.sleep(0.05)
-                continue
-            try:  # QEMU opens the port before loading the ELF: give a failed load time to show
-                proc.wait(timeout=LOAD_GRACE_S)
-            except subprocess.TimeoutExpired:
-                return emu
-            break
-        else:
+        try:
+            started = _wait_started(emu, tcp_port, startup_timeout)
+        except BaseException:  # a stop signal while QEMU starts: QEMU goes too
+            emu.stop()
+            raise
+        if started:
+            return emu
+        if proc.poll() is None:
             tail = _log_tail(log)
             emu.stop()
             raise DeviceTimeout(f"QEMU {profile.qemu_machine} did not open its serial port "
@@ -133,3 +126,23 @@ def start_emulator(elf: str | Path, board: str, port: int = 0, *,
         raise DeviceError(f"QEMU {profile.qemu_machine} exited with code {proc.returncode} "
                           f"running {elf}: {tail or 'no output'}")
     raise AssertionError("unreachable")
+
+
+def _wait_started(emu: Emulator, tcp_port: int, startup_timeout: float) -> bool:
+    """True once QEMU serves its port with the ELF loaded; False if it exited or timed out."""
+    proc = emu.proc
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", tcp_port), timeout=0.5).close()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        try:  # QEMU opens the port before loading the ELF: give a failed load time to show
+            proc.wait(timeout=LOAD_GRACE_S)
+        except subprocess.TimeoutExpired:
+            return True
+        return False
+    return False
