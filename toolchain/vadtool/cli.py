@@ -529,7 +529,10 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
 @click.option("--source", type=click.Choice(["protocol", "semihosting", "camera"]), default="protocol",
               show_default=True, help="The standalone loop's images: pushed with LOAD_INPUT, read from a "
                                       "file by semihosting (QEMU), or a camera driver you implement.")
-def render(run, board, out, keep_input, runtime, mode, source):
+@click.option("--streaming", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
+              help="Native memory plan: stream a convolution into its depthwise layer where that "
+                   "lowers the arena (auto), or never (off: the plain plan, a larger arena).")
+def render(run, board, out, keep_input, runtime, mode, source, streaming):
     """Write a self-contained firmware project: runtime, model as C, head, board files, Makefile."""
     if runtime == "tflm":
         if mode != "serve":
@@ -538,7 +541,8 @@ def render(run, board, out, keep_input, runtime, mode, source):
         render_tflm(run, board, out, keep_input=keep_input)
         return
     from .render import render as run_render
-    project = run_render(run, board, out, keep_input=keep_input, mode=mode, source=source)
+    project = run_render(run, board, out, keep_input=keep_input, mode=mode, source=source,
+                         streaming=streaming)
     head = project.get("head")
     click.echo(f"wrote {out} for {project['board']}: model {project['model_hash'][:12]}, "
                f"{project['macs'] / 1e6:.2f} M MACs, arena {project['arena_bytes']:,} B, "

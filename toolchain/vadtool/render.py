@@ -40,16 +40,18 @@ INT_HEAD = "head_int.npz"  # the integer head quantize writes when the density h
 
 
 def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = False,
-           mode: str = "serve", source: str = "protocol") -> dict:
+           mode: str = "serve", source: str = "protocol", streaming: str = "auto") -> dict:
     """Write the native firmware project for `board_name`; returns its project manifest.
     mode: serve (the protocol), standalone (image source -> detector -> UART line and LED)
-    or both; source: the standalone loop's image source (build.SOURCES). Holds out's write
-    lock (locking.writing) throughout."""
+    or both; source: the standalone loop's image source (build.SOURCES); streaming: the memory
+    plan's convolution-into-depthwise streaming (native.build_plan: auto, or off for the plain
+    plan). Holds out's write lock (locking.writing) throughout."""
     with writing(out, "render"):
-        return _render(run_dir, board_name, out, keep_input, mode, source)
+        return _render(run_dir, board_name, out, keep_input, mode, source, streaming)
 
 
-def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: str, source: str) -> dict:
+def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: str, source: str,
+            streaming: str) -> dict:
     from .boards import get_board
     run = Run.open(run_dir)
     tflite = run.file("model_int8.tflite")
@@ -59,7 +61,7 @@ def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: s
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         with naming_disk_full(out):
-            project = _render_into(staged, run, board, tflite, keep_input, mode, source)
+            project = _render_into(staged, run, board, tflite, keep_input, mode, source, streaming)
         publish_mode(staged, directory=True)
         _replace_dir(staged, out)
     finally:
@@ -67,7 +69,8 @@ def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: s
     return project
 
 
-def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, mode: str, source: str) -> dict:
+def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, mode: str, source: str,
+                 streaming: str = "auto") -> dict:
     """Write the project's files into staged; its manifest."""
     from .boards import arena_limit
     from .build import write_project_files
@@ -77,7 +80,7 @@ def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, 
                         has_head=has_head)
     # on a board with CCM, what of the arena the main RAM cannot hold goes there
     info = write_model_sources(tflite, staged, version=__version__, arena_limit=arena_limit(board),
-                               arena2_section=".ccm")
+                               arena2_section=".ccm", streaming=streaming)
     project = {
         "vadtool_version": __version__, "board": board.name, "runtime": "native",
         "run": str(run.path.resolve()), "kind": run.kind, "model_hash": info.model_hash,
