@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,8 +36,15 @@ def vadtool(*args, fault=None, cwd=None) -> subprocess.CompletedProcess:
 
 
 def start(*args, fault=None) -> subprocess.Popen:
+    """The command in the background, with the default signal dispositions of a terminal's
+    process (a test runner started under nohup would pass its ignored SIGHUP on)."""
     return subprocess.Popen(command(*args, fault=fault), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env())
+                            text=True, env=env(), preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def assert_error(proc, code: int = 2, *mentions: str) -> str:

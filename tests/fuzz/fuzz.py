@@ -78,7 +78,7 @@ def run(name: str, exe: Path, out: Path, runs: int | None = None, seconds: int |
     corpus = out / f"corpus-{name}"
     corpus.mkdir(parents=True, exist_ok=True)
     args = [str(exe), str(corpus), str(SEEDS), f"-artifact_prefix={out}/{name}-", "-print_final_stats=1",
-            "-max_len=2048", "-timeout=10", "-rss_limit_mb=1024"]
+            "-max_len=2048", "-timeout=10", "-rss_limit_mb=4096"]
     args.append(f"-runs={runs}" if runs is not None else f"-max_total_time={seconds}")
     proc = subprocess.run(args, capture_output=True, text=True, cwd=out)
     log = proc.stderr
