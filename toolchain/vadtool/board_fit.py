@@ -14,8 +14,9 @@ The head's cost is the integer head's (``IntHead.flash_bytes`` / ``ram_bytes``) 
 candidate's density, grid and channels; a knn bank is the coreset of ``recipe.bank_kb``.
 
 A board starts from the first entry of its BASE_OPTIONS (backbone width and shorter input
-side, most accurate first) whose cheapest candidate fits; the search then chooses among
-the candidates of that base that fit (``budget()``).
+side, most accurate first) of which some candidate fits its memory and its latency budget
+(``Board.max_instructions``, estimated by native/costs.py from the operators' MACs and output
+sizes); the search then chooses among the candidates of that base that fit (``budget()``).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from .cli_types import OUT_DIR
 from .errors import VadError
 from .serve import SERVE_RUNTIMES
 
@@ -124,7 +125,7 @@ def shadow():
 
 @shadow.command("report")
 @click.argument("store_dir", metavar="STORE", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+@click.option("--out", "-o", type=OUT_DIR, required=True,
               help="Folder for index.html and its overlays (replaced if it exists).")
 def shadow_report(store_dir, out):
     """HTML page: agreement rate, score correlation, the images where the two disagree side by
@@ -152,7 +153,7 @@ def store():
 
 @store.command("export")
 @click.argument("store_dir", metavar="STORE", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+@click.option("--out", "-o", type=OUT_DIR, required=True,
               help="New dataset folder (plain layout: good/, anomaly/).")
 def store_export(store_dir, out):
     """Write the images an operator labelled as a dataset that `vadtool train` reads."""

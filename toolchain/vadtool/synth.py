@@ -10,7 +10,8 @@ object's rim; a light flat patch in the texture), a brown "spot" (blob) or a "mi
 piece (a large bite showing the background; a dark hole in the texture). Each covers
 roughly 1-5% of the image and its mask is exactly the pixels it changed on the part.
 
-Only numpy's Generator and PIL ImageDraw are used, so a seed gives byte-identical files.
+Only numpy's Generator and PIL ImageDraw are used (and scipy.ndimage for the diffuse defects
+painted on the user's images), so a seed gives byte-identical files.
 """
 
 from __future__ import annotations
