@@ -94,5 +94,8 @@ def test_image_score_poolings_by_hand():
     assert density.image_scores(cells, "top-half").tolist() == [4.0, 4.5]  # (5+3)/2, (9+0)/2
     odd = np.array([[[1.0, 2.0, 3.0]]])  # 3 cells: the top half rounds up to 2
     assert density.image_scores(odd, "top-half").tolist() == [2.5]
+    eleven = np.arange(11.0).reshape(1, 1, 11)  # the top tenth of 11 cells rounds up to 2
+    assert density.image_scores(eleven, "top-tenth").tolist() == [9.5]
+    assert density.image_scores(cells, "top-tenth").tolist() == [5.0, 9.0]  # 1 of 4 cells
     with pytest.raises(ValueError, match="pooling"):
         density.image_scores(cells, "median")

@@ -95,7 +95,7 @@ def build_m4(head, out: Path, plain_c: bool):
 
 
 CASES = [("gaussian", "max"), ("gmm", "max"), ("gmm", "mean"), ("per-position", "top-half"),
-         ("knn", "top-half"), ("knn", "max")]
+         ("knn", "top-half"), ("knn", "max"), ("gaussian", "top-tenth")]
 
 
 @pytest.mark.parametrize("kind,pooling", CASES)
@@ -179,6 +179,9 @@ def test_pooling_matches_c_integer_division_and_ties():
     assert pool_image(cells, "max").tolist() == [5, 2]
     assert pool_image(cells, "mean").tolist() == [2, -2]  # 8 / 4, -9 / 4 truncated
     assert pool_image(cells, "top-half").tolist() == [5, 0]  # (5+5)/2, (2-3)/2 truncated
+    eleven = np.array([[3, -9, 8, 8, 0, 1, 2, 7, -1, 4, 5]], np.int64)  # top tenth: 2 cells
+    assert pool_image(eleven, "top-tenth").tolist() == [8]
+    assert pool_image(-eleven, "top-tenth").tolist() == [5]  # (9+1)/2
 
 
 def test_save_load_round_trip(tmp_path):

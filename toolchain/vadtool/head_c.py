@@ -14,11 +14,13 @@ import numpy as np
 from .boards import FIRMWARE_TEMPLATES
 from .errors import RenderError
 from .models import int_head as ih
+from .models.density import TOP_SHARES, top_cells
 from .models.int_head import IntHead
 
-POOLING_CODES = {"max": 0, "mean": 1, "top-half": 2}  # the template's POOL_* macros
+POOLING_CODES = {"max": 0, "mean": 1, "top-half": 2, "top-tenth": 2}  # the template's POOL_* macros
 POOLING_TEXT = {"max": "the highest cell score", "mean": "the mean cell score",
-                "top-half": "the mean of the upper half of the cell scores"}
+                "top-half": "the mean of the upper half of the cell scores",
+                "top-tenth": "the mean of the upper tenth of the cell scores"}
 # The protocol's HEAD_KINDS codes (NONE is 0), in IntHead's kind order
 KIND_CODES = {kind: i + 1 for i, kind in enumerate(ih.HEAD_KINDS)}
 PER_LINE = 24
@@ -60,7 +62,9 @@ def write_head_sources(head: IntHead, out_dir: Path, banner: str) -> list[Path]:
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     ctx = dict(banner=banner, kind=head.kind, kind_code=KIND_CODES[head.kind],
                description=_description(head), pooling_code=POOLING_CODES[head.pooling],
-               pooling_text=POOLING_TEXT[head.pooling], grid_h=head.grid[0], grid_w=head.grid[1],
+               pooling_text=POOLING_TEXT[head.pooling],
+               top_keep=top_cells(head.grid[0] * head.grid[1], head.pooling) if head.pooling in TOP_SHARES else 0,
+               grid_h=head.grid[0], grid_w=head.grid[1],
                channels=head.channels, frac_bits=head.frac_bits, threshold=int(head.threshold),
                zero_point=head.zero_point)
     if head.kind == "knn":

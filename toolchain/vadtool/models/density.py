@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("gaussian", "gmm", "per-position", "knn")
-# max: the worst cell, for small defects; mean: defects spread over many cells; top-half: the
-# mean of the upper half of the cells, which keeps most of both.
-POOLINGS = ("max", "mean", "top-half")
+# max: the worst cell, for small defects; mean: defects spread over many cells; top-half and
+# top-tenth: the mean of the largest ceil(n / d) cells (TOP_SHARES), between the two.
+TOP_SHARES = {"top-half": 2, "top-tenth": 10}
+POOLINGS = ("max", "mean", *TOP_SHARES)
 KNN_QUERY_BATCH = 2048  # cells per distance block: a (2048 x bank) float64 matrix
 
 
@@ -95,8 +96,13 @@ def image_scores(cell_scores: np.ndarray, pooling: str = "max") -> np.ndarray:
         return flat.max(axis=1)
     if pooling == "mean":
         return flat.mean(axis=1)
-    top = -np.sort(-flat, axis=1)[:, :(flat.shape[1] + 1) // 2]
+    top = -np.sort(-flat, axis=1)[:, :top_cells(flat.shape[1], pooling)]
     return top.mean(axis=1)
+
+
+def top_cells(n_cells: int, pooling: str) -> int:
+    """How many of n_cells cell scores a top-* pooling averages: ceil(n / share)."""
+    return -(-n_cells // TOP_SHARES[pooling])
 
 
 def _check_pooling(pooling: str) -> None:

@@ -21,8 +21,8 @@ knn: a coreset of normal int8 cells (greedy k-center, PatchCore's, down to a byt
     score = clamp32(round_shift(isqrt(d2 << 16) * dist_mult, DIST_SHIFT))
 which is s * sqrt(d2) (the float Euclidean distance) in fixed point.
 
-Image score (POOLINGS): max, mean or top-half (the mean of the ceil(n/2) largest cell
-scores); means divide as C does (towards zero).
+Image score (POOLINGS): max, mean, top-half or top-tenth (the mean of the ceil(n/2) or
+ceil(n/10) largest cell scores); means divide as C does (towards zero).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .density import POOLINGS, Density
+from .density import POOLINGS, TOP_SHARES, Density, top_cells
 
 Z_BITS = 8  # fraction bits of a whitened coordinate
 Z_MAX = 1 << 26  # |z| cap: the squares of up to 2047 channels still sum inside an int64
@@ -87,8 +87,8 @@ def pool_image(cells: np.ndarray, pooling: str) -> np.ndarray:
         return flat.max(axis=1)
     if pooling == "mean":
         return c_div(flat.sum(axis=1), flat.shape[1])
-    if pooling == "top-half":
-        k = (flat.shape[1] + 1) // 2
+    if pooling in TOP_SHARES:
+        k = top_cells(flat.shape[1], pooling)
         # the sum of the k largest does not depend on how ties are broken
         return c_div(-np.sort(-flat, axis=1)[:, :k].sum(axis=1), k)
     raise ValueError(f"image score pooling {pooling!r}; expected one of {POOLINGS}")
