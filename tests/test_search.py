@@ -170,3 +170,33 @@ def test_report_lists_the_search_best_first_with_the_chosen_one_marked():
     assert [r["chosen"] for r in rows] == [True, False, False] and rows[0]["head_params"] == "5,000"
     assert rows[1]["excluded"] == "needs 300 KB of RAM" and rows[0]["user"] == "–"
     assert search_rows({}) is None
+
+
+def test_without_a_size_the_search_tries_each_input_side_and_keeps_one(tmp_path, small_set, weights):
+    from vadtool import search
+    result = CliRunner().invoke(cli, ["-q", "train", "fomo-ad", str(small_set), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "run" / "vadtool.json").read_text())
+    rows = m["search"]["candidates"]
+    inputs = sorted({tuple(r["input"]) for r in rows}, reverse=True)
+    sides = search.input_sides(128, search.output_stride(search.fomo_ad.FomoAdRecipe()))
+    assert [min(i) for i in inputs] == sides  # every side searched (the small set is square)
+    chosen = [r for r in rows if r.get("chosen")]
+    assert len(chosen) == 1 and m["search"]["chosen"] == chosen[0]["candidate"]
+    assert chosen[0]["input"] == [m["input"]["height"], m["input"]["width"]]
+    assert chosen[0]["candidate"].endswith(f" @ {m['input']['width']}x{m['input']['height']}")
+    assert len({r["candidate"] for r in rows}) == len(rows)  # names stay unique (tracking keys on them)
+    best = max(r["rank_key"] for r in rows if r.get("chosen") or "excluded" not in r)
+    assert chosen[0]["rank_key"] >= best - search.TIE
+
+
+def test_input_sides_and_the_side_tie_rule():
+    from types import SimpleNamespace
+
+    from vadtool import search
+    assert search.input_sides(128, 16) == [128, 96, 64]
+    assert search.input_sides(48, 16) == [48, 32]  # rounded to the stride, never under 32
+    result = lambda key: SimpleNamespace(table=[{"rank_key": key, "chosen": True}, {"rank_key": 0.1}])
+    assert search.choose_side([result(0.90), result(0.80)]) == 0
+    assert search.choose_side([result(0.90), result(0.897)]) == 1  # a near-tie: the smaller input
+    assert search.choose_side([result(0.80), result(0.95), result(0.93)]) == 1

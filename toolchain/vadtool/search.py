@@ -6,7 +6,8 @@ any candidate reads) for the fit images and the validation images; each candidat
 come from those maps through the same Keras pooling layers its network will have, each
 density is fitted once and scored once, and every image pooling reuses its cell scores.
 The ranking is validation image AUROC (held-back normals against synthetic anomalies and
-the user's own, never the test split); near-ties go to the cheaper candidate.
+the user's own, never the test split); near-ties go to the cheaper candidate. train.py runs
+this search once per input side (input_sides) and keeps the best (choose_side).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import metrics
+from . import geometry, metrics
 from .errors import ModelError
 from .models import fomo_ad
 from .models.density import POOLINGS, Density, image_scores
@@ -35,6 +36,9 @@ MAX_COVARIANCES_CHANNELS = 256  # gmm and per-position only on the narrow (strid
 GMM_COMPONENTS = 4
 KNN_BANK_CELLS = 4096  # random normal cells kept in a searched knn bank
 TIE = 0.005  # validation AUROCs closer than this are a tie, which the cheaper candidate wins
+# Input sides tried (shorter side, times the recipe's): a defect that spans many cells at the
+# full size may be clearer when the backbone sees more of the part per cell
+SIDE_FACTORS = (1.0, 0.75, 0.5)
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,33 @@ def _extract(model, images: np.ndarray, progress: Progress, what: str, batch: in
 def _apply(model, maps: list[np.ndarray], batch: int = 64) -> np.ndarray:
     return np.concatenate([np.asarray(model([m[s:s + batch] for m in maps], training=False))
                            for s in range(0, len(maps[0]), batch)])
+
+
+def input_sides(size: int, stride: int) -> list[int]:
+    """The shorter input sides the search tries for a recipe of this size, largest first."""
+    return sorted({geometry.round_side(size * f, stride) for f in SIDE_FACTORS}, reverse=True)
+
+
+def choose_side(results: list[SearchResult]) -> int:
+    """Which of the per-side searches (largest side first) wins: the best chosen candidate's
+    validation AUROC, near-ties to the smaller input (fewer instructions per image)."""
+    keys = [next(r["rank_key"] for r in res.table if r.get("chosen")) for res in results]
+    best = max(keys)
+    return max(i for i, k in enumerate(keys) if k >= best - TIE)
+
+
+def merge_tables(searched: list[tuple], chosen: SearchResult) -> list[dict]:
+    """One table of every (input geometry, search result): rows named with their input (e.g.
+    "s8 pool 7/2 knn max @ 160x128", width x height), only ``chosen``'s pick marked."""
+    rows = []
+    for shape, result in searched:
+        for row in result.table:
+            row = dict(row, candidate=f"{row['candidate']} @ {shape.width}x{shape.height}",
+                       input=[shape.height, shape.width])
+            if result is not chosen:
+                row.pop("chosen", None)
+            rows.append(row)
+    return rows
 
 
 def output_stride(base: fomo_ad.FomoAdRecipe) -> int:

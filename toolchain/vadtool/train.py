@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 
@@ -92,7 +93,8 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
                    fixed_bank: bool = False, fixed_size: bool = False,
                    max_instructions: int | None = None) -> Run:
     """Train a FOMO-AD run. With search (the CLI's default), the recipe's layers, pooling, density
-    and image score are chosen on the validation set (search.py); budget(recipe, density)
+    and image score are chosen on the validation set (search.py), and so is the input size
+    (search.input_sides) unless it is the user's or a board's; budget(recipe, density)
     -> None or why it does not fit limits the candidates. board: the recipe starts from what
     fits that board and the search keeps to it (board_fit.py; fixed_bank / fixed_size: the
     recipe's knn bank / input size are the user's); ModelError before any image is loaded
@@ -116,28 +118,28 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
                                            fixed_bank=fixed_bank, fixed_size=fixed_size, progress=progress)
         recipe, budget = board_base.recipe, board_fit.Budget(board, fixed_bank)
     stride = recipe_search.output_stride(recipe) if search else fomo_ad.output_stride(recipe)
-    recipe, shape = geometry.resolve_recipe(recipe, stride, [s.path for s in normals])
-    images = _load(normals, shape, progress, "load train images")
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout, seed)
-    progress("make validation set", 0, 1)
-    if search:  # defects on the images the ranking scores (the held-back ones among them)
-        ranked = recipe_search.ranked_images(len(images), hold_idx, seed)
-        synthetic = validation.synthetic_anomalies(images[ranked], seed)
-        synthetic.owner = ranked[synthetic.owner]
-        held_synthetic = synthetic.subset(hold_idx)
-    else:
-        synthetic = held_synthetic = validation.synthetic_anomalies(images[hold_idx], seed)
-    val = validation.build(images[hold_idx], held_synthetic, user_val,
-                           load=lambda p, m: (datasets.load_image(p, shape.shape_hw, shape.resize),
-                                              datasets.load_mask(m, shape.shape_hw, shape.resize)),
-                           user_root=val_dir)
-    progress("make validation set", 1, 1)
-    searched = None
-    if search and not (val.labels.any() and (val.labels == 0).any()):
-        search = False  # too few images to hold any back: the recipe as given
+    sides = recipe_search.input_sides(recipe.size, stride) \
+        if search and board is None and not fixed_size and not recipe.shape else [None]
+    tried = []  # (prepared inputs, search result) per input side
+    for side in sides:
+        label = f" ({side} px)" if len(sides) > 1 else ""
+        prepared = _prepare(recipe if side is None else replace(recipe, size=side, shape=None), stride,
+                            normals, fit_idx, hold_idx, user_val, val_dir, search, seed, progress, label)
+        recipe_s, _, images_s, val_s, synthetic_s = prepared
+        if search and not (val_s.labels.any() and (val_s.labels == 0).any()):
+            search = False  # too few images to hold any back: the recipe as given
+        if not search:
+            tried = [(prepared, None)]
+            break
+        tried.append((prepared, recipe_search.run(
+            recipe_s, images_s, fit_idx, synthetic_s.images, synthetic_s.owner, val_s, budget=budget,
+            seed=seed, progress=lambda what, done, total, label=label: progress(what + label, done, total))))
+    (recipe, shape, images, val, _), searched = tried[recipe_search.choose_side([r for _, r in tried]) if search else 0]
+    if search and len(tried) > 1:
+        searched.table = recipe_search.merge_tables([(p[1], r) for p, r in tried], searched)
+        searched.seconds = round(sum(r.seconds for _, r in tried), 2)
     if search:
-        searched = recipe_search.run(recipe, images, fit_idx, synthetic.images, synthetic.owner, val,
-                                     budget=budget, seed=seed, progress=progress)
         recipe = budget.settle(searched.recipe) if board is not None else searched.recipe
         network = fomo_ad.build_network(recipe)
         fit_features = searched.fit_features
@@ -186,6 +188,30 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
             run.add_file(fomo_ad.HOLDOUT_CELLS, lambda p: _save_array(p, val_cells[held]))
         run.manifest["train_seconds"] = round(time.perf_counter() - started, 2)
     return run
+
+
+def _prepare(recipe, stride, normals, fit_idx, hold_idx, user_val, val_dir, search: bool, seed: int,
+             progress: Progress, label: str = ""):
+    """The recipe with its input shape fixed, the geometry, the normal images at that shape,
+    the validation set and the synthetic anomalies (on the images the search ranks; only the
+    held-back ones' go into the validation set)."""
+    from . import search as recipe_search
+    recipe, shape = geometry.resolve_recipe(recipe, stride, [s.path for s in normals])
+    images = _load(normals, shape, progress, "load train images" + label)
+    progress("make validation set" + label, 0, 1)
+    if search:  # defects on the images the ranking scores (the held-back ones among them)
+        ranked = recipe_search.ranked_images(len(images), hold_idx, seed)
+        synthetic = validation.synthetic_anomalies(images[ranked], seed)
+        synthetic.owner = ranked[synthetic.owner]
+        held_synthetic = synthetic.subset(hold_idx)
+    else:
+        synthetic = held_synthetic = validation.synthetic_anomalies(images[hold_idx], seed)
+    val = validation.build(images[hold_idx], held_synthetic, user_val,
+                           load=lambda p, m: (datasets.load_image(p, shape.shape_hw, shape.resize),
+                                              datasets.load_mask(m, shape.shape_hw, shape.resize)),
+                           user_root=val_dir)
+    progress("make validation set" + label, 1, 1)
+    return recipe, shape, images, val, synthetic
 
 
 def _board_fields(board, base, recipe, density) -> dict:
