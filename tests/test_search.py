@@ -200,3 +200,25 @@ def test_input_sides_and_the_side_tie_rule():
     assert search.choose_side([result(0.90), result(0.80)]) == 0
     assert search.choose_side([result(0.90), result(0.897)]) == 1  # a near-tie: the smaller input
     assert search.choose_side([result(0.80), result(0.95), result(0.93)]) == 1
+
+
+def test_defects_rescaled_to_a_smaller_input_fade_like_real_ones_with_exact_masks():
+    from PIL import Image
+    big = _normals(3, h=96, w=192)
+    small = np.stack([np.asarray(Image.fromarray(im).resize((96, 48), Image.Resampling.BILINEAR)) for im in big])
+    painted = validation.synthetic_anomalies(big, seed=5)
+    painted.images[0] = big[painted.owner[0]]
+    painted.images[0][40, 10:180] = 0  # a one-pixel crack across the part
+    out = validation.rescaled(painted, big, small)
+    assert out.images.shape == (len(painted.images), 48, 96, 3) and out.defects == painted.defects
+    assert np.array_equal(out.owner, painted.owner) and np.array_equal(out.faint, painted.faint)
+    for image, mask, owner in zip(out.images, out.masks, out.owner):
+        assert np.array_equal(mask.astype(bool), (image != small[owner]).any(-1))
+    # the crack halves in width and so fades: at most about half its depth is left per pixel
+    depth_big = (big[painted.owner[0]][40, 10:180].astype(int) - 0).mean()
+    depth_small = (small[out.owner[0]][:, 5:90].astype(int) - out.images[0][:, 5:90]).max(0).mean()
+    assert 0.2 * depth_big < depth_small < 0.7 * depth_big
+    unchanged = validation.Synthetic(big[:1].copy(), np.zeros((1, 96, 192), np.uint8), ["spot"],
+                                     np.array([0]), np.array([False]))
+    back = validation.rescaled(unchanged, big, small)
+    assert np.array_equal(back.images[0], small[0]) and not back.masks.any()

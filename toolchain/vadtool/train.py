@@ -122,10 +122,13 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     sides = recipe_search.input_sides(recipe.size, stride) \
         if search and board is None and not fixed_size and not recipe.shape else [None]
     tried = []  # (prepared inputs, search result) per input side
+    painted = None  # (synthetic anomalies, the images they were painted on) at the largest side
     for side in sides:
         label = f" ({side} px)" if len(sides) > 1 else ""
         prepared = _prepare(recipe if side is None else replace(recipe, size=side, shape=None), stride,
-                            normals, fit_idx, hold_idx, user_val, val_dir, search, seed, progress, label)
+                            normals, fit_idx, hold_idx, user_val, val_dir, search, seed, progress, label,
+                            painted)
+        painted = painted or (prepared[4], prepared[2])
         recipe_s, _, images_s, val_s, synthetic_s = prepared
         if search and not (val_s.labels.any() and (val_s.labels == 0).any()):
             search = False  # too few images to hold any back: the recipe as given
@@ -191,15 +194,19 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
 
 
 def _prepare(recipe, stride, normals, fit_idx, hold_idx, user_val, val_dir, search: bool, seed: int,
-             progress: Progress, label: str = ""):
+             progress: Progress, label: str = "", painted=None):
     """The recipe with its input shape fixed, the geometry, the normal images at that shape,
     the validation set and the synthetic anomalies (on the images the search ranks; only the
-    held-back ones' go into the validation set)."""
+    held-back ones' go into the validation set). painted: (synthetic, images) at a larger
+    shape, whose defects are rescaled to this one rather than painted again."""
     from . import search as recipe_search
     recipe, shape = geometry.resolve_recipe(recipe, stride, [s.path for s in normals])
     images = _load(normals, shape, progress, "load train images" + label)
     progress("make validation set" + label, 0, 1)
-    if search:  # defects on the images the ranking scores (the held-back ones among them)
+    if painted is not None:
+        synthetic = validation.rescaled(painted[0], painted[1], images)
+        held_synthetic = synthetic.subset(hold_idx)
+    elif search:  # defects on the images the ranking scores (the held-back ones among them)
         ranked = recipe_search.ranked_images(len(images), hold_idx, seed)
         synthetic = validation.synthetic_anomalies(images[ranked], seed)
         synthetic.owner = ranked[synthetic.owner]

@@ -97,6 +97,24 @@ def synthetic_anomalies(normals: np.ndarray, seed: int, per_image: int = DEFECTS
                      np.asarray(owner, np.int64), np.asarray(faint, bool))
 
 
+def rescaled(synthetic: Synthetic, painted_on: np.ndarray, normals: np.ndarray) -> Synthetic:
+    """The same defects at another input shape: each defect's change to the image it was
+    painted on (painted_on, indexed by owner) resized bilinearly and added to that image at the
+    new shape (normals). A thin crack fades at a smaller input as a real one would; drawn
+    afresh at the smaller shape it would stay one crisp pixel wide. The mask is again exactly
+    the pixels that changed (it may be empty: the defect vanished)."""
+    from PIL import Image
+    h, w = normals.shape[1:3]
+    images = np.empty((len(synthetic.images), h, w, 3), np.uint8)
+    for i, (image, owner) in enumerate(zip(synthetic.images, synthetic.owner)):
+        change = image.astype(np.float32) - painted_on[owner].astype(np.float32)
+        small = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(change[..., c]), mode="F")
+                                     .resize((w, h), Image.Resampling.BILINEAR)) for c in range(3)], -1)
+        images[i] = np.clip(normals[owner] + small + 0.5, 0, 255).astype(np.uint8)
+    masks = (images != normals[synthetic.owner]).any(-1).astype(np.uint8)
+    return Synthetic(images, masks, list(synthetic.defects), synthetic.owner.copy(), synthetic.faint.copy())
+
+
 def user_folder(root: Path) -> list[tuple[Path, Path | None, int]]:
     """(image, mask or None, label) of a --val folder: DIR/good/ normal, every other
     subfolder anomalous, masks beside the images as <stem>_mask.png."""
