@@ -152,7 +152,7 @@ def test_data_check_prints_image_sizes_and_the_input_shape(bar_data):
     result = run_cli("data", "check", bar_data)
     assert result.exit_code == 0, result.output
     assert "train image sizes: width 192/192/192, height 64/64/64, aspect (w/h) 3.00/3.00/3.00" in result.output
-    assert "train fomo-ad input: 384x128 (WxH, squash)" in result.output
+    assert "train fomo-ad input: 384x128 (WxH, squash), searched against 288x96, 192x64" in result.output
     assert "train classifier input: 288x96 (WxH, squash)" in result.output
 
 

@@ -128,18 +128,26 @@ def data_check(root):
 
 def _echo_sizes(ds) -> None:
     """Image sizes per split and the input shapes the default recipes would train at."""
-    from . import geometry
+    from dataclasses import replace as with_fields
+
+    from . import geometry, search
     from .models import classifier, fomo_ad
     train_paths = [s.path for s in ds.split("train") if s.label == 0]
     for split in ("train", "test"):
         paths = [s.path for s in ds.split(split)]
         if paths:
             click.echo(f"  {split} image sizes: {geometry.describe_sizes(geometry.image_sizes(paths))}")
-    for name, recipe, stride in (("train fomo-ad", fomo_ad.FomoAdRecipe(), fomo_ad.output_stride),
-                                 ("train classifier", classifier.ClassifierRecipe(), classifier.output_stride)):
-        _, shape = geometry.resolve_recipe(recipe, stride(recipe), train_paths)
-        click.echo(f"  {name} input: {shape} (shorter side {recipe.size}, median aspect, "
-                   f"multiples of {stride(recipe)}; --size and --resize change it)")
+    recipe = fomo_ad.FomoAdRecipe()
+    stride = search.output_stride(recipe)
+    sides = search.input_sides(recipe.size, stride)
+    shapes = [geometry.resolve_recipe(with_fields(recipe, size=side), stride, train_paths)[1] for side in sides]
+    click.echo(f"  train fomo-ad input: {shapes[0]}, searched against "
+               f"{', '.join(f'{s.width}x{s.height}' for s in shapes[1:]) or 'no other'} (shorter sides "
+               f"{'/'.join(map(str, sides))}, median aspect, multiples of {stride}; --size fixes it)")
+    recipe = classifier.ClassifierRecipe()
+    _, shape = geometry.resolve_recipe(recipe, classifier.output_stride(recipe), train_paths)
+    click.echo(f"  train classifier input: {shape} (shorter side {recipe.size}, median aspect, "
+               f"multiples of {classifier.output_stride(recipe)}; --size and --resize change it)")
 
 
 @data.command("synth")
