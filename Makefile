@@ -101,7 +101,7 @@ bench: setup
 	$(VENV)/bin/python bench/host_bench.py --out $(BENCH_OUT) $(BENCH_DATA)
 
 # The native runtime on QEMU's Cortex-M4, M7 and M33 (instructions, per MAC by operator type,
-# arena, flash, bit-exact with TFLM): make bench-device [DEVICE_BENCH_MODELS="a.tflite b.tflite"]
+# arena, flash, bit-exact with TFLM; TFLM with CMSIS-NN and reference kernels beside): make bench-device [DEVICE_BENCH_MODELS="a.tflite b.tflite"]
 bench-device: setup
 	@test -n "$(DEVICE_BENCH_MODELS)" || { echo "error: no models; make bench-device DEVICE_BENCH_MODELS=\"a.tflite ...\""; exit 2; }
 	$(VENV)/bin/python bench/device_bench.py $(DEVICE_BENCH_MODELS) --wide --markdown $(BENCH_OUT)/device.md
