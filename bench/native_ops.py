@@ -60,9 +60,10 @@ CFLAGS = ["-mthumb", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffuncti
 
 
 def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False,
-          machine: str = "an386", streaming: str = "auto") -> Path:
+          machine: str = "an386", streaming: str = "auto", in_place: bool = True) -> Path:
     m = MACHINES[machine]
-    write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming)
+    write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming,
+                        in_place=in_place)
     qb = runtime_dir() / "qemu_bench"
     for f in ("startup_m4.c", "bench_main.c", m.ld):
         shutil.copy(qb / f, out / f)

@@ -46,6 +46,9 @@ class ModelInfo:
     # most bytes alive at one operator, and that operator's index)
     plan_order: str = ""
     streamed: list[tuple[int, int]] = field(default_factory=list)  # (conv op, depthwise op) pairs
+    # streamed pairs whose output overwrites their dying input (stream.overlap_limit):
+    # (depthwise op, output offset - input offset in bytes); the arena may be below the live peak
+    in_place: list[tuple[int, int]] = field(default_factory=list)
     live_peak_bytes: int = 0
     live_peak_op: int = 0
 
@@ -87,12 +90,14 @@ def _array_body(values: np.ndarray) -> str:
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                arena_limit: int | None = None, wide_weights: bool = False,
-               streaming: str = "auto") -> Plan:
+               streaming: str = "auto", in_place: bool = True) -> Plan:
     """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
     second arena (vad_arena2), e.g. a board's core-coupled RAM. wide_weights: CONV_2D filters
     stored as int16 (fewer instructions per MAC, twice their flash). streaming: "auto" streams a
     convolution into its depthwise layer where that lowers the arena (stream.py; the plan's
-    info.streamed lists the pairs), "off" never, "all" wherever it can (tests, experiments)."""
+    info.streamed lists the pairs), "off" never, "all" wherever it can (tests, experiments).
+    in_place: a streamed pair's output may overwrite its dying input where the planner finds
+    that lowers the arena (info.in_place lists them; False: never, for comparison)."""
     if streaming not in STREAMING:
         raise ValueError(f"streaming must be one of {', '.join(STREAMING)}, not {streaming!r}")
     g = read_tflite(tflite_path)
@@ -156,21 +161,47 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         # so it cannot collide with a tensor index; it shares the arena, so arena_bytes counts it
         return bufs + [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
 
+    def overlaps_of(steps: list[Step], bufs: list[planner.Buffer]) -> planner.Overlaps:
+        """{(input, output): max delta} of the streamed steps whose input dies with them."""
+        by_key = {b.key: b for b in bufs}
+        found: planner.Overlaps = {}
+        for i, s in enumerate(steps):
+            if not in_place or s.stream is None:
+                continue
+            x, y = find(s.act_inputs[0]), find(s.act_outputs[0])
+            if x != y and x in by_key and y in by_key and by_key[x].last == i and by_key[y].first == i:
+                found[(x, y)] = stream.overlap_limit(steps[i - 1], s)
+        return found
+
+    def plan_of(steps: list[Step]) -> tuple[dict[int, int], int, str, planner.Overlaps]:
+        """The smallest placement of a schedule, with its streamed pairs' overlaps only if they
+        lower the arena, and the overlaps that placement uses."""
+        bufs = arena_buffers(steps)
+        offsets, arena, order = planner.plan_best(bufs)
+        overlaps = overlaps_of(steps, bufs)
+        if overlaps:
+            tried = planner.plan_best(bufs, overlaps=overlaps)
+            if tried[1] < arena:
+                offsets, arena, order = tried
+                used = planner.overlapping(bufs, offsets, overlaps)
+                return offsets, arena, order, {(a, b): overlaps[(a, b)] for a, b, _ in used}
+        return offsets, arena, order, {}
+
     # streaming: each candidate pair kept only where it lowers the arena
     pairs = stream.candidates(steps, g) if streaming != "off" else []
     if streaming == "all":
         chosen = set(pairs)
     else:
-        chosen = stream.choose(pairs, lambda c: planner.plan_best(arena_buffers(stream.apply(steps, c)))[1])
+        chosen = stream.choose(pairs, lambda c: plan_of(stream.apply(steps, c))[1])
     steps = stream.apply(steps, chosen)
     buffers = arena_buffers(steps)
-    offsets, arena, order = planner.plan_best(buffers)
-    planner.check_plan(buffers, offsets, arena)
+    offsets, arena, order, overlaps = plan_of(steps)
+    planner.check_plan(buffers, offsets, arena, overlaps)
     peak, peak_op = planner.live_peak(buffers)
     arena_of = {key: "vad_arena" for key in offsets}
     arena2 = 0
     if arena_limit is not None and arena > arena_limit:
-        tries = {name: planner.plan_regions(buffers, [arena_limit, None], order=name)
+        tries = {name: planner.plan_regions(buffers, [arena_limit, None], order=name, overlaps=overlaps)
                  for name in planner.ORDERS}
         order = min(tries, key=lambda name: (sum(tries[name][1]), tries[name][1][1]))
         placement, (arena, arena2) = tries[order]
@@ -178,7 +209,9 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         arena_of = {key: ("vad_arena", "vad_arena2")[region] for key, (region, _) in placement.items()}
         for region, size in enumerate((arena, arena2)):
             mine = [b for b in buffers if placement[b.key][0] == region]
-            planner.check_plan(mine, offsets, size)
+            planner.check_plan(mine, offsets, size, overlaps)
+        used = planner.overlapping(buffers, offsets, overlaps)
+        overlaps = {(x, y): overlaps[(x, y)] for x, y, _ in used if placement[x][0] == placement[y][0]}
     for i, s in enumerate(steps):
         if s.scratch:
             key = -(i + 1)
@@ -230,6 +263,8 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         streamed=[(steps[i].op.index, steps[i + 1].op.index) for i in sorted(chosen)],
         live_peak_bytes=peak,
         live_peak_op=steps[peak_op].op.index if steps else 0,
+        in_place=[(steps[next(i for i, s in enumerate(steps) if find(s.act_outputs[0]) == y)].op.index,
+                   offsets[y] - offsets[x]) for x, y in sorted(overlaps)],
     )
     return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info)
 
@@ -314,6 +349,7 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
         plan_order=info.plan_order,
         live_peak_bytes=info.live_peak_bytes,
         live_peak_op=info.live_peak_op,
+        in_place=info.in_place,
         arena1_bytes=info.arena_bytes - info.arena2_bytes,
         arena2_bytes=info.arena2_bytes,
         arena2_section=arena2_section,
@@ -336,12 +372,13 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
 
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
                         arena_limit: int | None = None, arena2_section: str | None = None,
-                        wide_weights: bool = False, streaming: str = "auto") -> ModelInfo:
+                        wide_weights: bool = False, streaming: str = "auto",
+                        in_place: bool = True) -> ModelInfo:
     """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
     With arena_limit, what does not fit below it goes to a second arena, placed in the linker
-    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming: see
-    build_plan."""
-    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming)
+    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming,
+    in_place: see build_plan."""
+    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming, in_place)
     c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
