@@ -170,7 +170,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                 continue
             x, y = find(s.act_inputs[0]), find(s.act_outputs[0])
             if x != y and x in by_key and y in by_key and by_key[x].last == i and by_key[y].first == i:
-                found[(x, y)] = stream.overlap_limit(steps[i - 1], s)
+                found[(x, y)] = stream.overlap_limit(dict(steps[i - 1].params), dict(s.params))
         return found
 
     def plan_of(steps: list[Step]) -> tuple[dict[int, int], int, str, planner.Overlaps]:

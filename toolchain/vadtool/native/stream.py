@@ -102,13 +102,13 @@ def dead_input_rows(conv: dict, dw: dict) -> list[int]:
     return dead
 
 
-def overlap_limit(conv: Step, dw: Step) -> int:
+def overlap_limit(c: dict, d: dict) -> int:
     """How far above its input's start a streamed pair's output may start, in bytes, with the
     output never written over input rows still to be read: the largest delta with
     delta + (oy + 1) * output row <= dead rows(oy) * input row for every row oy written
     while input rows remain to be read (the planner's overlap; very negative when the
-    output rows outgrow the input's)."""
-    c, d = dict(conv.params), dict(dw.params)
+    output rows outgrow the input's). c, d: the convolution's and the depthwise layer's
+    parameters (Step.params as a dict; board_fit passes the same fields from Keras)."""
     in_row = c["in_w"] * c["in_c"]
     out_row = d["out_w"] * d["out_c"]
     limits = [dead * in_row - (oy + 1) * out_row
