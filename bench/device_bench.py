@@ -1,15 +1,17 @@
 """The native runtime and its peers on the emulated Cortex-M boards, one table: `make bench-device`.
 
     .venv/bin/python bench/device_bench.py MODEL.tflite [MODEL ...] [--machines an386,an500,an505]
-        [--peers tflm-cmsis_nn,tflm-reference|none] [--tflm-dir DIR] [--wide]
-        [--streaming auto|off|all] [--n 2] [--markdown FILE]
+        [--board-defaults CALIB_DIR] [--peers tflm-cmsis_nn,tflm-reference|none] [--tflm-dir DIR]
+        [--wide] [--streaming auto|off|all] [--n 2] [--markdown FILE]
 
 For every model and QEMU machine (mps2-an386 Cortex-M4, mps2-an500 Cortex-M7, mps2-an505
 Cortex-M33 with DSP; -icount shift=0, so SysTick counts instructions) it builds the model with
 the native runtime (bench/native_ops.py's harness) and with each peer, runs the same N inputs,
 checks every runtime's outputs against the host's TensorFlow Lite Micro interpreter bit for
 bit, and prints instructions, instructions per MAC per operator type, arena, flash and
-bit-exactness. --wide adds rows with the native CONV_2D filters as int16.
+bit-exactness. --wide adds rows with the native CONV_2D filters as int16. --board-defaults
+adds the networks of the boards' default detectors (bench/board_default_net.py: built from the
+pretrained weights, VADTOOL_WEIGHTS, calibrated on the images of CALIB_DIR).
 
 Peers (PEERS): TensorFlow Lite Micro with CMSIS-NN and with its reference kernels
 (bench/tflm_peer.py), compiled from --tflm-dir, else $TFLM_DIR, else the snapshot
@@ -39,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import native_ops as nops  # noqa: E402  (puts toolchain/ on sys.path)
 import tflm_peer  # noqa: E402
+from board_default_net import board_default_models  # noqa: E402
 
 TFLM_SNAPSHOT = HERE.parents[1] / "shared" / "tflm" / "tflite-micro-90b983c.tar.xz"
 
@@ -111,7 +114,7 @@ def native_row(model: Path, machine: str, x: np.ndarray, want: np.ndarray, wide:
                plan.info.weights_bytes, bool((y == want).all()))
 
 
-def markdown(rows: list[Row]) -> str:
+def markdown(rows: list[Row], notes: tuple[str, ...] = ()) -> str:
     head = ["machine", "model", "runtime", "M instr", "instr/MAC", *TYPE_COLUMNS, "arena B",
             "weights B", "image flash B", "bit-exact"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -127,6 +130,8 @@ def markdown(rows: list[Row]) -> str:
         lines.append("TFLM rows: arena = the interpreter's arena_used_bytes; weights = the .tflite "
                      "flatbuffer (TFLM reads it in place); image flash = text + data of the harness "
                      "ELF, both runtimes with the same start-up and newlib.")
+    if notes:
+        lines += [""] + list(notes)
     return "\n".join(lines) + "\n"
 
 
@@ -146,6 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--wide", action="store_true", help="also the CONV_2D filters as int16")
     ap.add_argument("--streaming", default="auto", choices=["auto", "off", "all"],
                     help="convolutions streamed into depthwise layers (auto: where the arena shrinks)")
+    ap.add_argument("--board-defaults", type=Path, metavar="CALIB_DIR",
+                    help="also the boards' default detector networks, calibrated on these images")
     ap.add_argument("--peers", default=",".join(PEERS),
                     help=f"comma-separated peers to run beside the native runtime ({', '.join(PEERS)}), or none")
     ap.add_argument("--tflm-dir", type=Path, help="tflite-micro checkout for the TFLM peers "
@@ -175,13 +182,23 @@ def main(argv=None) -> int:
         if tflm_dir is None:
             print(f"no TFLM checkout (--tflm-dir, TFLM_DIR or {TFLM_SNAPSHOT}): peers skipped", file=sys.stderr)
             peers = []
+    if a.board_defaults and not a.board_defaults.is_dir():
+        print(f"error: --board-defaults: {a.board_defaults} is not a folder of calibration images", file=sys.stderr)
+        return 2
     for model in a.models:
         if not model.is_file():
             print(f"error: model {model} not found; pass .tflite files", file=sys.stderr)
             return 2
     rows: list[Row] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vad_device_bench_") as tmp:
-        for model in a.models:
+        models = list(a.models)
+        if a.board_defaults:
+            for path, boards in board_default_models(Path(tmp), a.board_defaults):
+                models.append(path)
+                notes.append(f"{path.name}: the network of the default detector of {', '.join(boards)} "
+                             "(train fomo-ad --board B on square images; the head is not included)")
+        for model in models:
             plan = nops.build_plan(model)
             rng = np.random.default_rng(0)
             x = rng.integers(-128, 128, (a.n,) + tuple(plan.info.input_shape[1:]), dtype=np.int8)
@@ -197,7 +214,7 @@ def main(argv=None) -> int:
                     work = Path(tmp) / f"{model.stem}_{machine}_{name}"
                     rows.append(PEERS[name](model, machine, x, want, work, tflm_dir))
                     print(markdown(rows[-1:]).splitlines()[2], flush=True)
-    table = markdown(rows)
+    table = markdown(rows, tuple(notes))
     print()
     print(table)
     if a.markdown:
