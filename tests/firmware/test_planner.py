@@ -62,9 +62,11 @@ def test_model_plan_is_valid(backbone035):
     assert p.arena_bytes == (p.info.live_peak_bytes + 15) // 16 * 16
     # the first streamed pair's output over its consumed input rows: below that live peak
     q = build_plan(backbone035)
-    overlaps = {(x, y): d for x, y, d in overlapping(q.buffers, q.offsets, _allowed(q))}
-    check_plan(q.buffers, q.offsets, q.arena_bytes, overlaps)
+    check_plan(q.buffers, q.offsets, q.arena_bytes, q.overlaps)
     assert q.info.in_place and q.arena_bytes < p.arena_bytes
+    assert len(overlapping(q.buffers, q.offsets, q.overlaps)) == len(q.overlaps) == len(q.info.in_place)
+    with pytest.raises(AssertionError):  # they do share memory
+        check_plan(q.buffers, q.offsets, q.arena_bytes)
 
 
 def test_concat_inputs_stay_alive_until_the_concat(build_model):
@@ -100,16 +102,6 @@ def test_regions_keep_the_limit_and_never_overlap(seed):
     assert plan_regions(bufs, [None])[1][0] >= whole  # plan() keeps the best of its orders
     with pytest.raises(ValueError, match="fits no region"):
         plan_regions([Buffer(0, 100, 0, 0)], [50])
-
-
-def _allowed(p) -> dict[tuple[int, int], int]:
-    """The overlaps a plan's streamed steps allow (as codegen derives them)."""
-    found = {}
-    for i, s in enumerate(p.steps):
-        if s.stream is not None:
-            found[(s.act_inputs[0], s.act_outputs[0])] = stream.overlap_limit(dict(p.steps[i - 1].params),
-                                                                              dict(s.params))
-    return found
 
 
 def test_an_output_may_start_within_its_dying_input_up_to_the_limit():
@@ -164,3 +156,28 @@ def test_dead_rows_follow_the_streamed_kernel():
     dw = {"in_h": 24, "k_h": 3, "stride_h": 2, "dil_h": 1, "pad_h": 0, "out_h": 12, "out_w": 12, "out_c": 48}
     assert stream.dead_input_rows(conv, dw)[:11] == [2 * oy + 3 for oy in range(11)]
     assert stream.overlap_limit(conv, dw) == min((2 * oy + 3) * 192 - (oy + 1) * 576 for oy in range(11))
+
+
+def test_row_wise_conv_limit():
+    """A 1x1 convolution run row by row (vad_conv2d_rows_s8) reads input row r while it writes
+    output row r: delta + (r + 1) * out_row <= r * in_row for every row. Narrowing 16 -> 8
+    channels on 48 rows of 48 pixels (768 B in, 384 B out): the first row binds, one output row
+    below the input; widening 8 -> 48 (384 B in, 2304 B out): the last row binds."""
+    from vadtool.native.inplace import row_conv, rows_limit
+    assert rows_limit(48, 768, 384) == -384 == min(r * 768 - (r + 1) * 384 for r in range(48))
+    assert rows_limit(48, 384, 2304) == min(r * 384 - (r + 1) * 2304 for r in range(48)) == 47 * 384 - 48 * 2304
+    assert row_conv({"k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0})
+    assert not row_conv({"k_h": 1, "k_w": 1, "stride_h": 2, "stride_w": 2, "pad_h": 0, "pad_w": 0})
+
+
+def test_row_wise_in_place_convs_are_chosen_only_where_they_lower_the_arena(backbone035):
+    """The 0.35 backbone: its narrowing 1x1 projections run row by row over their inputs (the
+    row-wise kernel, listed in info.in_place), and the arena is below the streamed-only plan's."""
+    from vadtool.native.inplace import KERNEL
+    p = build_plan(backbone035)
+    rows = {s.op.index for s in p.steps if s.kernel == KERNEL}
+    assert rows and rows <= {op for op, _ in p.info.in_place}
+    assert all(s.op.name == "CONV_2D" and s.stream is None for s in p.steps if s.kernel == KERNEL)
+    assert p.arena_bytes < build_plan(backbone035, in_place=False).arena_bytes
+    # a model where no overlap helps keeps the plain kernels
+    assert not any(s.kernel == KERNEL for s in build_plan(backbone035, in_place=False).steps)

@@ -137,7 +137,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     import warnings
 
     from .models.fomo_ad import pool_to_cells
-    from .native import planner, stream
+    from .native import inplace, planner, stream
     from .native.lower import conv_fast_weight_bytes, conv_kpad, conv_scratch_bytes
     from .tfenv import keras
     if arch != "mobilenet_v2":
@@ -235,7 +235,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
              if op + 1 in rings and rings[op + 1][0] == out_k and out_k != out_key
              and last[out_k] == op + 1]
 
-    def arena_of(chosen: set[int]) -> int:
+    def arena_of(chosen: set[int], kinds: frozenset) -> int:
         gone = {convs[op][1] for op in chosen}
         ends = dict(last)
         extra = []
@@ -245,18 +245,29 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
         moved = [(op, nb) for op, nb in scratch if op not in chosen] + extra
         bufs = [planner.Buffer(n, size[k], first[k], ends[k]) for n, k in enumerate(keys) if k not in gone]
         bufs += [planner.Buffer(-(n + 1), nb, op, op) for n, (op, nb) in enumerate(moved)]
-        # a streamed pair's output over its dying input: codegen.build_plan's rule, taken
-        # only where it lowers the arena
+        # outputs over their dying inputs (streamed pairs, row-wise 1x1 convolutions):
+        # codegen.build_plan's rule, taken only where it lowers the arena
         number = {k: n for n, k in enumerate(keys) if k not in gone}
         overlaps = {}
-        for op in chosen:
-            x, y = convs[op][0], geometry[op + 1][1]
-            if x in number and y in number and ends[x] == op + 1:
-                overlaps[(number[x], number[y])] = stream.overlap_limit(geometry[op][0], geometry[op + 1][0])
+        for op, (x, y, _) in convs.items():
+            rows = geometry[op][0]
+            if op in chosen and "stream" in kinds:
+                y, limit = geometry[op + 1][1], stream.overlap_limit(rows, geometry[op + 1][0])
+                at = op + 1
+            elif op not in chosen and "rows" in kinds and rows["k_h"] == 1 and rows["stride_h"] == 1:
+                limit, at = inplace.rows_limit(rows["in_h"], rows["in_w"] * rows["in_c"],
+                                               rows["out_w"] * rows["out_c"]), op
+            else:
+                continue
+            if x in number and y in number and ends[x] == at and first[y] == at:
+                overlaps[(number[x], number[y])] = limit
         arena = planner.plan(bufs)[1]
         return min(arena, planner.plan_best(bufs, overlaps=overlaps)[1]) if overlaps else arena
 
-    arena = arena_of(stream.choose(pairs, arena_of))
+    arena = None
+    for kinds in (frozenset(), frozenset({"stream"}), frozenset({"stream", "rows"})):
+        trial = arena_of(stream.choose(pairs, lambda c: arena_of(c, kinds)), kinds)
+        arena = trial if arena is None else min(arena, trial)
     gh, gw, channels = (int(d) for d in model.output.shape[1:4])
     return NetworkCost(macs=int(macs), weights_bytes=int(weights), arena_bytes=int(arena),
                        input_bytes=int(np.prod(shape_hw)) * 3, output_bytes=gh * gw * channels,
