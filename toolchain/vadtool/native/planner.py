@@ -68,6 +68,9 @@ ORDERS = {
     "first use": lambda b: (b.first, -b.size, b.key),
     "longest lived first": lambda b: (-(b.last - b.first), -b.size, b.key),
     "largest size x lifetime first": lambda b: (-b.size * (b.last - b.first + 1), b.key),
+    # outputs before the inputs they may overlap (an overlap that starts below its input
+    # needs the output placed first: FOMO-AD 0.35 at 96 px, 53,024 -> 45,888 B)
+    "reverse first use": lambda b: (-b.first, -b.size, b.key),
 }
 
 
