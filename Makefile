@@ -35,6 +35,8 @@ SYSTEM_PACKAGES := bash scripts/system_packages.sh
 
 # Reference models for bench-device (../shared/models on the development machines).
 DEVICE_BENCH_MODELS ?= $(wildcard ../shared/models/vww_96_int8.tflite ../shared/models/fomo_ad_mnv2_035_96_int8.tflite)
+# ... and the boards' default detector networks, calibrated on these images (empty: left out)
+DEVICE_BENCH_CALIB ?= $(firstword $(wildcard ../shared/data/*/train/good))
 
 .PHONY: setup system-packages demo test quantize bench bench-device clean
 
@@ -101,10 +103,11 @@ bench: setup
 	$(VENV)/bin/python bench/host_bench.py --out $(BENCH_OUT) $(BENCH_DATA)
 
 # The native runtime on QEMU's Cortex-M4, M7 and M33 (instructions, per MAC by operator type,
-# arena, flash, bit-exact with TFLM): make bench-device [DEVICE_BENCH_MODELS="a.tflite b.tflite"]
+# arena, flash, bit-exact with TFLM; TFLM with CMSIS-NN and reference kernels beside): make bench-device [DEVICE_BENCH_MODELS="a.tflite b.tflite"]
 bench-device: setup
 	@test -n "$(DEVICE_BENCH_MODELS)" || { echo "error: no models; make bench-device DEVICE_BENCH_MODELS=\"a.tflite ...\""; exit 2; }
-	$(VENV)/bin/python bench/device_bench.py $(DEVICE_BENCH_MODELS) --wide --markdown $(BENCH_OUT)/device.md
+	$(VENV)/bin/python bench/device_bench.py $(DEVICE_BENCH_MODELS) --wide --markdown $(BENCH_OUT)/device.md \
+		$(if $(DEVICE_BENCH_CALIB),--board-defaults $(DEVICE_BENCH_CALIB))
 
 clean:
 	rm -rf out build

@@ -1,23 +1,30 @@
-"""Native runtime on the emulated Cortex-M boards, one table: `make bench-device`.
+"""The native runtime and its peers on the emulated Cortex-M boards, one table: `make bench-device`.
 
     .venv/bin/python bench/device_bench.py MODEL.tflite [MODEL ...] [--machines an386,an500,an505]
+        [--board-defaults CALIB_DIR] [--peers tflm-cmsis_nn,tflm-reference|none] [--tflm-dir DIR]
         [--wide] [--streaming auto|off|all] [--n 2] [--markdown FILE]
 
 For every model and QEMU machine (mps2-an386 Cortex-M4, mps2-an500 Cortex-M7, mps2-an505
 Cortex-M33 with DSP; -icount shift=0, so SysTick counts instructions) it builds the model with
-the native runtime (bench/native_ops.py's harness), runs N inputs, checks the outputs against
-TensorFlow Lite Micro bit for bit, and prints instructions, instructions per MAC per operator
-type, arena, flash and bit-exactness. --wide adds rows with the CONV_2D filters as int16.
+the native runtime (bench/native_ops.py's harness) and with each peer, runs the same N inputs,
+checks every runtime's outputs against the host's TensorFlow Lite Micro interpreter bit for
+bit, and prints instructions, instructions per MAC per operator type, arena, flash and
+bit-exactness. --wide adds rows with the native CONV_2D filters as int16. --board-defaults
+adds the networks of the boards' default detectors (bench/board_default_net.py: built from the
+pretrained weights, VADTOOL_WEIGHTS, calibrated on the images of CALIB_DIR).
 
-Peers: PEERS is the slot for other runtimes measured the same way (TFLM with and without
-CMSIS-NN built from ../shared/tflm). Each entry is a function (model, machine, x) -> Row or
-None; none is wired in here yet, and the table says so.
+Peers (PEERS): TensorFlow Lite Micro with CMSIS-NN and with its reference kernels
+(bench/tflm_peer.py), compiled from --tflm-dir, else $TFLM_DIR, else the snapshot
+../shared/tflm/tflite-micro-90b983c.tar.xz unpacked into ~/.cache/vadtool/tflm/src (the
+objects are cached there too: the first run per CPU compiles for some minutes). TFLM's arena
+is what its interpreter reports (arena_used_bytes); its per-type counts come from TFLM's
+profiler, one event per operator.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,14 +38,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def _native_ops():
-    spec = importlib.util.spec_from_file_location("native_ops", HERE / "native_ops.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(HERE))
+import native_ops as nops  # noqa: E402  (puts toolchain/ on sys.path)
+import tflm_peer  # noqa: E402
+from board_default_net import board_default_models  # noqa: E402
 
-
-nops = _native_ops()
+TFLM_SNAPSHOT = HERE.parents[1] / "shared" / "tflm" / "tflite-micro-90b983c.tar.xz"
 
 # operator types shown as columns (instructions per MAC); the rest count in the total only
 TYPE_COLUMNS = ("CONV_2D 1x1", "CONV_2D 3x3", "DEPTHWISE 3x3 s1", "DEPTHWISE 3x3 s2",
@@ -59,9 +64,30 @@ class Row:
     exact: bool | None = None
 
 
-# Other runtimes, each a function (model path, machine name, inputs) -> Row or None. The TFLM
-# peer (with and without CMSIS-NN, from ../shared/tflm) is wired in here.
-PEERS: list[Callable[[Path, str, np.ndarray], Row | None]] = []
+Peer = Callable[[Path, str, np.ndarray, np.ndarray, Path, Path], Row]
+
+
+def tflm_peer_row(kernels: str) -> Peer:
+    """TFLM with this kernel set as a peer: (model, machine, x, want, work, tflm_dir) -> Row."""
+    def row(model: Path, machine: str, x: np.ndarray, want: np.ndarray, work: Path, tflm_dir: Path) -> Row:
+        elf = tflm_peer.build(model, work, kernels=kernels, machine=machine, tflm_dir=tflm_dir)
+        got = tflm_peer.run(elf, x, machine=machine)
+        per_tick = nops.MACHINES[machine].instr_per_tick
+        plain = nops.build_plan(model, streaming="off")  # one step per operator, for MACs and types
+        by_type: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+        for s in plain.steps:
+            if s.op.index in got.ops:  # TFLM's events are the operators in execution order
+                by_type[nops.op_type(s)][0] += got.ops[s.op.index][1] * per_tick
+            by_type[nops.op_type(s)][1] += s.macs
+        return Row(machine, model.name, f"tflm {kernels}", got.runs[-1] * per_tick, plain.info.macs,
+                   {k: v[0] / v[1] for k, v in by_type.items() if v[1]}, got.arena_used, _flash(elf),
+                   model.stat().st_size, bool((got.outputs == want).all()))
+    row.__name__ = f"tflm_{kernels}"
+    return row
+
+
+# Other runtimes measured the same way, by name (--peers).
+PEERS: dict[str, Peer] = {f"tflm-{k}": tflm_peer_row(k) for k in ("cmsis_nn", "reference")}
 
 
 def _flash(elf: Path) -> int:
@@ -88,7 +114,7 @@ def native_row(model: Path, machine: str, x: np.ndarray, want: np.ndarray, wide:
                plan.info.weights_bytes, bool((y == want).all()))
 
 
-def markdown(rows: list[Row]) -> str:
+def markdown(rows: list[Row], notes: tuple[str, ...] = ()) -> str:
     head = ["machine", "model", "runtime", "M instr", "instr/MAC", *TYPE_COLUMNS, "arena B",
             "weights B", "image flash B", "bit-exact"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -99,11 +125,23 @@ def markdown(rows: list[Row]) -> str:
                  str(r.arena), str(r.weights), str(r.flash),
                  {True: "yes", False: "NO", None: "n/a"}[r.exact]]
         lines.append("| " + " | ".join(cells) + " |")
-    if not PEERS:
+    if any(r.runtime.startswith("tflm") for r in rows):
         lines.append("")
-        lines.append("Peers: none wired in (bench/device_bench.py PEERS is the slot for TFLM "
-                     "with and without CMSIS-NN).")
+        lines.append("TFLM rows: arena = the interpreter's arena_used_bytes; weights = the .tflite "
+                     "flatbuffer (TFLM reads it in place); image flash = text + data of the harness "
+                     "ELF, both runtimes with the same start-up and newlib.")
+    if notes:
+        lines += [""] + list(notes)
     return "\n".join(lines) + "\n"
+
+
+def find_tflm(option: Path | None) -> Path | None:
+    """--tflm-dir, else $TFLM_DIR, else ../shared/tflm's snapshot unpacked into the cache; None
+    when there is none (the peers are skipped, saying so)."""
+    from vadtool.tflm_build import tflm_root, unpack_snapshot
+    if option or os.environ.get("TFLM_DIR"):
+        return tflm_root(option)
+    return unpack_snapshot(TFLM_SNAPSHOT) if TFLM_SNAPSHOT.is_file() else None
 
 
 def main(argv=None) -> int:
@@ -113,6 +151,12 @@ def main(argv=None) -> int:
     ap.add_argument("--wide", action="store_true", help="also the CONV_2D filters as int16")
     ap.add_argument("--streaming", default="auto", choices=["auto", "off", "all"],
                     help="convolutions streamed into depthwise layers (auto: where the arena shrinks)")
+    ap.add_argument("--board-defaults", type=Path, metavar="CALIB_DIR",
+                    help="also the boards' default detector networks, calibrated on these images")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help=f"comma-separated peers to run beside the native runtime ({', '.join(PEERS)}), or none")
+    ap.add_argument("--tflm-dir", type=Path, help="tflite-micro checkout for the TFLM peers "
+                    "(default $TFLM_DIR, else ../shared/tflm's snapshot)")
     ap.add_argument("--n", type=int, default=2, help="inputs per run (random, the last all -128)")
     ap.add_argument("--markdown", type=Path, help="also write the table here")
     a = ap.parse_args(argv)
@@ -122,13 +166,39 @@ def main(argv=None) -> int:
             print(f"error: --machines: unknown machine {m!r}; known: {', '.join(nops.MACHINES)}",
                   file=sys.stderr)
             return 2
+    peers = [] if a.peers == "none" else a.peers.split(",")
+    for p in peers:
+        if p not in PEERS:
+            print(f"error: --peers: unknown peer {p!r}; known: {', '.join(PEERS)} or none", file=sys.stderr)
+            return 2
+    tflm_dir = None
+    if peers:
+        from vadtool.errors import VadError
+        try:
+            tflm_dir = find_tflm(a.tflm_dir)
+        except VadError as exc:
+            print(f"error: --tflm-dir: {exc}", file=sys.stderr)
+            return 2
+        if tflm_dir is None:
+            print(f"no TFLM checkout (--tflm-dir, TFLM_DIR or {TFLM_SNAPSHOT}): peers skipped", file=sys.stderr)
+            peers = []
+    if a.board_defaults and not a.board_defaults.is_dir():
+        print(f"error: --board-defaults: {a.board_defaults} is not a folder of calibration images", file=sys.stderr)
+        return 2
     for model in a.models:
         if not model.is_file():
             print(f"error: model {model} not found; pass .tflite files", file=sys.stderr)
             return 2
     rows: list[Row] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vad_device_bench_") as tmp:
-        for model in a.models:
+        models = list(a.models)
+        if a.board_defaults:
+            for path, boards in board_default_models(Path(tmp), a.board_defaults):
+                models.append(path)
+                notes.append(f"{path.name}: the network of the default detector of {', '.join(boards)} "
+                             "(train fomo-ad --board B on square images; the head is not included)")
+        for model in models:
             plan = nops.build_plan(model)
             rng = np.random.default_rng(0)
             x = rng.integers(-128, 128, (a.n,) + tuple(plan.info.input_shape[1:]), dtype=np.int8)
@@ -140,11 +210,11 @@ def main(argv=None) -> int:
                     work.mkdir()
                     rows.append(native_row(model, machine, x, want, wide, work, a.streaming))
                     print(markdown(rows[-1:]).splitlines()[2], flush=True)
-                for peer in PEERS:
-                    row = peer(model, machine, x)
-                    if row is not None:
-                        rows.append(row)
-    table = markdown(rows)
+                for name in peers:
+                    work = Path(tmp) / f"{model.stem}_{machine}_{name}"
+                    rows.append(PEERS[name](model, machine, x, want, work, tflm_dir))
+                    print(markdown(rows[-1:]).splitlines()[2], flush=True)
+    table = markdown(rows, tuple(notes))
     print()
     print(table)
     if a.markdown:

@@ -60,9 +60,10 @@ CFLAGS = ["-mthumb", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffuncti
 
 
 def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False,
-          machine: str = "an386", streaming: str = "auto") -> Path:
+          machine: str = "an386", streaming: str = "auto", in_place: bool = True) -> Path:
     m = MACHINES[machine]
-    write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming)
+    write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming,
+                        in_place=in_place)
     qb = runtime_dir() / "qemu_bench"
     for f in ("startup_m4.c", "bench_main.c", m.ld):
         shutil.copy(qb / f, out / f)
@@ -77,9 +78,9 @@ def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: boo
     return elf
 
 
-def run(elf: Path, x: np.ndarray, timeout: float = 600,
-        machine: str = "an386") -> tuple[np.ndarray, list[int], dict]:
-    """Outputs, SysTick ticks per run, {op index: (name, ticks of the last run)}."""
+def run_qemu(elf: Path, x: np.ndarray, timeout: float = 600, machine: str = "an386") -> str:
+    """Run a harness (this one's or bench/tflm_peer.py's) on inputs x in the ELF's folder under
+    -icount shift=0; its printed lines (RUN/OP/... then DONE). outputs.bin is left beside it."""
     work = elf.parent
     (work / "inputs.bin").write_bytes(np.ascontiguousarray(x).tobytes())
     proc = subprocess.run(
@@ -87,13 +88,23 @@ def run(elf: Path, x: np.ndarray, timeout: float = 600,
          "shift=0", "-monitor", "none", "-serial", "none", "-kernel", str(elf)],
         cwd=work, capture_output=True, text=True, timeout=timeout,
     )
-    text = proc.stdout
-    if "DONE" not in text:
-        raise RuntimeError(f"qemu run failed: {text[-2000:]} {proc.stderr[-2000:]}")
+    if "DONE" not in proc.stdout:
+        raise RuntimeError(f"qemu run failed: {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def parse_run(text: str, work: Path, n: int) -> tuple[np.ndarray, list[int], dict]:
+    """Outputs, SysTick ticks per run, {op index: (name, ticks of the last run)}."""
     runs = [int(m) for m in re.findall(r"RUN \d+ ticks (\d+)", text)]
     ops = {int(i): (name, int(t)) for i, name, t in re.findall(r"OP (\d+) (\S+) (\d+)", text)}
     y = np.frombuffer((work / "outputs.bin").read_bytes(), np.int8)
-    return y.reshape(len(x), -1), runs, ops
+    return y.reshape(n, -1), runs, ops
+
+
+def run(elf: Path, x: np.ndarray, timeout: float = 600,
+        machine: str = "an386") -> tuple[np.ndarray, list[int], dict]:
+    """Outputs, SysTick ticks per run, {op index: (name, ticks of the last run)}."""
+    return parse_run(run_qemu(elf, x, timeout, machine), elf.parent, len(x))
 
 
 def op_type(step) -> str:

@@ -21,6 +21,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+TFLM_SNAPSHOT = SHARED / "tflm" / "tflite-micro-90b983c.tar.xz"
+
+
+@pytest.fixture(scope="session")
+def tflm_dir() -> Path:
+    """A TFLite Micro checkout: $TFLM_DIR, else the pinned snapshot in ../shared/tflm unpacked
+    once into vadtool's cache (outside the clone; the build writes nothing into it)."""
+    from vadtool.tflm_build import unpack_snapshot
+    if os.environ.get("TFLM_DIR"):
+        return Path(os.environ["TFLM_DIR"])
+    if not TFLM_SNAPSHOT.is_file():
+        pytest.skip(f"no TFLite Micro checkout: set TFLM_DIR or provide {TFLM_SNAPSHOT}")
+    return unpack_snapshot(TFLM_SNAPSHOT)
+
+
 def weights_dir() -> Path | None:
     env = os.environ.get("VADTOOL_WEIGHTS")
     if env and Path(env).exists():

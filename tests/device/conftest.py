@@ -97,33 +97,3 @@ def tiny_runs(tmp_path_factory, synth_data, weights):
         quantize(out)
         runs[size] = out
     return runs
-
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-TFLM_SNAPSHOT = SHARED / "tflm" / "tflite-micro-90b983c.tar.xz"
-
-
-@pytest.fixture(scope="session")
-def tflm_dir() -> Path:
-    """A TFLite Micro checkout: $TFLM_DIR, else the pinned snapshot in ../shared/tflm unpacked
-    once into vadtool's cache (outside the clone; the build writes nothing into it)."""
-    import os
-    import tarfile
-    import tempfile
-
-    from vadtool.tflm_build import cache_root
-    if os.environ.get("TFLM_DIR"):
-        return Path(os.environ["TFLM_DIR"])
-    if not TFLM_SNAPSHOT.is_file():
-        pytest.skip(f"no TFLite Micro checkout: set TFLM_DIR or provide {TFLM_SNAPSHOT}")
-    dest = cache_root() / "src" / TFLM_SNAPSHOT.name.removesuffix(".tar.xz")
-    if not (dest / "tensorflow" / "lite" / "micro" / "micro_interpreter.h").is_file():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        with tarfile.open(TFLM_SNAPSHOT) as tar:
-            tar.extractall(tmp, filter="data")
-        try:
-            tmp.rename(dest)  # atomic: a parallel session either wins or finds it complete
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return dest

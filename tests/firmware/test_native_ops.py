@@ -157,6 +157,41 @@ def test_streamed_schedule_gives_the_plain_bytes(kind, size, build_model, tmp_pa
             assert (got[op_index] == plain_out[op_index]).all()
 
 
+VWW = ROOT.parent / "shared" / "models" / "vww_96_int8.tflite"  # MLPerf Tiny VWW, on the dev machines
+
+
+def _in_place_model(which: str, build_model) -> tuple[Path, str]:
+    """(model, streaming) whose plan puts a streamed pair's output over its input: the 0.35
+    backbone with every pair streamed (the first 3x3 stride-2 pair, output below its input;
+    a 1x1 expansion into a stride-2 depthwise layer), VWW as planned (output inside its input)."""
+    if which == "vww":
+        if not VWW.is_file():
+            pytest.skip(f"no {VWW}")
+        return VWW, "auto"
+    return build_model("backbone035", 96), "all"
+
+
+@pytest.mark.parametrize("which", ["backbone035", "vww"])
+def test_in_place_schedule_gives_the_plain_bytes(which, build_model, tmp_path):
+    """The planner's in-place schedule (a streamed pair writing over the input rows it has
+    consumed) computes every tensor as TFLM and the plain schedule do, fast and reference."""
+    model, streaming = _in_place_model(which, build_model)
+    plan = build_plan(model, streaming=streaming)
+    plain = build_plan(model, streaming="off")
+    assert plan.info.in_place and plan.arena_bytes < build_plan(model, streaming=streaming, in_place=False).arena_bytes
+    outputs = _computed_outputs(plan)
+    last = plan.steps[-1].op.index
+    batch = input_batch(96, n_random=1, n_real=1, seed=13)
+    for x in (batch["random"][0], batch.get("real", batch["random"])[0]):
+        want = _tflm_tensors(model, x, outputs)
+        for fast in (True, False):
+            got = _native_tensors(_debug_build(model, tmp_path / f"in_place{fast}", fast, streaming=streaming), x)
+            ref = _native_tensors(_debug_build(model, tmp_path / f"plain{fast}", fast, streaming="off"), x)
+            for op_index in outputs:
+                assert (got[op_index] == want[op_index]).all(), f"fast={fast} op {op_index}"
+            assert (got[last] == ref[last]).all() and len(plain.info.in_place) == 0
+
+
 def test_zoo_covers_the_operators(build_model):
     ops = set(build_plan(build_model("zoo1", 33)).info.ops)
     assert {"PAD", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MEAN",
@@ -219,6 +254,21 @@ def test_cortex_m4_dsp_path_bit_exact_in_qemu(kind, size, build_model, tmp_path)
     want = tflm_outputs(model, x).reshape(y.shape)
     assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
     assert len(runs) == len(x) and min(runs) > 0
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("which", ["backbone035", "vww"])
+def test_in_place_schedule_bit_exact_in_qemu(which, build_model, tmp_path):
+    """On Cortex-M4 (DSP kernels) the in-place schedule answers as the plain one and TFLM."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model, streaming = _in_place_model(which, build_model)
+    x = np.concatenate([v[:1] for v in input_batch(96, n_random=1, n_real=1, seed=17).values()])
+    y, _, _ = bench.run(bench.build(model, tmp_path / "in_place", streaming=streaming), x)
+    plain, _, _ = bench.run(bench.build(model, tmp_path / "plain", streaming="off"), x)
+    want = tflm_outputs(model, x).reshape(y.shape)
+    assert (y == want).all() and (y == plain).all(), f"{int((y != want).sum())} elements differ"
 
 
 @pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from vadtool.native import build_plan
-from vadtool.native.planner import Buffer, check_plan, plan
+from vadtool.native import stream
+from vadtool.native.planner import Buffer, check_plan, overlapping, plan, plan_best
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -55,10 +56,17 @@ def test_model_plan_is_valid(backbone035):
     assert plain.arena_bytes == plain.info.live_peak_bytes == 48 * 48 * 48 + 24 * 24 * 48
     # streamed, the 48x48x48 expansion (and the first convolution's output) never exist whole:
     # below 89 KB (0.6x TFLM's arena), at the live peak of that schedule
-    p = build_plan(backbone035)
+    p = build_plan(backbone035, in_place=False)
     check_plan(p.buffers, p.offsets, p.arena_bytes)
-    assert p.info.streamed and p.arena_bytes <= 89 * 1024
+    assert p.info.streamed and p.arena_bytes <= 89 * 1024 and not p.info.in_place
     assert p.arena_bytes == (p.info.live_peak_bytes + 15) // 16 * 16
+    # the first streamed pair's output over its consumed input rows: below that live peak
+    q = build_plan(backbone035)
+    check_plan(q.buffers, q.offsets, q.arena_bytes, q.overlaps)
+    assert q.info.in_place and q.arena_bytes < p.arena_bytes
+    assert len(overlapping(q.buffers, q.offsets, q.overlaps)) == len(q.overlaps) == len(q.info.in_place)
+    with pytest.raises(AssertionError):  # they do share memory
+        check_plan(q.buffers, q.offsets, q.arena_bytes)
 
 
 def test_concat_inputs_stay_alive_until_the_concat(build_model):
@@ -94,3 +102,82 @@ def test_regions_keep_the_limit_and_never_overlap(seed):
     assert plan_regions(bufs, [None])[1][0] >= whole  # plan() keeps the best of its orders
     with pytest.raises(ValueError, match="fits no region"):
         plan_regions([Buffer(0, 100, 0, 0)], [50])
+
+
+def test_an_output_may_start_within_its_dying_input_up_to_the_limit():
+    """X dies at op 1, where Y is made; Y may start up to 96 bytes above X's start: the arena
+    shrinks to X's size, and check_plan refuses the same placement without the allowance or
+    beyond the limit."""
+    bufs = [Buffer(0, 1024, 0, 1), Buffer(1, 512, 1, 2), Buffer(2, 256, 0, 2)]
+    _, plain_arena = plan(bufs)
+    offsets, arena, _ = plan_best(bufs, overlaps={(0, 1): 96})
+    assert plain_arena == 1024 + 512 + 256 and arena == 1024 + 256
+    assert 0 <= offsets[1] - offsets[0] <= 96
+    check_plan(bufs, offsets, arena, {(0, 1): 96})
+    with pytest.raises(AssertionError):
+        check_plan(bufs, offsets, arena)
+    with pytest.raises(AssertionError):
+        check_plan(bufs, {0: 0, 1: 112, 2: 1024}, 1280, {(0, 1): 96})
+    # a negative limit: the output may only start below its input (and end inside it)
+    offsets, arena, _ = plan_best(bufs, overlaps={(0, 1): -256})
+    check_plan(bufs, offsets, arena, {(0, 1): -256})
+    assert offsets[1] - offsets[0] <= -256 or offsets[1] >= offsets[0] + 1024
+    assert arena <= plain_arena
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_overlaps_are_kept(seed):
+    rng = np.random.default_rng(seed)
+    bufs = []
+    for k in range(int(rng.integers(2, 30))):
+        a = int(rng.integers(0, 20))
+        bufs.append(Buffer(k, int(rng.integers(1, 5000)), a, a + int(rng.integers(0, 5))))
+    overlaps = {(x.key, y.key): int(rng.integers(-y.size, x.size)) for x in bufs for y in bufs
+                if x.key != y.key and x.last == y.first and rng.random() < 0.5}
+    offsets, arena, _ = plan_best(bufs, overlaps=overlaps)
+    check_plan(bufs, offsets, arena, overlaps)
+    assert all(off % 16 == 0 for off in offsets.values())
+
+
+def test_dead_rows_follow_the_streamed_kernel():
+    """VWW's first pair (3x3 stride-2 convolution, 96 rows of 96x3 with no top padding, into a
+    3x3 stride-1 depthwise layer on its 48 rows of 48x8, padding 1): writing output row oy,
+    vad_conv_dw_s8 has made convolution rows up to oy + 1, which read input rows up to 2 oy + 4;
+    the next one starts at input row 2 oy + 4. Input rows are 288 bytes, output rows 384: the
+    output may start 4 * 288 - 384 = 768 bytes above the input (the limit is at oy = 0)."""
+    conv = {"in_h": 96, "in_w": 96, "in_c": 3, "k_h": 3, "stride_h": 2, "dil_h": 1, "pad_h": 0}
+    dw = {"in_h": 48, "k_h": 3, "stride_h": 1, "dil_h": 1, "pad_h": 1, "out_h": 48, "out_w": 48, "out_c": 8}
+    dead = stream.dead_input_rows(conv, dw)
+    assert dead[:46] == [2 * oy + 4 for oy in range(46)] and dead[46:] == [96, 96]
+    assert stream.overlap_limit(conv, dw) == 768
+    # a 1x1 expansion (rows 1:1) into a stride-2 depthwise layer, pad 0: row oy needs conv rows
+    # up to 2 oy + 2; output rows (half as wide, 6x the channels) outgrow the input's: negative
+    conv = {"in_h": 24, "in_w": 24, "in_c": 8, "k_h": 1, "stride_h": 1, "dil_h": 1, "pad_h": 0}
+    dw = {"in_h": 24, "k_h": 3, "stride_h": 2, "dil_h": 1, "pad_h": 0, "out_h": 12, "out_w": 12, "out_c": 48}
+    assert stream.dead_input_rows(conv, dw)[:11] == [2 * oy + 3 for oy in range(11)]
+    assert stream.overlap_limit(conv, dw) == min((2 * oy + 3) * 192 - (oy + 1) * 576 for oy in range(11))
+
+
+def test_row_wise_conv_limit():
+    """A 1x1 convolution run row by row (vad_conv2d_rows_s8) reads input row r while it writes
+    output row r: delta + (r + 1) * out_row <= r * in_row for every row. Narrowing 16 -> 8
+    channels on 48 rows of 48 pixels (768 B in, 384 B out): the first row binds, one output row
+    below the input; widening 8 -> 48 (384 B in, 2304 B out): the last row binds."""
+    from vadtool.native.inplace import row_conv, rows_limit
+    assert rows_limit(48, 768, 384) == -384 == min(r * 768 - (r + 1) * 384 for r in range(48))
+    assert rows_limit(48, 384, 2304) == min(r * 384 - (r + 1) * 2304 for r in range(48)) == 47 * 384 - 48 * 2304
+    assert row_conv({"k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0})
+    assert not row_conv({"k_h": 1, "k_w": 1, "stride_h": 2, "stride_w": 2, "pad_h": 0, "pad_w": 0})
+
+
+def test_row_wise_in_place_convs_are_chosen_only_where_they_lower_the_arena(backbone035):
+    """The 0.35 backbone: its narrowing 1x1 projections run row by row over their inputs (the
+    row-wise kernel, listed in info.in_place), and the arena is below the streamed-only plan's."""
+    from vadtool.native.inplace import KERNEL
+    p = build_plan(backbone035)
+    rows = {s.op.index for s in p.steps if s.kernel == KERNEL}
+    assert rows and rows <= {op for op, _ in p.info.in_place}
+    assert all(s.op.name == "CONV_2D" and s.stream is None for s in p.steps if s.kernel == KERNEL)
+    assert p.arena_bytes < build_plan(backbone035, in_place=False).arena_bytes
+    # a model where no overlap helps keeps the plain kernels
+    assert not any(s.kernel == KERNEL for s in build_plan(backbone035, in_place=False).steps)

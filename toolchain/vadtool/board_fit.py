@@ -137,7 +137,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     import warnings
 
     from .models.fomo_ad import pool_to_cells
-    from .native import planner, stream
+    from .native import inplace, planner, stream
     from .native.lower import conv_fast_weight_bytes, conv_kpad, conv_scratch_bytes
     from .tfenv import keras
     if arch != "mobilenet_v2":
@@ -163,6 +163,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
     scratch: list[tuple[int, int]] = []  # (op, bytes): im2col columns alive during one op
     convs: dict[int, tuple[object, object, int]] = {}  # conv op -> (input key, output key, scratch)
     rings: dict[int, tuple[object, int]] = {}  # depthwise op -> (input key, ring bytes)
+    geometry: dict[int, tuple[dict, object]] = {}  # conv and depthwise op -> (rows, output key)
     macs = weights = step = 0
     work: dict[str, int] = {}
 
@@ -207,6 +208,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             direct = kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk
             scratch.append((step, conv_scratch_bytes(kpad, direct)))
             convs[step] = (key_of[id(ins[0])], id(out), scratch[-1][1])
+            geometry[step] = (_rows(layer, ins[0], out), id(out))
             conv = "conv_1x1" if kh == kw == 1 else "conv_first" if int(ins[0].shape[-1]) <= 4 else "conv"
             count(conv, oh * ow * oc * kk)
             count(conv + "_out", oh * ow * oc)
@@ -216,6 +218,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             macs += oh * ow * oc * kh * kw
             in_w, in_c = int(ins[0].shape[2]), int(ins[0].shape[3])
             rings[step] = (key_of[id(ins[0])], stream.ring_rows(kh, layer.dilation_rate[0]) * in_w * in_c)
+            geometry[step] = (_rows(layer, ins[0], out), id(out))
             count("depthwise", oh * ow * oc * kh * kw)
             count("depthwise_out", oh * ow * oc)
         elif kind == "AveragePooling2D":
@@ -232,7 +235,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
              if op + 1 in rings and rings[op + 1][0] == out_k and out_k != out_key
              and last[out_k] == op + 1]
 
-    def arena_of(chosen: set[int]) -> int:
+    def arena_of(chosen: set[int], kinds: frozenset) -> int:
         gone = {convs[op][1] for op in chosen}
         ends = dict(last)
         extra = []
@@ -242,9 +245,29 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
         moved = [(op, nb) for op, nb in scratch if op not in chosen] + extra
         bufs = [planner.Buffer(n, size[k], first[k], ends[k]) for n, k in enumerate(keys) if k not in gone]
         bufs += [planner.Buffer(-(n + 1), nb, op, op) for n, (op, nb) in enumerate(moved)]
-        return planner.plan(bufs)[1]
+        # outputs over their dying inputs (streamed pairs, row-wise 1x1 convolutions):
+        # codegen.build_plan's rule, taken only where it lowers the arena
+        number = {k: n for n, k in enumerate(keys) if k not in gone}
+        overlaps = {}
+        for op, (x, y, _) in convs.items():
+            rows = geometry[op][0]
+            if op in chosen and "stream" in kinds:
+                y, limit = geometry[op + 1][1], stream.overlap_limit(rows, geometry[op + 1][0])
+                at = op + 1
+            elif op not in chosen and "rows" in kinds and rows["k_h"] == 1 and rows["stride_h"] == 1:
+                limit, at = inplace.rows_limit(rows["in_h"], rows["in_w"] * rows["in_c"],
+                                               rows["out_w"] * rows["out_c"]), op
+            else:
+                continue
+            if x in number and y in number and ends[x] == at and first[y] == at:
+                overlaps[(number[x], number[y])] = limit
+        arena = planner.plan(bufs)[1]
+        return min(arena, planner.plan_best(bufs, overlaps=overlaps)[1]) if overlaps else arena
 
-    arena = arena_of(stream.choose(pairs, arena_of))
+    arena = None
+    for kinds in (frozenset(), frozenset({"stream"}), frozenset({"stream", "rows"})):
+        trial = arena_of(stream.choose(pairs, lambda c: arena_of(c, kinds)), kinds)
+        arena = trial if arena is None else min(arena, trial)
     gh, gw, channels = (int(d) for d in model.output.shape[1:4])
     return NetworkCost(macs=int(macs), weights_bytes=int(weights), arena_bytes=int(arena),
                        input_bytes=int(np.prod(shape_hw)) * 3, output_bytes=gh * gw * channels,
@@ -252,6 +275,24 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
 
 
 # ------------------------------------------------------------------ the head and the whole
+
+def _rows(layer, x, out) -> dict:
+    """The row geometry of a Keras convolution as the native runtime's parameters name it
+    (stream.overlap_limit's fields): a ZeroPadding2D before it is its top padding, as the
+    converter folds it in."""
+    top = 0
+    producer = getattr(getattr(x, "_keras_history", None), "operation", None)
+    if type(producer).__name__ == "ZeroPadding2D":
+        top = int(producer.padding[0][0])
+        x = producer._inbound_nodes[0].input_tensors[0]
+    in_h, in_w, in_c = (int(v) for v in x.shape[1:4])
+    out_h, out_w, out_c = (int(v) for v in out.shape[1:4])
+    k, st, dil = int(layer.kernel_size[0]), int(layer.strides[0]), int(layer.dilation_rate[0])
+    if layer.padding == "same":
+        top += max((out_h - 1) * st + (k - 1) * dil + 1 - in_h, 0) // 2
+    return {"in_h": in_h, "in_w": in_w, "in_c": in_c, "k_h": k, "stride_h": st, "dil_h": dil,
+            "pad_h": top, "out_h": out_h, "out_w": out_w, "out_c": out_c}
+
 
 def _shape_only_head(recipe, grid: tuple[int, int], channels: int, density=None):
     """An IntHead with the candidate's table sizes and no numbers: its flash_bytes, ram_bytes

@@ -91,6 +91,27 @@ def tflm_root(option: str | Path | None = None) -> Path:
     return root
 
 
+def unpack_snapshot(tarball: Path) -> Path:
+    """A TFLM source snapshot (a .tar.xz of a checkout with its downloads, as
+    ../shared/tflm has on the development machines) unpacked once into the cache, beside the
+    objects; the checkout. Unpacked into a temporary folder and renamed: a parallel caller
+    either wins or finds it complete."""
+    import shutil
+    import tarfile
+    import tempfile
+    dest = cache_root() / "src" / tarball.name.removesuffix(".tar.xz")
+    if not (dest / _MICRO / "micro_interpreter.h").is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        with tarfile.open(tarball) as tar:
+            tar.extractall(tmp, filter="data")
+        try:
+            tmp.rename(dest)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
 def snapshot_id(root: Path) -> str:
     """The checkout's git commit (short), else its folder name: the cache key's readable part."""
     head = root / ".git" / "HEAD"

@@ -10,13 +10,13 @@ import numpy as np
 
 from ..errors import RenderError
 from ..rundir import write_bytes
-from . import planner, stream
+from . import inplace, planner, stream
 from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
 
 STREAMING = ("auto", "off", "all")  # build_plan's choices
 RUNTIME_FILES = ("vad_kernels.h", "vad_fast_common.h", "vad_kernels.c", "vad_kernels_fast.c",
-                 "vad_conv_fast.c", "vad_stream.c")
+                 "vad_conv_fast.c", "vad_stream.c", "vad_inplace.h", "vad_inplace.c")
 
 
 def runtime_dir() -> Path:
@@ -46,6 +46,9 @@ class ModelInfo:
     # most bytes alive at one operator, and that operator's index)
     plan_order: str = ""
     streamed: list[tuple[int, int]] = field(default_factory=list)  # (conv op, depthwise op) pairs
+    # streamed pairs whose output overwrites their dying input (stream.overlap_limit):
+    # (depthwise op, output offset - input offset in bytes); the arena may be below the live peak
+    in_place: list[tuple[int, int]] = field(default_factory=list)
     live_peak_bytes: int = 0
     live_peak_op: int = 0
 
@@ -61,6 +64,8 @@ class Plan:
     prologue: list[str]
     epilogue: list[str]
     info: ModelInfo
+    # {(input, output): max offset delta} the placement uses (planner.check_plan's overlaps)
+    overlaps: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 def _c_int(v: int) -> str:
@@ -87,12 +92,15 @@ def _array_body(values: np.ndarray) -> str:
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                arena_limit: int | None = None, wide_weights: bool = False,
-               streaming: str = "auto") -> Plan:
+               streaming: str = "auto", in_place: bool = True) -> Plan:
     """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
     second arena (vad_arena2), e.g. a board's core-coupled RAM. wide_weights: CONV_2D filters
     stored as int16 (fewer instructions per MAC, twice their flash). streaming: "auto" streams a
     convolution into its depthwise layer where that lowers the arena (stream.py; the plan's
-    info.streamed lists the pairs), "off" never, "all" wherever it can (tests, experiments)."""
+    info.streamed lists the pairs), "off" never (the plain schedule: no in-place either),
+    "all" wherever it can (tests, experiments). in_place: a streamed pair's output, or a 1x1
+    convolution's run row by row, may overwrite the input it has consumed where the planner
+    finds that lowers the arena (info.in_place lists them; False: never, for comparison)."""
     if streaming not in STREAMING:
         raise ValueError(f"streaming must be one of {', '.join(STREAMING)}, not {streaming!r}")
     g = read_tflite(tflite_path)
@@ -156,21 +164,64 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         # so it cannot collide with a tensor index; it shares the arena, so arena_bytes counts it
         return bufs + [planner.Buffer(-(i + 1), s.scratch, i, i) for i, s in enumerate(steps) if s.scratch]
 
-    # streaming: each candidate pair kept only where it lowers the arena
+    def overlaps_of(steps: list[Step], bufs: list[planner.Buffer], kinds: frozenset) -> planner.Overlaps:
+        """{(input, output): max delta} of the steps whose input dies with them and whose
+        kernel may write over it: streamed pairs (stream.py) and 1x1 convolutions run row by
+        row (inplace.py)."""
+        by_key = {b.key: b for b in bufs}
+        found: planner.Overlaps = {}
+        for i, s in enumerate(steps):
+            if s.alias or s.streamed_into is not None:
+                continue
+            p = dict(s.params)
+            row_conv = "rows" in kinds and s.stream is None and s.op.name == "CONV_2D" and inplace.row_conv(p)
+            if not row_conv and ("stream" not in kinds or s.stream is None):
+                continue
+            x, y = find(s.act_inputs[0]), find(s.act_outputs[0])
+            if x != y and x in by_key and y in by_key and by_key[x].last == i and by_key[y].first == i:
+                found[(x, y)] = (inplace.rows_limit(p["in_h"], p["in_w"] * p["in_c"], p["out_w"] * p["out_c"])
+                                 if row_conv else stream.overlap_limit(dict(steps[i - 1].params), p))
+        return found
+
+    def plan_of(steps: list[Step], kinds: frozenset) -> tuple[dict[int, int], int, str, planner.Overlaps]:
+        """The smallest placement of a schedule, with the overlaps of these kinds only if they
+        lower the arena, and the overlaps that placement uses."""
+        bufs = arena_buffers(steps)
+        offsets, arena, order = planner.plan_best(bufs)
+        overlaps = overlaps_of(steps, bufs, kinds)
+        if overlaps:
+            tried = planner.plan_best(bufs, overlaps=overlaps)
+            if tried[1] < arena:
+                offsets, arena, order = tried
+                used = planner.overlapping(bufs, offsets, overlaps)
+                return offsets, arena, order, {(a, b): overlaps[(a, b)] for a, b, _ in used}
+        return offsets, arena, order, {}
+
+    # streaming: each candidate pair kept only where it lowers the arena; in place: the
+    # overlaps of streamed pairs, then also of row-wise 1x1 convolutions, each set kept only
+    # if the schedule chosen with it has a smaller arena (greedy placement is not monotone)
     pairs = stream.candidates(steps, g) if streaming != "off" else []
-    if streaming == "all":
-        chosen = set(pairs)
-    else:
-        chosen = stream.choose(pairs, lambda c: planner.plan_best(arena_buffers(stream.apply(steps, c)))[1])
+    in_place = in_place and streaming != "off"
+    best = None
+    for kinds in ([frozenset()] + ([frozenset({"stream"}), frozenset({"stream", "rows"})] if in_place else [])):
+        if streaming == "all":
+            chosen = set(pairs)
+        else:
+            chosen = stream.choose(pairs, lambda c: plan_of(stream.apply(steps, c), kinds)[1])
+        arena = plan_of(stream.apply(steps, chosen), kinds)[1]
+        if best is None or arena < best[0]:
+            best = (arena, chosen, kinds)
+    _, chosen, kinds = best
     steps = stream.apply(steps, chosen)
     buffers = arena_buffers(steps)
-    offsets, arena, order = planner.plan_best(buffers)
-    planner.check_plan(buffers, offsets, arena)
+    offsets, arena, order, overlaps = plan_of(steps, kinds)
+    planner.check_plan(buffers, offsets, arena, overlaps)
     peak, peak_op = planner.live_peak(buffers)
+    made_by = {find(s.act_outputs[0]): i for i, s in enumerate(steps) if not s.alias}
     arena_of = {key: "vad_arena" for key in offsets}
     arena2 = 0
     if arena_limit is not None and arena > arena_limit:
-        tries = {name: planner.plan_regions(buffers, [arena_limit, None], order=name)
+        tries = {name: planner.plan_regions(buffers, [arena_limit, None], order=name, overlaps=overlaps)
                  for name in planner.ORDERS}
         order = min(tries, key=lambda name: (sum(tries[name][1]), tries[name][1][1]))
         placement, (arena, arena2) = tries[order]
@@ -178,7 +229,12 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         arena_of = {key: ("vad_arena", "vad_arena2")[region] for key, (region, _) in placement.items()}
         for region, size in enumerate((arena, arena2)):
             mine = [b for b in buffers if placement[b.key][0] == region]
-            planner.check_plan(mine, offsets, size)
+            planner.check_plan(mine, offsets, size, overlaps)
+        used = planner.overlapping(buffers, offsets, overlaps)
+        overlaps = {(x, y): overlaps[(x, y)] for x, y, _ in used if placement[x][0] == placement[y][0]}
+    for _, y in overlaps:  # a convolution over its own input runs row by row
+        if steps[made_by[y]].stream is None:
+            steps[made_by[y]].kernel = inplace.KERNEL
     for i, s in enumerate(steps):
         if s.scratch:
             key = -(i + 1)
@@ -230,8 +286,9 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         streamed=[(steps[i].op.index, steps[i + 1].op.index) for i in sorted(chosen)],
         live_peak_bytes=peak,
         live_peak_op=steps[peak_op].op.index if steps else 0,
+        in_place=[(steps[made_by[y]].op.index, offsets[y] - offsets[x]) for x, y in sorted(overlaps)],
     )
-    return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info)
+    return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info, overlaps)
 
 
 def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tuple[str, str]:
@@ -314,6 +371,7 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
         plan_order=info.plan_order,
         live_peak_bytes=info.live_peak_bytes,
         live_peak_op=info.live_peak_op,
+        in_place=info.in_place,
         arena1_bytes=info.arena_bytes - info.arena2_bytes,
         arena2_bytes=info.arena2_bytes,
         arena2_section=arena2_section,
@@ -336,12 +394,13 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
 
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
                         arena_limit: int | None = None, arena2_section: str | None = None,
-                        wide_weights: bool = False, streaming: str = "auto") -> ModelInfo:
+                        wide_weights: bool = False, streaming: str = "auto",
+                        in_place: bool = True) -> ModelInfo:
     """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
     With arena_limit, what does not fit below it goes to a second arena, placed in the linker
-    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming: see
-    build_plan."""
-    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming)
+    section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming,
+    in_place: see build_plan."""
+    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming, in_place)
     c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

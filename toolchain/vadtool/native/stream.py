@@ -5,6 +5,11 @@ lives in a ring of (k_h - 1) * dil_h + 1 rows in the arena, each row computed on
 are the plain schedule's; what changes is memory: a MobileNet's 1x1 expansion at high
 resolution is often the largest tensor of the model. codegen.build_plan streams a pair only
 where it lowers the arena.
+
+A streamed pair's output may also overwrite its input where that input dies with it
+(overlap_limit): vad_conv_dw_s8 writes its output rows in order and reads the convolution's
+input rows in order, so input rows no later convolution row reads are free memory. The
+planner takes it where that lowers the arena (codegen.build_plan).
 """
 
 from __future__ import annotations
@@ -77,3 +82,35 @@ def apply(steps: list[Step], chosen: set[int]) -> list[Step]:
                     ("ring", "0")],
             stream_conv_scratch=conv.scratch)
     return out
+
+
+def dead_input_rows(conv: dict, dw: dict) -> list[int]:
+    """For each output row oy of a streamed pair, the input rows of the convolution that no
+    later step of vad_conv_dw_s8 reads once it writes row oy: the loop of vad_stream.c run on
+    row numbers (conv rows are made when the depthwise window first reaches them; conv row j
+    reads input rows from j * stride - pad)."""
+    span = ring_rows(dw["k_h"], dw["dil_h"])
+    rows_c, rows_in = dw["in_h"], conv["in_h"]
+    dead, made = [], 0  # conv rows 0 .. made - 1 exist
+    for oy in range(dw["out_h"]):
+        top = oy * dw["stride_h"] - dw["pad_h"]
+        made = max(made, min(top + span, rows_c))
+        if made >= rows_c:
+            dead.append(rows_in)
+        else:
+            dead.append(min(rows_in, max(0, made * conv["stride_h"] - conv["pad_h"])))
+    return dead
+
+
+def overlap_limit(c: dict, d: dict) -> int:
+    """How far above its input's start a streamed pair's output may start, in bytes, with the
+    output never written over input rows still to be read: the largest delta with
+    delta + (oy + 1) * output row <= dead rows(oy) * input row for every row oy written
+    while input rows remain to be read (the planner's overlap; very negative when the
+    output rows outgrow the input's). c, d: the convolution's and the depthwise layer's
+    parameters (Step.params as a dict; board_fit passes the same fields from Keras)."""
+    in_row = c["in_w"] * c["in_c"]
+    out_row = d["out_w"] * d["out_c"]
+    limits = [dead * in_row - (oy + 1) * out_row
+              for oy, dead in enumerate(dead_input_rows(c, d)) if dead < c["in_h"]]
+    return min(limits) if limits else c["in_h"] * in_row
