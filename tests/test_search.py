@@ -186,8 +186,9 @@ def test_without_a_size_the_search_tries_each_input_side_and_keeps_one(tmp_path,
     assert chosen[0]["input"] == [m["input"]["height"], m["input"]["width"]]
     assert chosen[0]["candidate"].endswith(f" @ {m['input']['width']}x{m['input']['height']}")
     assert len({r["candidate"] for r in rows}) == len(rows)  # names stay unique (tracking keys on them)
-    best = max(r["rank_key"] for r in rows if r.get("chosen") or "excluded" not in r)
-    assert chosen[0]["rank_key"] >= best - search.TIE
+    best = max(r["rank_key"] for r in rows if "excluded" not in r)
+    # a near-tie may go to the cheaper head within a side and again to the smaller side
+    assert chosen[0]["rank_key"] >= best - 2 * search.TIE
 
 
 def test_input_sides_and_the_side_tie_rule():
@@ -215,7 +216,7 @@ def test_defects_rescaled_to_a_smaller_input_fade_like_real_ones_with_exact_mask
     for image, mask, owner in zip(out.images, out.masks, out.owner):
         assert np.array_equal(mask.astype(bool), (image != small[owner]).any(-1))
     # the crack halves in width and so fades: at most about half its depth is left per pixel
-    depth_big = (big[painted.owner[0]][40, 10:180].astype(int) - 0).mean()
+    depth_big = big[painted.owner[0]][40, 10:180].astype(int).mean()  # painted down to 0
     depth_small = (small[out.owner[0]][:, 5:90].astype(int) - out.images[0][:, 5:90]).max(0).mean()
     assert 0.2 * depth_big < depth_small < 0.7 * depth_big
     unchanged = validation.Synthetic(big[:1].copy(), np.zeros((1, 96, 192), np.uint8), ["spot"],

@@ -8,13 +8,19 @@ from vadtool.native import stream
 from vadtool.native.planner import Buffer, check_plan, overlapping, plan, plan_best
 
 
+def random_buffers(rng, count: int, first: int, span: int) -> list[Buffer]:
+    """Up to count buffers of 1..4999 bytes, born before `first`, living up to span-1 steps."""
+    bufs = []
+    for k in range(count):
+        a = int(rng.integers(0, first))
+        bufs.append(Buffer(k, int(rng.integers(1, 5000)), a, a + int(rng.integers(0, span))))
+    return bufs
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_random_lifetimes_never_overlap(seed):
     rng = np.random.default_rng(seed)
-    bufs = []
-    for k in range(int(rng.integers(1, 40))):
-        a = int(rng.integers(0, 30))
-        bufs.append(Buffer(k, int(rng.integers(1, 5000)), a, a + int(rng.integers(0, 6))))
+    bufs = random_buffers(rng, int(rng.integers(1, 40)), 30, 6)
     offsets, arena = plan(bufs)
     check_plan(bufs, offsets, arena)
     assert all(off % 16 == 0 for off in offsets.values())
@@ -128,10 +134,7 @@ def test_an_output_may_start_within_its_dying_input_up_to_the_limit():
 @pytest.mark.parametrize("seed", range(20))
 def test_random_overlaps_are_kept(seed):
     rng = np.random.default_rng(seed)
-    bufs = []
-    for k in range(int(rng.integers(2, 30))):
-        a = int(rng.integers(0, 20))
-        bufs.append(Buffer(k, int(rng.integers(1, 5000)), a, a + int(rng.integers(0, 5))))
+    bufs = random_buffers(rng, int(rng.integers(2, 30)), 20, 5)
     overlaps = {(x.key, y.key): int(rng.integers(-y.size, x.size)) for x in bufs for y in bufs
                 if x.key != y.key and x.last == y.first and rng.random() < 0.5}
     offsets, arena, _ = plan_best(bufs, overlaps=overlaps)

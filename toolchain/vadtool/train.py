@@ -128,8 +128,8 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
         prepared = _prepare(recipe if side is None else replace(recipe, size=side, shape=None), stride,
                             normals, fit_idx, hold_idx, user_val, val_dir, search, seed, progress, label,
                             painted)
-        painted = painted or (prepared[4], prepared[2])
         recipe_s, _, images_s, val_s, synthetic_s = prepared
+        painted = painted or (synthetic_s, images_s)
         if search and not (val_s.labels.any() and (val_s.labels == 0).any()):
             search = False  # too few images to hold any back: the recipe as given
         if not search:
