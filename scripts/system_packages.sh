@@ -15,9 +15,12 @@ set -u
 
 # Debian/Ubuntu names: the ARM cross compiler, its C and C++ libraries (TFLite Micro is C++),
 # QEMU for the emulated boards, Chromium (and its driver) for the pages' browser tests, clang
-# for the protocol fuzzers (libFuzzer).
+# for the protocol fuzzers (libFuzzer) with its sanitizer runtimes (libclang-rt-dev: on Debian 12
+# only a recommend of clang, which --no-install-recommends leaves out; older Ubuntus ship them
+# inside clang, and have no such package, so it is installed only where apt knows it).
 PACKAGES=(gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi
-          libstdc++-arm-none-eabi-newlib qemu-system-arm chromium chromium-driver clang)
+          libstdc++-arm-none-eabi-newlib qemu-system-arm chromium chromium-driver clang libclang-rt-dev)
+OPTIONAL=(libclang-rt-dev)
 TOOLS=(arm-none-eabi-gcc arm-none-eabi-g++ qemu-system-arm)
 
 install_command() {
@@ -68,10 +71,22 @@ else
   exit 3
 fi
 
-echo "installing system packages: ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
-if ! "${as_root[@]}" apt-get update -qq >/dev/null \
-   || ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+if ! "${as_root[@]}" apt-get update -qq >/dev/null; then
+  echo "apt-get update failed; run: $(install_command "${need[@]}")"
+  exit 4
+fi
+known=()
+for pkg in "${need[@]}"; do
+  if [[ " ${OPTIONAL[*]} " == *" $pkg "* ]] && ! apt-cache show "$pkg" >/dev/null 2>&1; then
+    continue  # optional and not in this distribution
+  fi
+  known+=("$pkg")
+done
+need=("${known[@]}")
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing system packages: ${need[*]}"
+if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
   echo "apt-get could not install ${need[*]}; run: $(install_command "${need[@]}")"
   exit 4
 fi
