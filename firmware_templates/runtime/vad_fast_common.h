@@ -100,6 +100,9 @@ VAD_INLINE int8_t finish(int32_t acc, int32_t mult, int32_t e, int32_t rnd, int3
     return (int8_t)v;
 }
 
+/* DEPTHWISE_CONV_2D 3x3 (vad_dw3_fast.c): 1 if it ran the layer, 0 if not its shape */
+int vad_dw3_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
+
 #endif /* VAD_NO_FAST_PATHS */
 
 #endif /* VAD_FAST_COMMON_H */
