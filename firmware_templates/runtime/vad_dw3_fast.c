@@ -232,6 +232,52 @@ VAD_INLINE void d3_row_t(const int8_t *row, int32_t in_w, int32_t C, int32_t pad
         int32_t je = j + (in_w - ix) / 2; /* words with both pixels inside */
         je = je < nw ? je : nw;
         if (two) {
+#ifdef D3_ASM
+            if (j < je) { /* b is a + 3 rows (d3_body's buffer) */
+                int32_t n = je - j;
+                uint32_t *pa = a + j;
+                uint32_t h0, h1;
+                __asm volatile(
+                    "tst %[n], #1\n\t"
+                    "beq 2f\n\t"
+                    "ldrh %[h0], [%[s]]\n\t"
+                    "ldrh %[h1], [%[s], %[C]]\n\t"
+                    "add %[s], %[s], %[C], lsl #1\n\t"
+                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+                    "sxtb16 %[h1], %[h0], ror #8\n\t"
+                    "sxtb16 %[h0], %[h0]\n\t"
+                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+                    "str %[h0], [%[a]], #4\n"
+                    "2:\n\t"
+                    "lsrs %[n], %[n], #1\n\t"
+                    "beq 3f\n"
+                    "1:\n\t"
+                    "ldrh %[h0], [%[s]]\n\t"
+                    "ldrh %[h1], [%[s], %[C]]\n\t"
+                    "add %[s], %[s], %[C], lsl #1\n\t"
+                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+                    "sxtb16 %[h1], %[h0], ror #8\n\t"
+                    "sxtb16 %[h0], %[h0]\n\t"
+                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+                    "str %[h0], [%[a]], #4\n\t"
+                    "ldrh %[h0], [%[s]]\n\t"
+                    "ldrh %[h1], [%[s], %[C]]\n\t"
+                    "add %[s], %[s], %[C], lsl #1\n\t"
+                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+                    "sxtb16 %[h1], %[h0], ror #8\n\t"
+                    "sxtb16 %[h0], %[h0]\n\t"
+                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+                    "str %[h0], [%[a]], #4\n\t"
+                    "subs %[n], %[n], #1\n\t"
+                    "bne 1b\n"
+                    "3:\n\t"
+                    : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1)
+                    : [C] "r"(C)
+                    : "cc", "memory");
+                j = je;
+                (void)b;
+            }
+#endif
             for (; j < je; ++j, src += step) {
                 uint16_t h0, h1;
                 uint32_t h;
@@ -255,22 +301,32 @@ VAD_INLINE void d3_row_t(const int8_t *row, int32_t in_w, int32_t C, int32_t pad
     }
 }
 
-/* Out of line (inlined, GCC spills the caller's loops): channel pairs, a last odd channel. */
+/* The window's three rows widened for channels c, c + 1 (two) or c alone into buf (rows 0-2
+ * of channel c, then rows 0-2 of c + 1), out of line: inlined, GCC spills the caller's loops.
+ * rows: the input rows at channel 0, 0 outside the image. */
 #if defined(__GNUC__)
 #define D3_NOINLINE __attribute__((noinline))
 #else
 #define D3_NOINLINE
 #endif
-static D3_NOINLINE void d3_row2(const int8_t *row, int32_t in_w, int32_t C, int32_t pad_w,
-                                int32_t nw, uint32_t zz, uint32_t *a, uint32_t *b)
+static D3_NOINLINE void d3_rows2(const int8_t *const *rows, int32_t c, int32_t in_w, int32_t C,
+                                 int32_t pad_w, int32_t nw, uint32_t zz,
+                                 uint32_t (*buf)[VAD_DW3_MAX_WORDS])
 {
-    d3_row_t(row, in_w, C, pad_w, nw, 1, zz, a, b);
+    int32_t ky;
+    for (ky = 0; ky < 3; ++ky) {
+        d3_row_t(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, 1, zz, buf[ky], buf[3 + ky]);
+    }
 }
 
-static D3_NOINLINE void d3_row1(const int8_t *row, int32_t in_w, int32_t C, int32_t pad_w,
-                                int32_t nw, uint32_t zz, uint32_t *a, uint32_t *b)
+static D3_NOINLINE void d3_rows1(const int8_t *const *rows, int32_t c, int32_t in_w, int32_t C,
+                                 int32_t pad_w, int32_t nw, uint32_t zz,
+                                 uint32_t (*buf)[VAD_DW3_MAX_WORDS])
 {
-    d3_row_t(row, in_w, C, pad_w, nw, 0, zz, a, b);
+    int32_t ky;
+    for (ky = 0; ky < 3; ++ky) {
+        d3_row_t(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, 0, zz, buf[ky], buf[3 + ky]);
+    }
 }
 
 /* One output row of one channel from its three widened rows. o: the output pixel 0 at the
@@ -372,10 +428,7 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
             rows[ky] = (iy >= 0 && iy < in_h) ? in + iy * in_w * C : 0;
         }
         for (c = 0; c + 1 < C; c += 2) {
-            for (ky = 0; ky < 3; ++ky) {
-                d3_row2(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, zz, buf[ky],
-                       buf[3 + ky]);
-            }
+            d3_rows2(rows, c, in_w, C, pad_w, nw, zz, buf);
 #ifdef D3_ASM
             if (use_asm) {
                 (stride2 ? vad_dw3_pairs_s2 : vad_dw3_pairs_s1)(buf[0], dw3 + c * VAD_DW3_REC,
@@ -390,10 +443,7 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
             }
         }
         if (c < C) { /* odd channel count: the last channel alone */
-            for (ky = 0; ky < 3; ++ky) {
-                d3_row1(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, zz, buf[ky],
-                       buf[3 + ky]);
-            }
+            d3_rows1(rows, c, in_w, C, pad_w, nw, zz, buf);
 #ifdef D3_ASM
             if (use_asm) {
                 (stride2 ? vad_dw3_pairs_s2 : vad_dw3_pairs_s1)(buf[0], dw3 + c * VAD_DW3_REC,
