@@ -59,6 +59,8 @@ void vad_dw3_pairs_s1(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t 
                       int32_t nch);
 void vad_dw3_pairs_s2(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
                       int32_t nch);
+void vad_dw3_pairs_s1n(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
+                       int32_t nch);
 #define D3_STR(x) #x
 #define D3_XSTR(x) D3_STR(x)
 #define D3_ROW1 D3_XSTR(VAD_DW3_ROW1)
@@ -120,63 +122,74 @@ void vad_dw3_pairs_s2(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t 
     "3:\n\t"                                                           \
     "add sp, sp, #40\n\t"                                              \
     "pop {r4-r11, pc}\n\t"
+/* One function: name (a string), R1, R2 (bytes from a widened row to the next two; R1P8,
+ * R2P8: 8 more) */
+#define D3_FN_S1(name, R1, R2) \
+    ".section .text." name ",\"ax\",%progbits\n\t" \
+    ".global " name "\n\t" \
+    ".type " name ", %function\n\t" \
+    ".thumb\n\t" \
+    ".thumb_func\n\t" \
+    ".align 2\n" \
+    name ":\n\t" D3_PROLOGUE \
+    "1:\n\t" \
+    "ldrd r9, r10, [sp]\n\t" \
+    "ldrd r11, r12, [r0, #" R1 "]\n\t" \
+    "pkhbt r1, r12, r11\n\t" \
+    "smlad r9, r11, r5, r9\n\t" \
+    "smladx r10, r1, r5, r10\n\t" \
+    "smlabt r9, r12, r7, r9\n\t" \
+    "smlatt r10, r12, r7, r10\n\t" \
+    "ldrd r11, r12, [r0, #" R2 "]\n\t" \
+    "pkhbt r1, r12, r11\n\t" \
+    "smlad r9, r11, r6, r9\n\t" \
+    "smladx r10, r1, r6, r10\n\t" \
+    "smlabb r9, r12, r8, r9\n\t" \
+    "smlatb r10, r12, r8, r10\n\t" \
+    "ldrd r11, r12, [r0], #4\n\t" \
+    "pkhbt r1, r12, r11\n\t" \
+    "smlad r9, r11, r4, r9\n\t" \
+    "smladx r10, r1, r4, r10\n\t" \
+    "smlabb r9, r12, r7, r9\n\t" \
+    "smlatb r10, r12, r7, r10\n\t" \
+    D3_EPILOGUE \
+    ".size " name ", .-" name "\n\t"
+#define D3_FN_S2(name, R1, R2, R1P8, R2P8) \
+    ".section .text." name ",\"ax\",%progbits\n\t" \
+    ".global " name "\n\t" \
+    ".type " name ", %function\n\t" \
+    ".thumb\n\t" \
+    ".thumb_func\n\t" \
+    ".align 2\n" \
+    name ":\n\t" D3_PROLOGUE \
+    "1:\n\t" \
+    "ldrd r9, r10, [sp]\n\t" \
+    "ldrd r11, r12, [r0, #" R1 "]\n\t" \
+    "ldr r1, [r0, #" R1P8 "]\n\t" \
+    "smlad r9, r11, r5, r9\n\t" \
+    "smlad r10, r12, r5, r10\n\t" \
+    "smlabt r9, r12, r7, r9\n\t" \
+    "smlabt r10, r1, r7, r10\n\t" \
+    "ldrd r11, r12, [r0, #" R2 "]\n\t" \
+    "ldr r1, [r0, #" R2P8 "]\n\t" \
+    "smlad r9, r11, r6, r9\n\t" \
+    "smlad r10, r12, r6, r10\n\t" \
+    "smlabb r9, r12, r8, r9\n\t" \
+    "smlabb r10, r1, r8, r10\n\t" \
+    "ldrd r11, r12, [r0], #8\n\t" \
+    "ldr r1, [r0]\n\t" \
+    "smlad r9, r11, r4, r9\n\t" \
+    "smlad r10, r12, r4, r10\n\t" \
+    "smlabb r9, r12, r7, r9\n\t" \
+    "smlabb r10, r1, r7, r10\n\t" \
+    D3_EPILOGUE \
+    ".size " name ", .-" name "\n\t"
+/* the rows of d3_body's buffer (VAD_DW3_MAX_WORDS words apart), and of its narrow layout at
+ * stride 1 (VAD_DW3_NARROW words apart, the whole image of a channel) */
 __asm(".syntax unified\n\t"
-      ".section .text.vad_dw3_pairs_s1,\"ax\",%progbits\n\t"
-      ".global vad_dw3_pairs_s1\n\t"
-      ".type vad_dw3_pairs_s1, %function\n\t"
-      ".thumb\n\t"
-      ".thumb_func\n\t"
-      ".align 2\n"
-      "vad_dw3_pairs_s1:\n\t" D3_PROLOGUE
-      "1:\n\t"
-      "ldrd r9, r10, [sp]\n\t"
-      "ldrd r11, r12, [r0, #" D3_ROW1 "]\n\t"
-      "pkhbt r1, r12, r11\n\t"
-      "smlad r9, r11, r5, r9\n\t"
-      "smladx r10, r1, r5, r10\n\t"
-      "smlabt r9, r12, r7, r9\n\t"
-      "smlatt r10, r12, r7, r10\n\t"
-      "ldrd r11, r12, [r0, #" D3_ROW2 "]\n\t"
-      "pkhbt r1, r12, r11\n\t"
-      "smlad r9, r11, r6, r9\n\t"
-      "smladx r10, r1, r6, r10\n\t"
-      "smlabb r9, r12, r8, r9\n\t"
-      "smlatb r10, r12, r8, r10\n\t"
-      "ldrd r11, r12, [r0], #4\n\t"
-      "pkhbt r1, r12, r11\n\t"
-      "smlad r9, r11, r4, r9\n\t"
-      "smladx r10, r1, r4, r10\n\t"
-      "smlabb r9, r12, r7, r9\n\t"
-      "smlatb r10, r12, r7, r10\n\t" D3_EPILOGUE
-      ".size vad_dw3_pairs_s1, .-vad_dw3_pairs_s1\n\t"
-      ".section .text.vad_dw3_pairs_s2,\"ax\",%progbits\n\t"
-      ".global vad_dw3_pairs_s2\n\t"
-      ".type vad_dw3_pairs_s2, %function\n\t"
-      ".thumb\n\t"
-      ".thumb_func\n\t"
-      ".align 2\n"
-      "vad_dw3_pairs_s2:\n\t" D3_PROLOGUE
-      "1:\n\t"
-      "ldrd r9, r10, [sp]\n\t"
-      "ldrd r11, r12, [r0, #" D3_ROW1 "]\n\t"
-      "ldr r1, [r0, #" D3_ROW1P8 "]\n\t"
-      "smlad r9, r11, r5, r9\n\t"
-      "smlad r10, r12, r5, r10\n\t"
-      "smlabt r9, r12, r7, r9\n\t"
-      "smlabt r10, r1, r7, r10\n\t"
-      "ldrd r11, r12, [r0, #" D3_ROW2 "]\n\t"
-      "ldr r1, [r0, #" D3_ROW2P8 "]\n\t"
-      "smlad r9, r11, r6, r9\n\t"
-      "smlad r10, r12, r6, r10\n\t"
-      "smlabb r9, r12, r8, r9\n\t"
-      "smlabb r10, r1, r8, r10\n\t"
-      "ldrd r11, r12, [r0], #8\n\t"
-      "ldr r1, [r0]\n\t"
-      "smlad r9, r11, r4, r9\n\t"
-      "smlad r10, r12, r4, r10\n\t"
-      "smlabb r9, r12, r7, r9\n\t"
-      "smlabb r10, r1, r7, r10\n\t" D3_EPILOGUE
-      ".size vad_dw3_pairs_s2, .-vad_dw3_pairs_s2\n\t"
+      D3_FN_S1("vad_dw3_pairs_s1", D3_ROW1, D3_ROW2)
+      D3_FN_S2("vad_dw3_pairs_s2", D3_ROW1, D3_ROW2, D3_ROW1P8, D3_ROW2P8)
+      D3_FN_S1("vad_dw3_pairs_s1n", "32", "64")
       ".text\n");
 #endif
 
@@ -329,6 +342,25 @@ static D3_NOINLINE void d3_rows1(const int8_t *const *rows, int32_t c, int32_t i
     }
 }
 
+/* Narrow layout: rows r = 0 .. nrows - 1 (input row r - pad_h) of channel c at
+ * flat + r * VAD_DW3_NARROW words, of channel c + 1 three buffer rows further (where the asm
+ * conversion loop puts them). */
+static D3_NOINLINE void d3_image(const int8_t *in, int32_t c, int32_t in_h, int32_t pad_h,
+                                 int32_t nrows, int32_t in_w, int32_t C, int32_t pad_w,
+                                 int32_t nw, int two, uint32_t zz, uint32_t *flat)
+{
+    int32_t r;
+    for (r = 0; r < nrows; ++r, flat += VAD_DW3_NARROW) {
+        const int32_t iy = r - pad_h;
+        const int8_t *row = (iy >= 0 && iy < in_h) ? in + iy * in_w * C + c : 0;
+        if (two) {
+            d3_row_t(row, in_w, C, pad_w, nw, 1, zz, flat, flat + 3 * VAD_DW3_MAX_WORDS);
+        } else {
+            d3_row_t(row, in_w, C, pad_w, nw, 0, zz, flat, flat + 3 * VAD_DW3_MAX_WORDS);
+        }
+    }
+}
+
 /* One output row of one channel from its three widened rows. o: the output pixel 0 at the
  * channel, C: the pixel stride. */
 VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2,
@@ -419,6 +451,34 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
         x0 = out_w & ~1; /* the pairs in asm, an odd last pixel in C */
     }
 #endif
+    /* narrow rows at stride 1: each channel pair's whole image widened once (input rows used
+     * by several output rows are not widened again) */
+    const int32_t nrows = (p->out_h - 1) * s + 3;
+    if (!stride2 && nw <= VAD_DW3_NARROW && nrows * VAD_DW3_NARROW <= 3 * VAD_DW3_MAX_WORDS) {
+        uint32_t *const flat = &buf[0][0];
+        for (c = 0; c < C; c += 2) {
+            const int two = c + 1 < C;
+            int32_t k;
+            d3_image(in, c, in_h, p->pad_h, nrows, in_w, C, pad_w, nw, two, zz, flat);
+            for (k = 0; k <= two; ++k) {
+                const int32_t *rec = dw3 + (c + k) * VAD_DW3_REC;
+                const uint32_t *base = flat + k * 3 * VAD_DW3_MAX_WORDS;
+                for (oy = 0; oy < p->out_h; ++oy, base += s * VAD_DW3_NARROW) {
+                    int8_t *o = out + oy * out_w * C + c + k;
+#ifdef D3_ASM
+                    if (use_asm) {
+                        vad_dw3_pairs_s1n(base, rec, o, C, out_w >> 1, 1);
+                    }
+#endif
+                    if (x0 < out_w) {
+                        d3_chan(base, base + VAD_DW3_NARROW, base + 2 * VAD_DW3_NARROW, rec, o,
+                                x0, out_w, C, stride2, lo, hi);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (oy = 0; oy < p->out_h; ++oy) {
         int8_t *orow = out + oy * out_w * C;
         const int32_t iy0 = oy * s - p->pad_h;

@@ -204,8 +204,9 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
     last depthwise layer itself (nothing averaged away), on a 1- or 3-channel input with a
     strided first 3x3 convolution. At size 101: stride 1 with padding (51 pixels, 7 channels:
     odd width and channel count), stride 2 without padding (25), stride 1 without (23), stride
-    2 with padding (12), and stride 1 on 10 channels after a 1x1 expansion (12); every row is at
-    least DW3_MIN_W pixels wide."""
+    2 with padding (12), and stride 1 on 10 channels after a 1x1 expansion (12, the narrow
+    layout: the whole image of a channel pair widened at once); every layer is wide enough for
+    the path (lower.DW3_MIN_W)."""
     import keras
 
     keras.utils.set_random_seed(seed)

@@ -326,6 +326,8 @@ def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
     dws = _dw3_layers(plan)
     assert {(p["stride_h"], p["pad_w"]) for p in dws} == {(1, 0), (1, 1), (2, 0), (2, 1)}
     assert {p["out_c"] % 2 for p in dws} == {0, 1} and {p["out_w"] % 2 for p in dws} == {0, 1}
+    # stride 1 in both layouts: rows of up to VAD_DW3_NARROW words (the whole image at once) or not
+    assert {(p["out_w"] + 3) // 2 <= 8 for p in dws if p["stride_h"] == 1} == {True, False}
     assert all(p["wpk"] == "0" for p in dws)  # the generic fast arrays are left out
     streamed = build_plan(model, streaming="all")
     assert any(s.stream is not None and dict(s.params)["dw3"] != "0" for s in streamed.steps)

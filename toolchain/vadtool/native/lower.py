@@ -36,10 +36,11 @@ SUPPORTED = (
 ALIAS_OPS = ("RESHAPE", "SQUEEZE")
 CONCAT_MAX_INPUTS = 10  # TFLM's kMaxInputNum; VAD_CONCAT_MAX_INPUTS in vad_kernels.h
 DW3_REC, DW3_MAX_WORDS = 9, 66  # VAD_DW3_REC, VAD_DW3_MAX_WORDS in vad_kernels.h
-# narrowest output row given to the 3x3 depthwise path: it widens the window's rows once per
-# output row and channel pair, which narrow rows do not amortize (Cortex-M4, VWW: 6 pixels
-# 5.8 instructions per MAC against 5.0 on the generic path, 12 pixels 4.4 against 5.2)
-DW3_MIN_W = 12
+# narrowest output row given to the 3x3 depthwise path, by stride: below, its per-row and
+# per-channel costs are not amortized (Cortex-M4, VWW, instructions per MAC against the generic
+# path: stride 1, 6 pixels 4.3 against 5.0, 3 pixels 8.3-9.6 against 4.8-5.0; stride 2,
+# 6 pixels 5.6 against 5.2, 12 pixels 5.0 against 5.4)
+DW3_MIN_W = {1: 6, 2: 12}
 
 
 @dataclass
@@ -295,12 +296,13 @@ class Lowering:
                     out_zp) -> np.ndarray | None:
         """The per-channel records of the 3x3 depthwise path (vad_dw3_fast.c, layout there), or
         None where it does not apply: 3x3, stride 1 or 2 both ways, no dilation, depth
-        multiplier 1, an output row of DW3_MIN_W pixels or more within VAD_DW3_MAX_WORDS, every
-        channel exact with the fast requantization (|acc| < 2^30, right shift >= 1) and the
-        output offset folded into the rounding term without overflow."""
+        multiplier 1, an output row of DW3_MIN_W[stride] pixels or more within
+        VAD_DW3_MAX_WORDS, every channel exact with the fast requantization (|acc| < 2^30,
+        right shift >= 1) and the output offset folded into the rounding term without
+        overflow."""
         if (kh, kw, dh, dw) != (3, 3, 1, 1) or sh != sw or sh not in (1, 2) or oc != ic:
             return None
-        if (ow + 1 if sh == 2 else (ow + 3) // 2) > DW3_MAX_WORDS or ow < DW3_MIN_W:
+        if (ow + 1 if sh == 2 else (ow + 3) // 2) > DW3_MAX_WORDS or ow < DW3_MIN_W[sh]:
             return None
         if not self._channel_fast(bound, shift).all() or np.max(bound) >= 2**30:
             return None
