@@ -43,6 +43,20 @@ DW3_REC, DW3_MAX_WORDS = 9, 66  # VAD_DW3_REC, VAD_DW3_MAX_WORDS in vad_kernels.
 DW3_MIN_W = {1: 6, 2: 12}
 
 
+def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int) -> bool:
+    """A DEPTHWISE_CONV_2D shape the 3x3 path takes (its channels' requantization checked
+    apart, Lowering._dw3_record); board_fit sizes the flash of such layers with it."""
+    return ((kh, kw, dh, dw) == (3, 3, 1, 1) and sh == sw and sh in (1, 2) and depth_mult == 1
+            and (ow + 1 if sh == 2 else (ow + 3) // 2) <= DW3_MAX_WORDS and ow >= DW3_MIN_W[sh])
+
+
+def dw_fast_weight_bytes(oc: int, taps: int, dw3: bool) -> int:
+    """Flash of a fast DEPTHWISE_CONV_2D: the filter, bias, multipliers and shifts (the reference
+    loops' arrays, kept), then the 3x3 path's records or the generic path's int16 filter pairs,
+    folded bias and two requantization arrays."""
+    return taps * oc + 3 * 4 * oc + (DW3_REC * 4 * oc if dw3 else 2 * taps * oc + 3 * 4 * oc)
+
+
 @dataclass
 class ConstArray:
     name: str
@@ -300,9 +314,7 @@ class Lowering:
         VAD_DW3_MAX_WORDS, every channel exact with the fast requantization (|acc| < 2^30,
         right shift >= 1) and the output offset folded into the rounding term without
         overflow."""
-        if (kh, kw, dh, dw) != (3, 3, 1, 1) or sh != sw or sh not in (1, 2) or oc != ic:
-            return None
-        if (ow + 1 if sh == 2 else (ow + 3) // 2) > DW3_MAX_WORDS or ow < DW3_MIN_W[sh]:
+        if oc != ic or not dw3_shape(kh, kw, sh, sw, dh, dw, ow, 1):
             return None
         if not self._channel_fast(bound, shift).all() or np.max(bound) >= 2**30:
             return None
