@@ -6,7 +6,11 @@
  * contributes exactly 0 with the folded bias), so that neighbouring pixels of a channel sit in
  * one word: then a row of the window is one SMLAD (taps 0 and 1) and one SMLAxy (tap 2), and
  * two output pixels share their words (stride 1: the second pixel's taps 0 and 1 are the
- * halves of two words, packed once and multiplied with SMLADX).
+ * halves of two words, packed once and multiplied with SMLADX). Narrow rows at stride 1 (up to
+ * VAD_DW3_NARROW words) widen a channel pair's whole image once instead, so that an input row
+ * is widened once, not once per output row that reads it. Output rows are written in order
+ * within each channel, every output row only from its own window: what the streamed schedule
+ * (vad_stream.c, one output row per call) relies on.
  *
  * The generator lays out per channel (vad_dwconv_params_t.dw3, VAD_DW3_REC words):
  *   [0] 2 * (bias + in_offset * sum of the filter)
