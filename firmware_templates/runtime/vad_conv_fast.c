@@ -19,6 +19,9 @@ static void im2col(const vad_conv_params_t *p, const int8_t *in, int32_t pix, in
     const int8_t zp = (int8_t)(-p->in_offset);
     const int32_t row = p->k_w * p->in_c;
     int32_t ky, kx, k = 0;
+    if (vad_im2col_rows(p, in, pix, col)) { /* interior pixel: word copies (vad_conv_first.c) */
+        return;
+    }
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + ky * p->dil_h;
         if (iy < 0 || iy >= p->in_h) {

@@ -88,7 +88,24 @@ typedef struct {
     const int32_t *fbias;   /* bias + in_offset * sum over taps of filter[c] */
     const int32_t *rq_shift;
     const int32_t *rq_add;
+    /* 3x3, stride 1 or 2, depth multiplier 1 (vad_dw3_fast.c), 0 = not that path: per channel
+     * VAD_DW3_REC words laid out by the generator (the other fast arrays are then 0) */
+    const int32_t *dw3;
 } vad_dwconv_params_t;
+
+#define VAD_DW3_REC 9
+/* Stack of the 3x3 path: 6 widened rows of VAD_DW3_MAX_WORDS words (1,584 bytes): up to 130
+ * output pixels a row at stride 1, 65 at stride 2; wider layers take the other paths. */
+#define VAD_DW3_MAX_WORDS 66
+#define VAD_DW3_ROW1 264 /* bytes from a widened row to the next: 4 * VAD_DW3_MAX_WORDS */
+#define VAD_DW3_ROW2 528
+#define VAD_DW3_ROW1P8 272
+#define VAD_DW3_ROW2P8 536
+#define VAD_DW3_ROW3 792
+#define VAD_DW3_RECB 36 /* bytes of a record: 4 * VAD_DW3_REC */
+/* rows of at most 8 words (narrow layers): a channel pair's whole image in the same buffer,
+ * rows 8 words (32 bytes) apart, if it has at most 3 * VAD_DW3_MAX_WORDS / 8 = 24 rows */
+#define VAD_DW3_NARROW 8
 
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);

@@ -285,6 +285,9 @@ void vad_mul_s8(const vad_binary_params_t *p, const int8_t *in1, const int8_t *i
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
 {
 #ifndef VAD_NO_FAST_PATHS
+    if (p->dw3 && vad_dw3_s8(p, in, out)) {
+        return;
+    }
     if (p->fast && p->depth_mult == 1 && (p->out_c & 3) == 0 && p->out_c <= VAD_FAST_MAX_DW_C &&
         p->k_h * p->k_w <= VAD_FAST_MAX_TAPS) {
         dw_fast(p, in, out);

@@ -199,6 +199,30 @@ def _conv_paths(size: int, channels: int, seed: int = 0):
     return keras.Model(inp, x)
 
 
+def _dw3_paths(size: int, channels: int, seed: int = 0):
+    """The 3x3 depthwise path (vad_dw3_fast.c) in every form, in one chain whose output is the
+    last depthwise layer itself (nothing averaged away), on a 1- or 3-channel input with a
+    strided first 3x3 convolution. At size 101: stride 1 with padding (51 pixels, 7 channels:
+    odd width and channel count), stride 2 without padding (25), stride 1 without (23), stride
+    2 with padding (12), and stride 1 on 10 channels after a 1x1 expansion (12, the narrow
+    layout: the whole image of a channel pair widened at once); every layer is wide enough for
+    the path (lower.DW3_MIN_W)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, channels))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(7, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="valid")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(10, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    return keras.Model(inp, x)
+
+
 def _fomo_multiscale(size: int):
     """vadtool's FOMO-AD network with a second, deeper feature map (models/fomo-ad-multiscale.json)."""
     from vadtool.models.backbone import BackboneSpec
@@ -227,7 +251,7 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 def build(kind: str, size: int, path: str) -> str:
     """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
-    convpaths<channels>, zoo<seed>.
+    convpaths<channels>, dw3paths<channels>, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -243,6 +267,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _wide_k(size)
     elif kind == "fomo_multiscale":
         model = _fomo_multiscale(size)
+    elif kind.startswith("dw3paths"):
+        model = _dw3_paths(size, int(kind[8:]))
     elif kind.startswith("convpaths"):
         model = _conv_paths(size, int(kind[9:]))
     elif kind.startswith("zoo"):

@@ -306,3 +306,57 @@ def test_cortex_m7_and_m33_bit_exact_in_qemu(machine, build_model, tmp_path):
         assert (y == want).all(), f"{m}: {int((y != want).sum())} elements differ"
         counts[m] = runs[-1] * bench.MACHINES[m].instr_per_tick
     assert abs(counts[machine] - counts["an386"]) < 0.05 * counts["an386"], counts
+
+
+DW3_SIZE = 101  # fixture_models._dw3_paths: every form of the 3x3 depthwise path
+
+
+def _dw3_layers(plan) -> list[dict]:
+    return [dict(s.params) for s in plan.steps
+            if s.op.name == "DEPTHWISE_CONV_2D" and dict(s.params)["dw3"] != "0"]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
+    """The 3x3 depthwise path (stride 1 and 2, padded or not, odd widths and channel counts),
+    after a first 3x3 convolution on 1 or 3 channels, equals TFLM per operator: run whole, run
+    row by row inside streamed pairs, and in the reference build."""
+    model = build_model(f"dw3paths{channels}", DW3_SIZE)
+    plan = build_plan(model, streaming="off")
+    dws = _dw3_layers(plan)
+    assert {(p["stride_h"], p["pad_w"]) for p in dws} == {(1, 0), (1, 1), (2, 0), (2, 1)}
+    assert {p["out_c"] % 2 for p in dws} == {0, 1} and {p["out_w"] % 2 for p in dws} == {0, 1}
+    # stride 1 in both layouts: rows of up to VAD_DW3_NARROW words (the whole image at once) or not
+    assert {(p["out_w"] + 3) // 2 <= 8 for p in dws if p["stride_h"] == 1} == {True, False}
+    assert all(p["wpk"] == "0" for p in dws)  # the generic fast arrays are left out
+    streamed = build_plan(model, streaming="all")
+    assert any(s.stream is not None and dict(s.params)["dw3"] != "0" for s in streamed.steps)
+    outputs = _computed_outputs(plan)
+    builds = {"plain": (_debug_build(model, tmp_path / "plain", True, streaming="off"), outputs),
+              "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
+                           _computed_outputs(streamed)),
+              "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
+    for i, x in enumerate(_gray_or_colour_inputs(DW3_SIZE, channels)):
+        want = _tflm_tensors(model, x, outputs)
+        for name, (exe, outs) in builds.items():
+            got = _native_tensors(exe, x)
+            for op_index in outs:
+                bad = int((got[op_index] != want[op_index]).sum())
+                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dw3_paths_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
+    """The 3x3 depthwise path's asm loops on Cortex-M4, whole and streamed row by row: the
+    model's output is the last depthwise layer's, element for element."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"dw3paths{channels}", DW3_SIZE)
+    x = _gray_or_colour_inputs(DW3_SIZE, channels)
+    want = tflm_outputs(model, x)
+    for streaming in ("off", "all"):
+        y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)
+        bad = int((y != want.reshape(y.shape)).sum())
+        assert bad == 0, f"streaming {streaming}: {bad} elements differ on Cortex-M4"

@@ -36,9 +36,6 @@ from .native import costs
 # the margin covers converter changes), added to the
 # network's weights and arena before boards.fits adds boards.MARGIN.
 ESTIMATE_MARGIN = 0.02
-# Per output channel of a depthwise convolution, the native runtime stores bias, multiplier,
-# shift, folded bias and the fast path's two requantization arrays, int32 each (native/lower.py).
-PER_CHANNEL_BYTES = 6 * 4
 MAX_BANK_KB = 256  # knn: beyond this the nearest-neighbour search costs more than the network
 MIN_BANK_KB = 8
 
@@ -138,7 +135,8 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
 
     from .models.fomo_ad import pool_to_cells
     from .native import inplace, planner, stream
-    from .native.lower import conv_fast_weight_bytes, conv_kpad, conv_scratch_bytes
+    from .native.lower import (conv_fast_weight_bytes, conv_kpad, conv_scratch_bytes,
+                               dw3_shape, dw_fast_weight_bytes)
     from .tfenv import keras
     if arch != "mobilenet_v2":
         raise ModelError(f"board fit: no cost estimate for backbone {arch!r}; use mobilenet_v2")
@@ -214,7 +212,10 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             count(conv + "_out", oh * ow * oc)
         elif kind == "DepthwiseConv2D":
             kh, kw = layer.kernel_size
-            weights += 3 * kh * kw * oc + PER_CHANNEL_BYTES * oc  # filter and its packed pairs
+            sh, sw = (int(v) for v in layer.strides)
+            dh, dw = (int(v) for v in layer.dilation_rate)
+            dw3 = dw3_shape(kh, kw, sh, sw, dh, dw, ow, int(layer.depth_multiplier))
+            weights += dw_fast_weight_bytes(oc, kh * kw, dw3)
             macs += oh * ow * oc * kh * kw
             in_w, in_c = int(ins[0].shape[2]), int(ins[0].shape[3])
             rings[step] = (key_of[id(ins[0])], stream.ring_rows(kh, layer.dilation_rate[0]) * in_w * in_c)

@@ -16,7 +16,8 @@ from .tflite_reader import Graph, read_tflite
 
 STREAMING = ("auto", "off", "all")  # build_plan's choices
 RUNTIME_FILES = ("vad_kernels.h", "vad_fast_common.h", "vad_kernels.c", "vad_kernels_fast.c",
-                 "vad_conv_fast.c", "vad_stream.c", "vad_inplace.h", "vad_inplace.c")
+                 "vad_conv_fast.c", "vad_stream.c", "vad_inplace.h", "vad_inplace.c",
+                 "vad_dw3_fast.c", "vad_conv_first.c")
 
 
 def runtime_dir() -> Path:

@@ -35,6 +35,26 @@ SUPPORTED = (
 )
 ALIAS_OPS = ("RESHAPE", "SQUEEZE")
 CONCAT_MAX_INPUTS = 10  # TFLM's kMaxInputNum; VAD_CONCAT_MAX_INPUTS in vad_kernels.h
+DW3_REC, DW3_MAX_WORDS = 9, 66  # VAD_DW3_REC, VAD_DW3_MAX_WORDS in vad_kernels.h
+# narrowest output row given to the 3x3 depthwise path, by stride: below, its per-row and
+# per-channel costs are not amortized (Cortex-M4, VWW, instructions per MAC against the generic
+# path: stride 1, 6 pixels 4.3 against 5.0, 3 pixels 8.3-9.6 against 4.8-5.0; stride 2,
+# 6 pixels 5.6 against 5.2, 12 pixels 5.0 against 5.4)
+DW3_MIN_W = {1: 6, 2: 12}
+
+
+def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int) -> bool:
+    """A DEPTHWISE_CONV_2D shape the 3x3 path takes (its channels' requantization checked
+    apart, Lowering._dw3_record); board_fit sizes the flash of such layers with it."""
+    return ((kh, kw, dh, dw) == (3, 3, 1, 1) and sh == sw and sh in (1, 2) and depth_mult == 1
+            and (ow + 1 if sh == 2 else (ow + 3) // 2) <= DW3_MAX_WORDS and ow >= DW3_MIN_W[sh])
+
+
+def dw_fast_weight_bytes(oc: int, taps: int, dw3: bool) -> int:
+    """Flash of a fast DEPTHWISE_CONV_2D: the filter, bias, multipliers and shifts (the reference
+    loops' arrays, kept), then the 3x3 path's records or the generic path's int16 filter pairs,
+    folded bias and two requantization arrays."""
+    return taps * oc + 3 * 4 * oc + (DW3_REC * 4 * oc if dw3 else 2 * taps * oc + 3 * 4 * oc)
 
 
 @dataclass
@@ -231,6 +251,10 @@ class Lowering:
             bound = np.abs(fbias) + 128 * np.abs(taps).sum(axis=0)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(taps).sum(axis=0))
             fast = self._fast_level(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25, bound, shift)
+            dw3 = self._dw3_record(oc, ic, kh, kw, sh, sw, dh, dw, ow, taps, fbias, mult, shift,
+                                   bound, out_zp)
+            if dw3 is not None:
+                fast = 0  # the 3x3 path alone: the generic fast arrays are left out
             params += [("fast", fast)]
             if fast:
                 # per tap, per group of 4 channels: int16 pairs (c, c+2), (c+1, c+3)
@@ -245,6 +269,9 @@ class Lowering:
                 params += self._rq_arrays(k, consts, shift, bound)
             else:
                 params += [("wpk", "0"), ("fbias", "0"), ("rq_shift", "0"), ("rq_add", "0")]
+            if dw3 is not None:
+                consts.append(ConstArray(f"{k}_dw3", "int32_t", dw3))
+            params += [("dw3", f"{k}_dw3" if dw3 is not None else "0")]
         else:
             kk = kh * kw * ic
             rows = w.reshape(oc, kk)
@@ -278,6 +305,33 @@ class Lowering:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
         return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs,
                     scratch=scratch)
+
+    def _dw3_record(self, oc, ic, kh, kw, sh, sw, dh, dw, ow, taps, fbias, mult, shift, bound,
+                    out_zp) -> np.ndarray | None:
+        """The per-channel records of the 3x3 depthwise path (vad_dw3_fast.c, layout there), or
+        None where it does not apply: 3x3, stride 1 or 2 both ways, no dilation, depth
+        multiplier 1, an output row of DW3_MIN_W[stride] pixels or more within
+        VAD_DW3_MAX_WORDS, every channel exact with the fast requantization (|acc| < 2^30,
+        right shift >= 1) and the output offset folded into the rounding term without
+        overflow."""
+        if oc != ic or not dw3_shape(kh, kw, sh, sw, dh, dw, ow, 1):
+            return None
+        if not self._channel_fast(bound, shift).all() or np.max(bound) >= 2**30:
+            return None
+        e = -np.asarray(shift, np.int64)
+        rnd = (1 << (e - 1)) + out_zp * (1 << e)
+        if np.max(np.abs(rnd)) >= 2**30:
+            return None
+        w2 = 2 * taps.reshape(3, 3, oc)  # [row][col][channel], doubled
+
+        def pair(lo, hi):
+            return (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+
+        rec = np.stack([2 * fbias, pair(w2[0, 0], w2[0, 1]), pair(w2[1, 0], w2[1, 1]),
+                        pair(w2[2, 0], w2[2, 1]), pair(w2[0, 2], w2[1, 2]), pair(w2[2, 2], 0),
+                        np.asarray(mult, np.int64), rnd, e], axis=1)
+        assert rec.shape[1] == DW3_REC
+        return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
 
     @staticmethod
     def _conv_fast_filter(rows: np.ndarray, kpad: int, wide: bool) -> np.ndarray:

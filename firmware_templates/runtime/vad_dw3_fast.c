@@ -1,0 +1,548 @@
+/*
+ * vadtool native int8 runtime: DEPTHWISE_CONV_2D 3x3, stride 1 or 2, depth multiplier 1.
+ *
+ * Per output row and per pair of channels, the three input rows the window covers are
+ * widened once into int16 rows of one channel each (zero point outside the image, which
+ * contributes exactly 0 with the folded bias), so that neighbouring pixels of a channel sit in
+ * one word: then a row of the window is one SMLAD (taps 0 and 1) and one SMLAxy (tap 2), and
+ * two output pixels share their words (stride 1: the second pixel's taps 0 and 1 are the
+ * halves of two words, packed once and multiplied with SMLADX). Narrow rows at stride 1 (up to
+ * VAD_DW3_NARROW words) widen a channel pair's whole image once instead, so that an input row
+ * is widened once, not once per output row that reads it. Output rows are written in order
+ * within each channel, every output row only from its own window: what the streamed schedule
+ * (vad_stream.c, one output row per call) relies on.
+ *
+ * The generator lays out per channel (vad_dwconv_params_t.dw3, VAD_DW3_REC words):
+ *   [0] 2 * (bias + in_offset * sum of the filter)
+ *   [1..3] per filter row r: int16 pair (2 w[r][0], 2 w[r][1])
+ *   [4] int16 pair (2 w[0][2], 2 w[1][2]), [5] 2 w[2][2] (low half)
+ *   [6] multiplier, [7] 2^(e-1) + out_offset * 2^e, [8] e (right shift, >= 1)
+ * The doubled filter gives twice the accumulator, which SMMULR needs (|acc| < 2^30 is checked
+ * by the generator, as for the other fast paths), and the output offset is added before the
+ * shift (exact: a multiple of 2^e). Bit-exact with vad_dwconv2d_s8_ref.
+ */
+#include "vad_fast_common.h"
+
+#ifndef VAD_NO_FAST_PATHS
+
+#if defined(__ARM_FEATURE_DSP)
+#define D3_SMLADX(x, y, acc) __smladx((int32_t)(x), (int32_t)(y), (acc))
+#define D3_SMLABT(x, y, acc) __smlabt((int32_t)(x), (int32_t)(y), (acc))
+#define D3_SMLATB(x, y, acc) __smlatb((int32_t)(x), (int32_t)(y), (acc))
+VAD_INLINE int32_t d3_smmulr(int32_t a, int32_t b)
+{
+    int32_t t;
+    __asm("smmulr %0, %1, %2" : "=r"(t) : "r"(a), "r"(b));
+    return t;
+}
+#else
+#define D3_LO(x) ((int32_t)(int16_t)((uint32_t)(x) & 0xFFFFu))
+#define D3_HI(x) ((int32_t)(int16_t)((uint32_t)(x) >> 16))
+#define D3_SMLADX(x, y, acc) ((acc) + D3_LO(x) * D3_HI(y) + D3_HI(x) * D3_LO(y))
+#define D3_SMLABT(x, y, acc) ((acc) + D3_LO(x) * D3_HI(y))
+#define D3_SMLATB(x, y, acc) ((acc) + D3_HI(x) * D3_LO(y))
+VAD_INLINE int32_t d3_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+}
+#endif
+
+/* top half of t, bottom half of b (one PKHTB) */
+#define D3_PK(t, b) (((t) & 0xFFFF0000u) | ((b) & 0xFFFFu))
+
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+#define D3_ASM 1
+/* The pixel-pair loop of d3_chan for the full int8 range, written out: GCC's version of it
+ * spills (14 registers are live). p: the channel's widened row 0 (rows 1, 2 follow at
+ * VAD_DW3_MAX_WORDS words), rec: its record, o: output pixel 0, C: pixel stride, n >= 1 pixel
+ * pairs. Per pair (18 MACs): 1 LDRD for both accumulators' bias, per filter row 1 LDRD (+1 LDR
+ * at stride 2) and 4 multiplies (+1 PKHBT at stride 1), then per pixel SMMLAR (the rounding
+ * term and output offset added by it), the sign (t and acc have the same sign, or t is 0 where
+ * either gives the same result for e >= 1), ASR, SSAT, STRB. */
+void vad_dw3_pairs_s1(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
+                      int32_t nch);
+void vad_dw3_pairs_s2(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
+                      int32_t nch);
+void vad_dw3_pairs_s1n(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
+                       int32_t nch);
+#define D3_STR(x) #x
+#define D3_XSTR(x) D3_STR(x)
+#define D3_ROW1 D3_XSTR(VAD_DW3_ROW1)
+#define D3_ROW2 D3_XSTR(VAD_DW3_ROW2)
+#define D3_ROW1P8 D3_XSTR(VAD_DW3_ROW1P8)
+#define D3_ROW2P8 D3_XSTR(VAD_DW3_ROW2P8)
+/* Frame: [sp] b2 b2, [sp + 8] mult rnd, [sp + 16] e, [sp + 20] p rec, [sp + 28] o, [sp + 32]
+ * channels left; the stack arguments n and nch at [sp + 76], [sp + 80]. Per channel: k0..k4 in
+ * r4..r8, lr: the end of o; the next channel's rows follow at 3 rows, its record at
+ * VAD_DW3_REC words, its output at o + 1. */
+#define D3_PROLOGUE                                                    \
+    "push {r4-r11, lr}\n\t"                                           \
+    "sub sp, sp, #40\n\t"                                              \
+    "ldr r4, [sp, #80]\n\t"                                            \
+    "str r4, [sp, #32]\n\t"                                            \
+    "strd r0, r1, [sp, #20]\n\t"                                       \
+    "str r2, [sp, #28]\n"                                              \
+    "2:\n\t"                                                           \
+    "ldr r4, [r1]\n\t"                                                 \
+    "mov r5, r4\n\t"                                                   \
+    "strd r4, r5, [sp]\n\t"                                            \
+    "ldrd r4, r5, [r1, #24]\n\t"                                       \
+    "strd r4, r5, [sp, #8]\n\t"                                        \
+    "ldr r4, [r1, #32]\n\t"                                            \
+    "str r4, [sp, #16]\n\t"                                            \
+    "ldr lr, [sp, #76]\n\t"                                            \
+    "mul lr, lr, r3\n\t"                                               \
+    "add lr, r2, lr, lsl #1\n\t"                                       \
+    "adds r1, r1, #4\n\t"                                              \
+    "ldm r1, {r4-r8}\n"
+#define D3_EPILOGUE                                                    \
+    "ldrd r11, r12, [sp, #8]\n\t"                                      \
+    "smmlar r1, r9, r11, r12\n\t"                                      \
+    "add r9, r1, r9, asr #31\n\t"                                      \
+    "smmlar r1, r10, r11, r12\n\t"                                     \
+    "add r10, r1, r10, asr #31\n\t"                                    \
+    "ldr r1, [sp, #16]\n\t"                                            \
+    "asr r9, r9, r1\n\t"                                               \
+    "asr r10, r10, r1\n\t"                                             \
+    "ssat r9, #8, r9\n\t"                                              \
+    "ssat r10, #8, r10\n\t"                                            \
+    "strb r9, [r2]\n\t"                                                \
+    "strb r10, [r2, r3]\n\t"                                           \
+    "add r2, r2, r3, lsl #1\n\t"                                       \
+    "cmp r2, lr\n\t"                                                   \
+    "bne 1b\n\t"                                                       \
+    "ldr r4, [sp, #32]\n\t"                                            \
+    "subs r4, r4, #1\n\t"                                              \
+    "beq 3f\n\t"                                                       \
+    "str r4, [sp, #32]\n\t"                                            \
+    "ldrd r0, r1, [sp, #20]\n\t"                                       \
+    "add r0, r0, #" D3_XSTR(VAD_DW3_ROW3) "\n\t"                       \
+    "add r1, r1, #" D3_XSTR(VAD_DW3_RECB) "\n\t"                       \
+    "strd r0, r1, [sp, #20]\n\t"                                       \
+    "ldr r2, [sp, #28]\n\t"                                            \
+    "adds r2, r2, #1\n\t"                                              \
+    "str r2, [sp, #28]\n\t"                                            \
+    "b 2b\n"                                                           \
+    "3:\n\t"                                                           \
+    "add sp, sp, #40\n\t"                                              \
+    "pop {r4-r11, pc}\n\t"
+/* One function: name (a string), R1, R2 (bytes from a widened row to the next two; R1P8,
+ * R2P8: 8 more) */
+#define D3_FN_S1(name, R1, R2) \
+    ".section .text." name ",\"ax\",%progbits\n\t" \
+    ".global " name "\n\t" \
+    ".type " name ", %function\n\t" \
+    ".thumb\n\t" \
+    ".thumb_func\n\t" \
+    ".align 2\n" \
+    name ":\n\t" D3_PROLOGUE \
+    "1:\n\t" \
+    "ldrd r9, r10, [sp]\n\t" \
+    "ldrd r11, r12, [r0, #" R1 "]\n\t" \
+    "pkhbt r1, r12, r11\n\t" \
+    "smlad r9, r11, r5, r9\n\t" \
+    "smladx r10, r1, r5, r10\n\t" \
+    "smlabt r9, r12, r7, r9\n\t" \
+    "smlatt r10, r12, r7, r10\n\t" \
+    "ldrd r11, r12, [r0, #" R2 "]\n\t" \
+    "pkhbt r1, r12, r11\n\t" \
+    "smlad r9, r11, r6, r9\n\t" \
+    "smladx r10, r1, r6, r10\n\t" \
+    "smlabb r9, r12, r8, r9\n\t" \
+    "smlatb r10, r12, r8, r10\n\t" \
+    "ldrd r11, r12, [r0], #4\n\t" \
+    "pkhbt r1, r12, r11\n\t" \
+    "smlad r9, r11, r4, r9\n\t" \
+    "smladx r10, r1, r4, r10\n\t" \
+    "smlabb r9, r12, r7, r9\n\t" \
+    "smlatb r10, r12, r7, r10\n\t" \
+    D3_EPILOGUE \
+    ".size " name ", .-" name "\n\t"
+#define D3_FN_S2(name, R1, R2, R1P8, R2P8) \
+    ".section .text." name ",\"ax\",%progbits\n\t" \
+    ".global " name "\n\t" \
+    ".type " name ", %function\n\t" \
+    ".thumb\n\t" \
+    ".thumb_func\n\t" \
+    ".align 2\n" \
+    name ":\n\t" D3_PROLOGUE \
+    "1:\n\t" \
+    "ldrd r9, r10, [sp]\n\t" \
+    "ldrd r11, r12, [r0, #" R1 "]\n\t" \
+    "ldr r1, [r0, #" R1P8 "]\n\t" \
+    "smlad r9, r11, r5, r9\n\t" \
+    "smlad r10, r12, r5, r10\n\t" \
+    "smlabt r9, r12, r7, r9\n\t" \
+    "smlabt r10, r1, r7, r10\n\t" \
+    "ldrd r11, r12, [r0, #" R2 "]\n\t" \
+    "ldr r1, [r0, #" R2P8 "]\n\t" \
+    "smlad r9, r11, r6, r9\n\t" \
+    "smlad r10, r12, r6, r10\n\t" \
+    "smlabb r9, r12, r8, r9\n\t" \
+    "smlabb r10, r1, r8, r10\n\t" \
+    "ldrd r11, r12, [r0], #8\n\t" \
+    "ldr r1, [r0]\n\t" \
+    "smlad r9, r11, r4, r9\n\t" \
+    "smlad r10, r12, r4, r10\n\t" \
+    "smlabb r9, r12, r7, r9\n\t" \
+    "smlabb r10, r1, r7, r10\n\t" \
+    D3_EPILOGUE \
+    ".size " name ", .-" name "\n\t"
+/* the rows of d3_body's buffer (VAD_DW3_MAX_WORDS words apart), and of its narrow layout at
+ * stride 1 (VAD_DW3_NARROW words apart, the whole image of a channel) */
+__asm(".syntax unified\n\t"
+      D3_FN_S1("vad_dw3_pairs_s1", D3_ROW1, D3_ROW2)
+      D3_FN_S2("vad_dw3_pairs_s2", D3_ROW1, D3_ROW2, D3_ROW1P8, D3_ROW2P8)
+      D3_FN_S1("vad_dw3_pairs_s1n", "32", "64")
+      ".text\n");
+#endif
+
+/* acc2: twice the accumulator; r: the channel's record */
+VAD_INLINE int8_t d3_out(int32_t acc2, const int32_t *r, const int32_t lo, const int32_t hi)
+{
+    const int32_t t = d3_smmulr(acc2, r[6]);
+    int32_t v = (t + r[7] + (t >> 31)) >> r[8];
+#if defined(__ARM_FEATURE_DSP)
+    if (lo == -128 && hi == 127) {
+        return (int8_t)__ssat(v, 8);
+    }
+#endif
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
+
+/* Input pixel ix of a row (channels c, c + 1 as the bytes of a halfword), or the zero point. */
+VAD_INLINE uint32_t d3_px(const int8_t *row, int32_t ix, int32_t in_w, int32_t C, const int two,
+                          uint32_t zz)
+{
+    if (ix < 0 || ix >= in_w) {
+        return zz;
+    }
+    row += ix * C;
+    return (uint8_t)row[0] | (two ? (uint32_t)(uint8_t)row[1] << 8 : 0u);
+}
+
+/* Words 0 .. nw - 1 of one row widened for channel c (a) and c + 1 (b, if two): word j holds
+ * the pixels ix = 2j - pad_w and 2j + 1 - pad_w. row: the input row at channel c, or 0 outside
+ * the image. */
+VAD_INLINE void d3_row_t(const int8_t *row, int32_t in_w, int32_t C, int32_t pad_w, int32_t nw,
+                         const int two, uint32_t zz, uint32_t *a, uint32_t *b)
+{
+    int32_t j = 0, ix = -pad_w;
+    if (!row) {
+        const uint32_t z = VAD_SXTB16(zz | (zz << 16));
+        for (; j < nw; ++j) {
+            a[j] = z;
+            b[j] = z;
+        }
+        return;
+    }
+    for (; ix < 0 && j < nw; ++j, ix += 2) { /* left padding: pixel ix + 1 may be inside */
+        const uint32_t h = zz | ((ix + 1 < 0 ? zz : d3_px(row, ix + 1, in_w, C, two, zz)) << 16);
+        a[j] = VAD_SXTB16(h);
+        b[j] = VAD_SXTB16_ROR8(h);
+    }
+    {
+        const int8_t *src = row + ix * C;
+        const int32_t step = 2 * C;
+        int32_t je = j + (in_w - ix) / 2; /* words with both pixels inside */
+        je = je < nw ? je : nw;
+        if (two) {
+#ifdef D3_ASM
+            if (j < je) { /* b is a + 3 rows (d3_body's buffer) */
+                int32_t n = je - j;
+                uint32_t *pa = a + j;
+                uint32_t h0, h1;
+                __asm volatile(
+                    "tst %[n], #1\n\t"
+                    "beq 2f\n\t"
+                    "ldrh %[h0], [%[s]]\n\t"
+                    "ldrh %[h1], [%[s], %[C]]\n\t"
+                    "add %[s], %[s], %[C], lsl #1\n\t"
+                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+                    "sxtb16 %[h1], %[h0], ror #8\n\t"
+                    "sxtb16 %[h0], %[h0]\n\t"
+                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+                    "str %[h0], [%[a]], #4\n"
+                    "2:\n\t"
+                    "lsrs %[n], %[n], #1\n\t"
+                    "beq 3f\n"
+                    "1:\n\t"
+                    "ldrh %[h0], [%[s]]\n\t"
+                    "ldrh %[h1], [%[s], %[C]]\n\t"
+                    "add %[s], %[s], %[C], lsl #1\n\t"
+                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+                    "sxtb16 %[h1], %[h0], ror #8\n\t"
+                    "sxtb16 %[h0], %[h0]\n\t"
+                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+                    "str %[h0], [%[a]], #4\n\t"
+                    "ldrh %[h0], [%[s]]\n\t"
+                    "ldrh %[h1], [%[s], %[C]]\n\t"
+                    "add %[s], %[s], %[C], lsl #1\n\t"
+                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+                    "sxtb16 %[h1], %[h0], ror #8\n\t"
+                    "sxtb16 %[h0], %[h0]\n\t"
+                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+                    "str %[h0], [%[a]], #4\n\t"
+                    "subs %[n], %[n], #1\n\t"
+                    "bne 1b\n"
+                    "3:\n\t"
+                    : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1)
+                    : [C] "r"(C)
+                    : "cc", "memory");
+                j = je;
+                (void)b;
+            }
+#endif
+            for (; j < je; ++j, src += step) {
+                uint16_t h0, h1;
+                uint32_t h;
+                memcpy(&h0, src, 2);
+                memcpy(&h1, src + C, 2);
+                h = (uint32_t)h0 | ((uint32_t)h1 << 16);
+                a[j] = VAD_SXTB16(h);
+                b[j] = VAD_SXTB16_ROR8(h);
+            }
+        } else {
+            for (; j < je; ++j, src += step) {
+                a[j] = VAD_SXTB16((uint32_t)(uint8_t)src[0] | ((uint32_t)(uint8_t)src[C] << 16));
+            }
+        }
+        ix = 2 * j - pad_w;
+    }
+    for (; j < nw; ++j, ix += 2) { /* right edge (pixel ix may be inside) and padding */
+        const uint32_t h = d3_px(row, ix, in_w, C, two, zz) | (zz << 16);
+        a[j] = VAD_SXTB16(h);
+        b[j] = VAD_SXTB16_ROR8(h);
+    }
+}
+
+/* The window's three rows widened for channels c, c + 1 (two) or c alone into buf (rows 0-2
+ * of channel c, then rows 0-2 of c + 1), out of line: inlined, GCC spills the caller's loops.
+ * rows: the input rows at channel 0, 0 outside the image. */
+#if defined(__GNUC__)
+#define D3_NOINLINE __attribute__((noinline))
+#else
+#define D3_NOINLINE
+#endif
+static D3_NOINLINE void d3_rows2(const int8_t *const *rows, int32_t c, int32_t in_w, int32_t C,
+                                 int32_t pad_w, int32_t nw, uint32_t zz,
+                                 uint32_t (*buf)[VAD_DW3_MAX_WORDS])
+{
+    int32_t ky;
+    for (ky = 0; ky < 3; ++ky) {
+        d3_row_t(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, 1, zz, buf[ky], buf[3 + ky]);
+    }
+}
+
+static D3_NOINLINE void d3_rows1(const int8_t *const *rows, int32_t c, int32_t in_w, int32_t C,
+                                 int32_t pad_w, int32_t nw, uint32_t zz,
+                                 uint32_t (*buf)[VAD_DW3_MAX_WORDS])
+{
+    int32_t ky;
+    for (ky = 0; ky < 3; ++ky) {
+        d3_row_t(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, 0, zz, buf[ky], buf[3 + ky]);
+    }
+}
+
+/* Narrow layout: rows r = 0 .. nrows - 1 (input row r - pad_h) of channel c at
+ * flat + r * VAD_DW3_NARROW words, of channel c + 1 three buffer rows further (where the asm
+ * conversion loop puts them). */
+static D3_NOINLINE void d3_image(const int8_t *in, int32_t c, int32_t in_h, int32_t pad_h,
+                                 int32_t nrows, int32_t in_w, int32_t C, int32_t pad_w,
+                                 int32_t nw, int two, uint32_t zz, uint32_t *flat)
+{
+    int32_t r;
+    for (r = 0; r < nrows; ++r, flat += VAD_DW3_NARROW) {
+        const int32_t iy = r - pad_h;
+        const int8_t *row = (iy >= 0 && iy < in_h) ? in + iy * in_w * C + c : 0;
+        if (two) {
+            d3_row_t(row, in_w, C, pad_w, nw, 1, zz, flat, flat + 3 * VAD_DW3_MAX_WORDS);
+        } else {
+            d3_row_t(row, in_w, C, pad_w, nw, 0, zz, flat, flat + 3 * VAD_DW3_MAX_WORDS);
+        }
+    }
+}
+
+/* One output row of one channel from its three widened rows. o: the output pixel 0 at the
+ * channel, C: the pixel stride. */
+VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2,
+                        const int32_t *rec, int8_t *o, int32_t x0, int32_t out_w, int32_t C,
+                        const int stride2, const int32_t lo, const int32_t hi)
+{
+    const int32_t b2 = rec[0];
+    const uint32_t k0 = (uint32_t)rec[1], k1 = (uint32_t)rec[2], k2 = (uint32_t)rec[3];
+    const uint32_t k3 = (uint32_t)rec[4], k4 = (uint32_t)rec[5];
+    int32_t x = x0;
+    o += x0 * C;
+    for (; x + 1 < out_w; x += 2, o += 2 * C) {
+        int32_t a, b;
+        if (stride2) {
+            /* pixel x: words x (taps 0, 1) and x + 1 (tap 2, low half); pixel x + 1: x + 1, x + 2 */
+            uint32_t u0 = r0[x], u1 = r0[x + 1], u2 = r0[x + 2];
+            a = VAD_SMLAD(u0, k0, b2);
+            a = VAD_SMLABB(u1, k3, a);
+            b = VAD_SMLAD(u1, k0, b2);
+            b = VAD_SMLABB(u2, k3, b);
+            u0 = r1[x];
+            u1 = r1[x + 1];
+            u2 = r1[x + 2];
+            a = VAD_SMLAD(u0, k1, a);
+            a = D3_SMLABT(u1, k3, a);
+            b = VAD_SMLAD(u1, k1, b);
+            b = D3_SMLABT(u2, k3, b);
+            u0 = r2[x];
+            u1 = r2[x + 1];
+            u2 = r2[x + 2];
+            a = VAD_SMLAD(u0, k2, a);
+            a = VAD_SMLABB(u1, k4, a);
+            b = VAD_SMLAD(u1, k2, b);
+            b = VAD_SMLABB(u2, k4, b);
+        } else {
+            /* pixels x, x + 1 (x even): words w0 = (x, x+1), w1 = (x+2, x+3) and
+             * m = (x+2, x+1), whose SMLADX gives the second pixel's taps 0 and 1 */
+            const int32_t j = x >> 1;
+            uint32_t w0 = r0[j], w1 = r0[j + 1], m = D3_PK(w0, w1);
+            a = VAD_SMLAD(w0, k0, b2);
+            a = VAD_SMLABB(w1, k3, a);
+            b = D3_SMLADX(m, k0, b2);
+            b = D3_SMLATB(w1, k3, b);
+            w0 = r1[j];
+            w1 = r1[j + 1];
+            m = D3_PK(w0, w1);
+            a = VAD_SMLAD(w0, k1, a);
+            a = D3_SMLABT(w1, k3, a);
+            b = D3_SMLADX(m, k1, b);
+            b = VAD_SMLATT(w1, k3, b);
+            w0 = r2[j];
+            w1 = r2[j + 1];
+            m = D3_PK(w0, w1);
+            a = VAD_SMLAD(w0, k2, a);
+            a = VAD_SMLABB(w1, k4, a);
+            b = D3_SMLADX(m, k2, b);
+            b = D3_SMLATB(w1, k4, b);
+        }
+        o[0] = d3_out(a, rec, lo, hi);
+        o[C] = d3_out(b, rec, lo, hi);
+    }
+    if (x < out_w) { /* odd width: the last pixel alone */
+        const int32_t j = stride2 ? x : x >> 1;
+        int32_t a = VAD_SMLAD(r0[j], k0, b2);
+        a = VAD_SMLABB(r0[j + 1], k3, a);
+        a = VAD_SMLAD(r1[j], k1, a);
+        a = D3_SMLABT(r1[j + 1], k3, a);
+        a = VAD_SMLAD(r2[j], k2, a);
+        a = VAD_SMLABB(r2[j + 1], k4, a);
+        o[0] = d3_out(a, rec, lo, hi);
+    }
+}
+
+VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
+                        const int stride2, const int32_t lo, const int32_t hi)
+{
+    uint32_t VAD_ALIGNED(8) buf[6][VAD_DW3_MAX_WORDS];
+    const int32_t C = p->out_c, in_w = p->in_w, in_h = p->in_h, out_w = p->out_w;
+    const int32_t s = stride2 ? 2 : 1, pad_w = p->pad_w;
+    /* words of a widened row: the last pixel pair reads up to buffer index s * out_w + 1 */
+    const int32_t nw = stride2 ? out_w + 1 : (out_w + 3) / 2;
+    const uint32_t zz = (uint8_t)(-p->in_offset) | ((uint32_t)(uint8_t)(-p->in_offset) << 8);
+    const int32_t *const dw3 = p->dw3;
+    int32_t oy, c, ky, x0 = 0;
+#ifdef D3_ASM
+    const int use_asm = lo == -128 && hi == 127 && out_w >= 2;
+    if (use_asm) {
+        x0 = out_w & ~1; /* the pairs in asm, an odd last pixel in C */
+    }
+#endif
+    /* narrow rows at stride 1: each channel pair's whole image widened once (input rows used
+     * by several output rows are not widened again) */
+    const int32_t nrows = (p->out_h - 1) * s + 3;
+    if (!stride2 && nw <= VAD_DW3_NARROW && nrows * VAD_DW3_NARROW <= 3 * VAD_DW3_MAX_WORDS) {
+        uint32_t *const flat = &buf[0][0];
+        for (c = 0; c < C; c += 2) {
+            const int two = c + 1 < C;
+            int32_t k;
+            d3_image(in, c, in_h, p->pad_h, nrows, in_w, C, pad_w, nw, two, zz, flat);
+            for (k = 0; k <= two; ++k) {
+                const int32_t *rec = dw3 + (c + k) * VAD_DW3_REC;
+                const uint32_t *base = flat + k * 3 * VAD_DW3_MAX_WORDS;
+                for (oy = 0; oy < p->out_h; ++oy, base += s * VAD_DW3_NARROW) {
+                    int8_t *o = out + oy * out_w * C + c + k;
+#ifdef D3_ASM
+                    if (use_asm) {
+                        vad_dw3_pairs_s1n(base, rec, o, C, out_w >> 1, 1);
+                    }
+#endif
+                    if (x0 < out_w) {
+                        d3_chan(base, base + VAD_DW3_NARROW, base + 2 * VAD_DW3_NARROW, rec, o,
+                                x0, out_w, C, stride2, lo, hi);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (oy = 0; oy < p->out_h; ++oy) {
+        int8_t *orow = out + oy * out_w * C;
+        const int32_t iy0 = oy * s - p->pad_h;
+        const int8_t *rows[3];
+        for (ky = 0; ky < 3; ++ky) {
+            const int32_t iy = iy0 + ky;
+            rows[ky] = (iy >= 0 && iy < in_h) ? in + iy * in_w * C : 0;
+        }
+        for (c = 0; c + 1 < C; c += 2) {
+            d3_rows2(rows, c, in_w, C, pad_w, nw, zz, buf);
+#ifdef D3_ASM
+            if (use_asm) {
+                (stride2 ? vad_dw3_pairs_s2 : vad_dw3_pairs_s1)(buf[0], dw3 + c * VAD_DW3_REC,
+                                                                orow + c, C, out_w >> 1, 2);
+            }
+#endif
+            if (x0 < out_w) {
+                d3_chan(buf[0], buf[1], buf[2], dw3 + c * VAD_DW3_REC, orow + c, x0, out_w, C,
+                        stride2, lo, hi);
+                d3_chan(buf[3], buf[4], buf[5], dw3 + (c + 1) * VAD_DW3_REC, orow + c + 1, x0,
+                        out_w, C, stride2, lo, hi);
+            }
+        }
+        if (c < C) { /* odd channel count: the last channel alone */
+            d3_rows1(rows, c, in_w, C, pad_w, nw, zz, buf);
+#ifdef D3_ASM
+            if (use_asm) {
+                (stride2 ? vad_dw3_pairs_s2 : vad_dw3_pairs_s1)(buf[0], dw3 + c * VAD_DW3_REC,
+                                                                orow + c, C, out_w >> 1, 1);
+            }
+#endif
+            if (x0 < out_w) {
+                d3_chan(buf[0], buf[1], buf[2], dw3 + c * VAD_DW3_REC, orow + c, x0, out_w, C,
+                        stride2, lo, hi);
+            }
+        }
+    }
+}
+
+int vad_dw3_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out)
+{
+    const int32_t nw = p->stride_w == 2 ? p->out_w + 1 : (p->out_w + 3) / 2;
+    const int full = p->act_min == -128 && p->act_max == 127;
+    if (!p->dw3 || p->k_h != 3 || p->k_w != 3 || p->depth_mult != 1 || p->dil_h != 1 ||
+        p->dil_w != 1 || p->stride_h != p->stride_w || (p->stride_w != 1 && p->stride_w != 2) ||
+        nw > VAD_DW3_MAX_WORDS) {
+        return 0;
+    }
+    if (p->stride_w == 2) {
+        if (full) {
+            d3_body(p, in, out, 1, -128, 127);
+        } else {
+            d3_body(p, in, out, 1, p->act_min, p->act_max);
+        }
+    } else if (full) {
+        d3_body(p, in, out, 0, -128, 127);
+    } else {
+        d3_body(p, in, out, 0, p->act_min, p->act_max);
+    }
+    return 1;
+}
+
+#endif /* VAD_NO_FAST_PATHS */
