@@ -236,10 +236,70 @@ VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, in
     *pb1 = b1;
 }
 
+/* Requantization of the fast channels (fast == 1 and 3 layers), without the output offset:
+ * vad_mbqm(acc, mult, -e) when |acc| < 2^30 (checked by the generator), as
+ *   SMMLAR(2 acc, mult, rnd) = SaturatingRoundingDoublingHighMul(acc, mult) + 2^(e-1) = t + rnd
+ *   RoundingDivideByPOT(t, e) = (t + rnd - (t < 0)) >> e, and (t < 0) may be (acc < 0):
+ *   mult >= 0, so they differ only when t = 0, where (rnd - 1) >> e = rnd >> e = 0 for e >= 1.
+ * ew is e in its low byte (the register shift reads no more). fast == 3 layers also have
+ * channels with e = 0 (TFLM shift 0: the result is t itself): there bit 31 of ew is set on the
+ * channels with e >= 1 only, and the sign correction is (ew & (acc >> 31)) >> 31 (zs = 1).
+ * fast == 1 layers have e >= 1 everywhere and take the sign from acc alone (zs = 0). */
+VAD_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t ew, const int zs)
+{
+    int32_t t;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    __asm("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(acc * 2), "r"(mult), "r"(rnd));
+    if (zs) {
+        t -= (int32_t)(((uint32_t)ew & (uint32_t)(acc >> 31)) >> 31);
+    } else {
+        t += acc >> 31;
+    }
+    __asm("asr %0, %1, %2" : "=r"(t) : "r"(t), "r"(ew));
+#else
+    t = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31) + rnd;
+    t -= zs ? (int32_t)(((uint32_t)ew >> 31) & (uint32_t)(acc < 0)) : (int32_t)(acc < 0);
+    t >>= (ew & 31);
+#endif
+    return t;
+}
+
+/* Output offset and clamp (one SSAT for the full int8 range, a constant in the callers). */
+VAD_INLINE int8_t clamp_out(int32_t v, int32_t act_min, int32_t act_max)
+{
+#if defined(__ARM_FEATURE_DSP)
+    if (act_min == -128 && act_max == 127) {
+        return (int8_t)__ssat(v, 8);
+    }
+#endif
+    v = v < act_min ? act_min : v;
+    v = v > act_max ? act_max : v;
+    return (int8_t)v;
+}
+
+/* One channel of both pixels (a, b): the channel's constants are read once. mode 1 and 3: the
+ * fast requantization (rq_fast, zs = mode == 3); mode 2: finish(), vad_mbqm on e = 0. */
+VAD_INLINE void store_ch(int32_t a, int32_t b, const int32_t *r, int8_t *oa, int8_t *ob,
+                         int32_t out_offset, int32_t act_min, int32_t act_max, const int mode,
+                         const int32_t *shift)
+{
+    if (mode == 2) {
+        *oa = finish(a, r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+        *ob = finish(b, r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+        return;
+    }
+    {
+        const int32_t mult = r[1], ew = r[2], rnd = r[3];
+        *oa = clamp_out(rq_fast(a, mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+        *ob = clamp_out(rq_fast(b, mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+    }
+}
+
 /* Two widened columns (x: kpad/4 groups of 4 words, see widen2) times all output channels, a
- * block of 2 pixels x 2 channels at a time (dot_2x2). Requantization after the sum. */
+ * block of 2 pixels x 2 channels at a time (dot_2x2). Requantization after the sum. ob may
+ * equal oa (a lone last pixel: both columns are the same pixel, so are the bytes). */
 VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob,
-                           const int32_t act_min, const int32_t act_max, const int generic,
+                           const int32_t act_min, const int32_t act_max, const int mode,
                            const int w16)
 {
     const int32_t kq = p->kpad >> 2, out_c = p->out_c;
@@ -247,8 +307,9 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
     const uint32_t *w = (const uint32_t *)p->wfast;
     const int32_t wstep = w16 ? 4 * kq : 2 * kq; /* words per channel pair */
     const int32_t *r = p->rq;
-    int32_t oc;
-    for (oc = 0; oc + 1 < out_c; oc += 2, r += 8, w += wstep) {
+    const int32_t *const r_end = r + 4 * (out_c & ~1);
+    const int32_t *sh = p->shift;
+    for (; r < r_end; r += 8, w += wstep, oa += 2, ob += 2, sh += 2) {
         int32_t a0 = r[0], a1 = r[4];
         int32_t b0 = a0, b1 = a1;
         if (w16) {
@@ -256,17 +317,10 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
         } else {
             dot_2x2_s8(x, w, kq, &a0, &a1, &b0, &b1);
         }
-        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
-        oa[oc + 1] = finish(a1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
-                            p->shift + oc + 1);
-        if (ob) {
-            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
-                            p->shift + oc);
-            ob[oc + 1] = finish(b1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
-                                p->shift + oc + 1);
-        }
+        store_ch(a0, b0, r, oa, ob, out_offset, act_min, act_max, mode, sh);
+        store_ch(a1, b1, r + 4, oa + 1, ob + 1, out_offset, act_min, act_max, mode, sh + 1);
     }
-    if (oc < out_c) { /* odd channel count: the last channel alone */
+    if (out_c & 1) { /* odd channel count: the last channel alone */
         const uint32_t *xp = x;
         int32_t a0 = r[0], b0 = a0, k;
         for (k = kq; k > 0; --k, xp += 4) {
@@ -285,26 +339,28 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
             b0 = VAD_SMLAD(xp[2], wl, b0);
             b0 = VAD_SMLAD(xp[3], wh, b0);
         }
-        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
-        if (ob) {
-            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
-                            p->shift + oc);
-        }
+        store_ch(a0, b0, r, oa, ob, out_offset, act_min, act_max, mode, sh);
     }
 }
 
-/* Specialised for the full int8 range (the clamp becomes one SSAT) and the filter layout. */
-#define VAD_GEMM_VARIANT(name, lo, hi, generic, w16)                                              \
+/* Specialised for the full int8 range (the clamp becomes one SSAT), the requantization
+ * (p->fast: 1 all channels e >= 1, 3 also e = 0 channels, 2 some channels generic) and the
+ * filter layout. */
+#define VAD_GEMM_VARIANT(name, lo, hi, mode, w16)                                                 \
     static void name(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob)     \
     {                                                                                             \
-        gemm_2cols(p, x, oa, ob, (lo), (hi), (generic), (w16));                                   \
+        gemm_2cols(p, x, oa, ob, (lo), (hi), (mode), (w16));                                      \
     }
-VAD_GEMM_VARIANT(gemm_full_w16, -128, 127, 0, 1)
-VAD_GEMM_VARIANT(gemm_clamp_w16, p->act_min, p->act_max, 0, 1)
-VAD_GEMM_VARIANT(gemm_generic_w16, p->act_min, p->act_max, 1, 1)
-VAD_GEMM_VARIANT(gemm_full_w8, -128, 127, 0, 0)
-VAD_GEMM_VARIANT(gemm_clamp_w8, p->act_min, p->act_max, 0, 0)
-VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 1, 0)
+VAD_GEMM_VARIANT(gemm_full_w16, -128, 127, 1, 1)
+VAD_GEMM_VARIANT(gemm_clamp_w16, p->act_min, p->act_max, 1, 1)
+VAD_GEMM_VARIANT(gemm_full_zs_w16, -128, 127, 3, 1)
+VAD_GEMM_VARIANT(gemm_clamp_zs_w16, p->act_min, p->act_max, 3, 1)
+VAD_GEMM_VARIANT(gemm_generic_w16, p->act_min, p->act_max, 2, 1)
+VAD_GEMM_VARIANT(gemm_full_w8, -128, 127, 1, 0)
+VAD_GEMM_VARIANT(gemm_clamp_w8, p->act_min, p->act_max, 1, 0)
+VAD_GEMM_VARIANT(gemm_full_zs_w8, -128, 127, 3, 0)
+VAD_GEMM_VARIANT(gemm_clamp_zs_w8, p->act_min, p->act_max, 3, 0)
+VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 2, 0)
 
 typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const uint32_t *, int8_t *, int8_t *);
 
@@ -312,9 +368,13 @@ static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
 {
     const int full = p->act_min == -128 && p->act_max == 127;
     if (p->wfast16) {
-        return p->fast == 2 ? gemm_generic_w16 : full ? gemm_full_w16 : gemm_clamp_w16;
+        return p->fast == 2   ? gemm_generic_w16
+               : p->fast == 3 ? (full ? gemm_full_zs_w16 : gemm_clamp_zs_w16)
+                              : (full ? gemm_full_w16 : gemm_clamp_w16);
     }
-    return p->fast == 2 ? gemm_generic_w8 : full ? gemm_full_w8 : gemm_clamp_w8;
+    return p->fast == 2   ? gemm_generic_w8
+           : p->fast == 3 ? (full ? gemm_full_zs_w8 : gemm_clamp_zs_w8)
+                          : (full ? gemm_full_w8 : gemm_clamp_w8);
 }
 
 /* 1x1, stride 1, no padding, in_c a multiple of 4: the input pixels are the columns. */
@@ -351,7 +411,7 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
             }
         }
         widen2(a, b, xw, kpad);
-        gemm(p, xw, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
+        gemm(p, xw, out + pix * p->out_c, out + (two ? pix + 1 : pix) * p->out_c);
     }
 }
 

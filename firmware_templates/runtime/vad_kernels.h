@@ -60,7 +60,8 @@ typedef struct {
     const void *wfast;
     const int32_t *rq;          /* per output channel: bias + in_offset * sum(filter[oc]),
                                    mult, right shift e >= 1 (or 0: vad_mbqm with shift[oc]),
-                                   2^(e-1) */
+                                   2^(e-1); fast == 3: e = 0 is TFLM shift 0 and bit 31 of
+                                   e marks e >= 1 (rq_fast in vad_conv_fast.c) */
     int8_t *scratch;            /* 4 * kpad bytes (two int16 columns) for direct 1x1 layers
                                    (stride 1, no padding, kpad == in_c), 6 * kpad (plus two int8
                                    im2col columns) for the others; in the arena, sized and placed
