@@ -204,8 +204,8 @@ def _conv_layers(plan):
 
 def test_wide_k_convolutions_take_the_fast_path(build_model):
     """Every CONV_2D of the widek fixture (K 576, 580, 1040; direct and im2col) is lowered to
-    the fast path with its scratch (two widened columns, plus two int8 im2col columns unless
-    direct) placed in the arena for its step only, apart from the step's tensors; the int8
+    the fast path with its scratch (two widened columns, or four for blocks of 4 pixels, plus
+    two int8 im2col columns unless direct) placed in the arena for its step only, apart from the step's tensors; the int8
     filter is left to the reference build."""
     plan = build_plan(build_model("widek", 9))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes)
@@ -215,7 +215,7 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
-        assert s.scratch == (4 if direct_conv(p) else 6) * p["kpad"]
+        assert s.scratch == (4 + 4 * p["blocks4"] if direct_conv(p) else 6) * p["kpad"]
         b = sizes[-(i + 1)]
         assert (b.size, b.first, b.last) == (s.scratch, i, i)
         assert p["scratch"] == f"(vad_arena + {plan.offsets[b.key]})"

@@ -59,8 +59,15 @@ def conv_kpad(kh: int, kw: int, ic: int) -> int:
 
 def conv_scratch_bytes(kpad: int, direct: bool) -> int:
     """Arena scratch of a fast CONV_2D: two widened int16 columns, plus two int8 im2col columns
-    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c."""
+    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c. A direct
+    layer whose placed scratch can grow to conv_block4_bytes() for free (the arena does not
+    grow: codegen.build_plan) runs in blocks of 4 pixels (blocks4)."""
     return (4 if direct else 6) * kpad
+
+
+def conv_block4_bytes(kpad: int) -> int:
+    """Scratch of a direct CONV_2D run in blocks of 4 pixels: four widened columns."""
+    return 8 * kpad
 
 
 def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
@@ -285,7 +292,7 @@ class Lowering:
                            ("rq", f"{k}_rq")]
             else:
                 params += [("wfast16", 0), ("wfast", "0"), ("rq", "0")]
-            params += [("scratch", "0")]  # codegen: the address of the planned scratch
+            params += [("scratch", "0"), ("blocks4", 0)]  # codegen: the planned scratch
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
