@@ -369,6 +369,14 @@ VAD_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t ew, c
     return t;
 }
 
+/* rq_fast plus the output offset on sums held in registers, as asm text for blocks of them
+ * (the channel's constants m, rnd, e and the offset z loaded once): VAD_RQ1 then VAD_RQ_SIGN
+ * (zs = 0) or VAD_RQ_ZS (zs = 1, clobbers the sum) then VAD_RQ_END, per sum; t a temporary. */
+#define VAD_RQ1(x) "lsl %[t], %[" x "], #1\n\tsmmlar %[t], %[t], %[m], %[rnd]\n\t"
+#define VAD_RQ_SIGN(x) "add %[t], %[t], %[" x "], asr #31\n\t"
+#define VAD_RQ_ZS(x) "and %[" x "], %[e], %[" x "], asr #31\n\tsub %[t], %[t], %[" x "], lsr #31\n\t"
+#define VAD_RQ_END(x) "asr %[t], %[t], %[e]\n\tadd %[" x "], %[t], %[z]\n\t"
+
 /* Output offset and clamp (one SSAT for the full int8 range, a constant in the callers). */
 VAD_INLINE int8_t clamp_out(int32_t v, int32_t act_min, int32_t act_max)
 {
@@ -461,10 +469,32 @@ VAD_INLINE void store_ch4(const int32_t *v, const int32_t *r, int8_t *o, int32_t
         q3 = finish(v[3], r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
     } else {
         const int32_t mult = r[1], ew = r[2], rnd = r[3];
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+        /* rq_fast on the four sums in one block: the channel's constants stay in registers */
+        int32_t v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3], t;
+        if (mode == 3) {
+            __asm(VAD_RQ1("v0") VAD_RQ_ZS("v0") VAD_RQ_END("v0") VAD_RQ1("v1") VAD_RQ_ZS("v1")
+                      VAD_RQ_END("v1") VAD_RQ1("v2") VAD_RQ_ZS("v2") VAD_RQ_END("v2") VAD_RQ1("v3")
+                          VAD_RQ_ZS("v3") VAD_RQ_END("v3")
+                  : [v0] "+r"(v0), [v1] "+r"(v1), [v2] "+r"(v2), [v3] "+r"(v3), [t] "=&r"(t)
+                  : [m] "r"(mult), [rnd] "r"(rnd), [e] "r"(ew), [z] "r"(out_offset));
+        } else {
+            __asm(VAD_RQ1("v0") VAD_RQ_SIGN("v0") VAD_RQ_END("v0") VAD_RQ1("v1") VAD_RQ_SIGN("v1")
+                      VAD_RQ_END("v1") VAD_RQ1("v2") VAD_RQ_SIGN("v2") VAD_RQ_END("v2")
+                          VAD_RQ1("v3") VAD_RQ_SIGN("v3") VAD_RQ_END("v3")
+                  : [v0] "+r"(v0), [v1] "+r"(v1), [v2] "+r"(v2), [v3] "+r"(v3), [t] "=&r"(t)
+                  : [m] "r"(mult), [rnd] "r"(rnd), [e] "r"(ew), [z] "r"(out_offset));
+        }
+        q0 = clamp_out(v0, act_min, act_max);
+        q1 = clamp_out(v1, act_min, act_max);
+        q2 = clamp_out(v2, act_min, act_max);
+        q3 = clamp_out(v3, act_min, act_max);
+#else
         q0 = clamp_out(rq_fast(v[0], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
         q1 = clamp_out(rq_fast(v[1], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
         q2 = clamp_out(rq_fast(v[2], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
         q3 = clamp_out(rq_fast(v[3], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+#endif
     }
     o[0] = q0;
     o[step] = q1;
