@@ -552,7 +552,7 @@ VAD_INLINE void gemm_4cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
 #define VAD_GEMM_VARIANT(name, lo, hi, mode, w16)                                                 \
     static void name(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob)     \
     {                                                                                             \
-        if (ob) {                                                                                 \
+        if (ob || (mode) != 1) {                                                                  \
             gemm_2cols(p, x, oa, ob, (lo), (hi), (mode), (w16));                                  \
         } else {                                                                                  \
             gemm_4cols(p, x, oa, (lo), (hi), (mode), (w16));                                      \
@@ -569,7 +569,8 @@ VAD_GEMM_VARIANT(gemm_full_zs_w8, -128, 127, 3, 0)
 VAD_GEMM_VARIANT(gemm_clamp_zs_w8, p->act_min, p->act_max, 3, 0)
 VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 2, 0)
 
-/* ob == 0: a block of 4 pixels (widen4 columns) at oa, oa + out_c, ... (gemm_4cols) */
+/* ob == 0: a block of 4 pixels (widen4 columns) at oa, oa + out_c, ... (gemm_4cols; fast == 1
+ * layers only: the rarer requantizations keep the 2 x 2 blocks, and the flash they take) */
 typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const uint32_t *, int8_t *, int8_t *);
 
 static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
@@ -605,7 +606,7 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     int8_t *const col = p->scratch + 4 * kpad;
     const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix = 0;
-    if (direct && p->blocks4) { /* blocks of 4 pixels, the rest in pairs */
+    if (direct && p->blocks4 && p->fast == 1) { /* blocks of 4 pixels, the rest in pairs */
         for (; pix + 4 <= npix; pix += 4) {
             widen4(in + pix * p->in_c, p->in_c, xw, kpad);
             gemm(p, xw, out + pix * p->out_c, 0);

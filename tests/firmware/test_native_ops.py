@@ -135,7 +135,7 @@ def _all_blocks4(monkeypatch):
 def _pointwise_forms(plan):
     """The pointwise fixture's 1x1 layers cover what the kernels distinguish."""
     convs = _conv_layers(plan)
-    assert {p["in_c"] for _, _, p in convs} >= {16, 13, 24, 160, 20}
+    assert {p["in_c"] for _, _, p in convs} >= {16, 13, 24, 160, 20, 132}
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1} and {direct_conv(p) for _, _, p in convs} == {True, False}
     assert {p["fast"] for _, _, p in convs} == {1, 2, 3}  # e >= 1 only; generic channels; shift 0
     rq = {i: np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
@@ -148,16 +148,17 @@ def _pointwise_forms(plan):
 def test_pointwise_kernels_bit_exact(blocks, build_model, tmp_path, monkeypatch):
     """The 1x1 kernels per operator against TFLM (host C build of the fast paths, both filter
     layouts): blocks of 4 pixels x 2 channels where the scratch allows (all4: every direct
-    layer) and 2 x 2 otherwise, the 1-3 pixels left of a row of 11, odd output channels, input
-    channels 16, 13 (im2col), 24, 160 and 20, requantization with shift 0 channels, generic
+    layer whose channels all take the fast requantization) and 2 x 2 otherwise, the 1-3 pixels left of a row of 11, odd output channels, input
+    channels 16, 13 (im2col), 24, 160, 20 and 132, requantization with shift 0 channels, generic
     channels and constant channels."""
     if blocks == "all4":
         _all_blocks4(monkeypatch)
     model = build_model("pointwise", 11)
     plan = build_plan(model)
     convs = _pointwise_forms(plan)
-    b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p)}
+    b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
     assert b4 == ({1} if blocks == "all4" else {0, 1})
+    assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
     builds = {name: _debug_build(model, tmp_path / name, fast, wide)

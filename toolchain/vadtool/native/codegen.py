@@ -92,16 +92,23 @@ def _array_body(values: np.ndarray) -> str:
 
 def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
                        arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
-    """Direct 1x1 convolutions (not streamed) whose scratch can grow to four widened columns
-    without growing the arena (in place, or moved to a free gap of their step, 8-aligned) get
-    it and run in blocks of 4 pixels (blocks4). buffers and offsets are updated in place."""
+    """Direct 1x1 convolutions (fast == 1: every channel's requantization the fast one) whose
+    scratch can grow to four widened columns without growing
+    the arena (in place, or moved to a free gap of their step, 8-aligned) get it and run in
+    blocks of 4 pixels (blocks4). A streamed convolution's scratch leads its depthwise step's
+    (the ring follows it), so that buffer grows by the difference. buffers, offsets and the
+    steps are updated in place."""
     for i, s in enumerate(steps):
-        p = dict(s.params)
-        if not (s.scratch and s.stream is None and s.streamed_into is None and s.op.name == "CONV_2D"
-                and p.get("fast") and lower.direct_conv(p)):
+        conv = steps[i - 1] if s.stream is not None else s
+        p = dict(conv.params)
+        if not (s.scratch and s.streamed_into is None and conv.op.name == "CONV_2D" and p.get("fast") == 1
+                and lower.direct_conv(p) and not p.get("blocks4")):
             continue
         key = -(i + 1)
-        need = lower.conv_block4_bytes(p["kpad"])
+        old = s.stream_conv_scratch if s.stream is not None else s.scratch
+        if s.stream is not None and old == 0:
+            continue
+        need = s.scratch - old + lower.conv_block4_bytes(p["kpad"])
         region = arena_of[key]
         busy = sorted((offsets[b.key], offsets[b.key] + b.size) for b in buffers
                       if b.key != key and b.first <= i <= b.last and arena_of[b.key] == region)
@@ -114,8 +121,10 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         j = next(n for n, b in enumerate(buffers) if b.key == key)
         buffers[j] = planner.Buffer(key, need, i, i)
         offsets[key] = at
+        if s.stream is not None:
+            s.stream_conv_scratch += need - s.scratch
         s.scratch = need
-        s.params = [(k, 1 if k == "blocks4" else v) for k, v in s.params]
+        conv.params = [(k, 1 if k == "blocks4" else v) for k, v in conv.params]
     for region, size in sizes.items():
         mine = [b for b in buffers if arena_of[b.key] == region]
         if mine:
