@@ -264,8 +264,9 @@ VAD_INLINE void widen4(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpa
  * widened columns (widen4): per 32 MACs 8 LDRD of the columns, 16 SMLAD and 2 LDR + 4 SXTB16
  * (int8) or 2 LDRD (int16). The 8 sums, 4 operands and 2 pointers take 14 registers, so the
  * loop ends on the filter pointer against its end in memory (3 instructions per 2 groups).
- * Needs the frame pointer free (any -O level but -O0): else the C loop. kq >= 1. */
-#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__)
+ * It needs r7 (the Thumb frame pointer) free: at -O0, and in builds with
+ * -fno-omit-frame-pointer (define VAD_NO_ASM_4X2 there), the C loop runs instead. kq >= 1. */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(VAD_NO_ASM_4X2)
 #define VAD_ASM_4X2 1
 #define VAD_4X2_W8 "ldr %[wh], [%[wp]], #4\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
 #define VAD_4X2_W16 "ldrd %[wl], %[wh], [%[wp]], #8\n\t"
@@ -469,8 +470,9 @@ VAD_INLINE void store_ch4(const int32_t *v, const int32_t *r, int8_t *o, int32_t
         q3 = finish(v[3], r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
     } else {
         const int32_t mult = r[1], ew = r[2], rnd = r[3];
-#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
-        /* rq_fast on the four sums in one block: the channel's constants stay in registers */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__)
+        /* rq_fast on the four sums in one block: the channel's constants stay in registers
+         * (at -O0 GCC finds no registers for it: the C below) */
         int32_t v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3], t;
         if (mode == 3) {
             __asm(VAD_RQ1("v0") VAD_RQ_ZS("v0") VAD_RQ_END("v0") VAD_RQ1("v1") VAD_RQ_ZS("v1")
