@@ -68,10 +68,11 @@ VAD_INLINE void widen2(const int8_t *a, const int8_t *b, uint32_t *dst, int32_t 
  * xb(1,3)) and of the two filter rows (w: w0(0,2) w0(1,3) w1(0,2) w1(1,3)), 8 SMLADs. On the
  * DSP cores the loop is written out, two groups per iteration (4 LDRD and 8 SMLAD per 16 MACs):
  * the compiler's version split the loads and spent 18 instructions. kq >= 1. */
-VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
+VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int32_t *pa0,
                         int32_t *pa1, int32_t *pb0, int32_t *pb1)
 {
     int32_t a0 = *pa0, a1 = *pa1, b0 = *pb0, b1 = *pb1;
+    const uint32_t *w = *pw;
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
     uint32_t x0, x1, x2, x3, w0, w1;
     __asm volatile(
@@ -143,15 +144,17 @@ VAD_INLINE void dot_2x2(const uint32_t *xp, const uint32_t *w, int32_t kq, int32
     *pa1 = a1;
     *pb0 = b0;
     *pb1 = b1;
+    *pw = w;
 }
 
 /* dot_2x2 on int8 filter words (wfast16 = 0): each word widened with SXTB16 and SXTB16 ROR #8
  * as it is read, in the order of the columns (2 LDRD, 2 LDR, 4 SXTB16, 8 SMLAD per 16 MACs on
  * the DSP cores). */
-VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *pa0,
+VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t **pw, int32_t kq, int32_t *pa0,
                            int32_t *pa1, int32_t *pb0, int32_t *pb1)
 {
     int32_t a0 = *pa0, a1 = *pa1, b0 = *pb0, b1 = *pb1;
+    const uint32_t *w = *pw;
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
     uint32_t x0, x1, x2, x3, wl, wh;
     __asm volatile(
@@ -237,39 +240,203 @@ VAD_INLINE void dot_2x2_s8(const uint32_t *xp, const uint32_t *w, int32_t kq, in
     *pa1 = a1;
     *pb0 = b0;
     *pb1 = b1;
+    *pw = w;
+}
+
+/* Widen four columns (the input pixels of a direct layer) to int16 pairs, per group of 4
+ * values: p0(0,2) p0(1,3) p1(0,2) p1(1,3) p2(0,2) p2(1,3) p3(0,2) p3(1,3) (dot_4x2). */
+VAD_INLINE void widen4(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad)
+{
+    int32_t k;
+    for (k = 0; k < kpad; k += 4, a += 4, dst += 8) {
+        const uint32_t x0 = rd32(a), x1 = rd32(a + step), x2 = rd32(a + 2 * step),
+                       x3 = rd32(a + 3 * step);
+        dst[0] = VAD_SXTB16(x0);
+        dst[1] = VAD_SXTB16_ROR8(x0);
+        dst[2] = VAD_SXTB16(x1);
+        dst[3] = VAD_SXTB16_ROR8(x1);
+        dst[4] = VAD_SXTB16(x2);
+        dst[5] = VAD_SXTB16_ROR8(x2);
+        dst[6] = VAD_SXTB16(x3);
+        dst[7] = VAD_SXTB16_ROR8(x3);
+    }
+}
+
+/* A block of 4 pixels x 2 channels: per group of 4 values, each channel's filter word (int8,
+ * widened by SXTB16 and SXTB16 ROR #8 as read; or the two int16 pair words, w16) against the 4
+ * widened columns (widen4): per 32 MACs 8 LDRD of the columns, 16 SMLAD and 2 LDR + 4 SXTB16
+ * (int8) or 2 LDRD (int16). The 8 sums, 4 operands and 2 pointers take 14 registers, so the
+ * loop ends on the filter pointer against its end in memory (3 instructions per 2 groups).
+ * It needs r7 (the Thumb frame pointer) free: at -O0, and in builds with
+ * -fno-omit-frame-pointer (define VAD_NO_ASM_4X2 there), the C loop runs instead. kq >= 1. */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(VAD_NO_ASM_4X2)
+#define VAD_ASM_4X2 1
+#define VAD_4X2_W8 "ldr %[wh], [%[wp]], #4\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
+#define VAD_4X2_W16 "ldrd %[wl], %[wh], [%[wp]], #8\n\t"
+#define VAD_4X2_PX(acc, off)                                                                      \
+    "ldrd %[xl], %[xh], [%[xp], #" off "]\n\t"                                                   \
+    "smlad %[" acc "], %[xl], %[wl], %[" acc "]\n\t"                                              \
+    "smlad %[" acc "], %[xh], %[wh], %[" acc "]\n\t"
+#define VAD_4X2_GROUP(W)                                                                          \
+    W VAD_4X2_PX("a0", "0") VAD_4X2_PX("a1", "8") VAD_4X2_PX("a2", "16") VAD_4X2_PX("a3", "24") \
+    W VAD_4X2_PX("c0", "0") VAD_4X2_PX("c1", "8") VAD_4X2_PX("c2", "16")                        \
+    VAD_4X2_PX("c3", "24") "add %[xp], %[xp], #32\n\t"
+#define VAD_4X2_OPS                                                                               \
+    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [c0] "+r"(c[0]),       \
+        [c1] "+r"(c[1]), [c2] "+r"(c[2]), [c3] "+r"(c[3]), [xp] "+r"(xp), [wp] "+r"(w),          \
+        [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh)
+#endif
+
+VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int32_t *a,
+                        int32_t *c, const int w16)
+{
+    const uint32_t *w = *pw;
+#ifdef VAD_ASM_4X2
+    const uint32_t *const wend = w + (w16 ? 4 : 2) * kq;
+    uint32_t xl, xh, wl, wh;
+    if (kq & 1) {
+        if (w16) {
+            __asm volatile(VAD_4X2_GROUP(VAD_4X2_W16) : VAD_4X2_OPS : : "memory");
+        } else {
+            __asm volatile(VAD_4X2_GROUP(VAD_4X2_W8) : VAD_4X2_OPS : : "memory");
+        }
+    }
+    if (kq > 1) {
+        if (w16) {
+            __asm volatile("1:\n\t" VAD_4X2_GROUP(VAD_4X2_W16) VAD_4X2_GROUP(VAD_4X2_W16)
+                           "ldr %[xl], %[end]\n\t"
+                           "cmp %[wp], %[xl]\n\t"
+                           "bne 1b\n\t"
+                           : VAD_4X2_OPS
+                           : [end] "m"(wend)
+                           : "cc", "memory");
+        } else {
+            __asm volatile("1:\n\t" VAD_4X2_GROUP(VAD_4X2_W8) VAD_4X2_GROUP(VAD_4X2_W8)
+                           "ldr %[xl], %[end]\n\t"
+                           "cmp %[wp], %[xl]\n\t"
+                           "bne 1b\n\t"
+                           : VAD_4X2_OPS
+                           : [end] "m"(wend)
+                           : "cc", "memory");
+        }
+    }
+#else
+    int32_t k, j;
+    for (k = 0; k < kq; ++k, xp += 8) {
+        for (j = 0; j < 2; ++j) {
+            uint32_t wl, wh;
+            int32_t *acc = j ? c : a;
+            if (w16) {
+                wl = w[0];
+                wh = w[1];
+                w += 2;
+            } else {
+                wl = VAD_SXTB16(w[0]);
+                wh = VAD_SXTB16_ROR8(w[0]);
+                w += 1;
+            }
+            acc[0] = VAD_SMLAD(xp[0], wl, VAD_SMLAD(xp[1], wh, acc[0]));
+            acc[1] = VAD_SMLAD(xp[2], wl, VAD_SMLAD(xp[3], wh, acc[1]));
+            acc[2] = VAD_SMLAD(xp[4], wl, VAD_SMLAD(xp[5], wh, acc[2]));
+            acc[3] = VAD_SMLAD(xp[6], wl, VAD_SMLAD(xp[7], wh, acc[3]));
+        }
+    }
+#endif
+    *pw = w;
+}
+
+/* Requantization of the fast channels (fast == 1 and 3 layers), without the output offset:
+ * vad_mbqm(acc, mult, -e) when |acc| < 2^30 (checked by the generator), as
+ *   SMMLAR(2 acc, mult, rnd) = SaturatingRoundingDoublingHighMul(acc, mult) + 2^(e-1) = t + rnd
+ *   RoundingDivideByPOT(t, e) = (t + rnd - (t < 0)) >> e, and (t < 0) may be (acc < 0):
+ *   mult >= 0, so they differ only when t = 0, where (rnd - 1) >> e = rnd >> e = 0 for e >= 1.
+ * ew is e in its low byte (the register shift reads no more). fast == 3 layers also have
+ * channels with e = 0 (TFLM shift 0: the result is t itself): there bit 31 of ew is set on the
+ * channels with e >= 1 only, and the sign correction is (ew & (acc >> 31)) >> 31 (zs = 1).
+ * fast == 1 layers have e >= 1 everywhere and take the sign from acc alone (zs = 0). */
+VAD_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t ew, const int zs)
+{
+    int32_t t;
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+    __asm("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(acc * 2), "r"(mult), "r"(rnd));
+    if (zs) {
+        t -= (int32_t)(((uint32_t)ew & (uint32_t)(acc >> 31)) >> 31);
+    } else {
+        t += acc >> 31;
+    }
+    __asm("asr %0, %1, %2" : "=r"(t) : "r"(t), "r"(ew));
+#else
+    t = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31) + rnd;
+    t -= zs ? (int32_t)(((uint32_t)ew >> 31) & (uint32_t)(acc < 0)) : (int32_t)(acc < 0);
+    t >>= (ew & 31);
+#endif
+    return t;
+}
+
+/* rq_fast plus the output offset on sums held in registers, as asm text for blocks of them
+ * (the channel's constants m, rnd, e and the offset z loaded once): VAD_RQ1 then VAD_RQ_SIGN
+ * (zs = 0) or VAD_RQ_ZS (zs = 1, clobbers the sum) then VAD_RQ_END, per sum; t a temporary. */
+#define VAD_RQ1(x) "lsl %[t], %[" x "], #1\n\tsmmlar %[t], %[t], %[m], %[rnd]\n\t"
+#define VAD_RQ_SIGN(x) "add %[t], %[t], %[" x "], asr #31\n\t"
+#define VAD_RQ_ZS(x) "and %[" x "], %[e], %[" x "], asr #31\n\tsub %[t], %[t], %[" x "], lsr #31\n\t"
+#define VAD_RQ_END(x) "asr %[t], %[t], %[e]\n\tadd %[" x "], %[t], %[z]\n\t"
+
+/* Output offset and clamp (one SSAT for the full int8 range, a constant in the callers). */
+VAD_INLINE int8_t clamp_out(int32_t v, int32_t act_min, int32_t act_max)
+{
+#if defined(__ARM_FEATURE_DSP)
+    if (act_min == -128 && act_max == 127) {
+        return (int8_t)__ssat(v, 8);
+    }
+#endif
+    v = v < act_min ? act_min : v;
+    v = v > act_max ? act_max : v;
+    return (int8_t)v;
+}
+
+/* One channel of both pixels (a, b): the channel's constants are read once. mode 1 and 3: the
+ * fast requantization (rq_fast, zs = mode == 3); mode 2: finish(), vad_mbqm on e = 0. */
+VAD_INLINE void store_ch(int32_t a, int32_t b, const int32_t *r, int8_t *oa, int8_t *ob,
+                         int32_t out_offset, int32_t act_min, int32_t act_max, const int mode,
+                         const int32_t *shift)
+{
+    if (mode == 2) {
+        *oa = finish(a, r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+        *ob = finish(b, r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+        return;
+    }
+    {
+        const int32_t mult = r[1], ew = r[2], rnd = r[3];
+        *oa = clamp_out(rq_fast(a, mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+        *ob = clamp_out(rq_fast(b, mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+    }
 }
 
 /* Two widened columns (x: kpad/4 groups of 4 words, see widen2) times all output channels, a
- * block of 2 pixels x 2 channels at a time (dot_2x2). Requantization after the sum. */
+ * block of 2 pixels x 2 channels at a time (dot_2x2). Requantization after the sum. ob may
+ * equal oa (a lone last pixel: both columns are the same pixel, so are the bytes). */
 VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob,
-                           const int32_t act_min, const int32_t act_max, const int generic,
+                           const int32_t act_min, const int32_t act_max, const int mode,
                            const int w16)
 {
     const int32_t kq = p->kpad >> 2, out_c = p->out_c;
     const int32_t out_offset = p->out_offset;
-    const uint32_t *w = (const uint32_t *)p->wfast;
-    const int32_t wstep = w16 ? 4 * kq : 2 * kq; /* words per channel pair */
+    const uint32_t *w = (const uint32_t *)p->wfast; /* each block advances it (dot_2x2) */
     const int32_t *r = p->rq;
-    int32_t oc;
-    for (oc = 0; oc + 1 < out_c; oc += 2, r += 8, w += wstep) {
+    const int32_t *sh = p->shift;
+    int32_t n;
+    for (n = out_c >> 1; n > 0; --n, r += 8, oa += 2, ob += 2, sh += 2) {
         int32_t a0 = r[0], a1 = r[4];
         int32_t b0 = a0, b1 = a1;
         if (w16) {
-            dot_2x2(x, w, kq, &a0, &a1, &b0, &b1);
+            dot_2x2(x, &w, kq, &a0, &a1, &b0, &b1);
         } else {
-            dot_2x2_s8(x, w, kq, &a0, &a1, &b0, &b1);
+            dot_2x2_s8(x, &w, kq, &a0, &a1, &b0, &b1);
         }
-        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
-        oa[oc + 1] = finish(a1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
-                            p->shift + oc + 1);
-        if (ob) {
-            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
-                            p->shift + oc);
-            ob[oc + 1] = finish(b1, r[5], r[6], r[7], out_offset, act_min, act_max, generic,
-                                p->shift + oc + 1);
-        }
+        store_ch(a0, b0, r, oa, ob, out_offset, act_min, act_max, mode, sh);
+        store_ch(a1, b1, r + 4, oa + 1, ob + 1, out_offset, act_min, act_max, mode, sh + 1);
     }
-    if (oc < out_c) { /* odd channel count: the last channel alone */
+    if (out_c & 1) { /* odd channel count: the last channel alone */
         const uint32_t *xp = x;
         int32_t a0 = r[0], b0 = a0, k;
         for (k = kq; k > 0; --k, xp += 4) {
@@ -288,36 +455,183 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
             b0 = VAD_SMLAD(xp[2], wl, b0);
             b0 = VAD_SMLAD(xp[3], wh, b0);
         }
-        oa[oc] = finish(a0, r[1], r[2], r[3], out_offset, act_min, act_max, generic, p->shift + oc);
-        if (ob) {
-            ob[oc] = finish(b0, r[1], r[2], r[3], out_offset, act_min, act_max, generic,
-                            p->shift + oc);
-        }
+        store_ch(a0, b0, r, oa, ob, out_offset, act_min, act_max, mode, sh);
     }
 }
 
-/* Specialised for the full int8 range (the clamp becomes one SSAT) and the filter layout. */
-#define VAD_GEMM_VARIANT(name, lo, hi, generic, w16)                                              \
+/* One channel of four pixels (at o, o + step, ...): its constants read once, the four bytes
+ * stored after all four are computed (an int8 store may alias the constants). */
+VAD_INLINE void store_ch4(const int32_t *v, const int32_t *r, int8_t *o, int32_t step,
+                          int32_t out_offset, int32_t act_min, int32_t act_max, const int mode,
+                          const int32_t *shift)
+{
+    int8_t q0, q1, q2, q3;
+    if (mode == 2) {
+        q0 = finish(v[0], r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+        q1 = finish(v[1], r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+        q2 = finish(v[2], r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+        q3 = finish(v[3], r[1], r[2], r[3], out_offset, act_min, act_max, 1, shift);
+    } else {
+        const int32_t mult = r[1], ew = r[2], rnd = r[3];
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__)
+        /* rq_fast on the four sums in one block: the channel's constants stay in registers
+         * (at -O0 GCC finds no registers for it: the C below) */
+        int32_t v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3], t;
+        if (mode == 3) {
+            __asm(VAD_RQ1("v0") VAD_RQ_ZS("v0") VAD_RQ_END("v0") VAD_RQ1("v1") VAD_RQ_ZS("v1")
+                      VAD_RQ_END("v1") VAD_RQ1("v2") VAD_RQ_ZS("v2") VAD_RQ_END("v2") VAD_RQ1("v3")
+                          VAD_RQ_ZS("v3") VAD_RQ_END("v3")
+                  : [v0] "+r"(v0), [v1] "+r"(v1), [v2] "+r"(v2), [v3] "+r"(v3), [t] "=&r"(t)
+                  : [m] "r"(mult), [rnd] "r"(rnd), [e] "r"(ew), [z] "r"(out_offset));
+        } else {
+            __asm(VAD_RQ1("v0") VAD_RQ_SIGN("v0") VAD_RQ_END("v0") VAD_RQ1("v1") VAD_RQ_SIGN("v1")
+                      VAD_RQ_END("v1") VAD_RQ1("v2") VAD_RQ_SIGN("v2") VAD_RQ_END("v2")
+                          VAD_RQ1("v3") VAD_RQ_SIGN("v3") VAD_RQ_END("v3")
+                  : [v0] "+r"(v0), [v1] "+r"(v1), [v2] "+r"(v2), [v3] "+r"(v3), [t] "=&r"(t)
+                  : [m] "r"(mult), [rnd] "r"(rnd), [e] "r"(ew), [z] "r"(out_offset));
+        }
+        q0 = clamp_out(v0, act_min, act_max);
+        q1 = clamp_out(v1, act_min, act_max);
+        q2 = clamp_out(v2, act_min, act_max);
+        q3 = clamp_out(v3, act_min, act_max);
+#else
+        q0 = clamp_out(rq_fast(v[0], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+        q1 = clamp_out(rq_fast(v[1], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+        q2 = clamp_out(rq_fast(v[2], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+        q3 = clamp_out(rq_fast(v[3], mult, rnd, ew, mode == 3) + out_offset, act_min, act_max);
+#endif
+    }
+    o[0] = q0;
+    o[step] = q1;
+    o[2 * step] = q2;
+    o[3 * step] = q3;
+}
+
+#ifdef VAD_ASM_4X2
+/* The 8 sums of a 4 x 2 block (fast == 1, full int8 range) requantized in one asm statement
+ * (rq_fast, offset, SSAT), each pixel's two channels stored as one halfword (BFI, STRH: the
+ * Cortex-M's unaligned stores): 8 instructions per output. The sums and 5 temporaries take
+ * 13 registers; the constants' and output pointers, offset and step come from memory. */
+VAD_INLINE void store_2x4_full(int32_t *a, int32_t *c, const int32_t *r, int8_t *o, int32_t step,
+                               int32_t out_offset)
+{
+    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
+    int32_t m, rnd, e, t, z;
+#define VAD_RQ8(x) VAD_RQ1(x) VAD_RQ_SIGN(x) VAD_RQ_END(x) "ssat %[" x "], #8, %[" x "]\n\t"
+#define VAD_PAIR(x, y) "bfi %[" x "], %[" y "], #8, #8\n\t"
+    __asm volatile("ldr %[z], %[zp]\n\t"
+                   "ldr %[t], %[rp]\n\t"
+                   "ldrd %[m], %[e], [%[t], #4]\n\t"
+                   "ldr %[rnd], [%[t], #12]\n\t" VAD_RQ8("a0") VAD_RQ8("a1") VAD_RQ8("a2")
+                       VAD_RQ8("a3")
+                   "ldr %[t], %[rp]\n\t"
+                   "ldrd %[m], %[e], [%[t], #20]\n\t"
+                   "ldr %[rnd], [%[t], #28]\n\t" VAD_RQ8("c0") VAD_RQ8("c1") VAD_RQ8("c2")
+                       VAD_RQ8("c3") VAD_PAIR("a0", "c0") VAD_PAIR("a1", "c1") VAD_PAIR("a2", "c2")
+                           VAD_PAIR("a3", "c3")
+                   "ldr %[m], %[op]\n\t"
+                   "ldr %[e], %[st]\n\t"
+                   "strh %[a0], [%[m]]\n\t"
+                   "strh %[a1], [%[m], %[e]]\n\t"
+                   "add %[t], %[m], %[e], lsl #1\n\t"
+                   "strh %[a2], [%[t]]\n\t"
+                   "strh %[a3], [%[t], %[e]]\n\t"
+                   : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c0] "+r"(c0),
+                     [c1] "+r"(c1), [c2] "+r"(c2), [c3] "+r"(c3), [m] "=&r"(m), [rnd] "=&r"(rnd),
+                     [e] "=&r"(e), [t] "=&r"(t), [z] "=&r"(z)
+                   : [rp] "m"(r), [zp] "m"(out_offset), [op] "m"(o), [st] "m"(step)
+                   : "memory");
+}
+#endif
+
+/* Four widened columns (widen4) times all output channels, 4 pixels x 2 channels at a time
+ * (dot_4x2); the four output pixels at o, o + out_c, o + 2 out_c, o + 3 out_c. */
+VAD_INLINE void gemm_4cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *o,
+                           const int32_t act_min, const int32_t act_max, const int mode,
+                           const int w16)
+{
+    const int32_t kq = p->kpad >> 2, out_c = p->out_c;
+    const int32_t out_offset = p->out_offset;
+    const uint32_t *w = (const uint32_t *)p->wfast; /* each block advances it (dot_4x2) */
+    const int32_t *r = p->rq;
+    const int32_t *sh = p->shift;
+    int32_t n;
+    for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, sh += 2) {
+        int32_t a[4], c[4];
+        a[0] = a[1] = a[2] = a[3] = r[0];
+        c[0] = c[1] = c[2] = c[3] = r[4];
+        dot_4x2(x, &w, kq, a, c, w16);
+#ifdef VAD_ASM_4X2
+        if (mode == 1 && act_min == -128 && act_max == 127) {
+            store_2x4_full(a, c, r, o, out_c, out_offset);
+            continue;
+        }
+#endif
+        store_ch4(a, r, o, out_c, out_offset, act_min, act_max, mode, sh);
+        store_ch4(c, r + 4, o + 1, out_c, out_offset, act_min, act_max, mode, sh + 1);
+    }
+    if (out_c & 1) { /* odd channel count: the last channel alone */
+        const uint32_t *xp = x;
+        int32_t a[4], k;
+        a[0] = a[1] = a[2] = a[3] = r[0];
+        for (k = kq; k > 0; --k, xp += 8) {
+            uint32_t wl, wh;
+            if (w16) {
+                wl = w[0];
+                wh = w[1];
+                w += 2;
+            } else {
+                wl = VAD_SXTB16(w[0]);
+                wh = VAD_SXTB16_ROR8(w[0]);
+                w += 1;
+            }
+            a[0] = VAD_SMLAD(xp[1], wh, VAD_SMLAD(xp[0], wl, a[0]));
+            a[1] = VAD_SMLAD(xp[3], wh, VAD_SMLAD(xp[2], wl, a[1]));
+            a[2] = VAD_SMLAD(xp[5], wh, VAD_SMLAD(xp[4], wl, a[2]));
+            a[3] = VAD_SMLAD(xp[7], wh, VAD_SMLAD(xp[6], wl, a[3]));
+        }
+        store_ch4(a, r, o, out_c, out_offset, act_min, act_max, mode, sh);
+    }
+}
+
+/* Specialised for the full int8 range (the clamp becomes one SSAT), the requantization
+ * (p->fast: 1 all channels e >= 1, 3 also e = 0 channels, 2 some channels generic) and the
+ * filter layout. */
+#define VAD_GEMM_VARIANT(name, lo, hi, mode, w16)                                                 \
     static void name(const vad_conv_params_t *p, const uint32_t *x, int8_t *oa, int8_t *ob)     \
     {                                                                                             \
-        gemm_2cols(p, x, oa, ob, (lo), (hi), (generic), (w16));                                   \
+        if (ob || (mode) != 1) {                                                                  \
+            gemm_2cols(p, x, oa, ob, (lo), (hi), (mode), (w16));                                  \
+        } else {                                                                                  \
+            gemm_4cols(p, x, oa, (lo), (hi), (mode), (w16));                                      \
+        }                                                                                         \
     }
-VAD_GEMM_VARIANT(gemm_full_w16, -128, 127, 0, 1)
-VAD_GEMM_VARIANT(gemm_clamp_w16, p->act_min, p->act_max, 0, 1)
-VAD_GEMM_VARIANT(gemm_generic_w16, p->act_min, p->act_max, 1, 1)
-VAD_GEMM_VARIANT(gemm_full_w8, -128, 127, 0, 0)
-VAD_GEMM_VARIANT(gemm_clamp_w8, p->act_min, p->act_max, 0, 0)
-VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 1, 0)
+VAD_GEMM_VARIANT(gemm_full_w16, -128, 127, 1, 1)
+VAD_GEMM_VARIANT(gemm_clamp_w16, p->act_min, p->act_max, 1, 1)
+VAD_GEMM_VARIANT(gemm_full_zs_w16, -128, 127, 3, 1)
+VAD_GEMM_VARIANT(gemm_clamp_zs_w16, p->act_min, p->act_max, 3, 1)
+VAD_GEMM_VARIANT(gemm_generic_w16, p->act_min, p->act_max, 2, 1)
+VAD_GEMM_VARIANT(gemm_full_w8, -128, 127, 1, 0)
+VAD_GEMM_VARIANT(gemm_clamp_w8, p->act_min, p->act_max, 1, 0)
+VAD_GEMM_VARIANT(gemm_full_zs_w8, -128, 127, 3, 0)
+VAD_GEMM_VARIANT(gemm_clamp_zs_w8, p->act_min, p->act_max, 3, 0)
+VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 2, 0)
 
+/* ob == 0: a block of 4 pixels (widen4 columns) at oa, oa + out_c, ... (gemm_4cols; fast == 1
+ * layers only: the rarer requantizations keep the 2 x 2 blocks, and the flash they take) */
 typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const uint32_t *, int8_t *, int8_t *);
 
 static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
 {
     const int full = p->act_min == -128 && p->act_max == 127;
     if (p->wfast16) {
-        return p->fast == 2 ? gemm_generic_w16 : full ? gemm_full_w16 : gemm_clamp_w16;
+        return p->fast == 2   ? gemm_generic_w16
+               : p->fast == 3 ? (full ? gemm_full_zs_w16 : gemm_clamp_zs_w16)
+                              : (full ? gemm_full_w16 : gemm_clamp_w16);
     }
-    return p->fast == 2 ? gemm_generic_w8 : full ? gemm_full_w8 : gemm_clamp_w8;
+    return p->fast == 2   ? gemm_generic_w8
+           : p->fast == 3 ? (full ? gemm_full_zs_w8 : gemm_clamp_zs_w8)
+                          : (full ? gemm_full_w8 : gemm_clamp_w8);
 }
 
 /* 1x1, stride 1, no padding, in_c a multiple of 4: the input pixels are the columns. */
@@ -327,9 +641,11 @@ static int conv_direct(const vad_conv_params_t *p)
            p->pad_w == 0 && p->kpad == p->in_c;
 }
 
-/* Two output pixels at a time: their columns (the input pixels themselves for direct layers,
- * else im2col into the int8 part of the scratch) widened into the int16 part. Scratch layout:
- * [0, 4 kpad) widened pair, [4 kpad, 6 kpad) int8 columns (non-direct layers only). */
+/* Direct layers with blocks4 (their scratch is 8 kpad bytes): four output pixels at a time,
+ * their input pixels widened into the scratch, the last 1-3 pixels in pairs. Others: two output pixels at a time, their
+ * columns (im2col into the int8 part of the scratch) widened into the int16 part. Scratch
+ * layout: [0, 4 kpad) widened pair, [4 kpad, 6 kpad) int8 columns. Inside one call the
+ * order does not matter to the in-place schedule (vad_inplace.c: one row per call). */
 static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
     const int32_t npix = p->out_h * p->out_w, kpad = p->kpad;
@@ -337,8 +653,14 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     uint32_t *const xw = (uint32_t *)(void *)p->scratch;
     int8_t *const col = p->scratch + 4 * kpad;
     const vad_gemm_fn gemm = pick_gemm(p);
-    int32_t pix;
-    for (pix = 0; pix < npix; pix += 2) {
+    int32_t pix = 0;
+    if (direct && p->blocks4 && p->fast == 1) { /* blocks of 4 pixels, the rest in pairs */
+        for (; pix + 4 <= npix; pix += 4) {
+            widen4(in + pix * p->in_c, p->in_c, xw, kpad);
+            gemm(p, xw, out + pix * p->out_c, 0);
+        }
+    }
+    for (; pix < npix; pix += 2) {
         const int two = pix + 1 < npix;
         const int8_t *a, *b;
         if (direct) {
@@ -354,7 +676,7 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
             }
         }
         widen2(a, b, xw, kpad);
-        gemm(p, xw, out + pix * p->out_c, two ? out + (pix + 1) * p->out_c : 0);
+        gemm(p, xw, out + pix * p->out_c, out + (two ? pix + 1 : pix) * p->out_c);
     }
 }
 

@@ -60,12 +60,15 @@ typedef struct {
     const void *wfast;
     const int32_t *rq;          /* per output channel: bias + in_offset * sum(filter[oc]),
                                    mult, right shift e >= 1 (or 0: vad_mbqm with shift[oc]),
-                                   2^(e-1) */
+                                   2^(e-1); fast == 3: e = 0 is TFLM shift 0 and bit 31 of
+                                   e marks e >= 1 (rq_fast in vad_conv_fast.c) */
     int8_t *scratch;            /* 4 * kpad bytes (two int16 columns) for direct 1x1 layers
                                    (stride 1, no padding, kpad == in_c), 6 * kpad (plus two int8
                                    im2col columns) for the others; in the arena, sized and placed
                                    by the generator. A layer without scratch uses the reference
                                    loops. */
+    int32_t blocks4;            /* 1: the scratch holds 8 * kpad bytes (four int16 columns) and
+                                   the direct layer runs in blocks of 4 pixels */
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);

@@ -223,6 +223,40 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
     return keras.Model(inp, x)
 
 
+def _pointwise(size: int, seed: int = 0):
+    """1x1 CONV_2D layers for the pointwise kernels' forms: input channels 16, 13 (odd, im2col),
+    24, 160 (large), 20 (kq odd) and 132 (large, kq odd); output channels odd and even; channels whose TFLM shift
+    is 0 (ReLU6 in and out with weights near 80: multiplier in [0.5, 1)), positive (weights
+    near 200: the generic requantization), a dead channel (zero weights, a bias) and the rest
+    ordinary; an odd pixel count and row width (blocks of 4 pixels plus 1-3)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, 3))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(16, 1, activation="relu6")(x)
+    layers = []
+    for n, act in ((13, "relu6"), (24, "relu6"), (160, "relu6"), (20, "relu6"), (132, "relu6"), (7, None)):
+        conv = L.Conv2D(n, 1, activation=act)
+        x = conv(x)
+        layers.append(conv)
+    model = keras.Model(inp, x)
+    for i, conv in enumerate(layers):
+        w, b = conv.get_weights()
+        n = w.shape[-1]
+        if i in (0, 1, 3):  # ReLU6 in and out: magnitudes giving shift 0 and shift < 0
+            w = w / np.abs(w).max(axis=(0, 1, 2)) * np.where(np.arange(n) % 2, 90.0, 0.4)
+            w[..., 1] = 0.0  # a dead channel: its output is relu6(bias) whatever the input
+            b = rng.uniform(-1, 1, n).astype(np.float32)
+            b[1] = 3.0
+            if i == 0:  # one channel with a multiplier >= 1 (positive shift: generic path)
+                w[..., 2] *= 3000.0 / np.abs(w[..., 2]).max()
+        conv.set_weights([w.astype(np.float32), b.astype(np.float32)])
+    return model
+
+
 def _fomo_multiscale(size: int):
     """vadtool's FOMO-AD network with a second, deeper feature map (models/fomo-ad-multiscale.json)."""
     from vadtool.models.backbone import BackboneSpec
@@ -251,7 +285,7 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 def build(kind: str, size: int, path: str) -> str:
     """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
-    convpaths<channels>, dw3paths<channels>, zoo<seed>.
+    convpaths<channels>, dw3paths<channels>, pointwise, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -271,6 +305,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _dw3_paths(size, int(kind[8:]))
     elif kind.startswith("convpaths"):
         model = _conv_paths(size, int(kind[9:]))
+    elif kind == "pointwise":
+        model = _pointwise(size)
     elif kind.startswith("zoo"):
         model = _zoo(size, int(kind[3:] or 0))
     else:

@@ -124,6 +124,66 @@ def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tm
                 assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
 
 
+def _all_blocks4(monkeypatch):
+    """Every direct fast CONV_2D planned with four widened columns (blocks of 4 pixels), not only
+    those whose scratch grows for free."""
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: (8 if direct else 6) * kpad)
+
+
+def _pointwise_forms(plan):
+    """The pointwise fixture's 1x1 layers cover what the kernels distinguish."""
+    convs = _conv_layers(plan)
+    assert {p["in_c"] for _, _, p in convs} >= {16, 13, 24, 160, 20, 132}
+    assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1} and {direct_conv(p) for _, _, p in convs} == {True, False}
+    assert {p["fast"] for _, _, p in convs} == {1, 2, 3}  # e >= 1 only; generic channels; shift 0
+    rq = {i: np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
+          for i, s, _ in convs}
+    assert any((r[:, 1] == 0).any() for r in rq.values())  # a channel of constant output
+    return convs
+
+
+@pytest.mark.parametrize("blocks", ["planned", "all4"])
+def test_pointwise_kernels_bit_exact(blocks, build_model, tmp_path, monkeypatch):
+    """The 1x1 kernels per operator against TFLM (host C build of the fast paths, both filter
+    layouts): blocks of 4 pixels x 2 channels where the scratch allows (all4: every direct
+    layer whose channels all take the fast requantization) and 2 x 2 otherwise, the 1-3 pixels left of a row of 11, odd output channels, input
+    channels 16, 13 (im2col), 24, 160, 20 and 132, requantization with shift 0 channels, generic
+    channels and constant channels."""
+    if blocks == "all4":
+        _all_blocks4(monkeypatch)
+    model = build_model("pointwise", 11)
+    plan = build_plan(model)
+    convs = _pointwise_forms(plan)
+    b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
+    assert b4 == ({1} if blocks == "all4" else {0, 1})
+    assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
+    check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
+    outputs = _computed_outputs(plan)
+    builds = {name: _debug_build(model, tmp_path / name, fast, wide)
+              for name, fast, wide in (("int8", True, False), ("int16", True, True),
+                                       ("reference", False, False))}
+    for i, x in enumerate(_gray_or_colour_inputs(11, 3)):
+        want = _tflm_tensors(model, x, outputs)
+        for name, exe in builds.items():
+            got = _native_tensors(exe, x)
+            for op_index in outputs:
+                bad = int((got[op_index] != want[op_index]).sum())
+                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+
+
+def test_block4_scratch_never_grows_the_arena(build_model, monkeypatch):
+    """Blocks of 4 pixels take a larger scratch only where the placed plan has room for it:
+    the arena is the one planned with two columns."""
+    model = build_model("pointwise", 11)
+    plan = build_plan(model)
+    grown = [s for _, s, p in _conv_layers(plan) if p["blocks4"]]
+    assert grown and all(s.scratch == 8 * dict(s.params)["kpad"] for s in grown)
+    _all_blocks4(monkeypatch)
+    assert build_plan(model).arena_bytes >= plan.arena_bytes
+
+
 def test_wide_weights_double_the_conv_filters_only(build_model):
     """wide_weights stores the fast CONV_2D filters as int16: their flash doubles, nothing else
     changes (same arena, same schedule)."""
@@ -204,8 +264,8 @@ def _conv_layers(plan):
 
 def test_wide_k_convolutions_take_the_fast_path(build_model):
     """Every CONV_2D of the widek fixture (K 576, 580, 1040; direct and im2col) is lowered to
-    the fast path with its scratch (two widened columns, plus two int8 im2col columns unless
-    direct) placed in the arena for its step only, apart from the step's tensors; the int8
+    the fast path with its scratch (two widened columns, or four for blocks of 4 pixels, plus
+    two int8 im2col columns unless direct) placed in the arena for its step only, apart from the step's tensors; the int8
     filter is left to the reference build."""
     plan = build_plan(build_model("widek", 9))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes)
@@ -215,7 +275,7 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
-        assert s.scratch == (4 if direct_conv(p) else 6) * p["kpad"]
+        assert s.scratch == (4 + 4 * p["blocks4"] if direct_conv(p) else 6) * p["kpad"]
         b = sizes[-(i + 1)]
         assert (b.size, b.first, b.last) == (s.scratch, i, i)
         assert p["scratch"] == f"(vad_arena + {plan.offsets[b.key]})"
@@ -283,6 +343,25 @@ def test_conv_paths_dsp_bit_exact_in_qemu(channels, wide, build_model, tmp_path)
     elf = bench.build(model, tmp_path, wide=wide)
     x = _gray_or_colour_inputs(19, channels)
     y, runs, _ = bench.run(elf, x)
+    want = tflm_outputs(model, x).reshape(y.shape)
+    assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("blocks", ["planned", "all4"])
+@pytest.mark.parametrize("wide", [False, True], ids=["int8", "int16"])
+def test_pointwise_dsp_bit_exact_in_qemu(blocks, wide, build_model, tmp_path, monkeypatch):
+    """The asm 4 x 2 and 2 x 2 blocks and the SMMLAR requantization on Cortex-M4, both filter
+    layouts; the fixture's last layer has no activation, so it carries every layer's errors."""
+    from conftest import tflm_outputs
+
+    if blocks == "all4":
+        _all_blocks4(monkeypatch)
+    bench = _bench_module()
+    model = build_model("pointwise", 11)
+    _pointwise_forms(build_plan(model))
+    x = _gray_or_colour_inputs(11, 3)
+    y, _, _ = bench.run(bench.build(model, tmp_path, wide=wide), x)
     want = tflm_outputs(model, x).reshape(y.shape)
     assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
 

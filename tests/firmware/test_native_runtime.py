@@ -102,6 +102,22 @@ def test_compiles_for_cortex_m4(kind, size, build_model, tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("flags", [["-O0"], ["-Og"], ["-Os"], ["-O3"],
+                                   ["-O2", "-fno-omit-frame-pointer", "-DVAD_NO_ASM_4X2"]],
+                         ids=["O0", "Og", "Os", "O3", "frame-pointer"])
+def test_conv_asm_compiles_at_every_level(flags, tmp_path):
+    """The CONV_2D fast path's inline asm finds its registers at every optimization level (the
+    4 x 2 block's 14 need r7: builds keeping a frame pointer define VAD_NO_ASM_4X2)."""
+    from vadtool.native.codegen import runtime_dir
+
+    src = runtime_dir() / "vad_conv_fast.c"
+    m4 = [f for f in M4_FLAGS if f != "-O2"]
+    proc = subprocess.run([ARM_GCC, *m4, *flags, f"-I{runtime_dir()}", str(src), "-o", str(tmp_path / "c.o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_unsupported_operator_is_refused(build_model, tmp_path):
     path = build_model("hardswish", 96)
     with pytest.raises(RenderError, match=r"operator HARD_SWISH \(op \d+\) is not supported.*supported: ADD"):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import RenderError
 from ..rundir import write_bytes
-from . import inplace, planner, stream
+from . import inplace, lower, planner, stream
 from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
 
@@ -89,6 +89,47 @@ def _array_body(values: np.ndarray) -> str:
     for i in range(0, len(items), 24):
         lines.append("    " + ", ".join(items[i : i + 24]) + ",")
     return "\n".join(lines) if lines else "    0,"
+
+
+def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
+                       arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
+    """Direct 1x1 convolutions (fast == 1: every channel's requantization the fast one) whose
+    scratch can grow to four widened columns without growing
+    the arena (in place, or moved to a free gap of their step, 8-aligned) get it and run in
+    blocks of 4 pixels (blocks4). A streamed convolution's scratch leads its depthwise step's
+    (the ring follows it), so that buffer grows by the difference. buffers, offsets and the
+    steps are updated in place."""
+    for i, s in enumerate(steps):
+        conv = steps[i - 1] if s.stream is not None else s
+        p = dict(conv.params)
+        if not (s.scratch and s.streamed_into is None and conv.op.name == "CONV_2D" and p.get("fast") == 1
+                and lower.direct_conv(p) and not p.get("blocks4")):
+            continue
+        key = -(i + 1)
+        old = s.stream_conv_scratch if s.stream is not None else s.scratch
+        if s.stream is not None and old == 0:
+            continue
+        need = s.scratch - old + lower.conv_block4_bytes(p["kpad"])
+        region = arena_of[key]
+        busy = sorted((offsets[b.key], offsets[b.key] + b.size) for b in buffers
+                      if b.key != key and b.first <= i <= b.last and arena_of[b.key] == region)
+        starts = [offsets[key]] + [(end + 7) // 8 * 8 for _, end in busy] + [0]
+        for at in starts:
+            if at + need <= sizes[region] and all(end <= at or at + need <= beg for beg, end in busy):
+                break
+        else:
+            continue
+        j = next(n for n, b in enumerate(buffers) if b.key == key)
+        buffers[j] = planner.Buffer(key, need, i, i)
+        offsets[key] = at
+        if s.stream is not None:
+            s.stream_conv_scratch += need - s.scratch
+        s.scratch = need
+        conv.params = [(k, 1 if k == "blocks4" else v) for k, v in conv.params]
+    for region, size in sizes.items():
+        mine = [b for b in buffers if arena_of[b.key] == region]
+        if mine:
+            planner.check_plan(mine, offsets, size, overlaps)
 
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
@@ -233,6 +274,8 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
             planner.check_plan(mine, offsets, size, overlaps)
         used = planner.overlapping(buffers, offsets, overlaps)
         overlaps = {(x, y): overlaps[(x, y)] for x, y, _ in used if placement[x][0] == placement[y][0]}
+    _grow_conv_scratch(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2},
+                       overlaps)
     for _, y in overlaps:  # a convolution over its own input runs row by row
         if steps[made_by[y]].stream is None:
             steps[made_by[y]].kernel = inplace.KERNEL

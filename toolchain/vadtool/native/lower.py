@@ -79,8 +79,15 @@ def conv_kpad(kh: int, kw: int, ic: int) -> int:
 
 def conv_scratch_bytes(kpad: int, direct: bool) -> int:
     """Arena scratch of a fast CONV_2D: two widened int16 columns, plus two int8 im2col columns
-    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c."""
+    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c. A direct
+    layer whose placed scratch can grow to conv_block4_bytes() for free (the arena does not
+    grow: codegen.build_plan) runs in blocks of 4 pixels (blocks4)."""
     return (4 if direct else 6) * kpad
+
+
+def conv_block4_bytes(kpad: int) -> int:
+    """Scratch of a direct CONV_2D run in blocks of 4 pixels: four widened columns."""
+    return 8 * kpad
 
 
 def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
@@ -280,7 +287,16 @@ class Lowering:
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(rows).sum(axis=1))
             kpad = conv_kpad(kh, kw, ic)
             direct = direct_conv({**dict(params), "kpad": kpad})
+            # channels whose output is one value whatever the input (dead channels: all or
+            # nearly all weights zero, a large bias) take the fast requantization with mult 0:
+            # (rnd + 0) >> 1 is their value less the output offset, the sum kept >= 0
+            const, const_value = self._constant_channels(rows, fbias, mult, shift, out_zp, lo, hi)
+            absw = np.abs(rows).sum(axis=1)
+            bound = np.where(const, 256 * absw, bound)
+            shift = [-1 if c else s for c, s in zip(const, shift)]
             fast = self._fast_level(dh == 1 and dw == 1, bound, shift)
+            zero_shift = fast == 2 and self._channel_fast(bound, shift, zero_shift=True).all()
+            fast = 3 if zero_shift else fast
             scratch = conv_scratch_bytes(kpad, direct) if fast else 0
             params += [("fast", fast), ("kpad", kpad)]
             if fast:
@@ -291,15 +307,19 @@ class Lowering:
                 params = [(n, f"VAD_REF_ONLY({v})" if v in ref_only else v) for n, v in params]
                 words = self._conv_fast_filter(rows, kpad, self.wide_weights)
                 consts.append(ConstArray(f"{k}_wfast", "int32_t", words))
-                e = self._rq_shifts(shift, bound)
-                rq = np.stack([fbias, np.asarray(mult, np.int64), e,
-                               np.where(e > 0, 1 << np.maximum(e - 1, 0), 0)], axis=1)
+                e = self._rq_shifts(shift, bound, zero_shift)
+                rnd = np.where(e > 0, 1 << np.maximum(e - 1, 0), 0)
+                rnd = np.where(const, 2 * (const_value - out_zp), rnd)
+                if zero_shift:  # rq_fast() in vad_conv_fast.c: bit 31 marks the channels e >= 1
+                    e = np.where(e > 0, e - 2**32 + 2**31, 0)
+                rq = np.stack([np.where(const, 128 * absw, fbias),
+                               np.where(const, 0, np.asarray(mult, np.int64)), e, rnd], axis=1)
                 consts.append(ConstArray(f"{k}_rq", "int32_t", rq))
                 params += [("wfast16", int(self.wide_weights)), ("wfast", f"{k}_wfast"),
                            ("rq", f"{k}_rq")]
             else:
                 params += [("wfast16", 0), ("wfast", "0"), ("rq", "0")]
-            params += [("scratch", "0")]  # codegen: the address of the planned scratch
+            params += [("scratch", "0"), ("blocks4", 0)]  # codegen: the planned scratch
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
@@ -356,22 +376,44 @@ class Lowering:
         flat = np.concatenate([blocks.reshape(-1), words[2 * pairs :].reshape(-1)])
         return flat.astype(np.uint32).view(np.int32).astype(np.int64)
 
-    def _channel_fast(self, bound, shift) -> np.ndarray:
+    def _constant_channels(self, rows, fbias, mult, shift, out_zp: int, lo: int, hi: int):
+        """(mask, value) of the CONV_2D output channels TFLM computes as one value for every
+        input: MultiplyByQuantizedMultiplier is monotonic in the sum, so it is the value at both
+        ends of the sum's range (fbias + weights times inputs in -128..127)."""
+        neg = np.minimum(rows * -128, rows * 127).sum(axis=1) + fbias
+        pos = np.maximum(rows * -128, rows * 127).sum(axis=1) + fbias
+        mask = np.zeros(len(fbias), bool)
+        value = np.zeros(len(fbias), np.int64)
+        if self.single_rounding:
+            return mask, value
+        for c in range(len(fbias)):
+            if max(abs(int(neg[c])), abs(int(pos[c]))) >= 2**31:
+                continue
+            a, b = (min(max(quant.mbqm(int(v), int(mult[c]), int(shift[c])) + out_zp, lo), hi)
+                    for v in (neg[c], pos[c]))
+            mask[c], value[c] = a == b, a
+        return mask, value
+
+    def _channel_fast(self, bound, shift, zero_shift: bool = False) -> np.ndarray:
         """Channels whose requantization the fast path reproduces exactly: accumulators
-        provably below 2^30 and a right shift of 1..31 (double rounding only)."""
-        return np.array([b < 2**30 and 1 <= -s <= 31 and not self.single_rounding
+        provably below 2^30 and a right shift of 1..31 (double rounding only); zero_shift: also
+        a shift of 0 (the CONV_2D fast path's fast == 3 layers)."""
+        lo = 0 if zero_shift else 1
+        return np.array([b < 2**30 and lo <= -s <= 31 and not self.single_rounding
                          for b, s in zip(np.broadcast_to(bound, (len(shift),)), shift)])
 
     def _fast_level(self, shape_ok: bool, bound, shift) -> int:
         """0: reference loops; 1: fast path, every channel fast; 2: fast path, some channels
-        requantized by the generic MultiplyByQuantizedMultiplier."""
+        requantized by the generic MultiplyByQuantizedMultiplier (CONV_2D: 3 when those
+        channels all have TFLM shift 0 and bounded sums, see rq_fast in vad_conv_fast.c)."""
         if not shape_ok or np.max(bound) >= 2**31:
             return 0
         return 1 if self._channel_fast(bound, shift).all() else 2
 
-    def _rq_shifts(self, shift: list[int], bound) -> np.ndarray:
-        """Per-channel right shift e of the fast requantization, 0 = generic path."""
-        return np.where(self._channel_fast(bound, shift), -np.asarray(shift, np.int64), 0)
+    def _rq_shifts(self, shift: list[int], bound, zero_shift: bool = False) -> np.ndarray:
+        """Per-channel right shift e of the fast requantization, 0 = generic path (or, with
+        zero_shift, TFLM's shift 0)."""
+        return np.where(self._channel_fast(bound, shift, zero_shift), -np.asarray(shift, np.int64), 0)
 
     def _rq_arrays(self, k: str, consts: list, shift: list[int], bound):
         """Per-channel right shift e (0 = generic path) and rounding 2^(e-1)."""

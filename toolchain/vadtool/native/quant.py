@@ -124,3 +124,19 @@ def out_size(padding: int, in_size: int, filter_size: int, stride: int, dilation
     if padding == 0:  # SAME
         return (in_size + stride - 1) // stride
     return (in_size + stride - eff) // stride
+
+
+def mbqm(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier (double rounding) on int32 values, as
+    vad_mbqm in vad_kernels.c: the left shift wraps like the C one."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = ((x << left) + 2**31) % 2**32 - 2**31
+    if a == multiplier == -(2**31):
+        t = 2**31 - 1
+    else:
+        ab = a * multiplier
+        v = ab + (1 << 30 if ab >= 0 else 1 - (1 << 30))
+        t = v // 2**31 if v >= 0 else -((-v) // 2**31)  # truncation toward zero
+    mask = (1 << right) - 1
+    return (t >> right) + (1 if (t & mask) > (mask >> 1) + (1 if t < 0 else 0) else 0)
+
