@@ -17,13 +17,13 @@ MEASURED_ON = ("fomo_ad_mnv2_035_96_int8.tflite and vww_96_int8.tflite (../share
 # output element times the pooling window ("avg_pool"), an output element of an ADD,
 # concatenation or input scaling ("elementwise"), a MAC of the integer head ("head").
 PER_UNIT: dict[str, float] = {
-    "conv_1x1": 1.06, "conv_1x1_out": 13.98,  # refitted on the two shared models (4 x 2 blocks)
-    "conv_first": 2.68, "conv_first_out": 0.10,
-    "conv": 2.68, "conv_out": 0.10,  # no such layer in the backbones: the first one's numbers
-    # refitted for the 3x3 depthwise path and the first convolution's word-copy columns (op_costs
-    # over the two models above and the MobileNetV2 1.0 96x96 test backbone)
-    "depthwise": 3.48, "depthwise_out": 0.39,
-    "avg_pool": 6.66,
+    # refitted after the 4 x 2 pointwise blocks, the 3x3 depthwise path and the first
+    # convolution's word-copy columns (op_costs over the three networks of MEASURED_ON)
+    "conv_1x1": 1.05, "conv_1x1_out": 13.68,
+    "conv_first": 2.07, "conv_first_out": 0.08,
+    "conv": 2.07, "conv_out": 0.08,  # no such layer in the backbones: the first one's numbers
+    "depthwise": 3.64, "depthwise_out": 0.40,
+    "avg_pool": 11.54,
     "elementwise": 48.37,  # an int8 ADD rescales both inputs and its output
     # Gaussian and per-position heads, measured (bench --emulate, head instructions over the
     # head's MACs, 4 board defaults: 3.77-3.81); a knn bank's SMLAD loop costs less
