@@ -99,3 +99,31 @@ def test_image_score_poolings_by_hand():
     assert density.image_scores(cells, "top-tenth").tolist() == [5.0, 9.0]  # 1 of 4 cells
     with pytest.raises(ValueError, match="pooling"):
         density.image_scores(cells, "median")
+
+
+def test_whitening_is_the_exact_inverse_of_the_cholesky_factor():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(300, 40)) @ rng.normal(size=(40, 40))
+    whiten, log_norm = density._gaussian_factors(np.cov(a, rowvar=False), 1e-3)
+    cov = np.cov(a, rowvar=False)
+    cov = cov + 1e-3 * (np.trace(cov) / 40) * np.eye(40)
+    assert np.array_equal(whiten, np.tril(whiten))  # lower-triangular, exactly
+    np.testing.assert_allclose(whiten @ np.linalg.cholesky(cov), np.eye(40), atol=1e-9)
+    np.testing.assert_allclose(whiten.T @ whiten, np.linalg.inv(cov), rtol=1e-7, atol=1e-9)
+    assert log_norm == pytest.approx(-0.5 * np.linalg.slogdet(cov)[1] - 20 * np.log(2 * np.pi))
+
+
+@pytest.mark.parametrize("kind", density.KINDS)
+def test_single_precision_scores_rank_like_double(kind):
+    """The search ranks with float32 scores: they must match float64 to float32 precision, so
+    no rank turns on the dtype; float64 stays the default (thresholds, saved cells)."""
+    rng = np.random.default_rng(4)
+    normal = rng.normal(3.0, 1.0, (40, 4, 4, 24)) + rng.normal(0, 2, (1, 1, 1, 24))
+    d = density.fit(normal, kind, components=2, max_cells=300)
+    queries = rng.normal(3.0, 1.3, (10, 4, 4, 24))
+    double, single = d.score(queries), d.score(queries, dtype=np.float32)
+    assert np.array_equal(double, d.score(queries, dtype=np.float64))
+    scale = np.abs(double).max()
+    assert not np.array_equal(double, single) or kind == "knn"
+    np.testing.assert_allclose(single, double, rtol=0, atol=1e-4 * scale)
+    assert np.array_equal(d.score(queries), double)  # the float32 bank did not replace the float64 one's use

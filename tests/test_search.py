@@ -223,3 +223,20 @@ def test_defects_rescaled_to_a_smaller_input_fade_like_real_ones_with_exact_mask
                                      np.array([0]), np.array([False]))
     back = validation.rescaled(unchanged, big, small)
     assert np.array_equal(back.images[0], small[0]) and not back.masks.any()
+
+
+def test_the_shared_any_size_backbone_gives_each_sides_maps_bit_for_bit(weights):
+    """The searches of every input side share one backbone built for any input size; what
+    it extracts must equal the fixed-size backbone the network is built from."""
+    from vadtool import search
+    from vadtool.models import fomo_ad
+    base = fomo_ad.FomoAdRecipe()
+    shared = search.search_backbone(base)
+    rng = np.random.default_rng(0)
+    for h, w in ((64, 96), (96, 64)):
+        fixed = fomo_ad.backbone_model(fomo_ad.FomoAdRecipe(shape=[h, w]), search.search_layers(base))
+        images = rng.integers(0, 256, (3, h, w, 3)).astype(np.float32)
+        got, want = shared(images, training=False), fixed(images, training=False)
+        assert len(got) == len(want) == 2
+        for g, x in zip(got, want):
+            assert g.shape == x.shape and np.array_equal(np.asarray(g), np.asarray(x))

@@ -122,6 +122,7 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     sides = recipe_search.input_sides(recipe.size, stride) \
         if search and board is None and not fixed_size and not recipe.shape else [None]
     tried = []  # (prepared inputs, search result) per input side
+    shared_backbone = recipe_search.search_backbone(recipe) if search and len(sides) > 1 else None
     painted = None  # (synthetic anomalies, the images they were painted on) at the largest side
     for side in sides:
         label = f" ({side} px)" if len(sides) > 1 else ""
@@ -137,7 +138,8 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
             break
         tried.append((prepared, recipe_search.run(
             recipe_s, images_s, fit_idx, synthetic_s.images, synthetic_s.owner, val_s, budget=budget,
-            seed=seed, progress=lambda what, done, total, label=label: progress(what + label, done, total))))
+            seed=seed, progress=lambda what, done, total, label=label: progress(what + label, done, total),
+            backbone=shared_backbone)))
     (recipe, shape, images, val, _), searched = tried[recipe_search.choose_side([r for _, r in tried]) if search else 0]
     if search and len(tried) > 1:
         searched.table = recipe_search.merge_tables([(p[1], r) for p, r in tried], searched)

@@ -87,7 +87,8 @@ def build_backbone(spec: BackboneSpec, shape_hw: int | tuple[int, int],
                    outputs: list[str] | None = None) -> keras.Model:
     """The pretrained feature extractor: raw pixels (H, W, 3) in (an int: square), features at
     the cut out (or, with outputs, the features of each of those layers)."""
-    shape_hw = (shape_hw, shape_hw) if isinstance(shape_hw, int) else tuple(int(v) for v in shape_hw)
+    shape_hw = (shape_hw, shape_hw) if isinstance(shape_hw, int) else \
+        tuple(None if v is None else int(v) for v in shape_hw)  # None: any size
     weights = resolve_weights(spec)
     try:
         with warnings.catch_warnings():  # non-square inputs: Keras warns the weights are for 224x224

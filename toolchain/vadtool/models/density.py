@@ -45,26 +45,30 @@ class Density:
     def image_scores(self, cell_scores: np.ndarray) -> np.ndarray:
         return image_scores(cell_scores, self.pooling)
 
-    def score(self, features: np.ndarray, batch: int = 16) -> np.ndarray:
-        """Cell scores (N, G, G) for features (N, G, G, C)."""
+    def score(self, features: np.ndarray, batch: int = 16, dtype=np.float64) -> np.ndarray:
+        """Cell scores (N, G, G) for features (N, G, G, C), computed in dtype: float64 for
+        what a run keeps (thresholds, the cells quantize compares with); the recipe search
+        ranks in float32, half the work, where a score's last digits never decide a rank."""
         n, gh, gw, c = features.shape
+        dtype = np.dtype(dtype)
         if self.kind == "knn":
-            if self._bank is None:
-                bank = np.asarray(self.means, np.float64)
+            if self._bank is None or self._bank[0].dtype != dtype:
+                bank = np.asarray(self.means, dtype)
                 self._bank = bank, (bank * bank).sum(1)
             return _nearest_distance(features.reshape(-1, c), *self._bank).reshape(n, gh, gw)
+        means, whiten, log_norm = (np.asarray(a, dtype) for a in (self.means, self.whiten, self.log_norm))
         out = np.empty((n, gh, gw), np.float32)
         for start in range(0, n, batch):
-            f = features[start:start + batch].reshape(-1, gh * gw, c).astype(np.float64)
+            f = features[start:start + batch].reshape(-1, gh * gw, c).astype(dtype)
             if self.kind == "per-position":
-                d = f - self.means[None]  # (b, P, C)
-                z = np.einsum("pij,bpj->bpi", self.whiten, d)
-                s = 0.5 * (z * z).sum(-1) - self.log_norm[None]
+                d = f - means[None]  # (b, P, C)
+                z = np.einsum("pij,bpj->bpi", whiten, d)
+                s = 0.5 * (z * z).sum(-1) - log_norm[None]
             else:
                 comps = []
-                for k in range(len(self.means)):
-                    z = (f - self.means[k]) @ self.whiten[k].T
-                    comps.append(self.log_norm[k] - 0.5 * (z * z).sum(-1))
+                for k in range(len(means)):
+                    z = (f - means[k]) @ whiten[k].T
+                    comps.append(log_norm[k] - 0.5 * (z * z).sum(-1))
                 s = -_logsumexp(np.stack(comps), axis=0)
             out[start:start + batch] = s.reshape(-1, gh, gw)
         return out
@@ -111,11 +115,11 @@ def _check_pooling(pooling: str) -> None:
 
 
 def _nearest_distance(queries: np.ndarray, bank: np.ndarray, bank_sq: np.ndarray) -> np.ndarray:
-    """Euclidean distance from each query row to its nearest bank row (float64, with
-    bank_sq its squared norms), in blocks."""
+    """Euclidean distance from each query row to its nearest bank row (in the bank's dtype,
+    with bank_sq its squared norms), in blocks."""
     out = np.empty(len(queries), np.float32)
     for start in range(0, len(queries), KNN_QUERY_BATCH):
-        q = queries[start:start + KNN_QUERY_BATCH].astype(np.float64)
+        q = queries[start:start + KNN_QUERY_BATCH].astype(bank.dtype)
         d2 = (q * q).sum(1)[:, None] + bank_sq[None, :] - 2.0 * (q @ bank.T)
         out[start:start + len(q)] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
     return out
@@ -131,9 +135,19 @@ def _gaussian_factors(cov: np.ndarray, shrinkage: float):
     c = cov.shape[0]
     cov = cov + shrinkage * (np.trace(cov) / c + 1e-12) * np.eye(c)
     chol = np.linalg.cholesky(cov)
-    whiten = np.linalg.inv(chol)
+    whiten = _lower_inverse(chol)
     log_norm = -np.log(np.diag(chol)).sum() - 0.5 * c * np.log(2 * np.pi)
     return whiten, log_norm
+
+
+def _lower_inverse(chol: np.ndarray) -> np.ndarray:
+    """The inverse of a lower-triangular matrix (LAPACK trtri: a third of a general inverse's
+    work, and exactly lower-triangular)."""
+    from scipy.linalg import lapack
+    inverse, info = lapack.dtrtri(np.asarray(chol, np.float64), lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular Cholesky factor (trtri info {info})")
+    return inverse
 
 
 def fit(features: np.ndarray, kind: str = "gaussian", components: int = 16,
