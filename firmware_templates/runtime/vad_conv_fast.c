@@ -287,6 +287,20 @@ VAD_INLINE void widen4(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpa
         [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh)
 #endif
 
+/* The next 4 filter values as two int16-pair words: read as laid out (int16 filters, w16) or
+ * widened from one int8 word by SXTB16 and SXTB16 ROR #8. Returns the advanced pointer. */
+VAD_INLINE const uint32_t *next_wpair(const uint32_t *w, const int w16, uint32_t *wl, uint32_t *wh)
+{
+    if (w16) {
+        *wl = w[0];
+        *wh = w[1];
+        return w + 2;
+    }
+    *wl = VAD_SXTB16(w[0]);
+    *wh = VAD_SXTB16_ROR8(w[0]);
+    return w + 1;
+}
+
 VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int32_t *a,
                         int32_t *c, const int w16)
 {
@@ -326,15 +340,7 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
         for (j = 0; j < 2; ++j) {
             uint32_t wl, wh;
             int32_t *acc = j ? c : a;
-            if (w16) {
-                wl = w[0];
-                wh = w[1];
-                w += 2;
-            } else {
-                wl = VAD_SXTB16(w[0]);
-                wh = VAD_SXTB16_ROR8(w[0]);
-                w += 1;
-            }
+            w = next_wpair(w, w16, &wl, &wh);
             acc[0] = VAD_SMLAD(xp[0], wl, VAD_SMLAD(xp[1], wh, acc[0]));
             acc[1] = VAD_SMLAD(xp[2], wl, VAD_SMLAD(xp[3], wh, acc[1]));
             acc[2] = VAD_SMLAD(xp[4], wl, VAD_SMLAD(xp[5], wh, acc[2]));
@@ -441,15 +447,7 @@ VAD_INLINE void gemm_2cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
         int32_t a0 = r[0], b0 = a0, k;
         for (k = kq; k > 0; --k, xp += 4) {
             uint32_t wl, wh;
-            if (w16) {
-                wl = w[0];
-                wh = w[1];
-                w += 2;
-            } else {
-                wl = VAD_SXTB16(w[0]);
-                wh = VAD_SXTB16_ROR8(w[0]);
-                w += 1;
-            }
+            w = next_wpair(w, w16, &wl, &wh);
             a0 = VAD_SMLAD(xp[0], wl, a0);
             a0 = VAD_SMLAD(xp[1], wh, a0);
             b0 = VAD_SMLAD(xp[2], wl, b0);
@@ -576,15 +574,7 @@ VAD_INLINE void gemm_4cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
         a[0] = a[1] = a[2] = a[3] = r[0];
         for (k = kq; k > 0; --k, xp += 8) {
             uint32_t wl, wh;
-            if (w16) {
-                wl = w[0];
-                wh = w[1];
-                w += 2;
-            } else {
-                wl = VAD_SXTB16(w[0]);
-                wh = VAD_SXTB16_ROR8(w[0]);
-                w += 1;
-            }
+            w = next_wpair(w, w16, &wl, &wh);
             a[0] = VAD_SMLAD(xp[1], wh, VAD_SMLAD(xp[0], wl, a[0]));
             a[1] = VAD_SMLAD(xp[3], wh, VAD_SMLAD(xp[2], wl, a[1]));
             a[2] = VAD_SMLAD(xp[5], wh, VAD_SMLAD(xp[4], wl, a[2]));
