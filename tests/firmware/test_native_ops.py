@@ -39,6 +39,25 @@ def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False,
     return exe
 
 
+
+def _layout_builds(model: Path, tmp_path: Path, outputs) -> dict:
+    """Host builds of the fast paths with int8 and int16 filters and of the reference loops,
+    each with the operators it is checked on."""
+    return {name: (_debug_build(model, tmp_path / name, fast, wide), outputs)
+            for name, fast, wide in (("int8", True, False), ("int16", True, True), ("reference", False, False))}
+
+
+def _assert_operators_match_tflm(model: Path, builds: dict, inputs, outputs) -> None:
+    """Every build's (name: (executable, operator indices)) tensors equal TFLM's, per operator
+    (``outputs``: the operators TFLM is asked for, a superset of each build's)."""
+    for i, x in enumerate(inputs):
+        want = _tflm_tensors(model, x, outputs)
+        for name, (exe, ops) in builds.items():
+            got = _native_tensors(exe, x)
+            for op_index in ops:
+                bad = int((got[op_index] != want[op_index]).sum())
+                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+
 def _computed_outputs(plan) -> dict[int, int]:
     """{op index: output tensor} of the steps whose output exists (not aliases, not streamed)."""
     return {s.op.index: s.act_outputs[0] for s in plan.steps
@@ -112,16 +131,7 @@ def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tm
     assert {direct_conv(p) for _, _, p in convs} == {True, False}
     outputs = _computed_outputs(plan)
     xs = _gray_or_colour_inputs(size, channels)
-    builds = {name: _debug_build(model, tmp_path / name, fast, wide)
-              for name, fast, wide in (("int8", True, False), ("int16", True, True),
-                                       ("reference", False, False))}
-    for i, x in enumerate(xs):
-        want = _tflm_tensors(model, x, outputs)
-        for name, exe in builds.items():
-            got = _native_tensors(exe, x)
-            for op_index in outputs:
-                bad = int((got[op_index] != want[op_index]).sum())
-                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+    _assert_operators_match_tflm(model, _layout_builds(model, tmp_path, outputs), xs, outputs)
 
 
 def _all_blocks4(monkeypatch):
@@ -161,16 +171,8 @@ def test_pointwise_kernels_bit_exact(blocks, build_model, tmp_path, monkeypatch)
     assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
-    builds = {name: _debug_build(model, tmp_path / name, fast, wide)
-              for name, fast, wide in (("int8", True, False), ("int16", True, True),
-                                       ("reference", False, False))}
-    for i, x in enumerate(_gray_or_colour_inputs(11, 3)):
-        want = _tflm_tensors(model, x, outputs)
-        for name, exe in builds.items():
-            got = _native_tensors(exe, x)
-            for op_index in outputs:
-                bad = int((got[op_index] != want[op_index]).sum())
-                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+    _assert_operators_match_tflm(model, _layout_builds(model, tmp_path, outputs),
+                                 _gray_or_colour_inputs(11, 3), outputs)
 
 
 def test_block4_scratch_never_grows_the_arena(build_model, monkeypatch):
@@ -415,13 +417,7 @@ def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
               "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
                            _computed_outputs(streamed)),
               "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
-    for i, x in enumerate(_gray_or_colour_inputs(DW3_SIZE, channels)):
-        want = _tflm_tensors(model, x, outputs)
-        for name, (exe, outs) in builds.items():
-            got = _native_tensors(exe, x)
-            for op_index in outs:
-                bad = int((got[op_index] != want[op_index]).sum())
-                assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+    _assert_operators_match_tflm(model, builds, _gray_or_colour_inputs(DW3_SIZE, channels), outputs)
 
 
 @pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
