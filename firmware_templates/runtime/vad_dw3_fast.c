@@ -6,11 +6,13 @@
  * contributes exactly 0 with the folded bias), so that neighbouring pixels of a channel sit in
  * one word: then a row of the window is one SMLAD (taps 0 and 1) and one SMLAxy (tap 2), and
  * two output pixels share their words (stride 1: the second pixel's taps 0 and 1 are the
- * halves of two words, packed once and multiplied with SMLADX). Narrow rows at stride 1 (up to
- * VAD_DW3_NARROW words) widen a channel pair's whole image once instead, so that an input row
- * is widened once, not once per output row that reads it. Output rows are written in order
- * within each channel, every output row only from its own window: what the streamed schedule
- * (vad_stream.c, one output row per call) relies on.
+ * halves of two words, packed once and multiplied with SMLADX). Rows of up to VAD_DW3_STRIP
+ * words, when more than one output row is asked for, take the strip layout instead: per channel
+ * pair, the input rows of a block of output rows are widened once, 8, 16 or 32 words apart (as
+ * many rows as the same buffer holds), and one asm call runs a channel's whole block, so an
+ * input row is widened once per block, not once per output row that reads it. Output rows are
+ * written in order within each channel, every output row only from its own window: what the
+ * streamed schedule (vad_stream.c, one output row per call, the per-row layout) relies on.
  *
  * The generator lays out per channel (vad_dwconv_params_t.dw3, VAD_DW3_REC words):
  *   [0] 2 * (bias + in_offset * sum of the filter)
@@ -59,12 +61,20 @@ VAD_INLINE int32_t d3_smmulr(int32_t a, int32_t b)
  * at stride 2) and 4 multiplies (+1 PKHBT at stride 1), then per pixel SMMLAR (the rounding
  * term and output offset added by it), the sign (t and acc have the same sign, or t is 0 where
  * either gives the same result for e >= 1), ASR, SSAT, STRB. */
-void vad_dw3_pairs_s1(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
-                      int32_t nch);
-void vad_dw3_pairs_s2(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
-                      int32_t nch);
-void vad_dw3_pairs_s1n(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, int32_t n,
-                       int32_t nch);
+/* n pixel pairs per unit, nch units: a unit is a channel (the next one's rows dp bytes on, its
+ * record drec bytes on, its output dout bytes on) or an output row of one channel (drec 0). */
+typedef void (*d3_pairs_fn)(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C,
+                            int32_t n, int32_t nch, int32_t dp, int32_t drec, int32_t dout);
+#define D3_DECL(name) void name(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t C, \
+                                int32_t n, int32_t nch, int32_t dp, int32_t drec, int32_t dout);
+D3_DECL(vad_dw3_pairs_s1)
+D3_DECL(vad_dw3_pairs_s2)
+D3_DECL(vad_dw3_pairs_s1_8)
+D3_DECL(vad_dw3_pairs_s2_8)
+D3_DECL(vad_dw3_pairs_s1_16)
+D3_DECL(vad_dw3_pairs_s2_16)
+D3_DECL(vad_dw3_pairs_s1_32)
+D3_DECL(vad_dw3_pairs_s2_32)
 #define D3_STR(x) #x
 #define D3_XSTR(x) D3_STR(x)
 #define D3_ROW1 D3_XSTR(VAD_DW3_ROW1)
@@ -72,9 +82,9 @@ void vad_dw3_pairs_s1n(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t
 #define D3_ROW1P8 D3_XSTR(VAD_DW3_ROW1P8)
 #define D3_ROW2P8 D3_XSTR(VAD_DW3_ROW2P8)
 /* Frame: [sp] b2 b2, [sp + 8] mult rnd, [sp + 16] e, [sp + 20] p rec, [sp + 28] o, [sp + 32]
- * channels left; the stack arguments n and nch at [sp + 76], [sp + 80]. Per channel: k0..k4 in
- * r4..r8, lr: the end of o; the next channel's rows follow at 3 rows, its record at
- * VAD_DW3_REC words, its output at o + 1. */
+ * units left; the stack arguments n, nch, dp, drec, dout at [sp + 76] .. [sp + 92]. Per unit:
+ * k0..k4 in r4..r8, lr: the end of o; the next unit's rows at p + dp, its record at
+ * rec + drec, its output at o + dout (bytes). */
 #define D3_PROLOGUE                                                    \
     "push {r4-r11, lr}\n\t"                                           \
     "sub sp, sp, #40\n\t"                                              \
@@ -111,18 +121,29 @@ void vad_dw3_pairs_s1n(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t
     "add r2, r2, r3, lsl #1\n\t"                                       \
     "cmp r2, lr\n\t"                                                   \
     "bne 1b\n\t"                                                       \
-    "ldr r4, [sp, #32]\n\t"                                            \
-    "subs r4, r4, #1\n\t"                                              \
+    "ldr r11, [sp, #32]\n\t"                                           \
+    "subs r11, r11, #1\n\t"                                            \
     "beq 3f\n\t"                                                       \
-    "str r4, [sp, #32]\n\t"                                            \
-    "ldrd r0, r1, [sp, #20]\n\t"                                       \
-    "add r0, r0, #" D3_XSTR(VAD_DW3_ROW3) "\n\t"                       \
-    "add r1, r1, #" D3_XSTR(VAD_DW3_RECB) "\n\t"                       \
-    "strd r0, r1, [sp, #20]\n\t"                                       \
+    "str r11, [sp, #32]\n\t"                                           \
+    "ldrd r11, r12, [sp, #84]\n\t"                                     \
+    "ldr r0, [sp, #20]\n\t"                                            \
+    "add r0, r0, r11\n\t"                                              \
+    "str r0, [sp, #20]\n\t"                                            \
     "ldr r2, [sp, #28]\n\t"                                            \
-    "adds r2, r2, #1\n\t"                                              \
+    "ldr r11, [sp, #92]\n\t"                                           \
+    "add r2, r2, r11\n\t"                                              \
     "str r2, [sp, #28]\n\t"                                            \
+    "cmp r12, #0\n\t"                                                  \
+    "beq 4f\n\t" /* the same record: k0..k4 and the frame kept */       \
+    "ldr r1, [sp, #24]\n\t"                                            \
+    "add r1, r1, r12\n\t"                                              \
+    "str r1, [sp, #24]\n\t"                                            \
     "b 2b\n"                                                           \
+    "4:\n\t"                                                           \
+    "ldr lr, [sp, #76]\n\t"                                            \
+    "mul lr, lr, r3\n\t"                                               \
+    "add lr, r2, lr, lsl #1\n\t"                                       \
+    "b 1b\n"                                                           \
     "3:\n\t"                                                           \
     "add sp, sp, #40\n\t"                                              \
     "pop {r4-r11, pc}\n\t"
@@ -188,12 +209,17 @@ void vad_dw3_pairs_s1n(const uint32_t *p, const int32_t *rec, int8_t *o, int32_t
     "smlabb r10, r1, r7, r10\n\t" \
     D3_EPILOGUE \
     ".size " name ", .-" name "\n\t"
-/* the rows of d3_body's buffer (VAD_DW3_MAX_WORDS words apart), and of its narrow layout at
- * stride 1 (VAD_DW3_NARROW words apart, the whole image of a channel) */
+/* the rows of d3_body's buffer (VAD_DW3_MAX_WORDS words apart), and of its strip layout (8,
+ * 16 or 32 words apart: several rows of a channel, d3_strip) */
 __asm(".syntax unified\n\t"
       D3_FN_S1("vad_dw3_pairs_s1", D3_ROW1, D3_ROW2)
       D3_FN_S2("vad_dw3_pairs_s2", D3_ROW1, D3_ROW2, D3_ROW1P8, D3_ROW2P8)
-      D3_FN_S1("vad_dw3_pairs_s1n", "32", "64")
+      D3_FN_S1("vad_dw3_pairs_s1_8", "32", "64")
+      D3_FN_S2("vad_dw3_pairs_s2_8", "32", "64", "40", "72")
+      D3_FN_S1("vad_dw3_pairs_s1_16", "64", "128")
+      D3_FN_S2("vad_dw3_pairs_s2_16", "64", "128", "72", "136")
+      D3_FN_S1("vad_dw3_pairs_s1_32", "128", "256")
+      D3_FN_S2("vad_dw3_pairs_s2_32", "128", "256", "136", "264")
       ".text\n");
 #endif
 
@@ -223,6 +249,67 @@ VAD_INLINE uint32_t d3_px(const int8_t *row, int32_t ix, int32_t in_w, int32_t C
     return (uint8_t)row[0] | (two ? (uint32_t)(uint8_t)row[1] << 8 : 0u);
 }
 
+/* n >= 0 words of a channel pair's row widened from src (pixel pairs 2C bytes apart): channel c
+ * into a[0 .. n - 1], c + 1 three buffer rows further (b = a + 3 * VAD_DW3_MAX_WORDS, as in
+ * d3_body's buffer) */
+VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
+{
+#ifdef D3_ASM
+    if (n > 0) {
+        uint32_t *pa = a;
+        uint32_t h0, h1;
+        __asm volatile(
+            "tst %[n], #1\n\t"
+            "beq 2f\n\t"
+            "ldrh %[h0], [%[s]]\n\t"
+            "ldrh %[h1], [%[s], %[C]]\n\t"
+            "add %[s], %[s], %[C], lsl #1\n\t"
+            "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+            "sxtb16 %[h1], %[h0], ror #8\n\t"
+            "sxtb16 %[h0], %[h0]\n\t"
+            "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+            "str %[h0], [%[a]], #4\n"
+            "2:\n\t"
+            "lsrs %[n], %[n], #1\n\t"
+            "beq 3f\n"
+            "1:\n\t"
+            "ldrh %[h0], [%[s]]\n\t"
+            "ldrh %[h1], [%[s], %[C]]\n\t"
+            "add %[s], %[s], %[C], lsl #1\n\t"
+            "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+            "sxtb16 %[h1], %[h0], ror #8\n\t"
+            "sxtb16 %[h0], %[h0]\n\t"
+            "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+            "str %[h0], [%[a]], #4\n\t"
+            "ldrh %[h0], [%[s]]\n\t"
+            "ldrh %[h1], [%[s], %[C]]\n\t"
+            "add %[s], %[s], %[C], lsl #1\n\t"
+            "orr %[h0], %[h0], %[h1], lsl #16\n\t"
+            "sxtb16 %[h1], %[h0], ror #8\n\t"
+            "sxtb16 %[h0], %[h0]\n\t"
+            "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
+            "str %[h0], [%[a]], #4\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n"
+            "3:\n\t"
+            : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1)
+            : [C] "r"(C)
+            : "cc", "memory");
+    }
+#else
+    int32_t j;
+    for (j = 0; j < n; ++j, src += 2 * C) {
+        uint16_t h0, h1;
+        uint32_t h;
+        memcpy(&h0, src, 2);
+        memcpy(&h1, src + C, 2);
+        h = (uint32_t)h0 | ((uint32_t)h1 << 16);
+        a[j] = VAD_SXTB16(h);
+        a[j + 3 * VAD_DW3_MAX_WORDS] = VAD_SXTB16_ROR8(h);
+    }
+#endif
+}
+
 /* Words 0 .. nw - 1 of one row widened for channel c (a) and c + 1 (b, if two): word j holds
  * the pixels ix = 2j - pad_w and 2j + 1 - pad_w. row: the input row at channel c, or 0 outside
  * the image. */
@@ -249,61 +336,10 @@ VAD_INLINE void d3_row_t(const int8_t *row, int32_t in_w, int32_t C, int32_t pad
         int32_t je = j + (in_w - ix) / 2; /* words with both pixels inside */
         je = je < nw ? je : nw;
         if (two) {
-#ifdef D3_ASM
-            if (j < je) { /* b is a + 3 rows (d3_body's buffer) */
-                int32_t n = je - j;
-                uint32_t *pa = a + j;
-                uint32_t h0, h1;
-                __asm volatile(
-                    "tst %[n], #1\n\t"
-                    "beq 2f\n\t"
-                    "ldrh %[h0], [%[s]]\n\t"
-                    "ldrh %[h1], [%[s], %[C]]\n\t"
-                    "add %[s], %[s], %[C], lsl #1\n\t"
-                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
-                    "sxtb16 %[h1], %[h0], ror #8\n\t"
-                    "sxtb16 %[h0], %[h0]\n\t"
-                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
-                    "str %[h0], [%[a]], #4\n"
-                    "2:\n\t"
-                    "lsrs %[n], %[n], #1\n\t"
-                    "beq 3f\n"
-                    "1:\n\t"
-                    "ldrh %[h0], [%[s]]\n\t"
-                    "ldrh %[h1], [%[s], %[C]]\n\t"
-                    "add %[s], %[s], %[C], lsl #1\n\t"
-                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
-                    "sxtb16 %[h1], %[h0], ror #8\n\t"
-                    "sxtb16 %[h0], %[h0]\n\t"
-                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
-                    "str %[h0], [%[a]], #4\n\t"
-                    "ldrh %[h0], [%[s]]\n\t"
-                    "ldrh %[h1], [%[s], %[C]]\n\t"
-                    "add %[s], %[s], %[C], lsl #1\n\t"
-                    "orr %[h0], %[h0], %[h1], lsl #16\n\t"
-                    "sxtb16 %[h1], %[h0], ror #8\n\t"
-                    "sxtb16 %[h0], %[h0]\n\t"
-                    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
-                    "str %[h0], [%[a]], #4\n\t"
-                    "subs %[n], %[n], #1\n\t"
-                    "bne 1b\n"
-                    "3:\n\t"
-                    : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1)
-                    : [C] "r"(C)
-                    : "cc", "memory");
-                j = je;
-                (void)b;
-            }
-#endif
-            for (; j < je; ++j, src += step) {
-                uint16_t h0, h1;
-                uint32_t h;
-                memcpy(&h0, src, 2);
-                memcpy(&h1, src + C, 2);
-                h = (uint32_t)h0 | ((uint32_t)h1 << 16);
-                a[j] = VAD_SXTB16(h);
-                b[j] = VAD_SXTB16_ROR8(h);
-            }
+            d3_mid2(src, a + j, je - j, C);
+            j = je > j ? je : j;
+            (void)b;
+            (void)step;
         } else {
             for (; j < je; ++j, src += step) {
                 a[j] = VAD_SXTB16((uint32_t)(uint8_t)src[0] | ((uint32_t)(uint8_t)src[C] << 16));
@@ -315,6 +351,47 @@ VAD_INLINE void d3_row_t(const int8_t *row, int32_t in_w, int32_t C, int32_t pad
         const uint32_t h = d3_px(row, ix, in_w, C, two, zz) | (zz << 16);
         a[j] = VAD_SXTB16(h);
         b[j] = VAD_SXTB16_ROR8(h);
+    }
+}
+
+VAD_INLINE uint32_t d3_ld16(const int8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* One row of a channel pair with pad_w <= 1 (every 3x3 layer's) widened like d3_row_t: one
+ * padding word on the left if pad_w, the pixel pairs inside, then a last pixel and padding.
+ * zw: the widened zero point. */
+VAD_INLINE void d3_row2(const int8_t *row, int32_t in_w, int32_t C, int32_t pad_w, int32_t nw,
+                        uint32_t zz, uint32_t zw, uint32_t *a)
+{
+    uint32_t *const b = a + 3 * VAD_DW3_MAX_WORDS;
+    int32_t j = 0, rem = in_w, m;
+    if (row) {
+        if (pad_w) {
+            const uint32_t h = zz | (d3_ld16(row) << 16);
+            a[0] = VAD_SXTB16(h);
+            b[0] = VAD_SXTB16_ROR8(h);
+            j = 1;
+            row += C;
+            rem -= 1;
+        }
+        m = rem >> 1;
+        m = m < nw - j ? m : nw - j;
+        d3_mid2(row, a + j, m, C);
+        j += m;
+        if (j < nw && (rem & 1)) {
+            const uint32_t h = d3_ld16(row + 2 * m * C) | (zz << 16);
+            a[j] = VAD_SXTB16(h);
+            b[j] = VAD_SXTB16_ROR8(h);
+            ++j;
+        }
+    }
+    for (; j < nw; ++j) {
+        a[j] = zw;
+        b[j] = zw;
     }
 }
 
@@ -331,6 +408,13 @@ static D3_NOINLINE void d3_rows2(const int8_t *const *rows, int32_t c, int32_t i
                                  uint32_t (*buf)[VAD_DW3_MAX_WORDS])
 {
     int32_t ky;
+    if (pad_w <= 1) {
+        const uint32_t zw = VAD_SXTB16(zz | (zz << 16));
+        for (ky = 0; ky < 3; ++ky) {
+            d3_row2(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, zz, zw, buf[ky]);
+        }
+        return;
+    }
     for (ky = 0; ky < 3; ++ky) {
         d3_row_t(rows[ky] ? rows[ky] + c : 0, in_w, C, pad_w, nw, 1, zz, buf[ky], buf[3 + ky]);
     }
@@ -346,18 +430,22 @@ static D3_NOINLINE void d3_rows1(const int8_t *const *rows, int32_t c, int32_t i
     }
 }
 
-/* Narrow layout: rows r = 0 .. nrows - 1 (input row r - pad_h) of channel c at
- * flat + r * VAD_DW3_NARROW words, of channel c + 1 three buffer rows further (where the asm
- * conversion loop puts them). */
-static D3_NOINLINE void d3_image(const int8_t *in, int32_t c, int32_t in_h, int32_t pad_h,
+/* Strip layout: input rows iy0 .. iy0 + nrows - 1 (zero point outside the image) of channel c
+ * at flat + r * S words, of channel c + 1 three buffer rows further (where the asm conversion
+ * loop puts them). A channel pair with pad_w <= 1 (every 3x3 layer's): each row one padding
+ * word on the left if pad_w, the pixel pairs inside, then a last pixel and padding. */
+static D3_NOINLINE void d3_strip(const int8_t *in, int32_t c, int32_t in_h, int32_t iy0,
                                  int32_t nrows, int32_t in_w, int32_t C, int32_t pad_w,
-                                 int32_t nw, int two, uint32_t zz, uint32_t *flat)
+                                 int32_t nw, int two, uint32_t zz, uint32_t *flat, int32_t S)
 {
+    const uint32_t zw = VAD_SXTB16(zz | (zz << 16));
     int32_t r;
-    for (r = 0; r < nrows; ++r, flat += VAD_DW3_NARROW) {
-        const int32_t iy = r - pad_h;
+    for (r = 0; r < nrows; ++r, flat += S) {
+        const int32_t iy = iy0 + r;
         const int8_t *row = (iy >= 0 && iy < in_h) ? in + iy * in_w * C + c : 0;
-        if (two) {
+        if (two && pad_w <= 1) {
+            d3_row2(row, in_w, C, pad_w, nw, zz, zw, flat);
+        } else if (two) {
             d3_row_t(row, in_w, C, pad_w, nw, 1, zz, flat, flat + 3 * VAD_DW3_MAX_WORDS);
         } else {
             d3_row_t(row, in_w, C, pad_w, nw, 0, zz, flat, flat + 3 * VAD_DW3_MAX_WORDS);
@@ -455,28 +543,41 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
         x0 = out_w & ~1; /* the pairs in asm, an odd last pixel in C */
     }
 #endif
-    /* narrow rows at stride 1: each channel pair's whole image widened once (input rows used
-     * by several output rows are not widened again) */
-    const int32_t nrows = (p->out_h - 1) * s + 3;
-    if (!stride2 && nw <= VAD_DW3_NARROW && nrows * VAD_DW3_NARROW <= 3 * VAD_DW3_MAX_WORDS) {
+    /* rows of up to VAD_DW3_STRIP words, more than one output row: the input rows of a block
+     * of output rows widened once per channel pair, S words apart (3 * VAD_DW3_MAX_WORDS / S
+     * rows a channel), each channel's block of output rows one asm call */
+    if (nw <= VAD_DW3_STRIP && p->out_h > 1) {
         uint32_t *const flat = &buf[0][0];
+        const int32_t S = nw <= 8 ? 8 : nw <= 16 ? 16 : 32;
+        const int32_t per = (3 * VAD_DW3_MAX_WORDS / S - 3) / s + 1; /* output rows a block */
+#ifdef D3_ASM
+        static const d3_pairs_fn fns[2][3] = {
+            {vad_dw3_pairs_s1_8, vad_dw3_pairs_s1_16, vad_dw3_pairs_s1_32},
+            {vad_dw3_pairs_s2_8, vad_dw3_pairs_s2_16, vad_dw3_pairs_s2_32}};
+        const d3_pairs_fn fn = fns[stride2][S == 8 ? 0 : S == 16 ? 1 : 2];
+#endif
+        int32_t oy0;
         for (c = 0; c < C; c += 2) {
             const int two = c + 1 < C;
             int32_t k;
-            d3_image(in, c, in_h, p->pad_h, nrows, in_w, C, pad_w, nw, two, zz, flat);
-            for (k = 0; k <= two; ++k) {
-                const int32_t *rec = dw3 + (c + k) * VAD_DW3_REC;
-                const uint32_t *base = flat + k * 3 * VAD_DW3_MAX_WORDS;
-                for (oy = 0; oy < p->out_h; ++oy, base += s * VAD_DW3_NARROW) {
-                    int8_t *o = out + oy * out_w * C + c + k;
+            for (oy0 = 0; oy0 < p->out_h; oy0 += per) {
+                const int32_t n = p->out_h - oy0 < per ? p->out_h - oy0 : per;
+                d3_strip(in, c, in_h, oy0 * s - p->pad_h, (n - 1) * s + 3, in_w, C, pad_w, nw,
+                         two, zz, flat, S);
+                for (k = 0; k <= two; ++k) {
+                    const int32_t *rec = dw3 + (c + k) * VAD_DW3_REC;
+                    const uint32_t *base = flat + k * 3 * VAD_DW3_MAX_WORDS;
+                    int8_t *o = out + oy0 * out_w * C + c + k;
 #ifdef D3_ASM
                     if (use_asm) {
-                        vad_dw3_pairs_s1n(base, rec, o, C, out_w >> 1, 1);
+                        fn(base, rec, o, C, out_w >> 1, n, 4 * s * S, 0, out_w * C);
                     }
 #endif
                     if (x0 < out_w) {
-                        d3_chan(base, base + VAD_DW3_NARROW, base + 2 * VAD_DW3_NARROW, rec, o,
-                                x0, out_w, C, stride2, lo, hi);
+                        for (oy = 0; oy < n; ++oy, base += s * S, o += out_w * C) {
+                            d3_chan(base, base + S, base + 2 * S, rec, o, x0, out_w, C, stride2,
+                                    lo, hi);
+                        }
                     }
                 }
             }
@@ -496,7 +597,8 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
 #ifdef D3_ASM
             if (use_asm) {
                 (stride2 ? vad_dw3_pairs_s2 : vad_dw3_pairs_s1)(buf[0], dw3 + c * VAD_DW3_REC,
-                                                                orow + c, C, out_w >> 1, 2);
+                                                                orow + c, C, out_w >> 1, 2,
+                                                                VAD_DW3_ROW3, VAD_DW3_RECB, 1);
             }
 #endif
             if (x0 < out_w) {
@@ -511,7 +613,8 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
 #ifdef D3_ASM
             if (use_asm) {
                 (stride2 ? vad_dw3_pairs_s2 : vad_dw3_pairs_s1)(buf[0], dw3 + c * VAD_DW3_REC,
-                                                                orow + c, C, out_w >> 1, 1);
+                                                                orow + c, C, out_w >> 1, 1,
+                                                                VAD_DW3_ROW3, VAD_DW3_RECB, 1);
             }
 #endif
             if (x0 < out_w) {

@@ -106,9 +106,9 @@ typedef struct {
 #define VAD_DW3_ROW2P8 536
 #define VAD_DW3_ROW3 792
 #define VAD_DW3_RECB 36 /* bytes of a record: 4 * VAD_DW3_REC */
-/* rows of at most 8 words (narrow layers): a channel pair's whole image in the same buffer,
- * rows 8 words (32 bytes) apart, if it has at most 3 * VAD_DW3_MAX_WORDS / 8 = 24 rows */
-#define VAD_DW3_NARROW 8
+/* rows of at most 32 words: blocks of rows of a channel pair in the same buffer, rows 8, 16
+ * or 32 words apart (24, 12 or 6 rows a channel) */
+#define VAD_DW3_STRIP 32
 
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);
 void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);

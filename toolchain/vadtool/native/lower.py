@@ -38,9 +38,9 @@ CONCAT_MAX_INPUTS = 10  # TFLM's kMaxInputNum; VAD_CONCAT_MAX_INPUTS in vad_kern
 DW3_REC, DW3_MAX_WORDS = 9, 66  # VAD_DW3_REC, VAD_DW3_MAX_WORDS in vad_kernels.h
 # narrowest output row given to the 3x3 depthwise path, by stride: below, its per-row and
 # per-channel costs are not amortized (Cortex-M4, VWW, instructions per MAC against the generic
-# path: stride 1, 6 pixels 4.3 against 5.0, 3 pixels 8.3-9.6 against 4.8-5.0; stride 2,
-# 6 pixels 5.6 against 5.2, 12 pixels 5.0 against 5.4)
-DW3_MIN_W = {1: 6, 2: 12}
+# path, with the strip layout of vad_dw3_fast.c: stride 1, 6 pixels 3.57 against 4.25, 3 pixels
+# 7.6 against 4.8; stride 2, 6 pixels 4.88 against 5.19, 3 pixels 9.3 against 5.0)
+DW3_MIN_W = {1: 6, 2: 6}
 
 
 def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int) -> bool:
