@@ -117,7 +117,10 @@ void vad_dwconv2d_s8_ref(const vad_dwconv_params_t *p, const int8_t *in, int8_t 
 typedef struct {
     const vad_conv_params_t *conv;
     const vad_dwconv_params_t *dw;  /* its input is conv's output */
-    int8_t *ring;  /* (dw k_h - 1) * dil_h + 1 rows of conv's output, in the arena */
+    int8_t *ring;  /* ring_rows rows of conv's output, in the arena */
+    /* at least one window of dw, (k_h - 1) * dil_h + 1 rows; each stride_h rows more let one
+     * call of dw make one more output row (codegen grows the ring where the arena has room) */
+    int32_t ring_rows;
 } vad_conv_dw_params_t;
 
 /* in: conv's input, out: dw's output; the same bytes as the two kernels one after the other */

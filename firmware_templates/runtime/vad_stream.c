@@ -30,19 +30,23 @@ void vad_conv_dw_s8(const vad_conv_dw_params_t *p, const int8_t *in, int8_t *out
 {
     const vad_conv_params_t *const c = p->conv;
     const vad_dwconv_params_t *const d = p->dw;
-    const int32_t span = (d->k_h - 1) * d->dil_h + 1; /* rows of one window: the ring's size */
+    const int32_t span = (d->k_h - 1) * d->dil_h + 1; /* rows of one window */
+    const int32_t cap = p->ring_rows > span ? p->ring_rows : span;
+    const int32_t per = (cap - span) / d->stride_h + 1; /* output rows a call of dw */
     const int32_t row_bytes = d->in_w * d->in_c;
     const int32_t out_row = d->out_w * d->out_c;
     vad_conv_params_t crow = *c;
     vad_dwconv_params_t drow = *d;
-    int32_t lo = 0, n = 0, oy; /* the ring holds conv rows lo .. lo + n - 1, in order */
+    int32_t lo = 0, n = 0, oy, m; /* the ring holds conv rows lo .. lo + n - 1, in order */
     crow.out_h = 1;
-    drow.out_h = 1;
-    for (oy = 0; oy < d->out_h; ++oy) {
+    for (oy = 0; oy < d->out_h; oy += m) {
         const int32_t top = oy * d->stride_h - d->pad_h;
         const int32_t first = top < 0 ? 0 : top;
-        const int32_t end = top + span < d->in_h ? top + span : d->in_h;
-        const int32_t drop = first - lo < n ? first - lo : n;
+        int32_t end, drop;
+        m = d->out_h - oy < per ? d->out_h - oy : per;
+        end = top + (m - 1) * d->stride_h + span; /* the window of output rows oy .. oy + m - 1 */
+        end = end < d->in_h ? end : d->in_h;
+        drop = first - lo < n ? first - lo : n;
         if (drop > 0) { /* rows above the window: slide the rest to the front */
             memmove(p->ring, p->ring + drop * row_bytes, (size_t)((n - drop) * row_bytes));
             n -= drop;
@@ -57,6 +61,7 @@ void vad_conv_dw_s8(const vad_conv_dw_params_t *p, const int8_t *in, int8_t *out
         /* the depthwise layer on the ring: rows above the image are padding */
         drow.in_h = n;
         drow.pad_h = first - top;
+        drow.out_h = m;
         vad_dwconv2d_s8(&drow, p->ring, out + oy * out_row);
     }
 }

@@ -91,6 +91,59 @@ def _array_body(values: np.ndarray) -> str:
     return "\n".join(lines) if lines else "    0,"
 
 
+def _place_scratch(steps: list[Step], i: int, need: int, buffers: list[planner.Buffer],
+                   offsets: dict[int, int], arena_of: dict[int, str], sizes: dict[str, int]) -> bool:
+    """Grow step i's scratch to need bytes where its region has room during the step (in place,
+    or moved to a free gap, 8-aligned) without growing the arena; buffers and offsets updated.
+    False (nothing changed) where it does not fit."""
+    key = -(i + 1)
+    region = arena_of[key]
+    busy = sorted((offsets[b.key], offsets[b.key] + b.size) for b in buffers
+                  if b.key != key and b.first <= i <= b.last and arena_of[b.key] == region)
+    starts = [offsets[key]] + [(end + 7) // 8 * 8 for _, end in busy] + [0]
+    for at in starts:
+        if at + need <= sizes[region] and all(end <= at or at + need <= beg for beg, end in busy):
+            break
+    else:
+        return False
+    j = next(n for n, b in enumerate(buffers) if b.key == key)
+    buffers[j] = planner.Buffer(key, need, i, i)
+    offsets[key] = at
+    return True
+
+
+def _grow_rings(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
+                arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
+    """Streamed pairs whose depthwise layer takes the strip layout of the 3x3 path
+    (vad_dw3_fast.c: rows of up to 32 widened words, a block of output rows a call) get a ring of
+    more than one window where the arena has room during their step (the ring follows the
+    convolution's scratch at the end of the step's scratch): each stride_h rows more let one
+    depthwise call make one more output row, so its input rows are widened once per block instead
+    of once per output row. The largest block that fits is taken; the arena never grows."""
+    for i, s in enumerate(steps):
+        if s.stream is None:
+            continue
+        p = dict(s.params)
+        sh = p["stride_h"]
+        nw = p["out_w"] + 1 if sh == 2 else (p["out_w"] + 3) // 2
+        if p.get("dw3", "0") == "0" or nw > lower.DW3_STRIP:
+            continue
+        strip = 8 if nw <= 8 else 16 if nw <= 16 else 32
+        per = min((3 * lower.DW3_MAX_WORDS // strip - 3) // sh + 1, p["out_h"])
+        span = stream.ring_rows(p["k_h"], p["dil_h"])
+        row = p["in_w"] * p["in_c"]
+        for m in range(per, 1, -1):
+            extra = (m - 1) * sh * row
+            if _place_scratch(steps, i, s.scratch + extra, buffers, offsets, arena_of, sizes):
+                s.scratch += extra
+                s.stream = [(k, span + (m - 1) * sh if k == "ring_rows" else v) for k, v in s.stream]
+                break
+    for region, size in sizes.items():
+        mine = [b for b in buffers if arena_of[b.key] == region]
+        if mine:
+            planner.check_plan(mine, offsets, size, overlaps)
+
+
 def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
                        arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
     """Direct 1x1 convolutions (fast == 1: every channel's requantization the fast one) whose
@@ -110,18 +163,8 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         if s.stream is not None and old == 0:
             continue
         need = s.scratch - old + lower.conv_block4_bytes(p["kpad"])
-        region = arena_of[key]
-        busy = sorted((offsets[b.key], offsets[b.key] + b.size) for b in buffers
-                      if b.key != key and b.first <= i <= b.last and arena_of[b.key] == region)
-        starts = [offsets[key]] + [(end + 7) // 8 * 8 for _, end in busy] + [0]
-        for at in starts:
-            if at + need <= sizes[region] and all(end <= at or at + need <= beg for beg, end in busy):
-                break
-        else:
+        if not _place_scratch(steps, i, need, buffers, offsets, arena_of, sizes):
             continue
-        j = next(n for n, b in enumerate(buffers) if b.key == key)
-        buffers[j] = planner.Buffer(key, need, i, i)
-        offsets[key] = at
         if s.stream is not None:
             s.stream_conv_scratch += need - s.scratch
         s.scratch = need
@@ -276,6 +319,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         overlaps = {(x, y): overlaps[(x, y)] for x, y, _ in used if placement[x][0] == placement[y][0]}
     _grow_conv_scratch(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2},
                        overlaps)
+    _grow_rings(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2}, overlaps)
     for _, y in overlaps:  # a convolution over its own input runs row by row
         if steps[made_by[y]].stream is None:
             steps[made_by[y]].kernel = inplace.KERNEL

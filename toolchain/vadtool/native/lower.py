@@ -36,6 +36,7 @@ SUPPORTED = (
 ALIAS_OPS = ("RESHAPE", "SQUEEZE")
 CONCAT_MAX_INPUTS = 10  # TFLM's kMaxInputNum; VAD_CONCAT_MAX_INPUTS in vad_kernels.h
 DW3_REC, DW3_MAX_WORDS = 9, 66  # VAD_DW3_REC, VAD_DW3_MAX_WORDS in vad_kernels.h
+DW3_STRIP = 32  # VAD_DW3_STRIP: widest row (words) of the strip layout
 # narrowest output row given to the 3x3 depthwise path, by stride: below, its per-row and
 # per-channel costs are not amortized (Cortex-M4, VWW, instructions per MAC against the generic
 # path, with the strip layout of vad_dw3_fast.c: stride 1, 6 pixels 3.57 against 4.25, 3 pixels

@@ -71,15 +71,17 @@ def ring_bytes(dw: Step) -> int:
 def apply(steps: list[Step], chosen: set[int]) -> list[Step]:
     """Copies of steps with each chosen pair streamed: the convolution emits no call and its
     output no longer exists; the depthwise step calls vad_conv_dw_s8 on the convolution's
-    input, with one scratch holding the convolution's own scratch and then the ring."""
+    input, with one scratch holding the convolution's own scratch and then the ring (one window;
+    codegen._grow_rings may lengthen it where the arena has room)."""
     out = [replace(s, params=list(s.params)) for s in steps]
     for i in chosen:
         conv, dw = out[i], out[i + 1]
+        p = dict(dw.params)
         out[i] = replace(conv, streamed_into=dw.op.index, scratch=0)
         out[i + 1] = replace(
             dw, act_inputs=list(conv.act_inputs), scratch=conv.scratch + ring_bytes(dw),
             stream=[("conv", f"&op{conv.op.index}_params"), ("dw", f"&op{dw.op.index}_params"),
-                    ("ring", "0")],
+                    ("ring", "0"), ("ring_rows", ring_rows(p["k_h"], p["dil_h"]))],
             stream_conv_scratch=conv.scratch)
     return out
 
@@ -88,7 +90,9 @@ def dead_input_rows(conv: dict, dw: dict) -> list[int]:
     """For each output row oy of a streamed pair, the input rows of the convolution that no
     later step of vad_conv_dw_s8 reads once it writes row oy: the loop of vad_stream.c run on
     row numbers (conv rows are made when the depthwise window first reaches them; conv row j
-    reads input rows from j * stride - pad)."""
+    reads input rows from j * stride - pad). A ring longer than a window (codegen._grow_rings)
+    makes the rows of a block of output rows before writing any of them: at each write at least
+    these rows are dead, so the limit holds for it too."""
     span = ring_rows(dw["k_h"], dw["dil_h"])
     rows_c, rows_in = dw["in_h"], conv["in_h"]
     dead, made = [], 0  # conv rows 0 .. made - 1 exist
