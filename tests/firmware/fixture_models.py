@@ -203,10 +203,11 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
     """The 3x3 depthwise path (vad_dw3_fast.c) in every form, in one chain whose output is the
     last depthwise layer itself (nothing averaged away), on a 1- or 3-channel input with a
     strided first 3x3 convolution. At size 101: stride 1 with padding (51 pixels, 7 channels:
-    odd width and channel count), stride 2 without padding (25), stride 1 without (23), stride
-    2 with padding (12), and stride 1 on 10 channels after a 1x1 expansion (12, the narrow
-    layout: the whole image of a channel pair widened at once); every layer is wide enough for
-    the path (lower.DW3_MIN_W)."""
+    odd width and channel count; strip rows 32 words apart), stride 2 without padding (25),
+    stride 1 without (23; strip rows 16 words apart), stride 2 with padding (12), stride 1 on
+    10 channels after a 1x1 expansion (12; strip rows 8 words apart), stride 2 on a small map
+    after a 1x1 expansion (6 pixels, streamed with it where asked), stride 1 on it (6), and
+    stride 2 down to 3 pixels, below lower.DW3_MIN_W (the generic path)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -220,6 +221,10 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
     x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
     x = L.Conv2D(10, 1, activation="relu")(x)
     x = L.DepthwiseConv2D(3, padding="same")(x)
+    x = L.Conv2D(14, 1, activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same")(x)
     return keras.Model(inp, x)
 
 

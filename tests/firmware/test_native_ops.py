@@ -397,21 +397,36 @@ def _dw3_layers(plan) -> list[dict]:
             if s.op.name == "DEPTHWISE_CONV_2D" and dict(s.params)["dw3"] != "0"]
 
 
+def _strip_words(p: dict) -> int:
+    """Row spacing of the 3x3 path's strip layout for a layer run whole (vad_dw3_fast.c), 0 for
+    the per-row layout."""
+    nw = p["out_w"] + 1 if p["stride_h"] == 2 else (p["out_w"] + 3) // 2
+    return 0 if nw > 32 or p["out_h"] < 2 else 8 if nw <= 8 else 16 if nw <= 16 else 32
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
-    """The 3x3 depthwise path (stride 1 and 2, padded or not, odd widths and channel counts),
-    after a first 3x3 convolution on 1 or 3 channels, equals TFLM per operator: run whole, run
-    row by row inside streamed pairs, and in the reference build."""
+    """The 3x3 depthwise path (stride 1 and 2, padded or not, odd widths and channel counts,
+    maps down to 6 pixels), after a first 3x3 convolution on 1 or 3 channels, equals TFLM per
+    operator: run whole, run in blocks of rows inside streamed pairs (rings of one window and
+    longer), and in the reference build."""
     model = build_model(f"dw3paths{channels}", DW3_SIZE)
     plan = build_plan(model, streaming="off")
     dws = _dw3_layers(plan)
     assert {(p["stride_h"], p["pad_w"]) for p in dws} == {(1, 0), (1, 1), (2, 0), (2, 1)}
     assert {p["out_c"] % 2 for p in dws} == {0, 1} and {p["out_w"] % 2 for p in dws} == {0, 1}
-    # stride 1 in both layouts: rows of up to VAD_DW3_NARROW words (the whole image at once) or not
-    assert {(p["out_w"] + 3) // 2 <= 8 for p in dws if p["stride_h"] == 1} == {True, False}
+    # every strip spacing at stride 1, two at stride 2, and stride 2 on a 6-pixel map
+    assert {_strip_words(p) for p in dws if p["stride_h"] == 1} == {8, 16, 32}
+    assert {_strip_words(p) for p in dws if p["stride_h"] == 2} == {16, 32, 8}
+    assert min(p["out_w"] for p in dws if p["stride_h"] == 2) == 6
+    # the 3-pixel map stays on the generic path (lower.DW3_MIN_W)
+    assert any(s.op.name == "DEPTHWISE_CONV_2D" and dict(s.params)["out_w"] == 3
+               and dict(s.params)["dw3"] == "0" for s in plan.steps)
     assert all(p["wpk"] == "0" for p in dws)  # the generic fast arrays are left out
     streamed = build_plan(model, streaming="all")
-    assert any(s.stream is not None and dict(s.params)["dw3"] != "0" for s in streamed.steps)
+    rings = {(dict(s.params)["stride_h"], dict(s.stream)["ring_rows"] > 3) for s in streamed.steps
+             if s.stream is not None and dict(s.params)["dw3"] != "0"}
+    assert (1, True) in rings and any(st == 2 for st, _ in rings), rings
     outputs = _computed_outputs(plan)
     builds = {"plain": (_debug_build(model, tmp_path / "plain", True, streaming="off"), outputs),
               "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
