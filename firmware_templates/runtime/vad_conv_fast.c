@@ -631,8 +631,9 @@ static int conv_direct(const vad_conv_params_t *p)
            p->pad_w == 0 && p->kpad == p->in_c;
 }
 
-/* Direct layers with blocks4 (their scratch is 8 kpad bytes): four output pixels at a time,
- * their input pixels widened into the scratch, the last 1-3 pixels in pairs. Others: two output pixels at a time, their
+/* Layers with blocks4 (their scratch is 8 kpad bytes if direct, 12 kpad if not): four output
+ * pixels at a time, their input pixels (or their im2col columns, built in [8 kpad, 12 kpad))
+ * widened into the scratch, the last 1-3 pixels in pairs. Others: two output pixels at a time, their
  * columns (im2col into the int8 part of the scratch) widened into the int16 part. Scratch
  * layout: [0, 4 kpad) widened pair, [4 kpad, 6 kpad) int8 columns. Inside one call the
  * order does not matter to the in-place schedule (vad_inplace.c: one row per call). */
@@ -644,9 +645,20 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     int8_t *const col = p->scratch + 4 * kpad;
     const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix = 0;
-    if (direct && p->blocks4 && p->fast == 1) { /* blocks of 4 pixels, the rest in pairs */
+    if (p->blocks4 && p->fast == 1) { /* blocks of 4 pixels, the rest in pairs */
+        int8_t *const col4 = p->scratch + 8 * kpad; /* im2col: four int8 columns */
         for (; pix + 4 <= npix; pix += 4) {
-            widen4(in + pix * p->in_c, p->in_c, xw, kpad);
+            if (direct) {
+                widen4(in + pix * p->in_c, p->in_c, xw, kpad);
+            } else {
+                if (!vad_im2col4_rows(p, in, pix, col4)) {
+                    im2col(p, in, pix, col4);
+                    im2col(p, in, pix + 1, col4 + kpad);
+                    im2col(p, in, pix + 2, col4 + 2 * kpad);
+                    im2col(p, in, pix + 3, col4 + 3 * kpad);
+                }
+                widen4(col4, kpad, xw, kpad);
+            }
             gemm(p, xw, out + pix * p->out_c, 0);
         }
     }

@@ -103,6 +103,8 @@ VAD_INLINE int8_t finish(int32_t acc, int32_t mult, int32_t e, int32_t rnd, int3
 /* im2col column of an interior pixel of a CONV_2D larger than 1x1 (vad_conv_first.c): 1 if
  * built, 0 if the generic im2col must */
 int vad_im2col_rows(const vad_conv_params_t *p, const int8_t *in, int32_t pix, int8_t *col);
+/* the same for the four output pixels pix .. pix + 3, columns kpad bytes apart */
+int vad_im2col4_rows(const vad_conv_params_t *p, const int8_t *in, int32_t pix, int8_t *col);
 
 /* DEPTHWISE_CONV_2D 3x3 (vad_dw3_fast.c): 1 if it ran the layer, 0 if not its shape */
 int vad_dw3_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);

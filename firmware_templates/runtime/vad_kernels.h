@@ -67,8 +67,9 @@ typedef struct {
                                    im2col columns) for the others; in the arena, sized and placed
                                    by the generator. A layer without scratch uses the reference
                                    loops. */
-    int32_t blocks4;            /* 1: the scratch holds 8 * kpad bytes (four int16 columns) and
-                                   the direct layer runs in blocks of 4 pixels */
+    int32_t blocks4;            /* 1: the scratch holds 8 * kpad bytes (four int16 columns; 12 *
+                                   kpad with four int8 im2col columns after them unless direct)
+                                   and the layer runs in blocks of 4 pixels */
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);

@@ -14,7 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import direct_conv
+from vadtool.native.lower import conv_block4_bytes, direct_conv
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -119,8 +119,8 @@ def _gray_or_colour_inputs(size: int, channels: int) -> np.ndarray:
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tmp_path):
-    """Each CONV_2D form (first 3x3 on a grayscale or RGB input, direct and im2col 1x1, odd
-    channel and pixel counts, K not a multiple of 4) equals TFLM per operator with the filter
+    """Each CONV_2D form (first 3x3 on a grayscale or RGB input, direct and im2col 1x1, im2col in
+    blocks of 4 pixels and in pairs, odd channel and pixel counts, K not a multiple of 4) equals TFLM per operator with the filter
     as int8 words and as int16 pairs (the generator's two layouts), and in the reference build."""
     size = 19
     model = build_model(f"convpaths{channels}", size)
@@ -129,17 +129,21 @@ def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tm
     assert convs[0][2]["in_c"] == channels and all(p["fast"] > 0 for _, _, p in convs)
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1}
     assert {direct_conv(p) for _, _, p in convs} == {True, False}
+    # the first 3x3 and an im2col 1x1 in blocks of 4 pixels (10-pixel rows: blocks inside a
+    # row and across rows), another im2col layer in pairs
+    assert convs[0][2]["blocks4"] == 1
+    assert {p["blocks4"] for _, _, p in convs if not direct_conv(p)} == {0, 1}
     outputs = _computed_outputs(plan)
     xs = _gray_or_colour_inputs(size, channels)
     _assert_operators_match_tflm(model, _layout_builds(model, tmp_path, outputs), xs, outputs)
 
 
 def _all_blocks4(monkeypatch):
-    """Every direct fast CONV_2D planned with four widened columns (blocks of 4 pixels), not only
-    those whose scratch grows for free."""
+    """Every fast CONV_2D planned with the scratch of blocks of 4 pixels (four widened columns,
+    plus four im2col columns unless direct), not only those whose scratch grows for free."""
     from vadtool.native import lower
 
-    monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: (8 if direct else 6) * kpad)
+    monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: (8 if direct else 12) * kpad)
 
 
 def _pointwise_forms(plan):
@@ -168,6 +172,8 @@ def test_pointwise_kernels_bit_exact(blocks, build_model, tmp_path, monkeypatch)
     convs = _pointwise_forms(plan)
     b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
     assert b4 == ({1} if blocks == "all4" else {0, 1})
+    if blocks == "all4":  # the im2col layers too (13 input channels)
+        assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
     assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
@@ -181,7 +187,8 @@ def test_block4_scratch_never_grows_the_arena(build_model, monkeypatch):
     model = build_model("pointwise", 11)
     plan = build_plan(model)
     grown = [s for _, s, p in _conv_layers(plan) if p["blocks4"]]
-    assert grown and all(s.scratch == 8 * dict(s.params)["kpad"] for s in grown)
+    assert grown and all(s.scratch == conv_block4_bytes(p["kpad"], direct_conv(p))
+                         for s, p in ((s, dict(s.params)) for s in grown))
     _all_blocks4(monkeypatch)
     assert build_plan(model).arena_bytes >= plan.arena_bytes
 
@@ -277,7 +284,7 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
-        assert s.scratch == (4 + 4 * p["blocks4"] if direct_conv(p) else 6) * p["kpad"]
+        assert s.scratch == ((4 + 4 * p["blocks4"]) if direct_conv(p) else (6 + 6 * p["blocks4"])) * p["kpad"]
         b = sizes[-(i + 1)]
         assert (b.size, b.first, b.last) == (s.scratch, i, i)
         assert p["scratch"] == f"(vad_arena + {plan.offsets[b.key]})"

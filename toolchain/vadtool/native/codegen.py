@@ -146,8 +146,8 @@ def _grow_rings(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[
 
 def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
                        arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
-    """Direct 1x1 convolutions (fast == 1: every channel's requantization the fast one) whose
-    scratch can grow to four widened columns without growing
+    """Convolutions (fast == 1: every channel's requantization the fast one) whose scratch can
+    grow to four widened columns (and four int8 im2col columns unless direct) without growing
     the arena (in place, or moved to a free gap of their step, 8-aligned) get it and run in
     blocks of 4 pixels (blocks4). A streamed convolution's scratch leads its depthwise step's
     (the ring follows it), so that buffer grows by the difference. buffers, offsets and the
@@ -156,13 +156,13 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         conv = steps[i - 1] if s.stream is not None else s
         p = dict(conv.params)
         if not (s.scratch and s.streamed_into is None and conv.op.name == "CONV_2D" and p.get("fast") == 1
-                and lower.direct_conv(p) and not p.get("blocks4")):
+                and not p.get("blocks4")):
             continue
         key = -(i + 1)
         old = s.stream_conv_scratch if s.stream is not None else s.scratch
         if s.stream is not None and old == 0:
             continue
-        need = s.scratch - old + lower.conv_block4_bytes(p["kpad"])
+        need = s.scratch - old + lower.conv_block4_bytes(p["kpad"], lower.direct_conv(p))
         if not _place_scratch(steps, i, need, buffers, offsets, arena_of, sizes):
             continue
         if s.stream is not None:

@@ -80,15 +80,16 @@ def conv_kpad(kh: int, kw: int, ic: int) -> int:
 
 def conv_scratch_bytes(kpad: int, direct: bool) -> int:
     """Arena scratch of a fast CONV_2D: two widened int16 columns, plus two int8 im2col columns
-    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c. A direct
-    layer whose placed scratch can grow to conv_block4_bytes() for free (the arena does not
+    unless the input pixels are the columns (direct). conv_fast() in vad_conv_fast.c. A layer
+    whose placed scratch can grow to conv_block4_bytes() for free (the arena does not
     grow: codegen.build_plan) runs in blocks of 4 pixels (blocks4)."""
     return (4 if direct else 6) * kpad
 
 
-def conv_block4_bytes(kpad: int) -> int:
-    """Scratch of a direct CONV_2D run in blocks of 4 pixels: four widened columns."""
-    return 8 * kpad
+def conv_block4_bytes(kpad: int, direct: bool = True) -> int:
+    """Scratch of a CONV_2D run in blocks of 4 pixels: four widened columns, then four int8
+    im2col columns unless direct."""
+    return (8 if direct else 12) * kpad
 
 
 def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
