@@ -18,11 +18,14 @@ MEASURED_ON = ("fomo_ad_mnv2_035_96_int8.tflite and vww_96_int8.tflite (../share
 # concatenation or input scaling ("elementwise"), a MAC of the integer head ("head").
 PER_UNIT: dict[str, float] = {
     # refitted after the 4 x 2 pointwise blocks, the 3x3 depthwise path and the first
-    # convolution's word-copy columns (op_costs over the three networks of MEASURED_ON)
+    # convolution's word-copy columns (op_costs over the three networks of MEASURED_ON); the
+    # depthwise and first-convolution rows again after the 3x3 path's strip layout and the
+    # im2col blocks of 4 pixels (op_costs over FOMO 0.35@96 and VWW: 1x1 rows unchanged there,
+    # 1.06 and 14.01)
     "conv_1x1": 1.05, "conv_1x1_out": 13.68,
-    "conv_first": 2.07, "conv_first_out": 0.08,
-    "conv": 2.07, "conv_out": 0.08,  # no such layer in the backbones: the first one's numbers
-    "depthwise": 3.64, "depthwise_out": 0.40,
+    "conv_first": 2.03, "conv_first_out": 0.08,
+    "conv": 2.03, "conv_out": 0.08,  # no such layer in the backbones: the first one's numbers
+    "depthwise": 2.80, "depthwise_out": 0.31,
     "avg_pool": 11.54,
     "elementwise": 48.37,  # an int8 ADD rescales both inputs and its output
     # Gaussian and per-position heads, measured (bench --emulate, head instructions over the
