@@ -286,17 +286,18 @@ def chosen_key(result: SearchResult) -> float:
     return next(r["rank_key"] for r in result.table if r.get("chosen"))
 
 
-def choose_side(results: list[SearchResult], costs: list[float] | None = None) -> int:
+def choose_side(results: list[SearchResult], prefer: list[int] | None = None) -> int:
     """Which of several searches wins (one per input side, largest first; or one per board
-    base): the best chosen candidate's validation AUROC; near-ties to the cheapest by
-    ``costs`` (e.g. estimated instructions per image), without costs to the last (the
-    smaller input, fewer instructions per image)."""
+    base): the best chosen candidate's validation AUROC; near-ties to the lowest ``prefer``
+    (a board's bases: their place in the board's options, most accurate first, as each fits
+    the latency budget already), without it to the last (the smaller input, fewer
+    instructions per image)."""
     keys = [chosen_key(res) for res in results]
     best = max(keys)
     near = [i for i, k in enumerate(keys) if k >= best - TIE]
-    if costs is None:
+    if prefer is None:
         return max(near)
-    return min(near, key=lambda i: (costs[i], -keys[i]))
+    return min(near, key=lambda i: (prefer[i], -keys[i]))
 
 
 def merge_tables(searched: list[tuple], chosen: SearchResult, labels: list[str] | None = None) -> list[dict]:

@@ -121,6 +121,7 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout, seed)
     # the searches: one per input side (no board, no size given), one per board base, or one
     starts, labels = [recipe], [""]
+    order = [0]  # each start's place in choose_bases' list (the board's order)
     if search and board is None and not fixed_size and not recipe.shape:
         sides = recipe_search.input_sides(recipe.size, recipe_search.output_stride(recipe))
         starts = [replace(recipe, size=side, shape=None) for side in sides]
@@ -152,11 +153,13 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     compared = None  # the board bases' chosen candidates, when there were several
     if search and board is not None and len(tried) > 1:
         estimates = [budget.cost(r.recipe, r.density).instructions for _, r in tried]
-        pick = recipe_search.choose_side([r for _, r in tried], costs=estimates)
+        # a near-tie keeps the board's order (the wider backbone first): validation overrules
+        # it only when it clearly disagrees; every base is within the latency budget
+        pick = recipe_search.choose_side([r for _, r in tried], prefer=order)
         compared = [{"option": b.option.name, "input": [p[1].height, p[1].width],
                      "candidate": next(row["candidate"] for row in r.table if row.get("chosen")),
                      "val_auroc": round(recipe_search.chosen_key(r), 4), "instructions": int(e),
-                     "chosen": n == pick}
+                     "board_order": order[n], "chosen": n == pick}
                     for n, (b, (p, r), e) in enumerate(zip(board_bases, tried, estimates))]
     else:
         pick = recipe_search.choose_side([r for _, r in tried]) if search else 0
