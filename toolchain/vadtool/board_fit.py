@@ -402,12 +402,12 @@ def _option_recipe(recipe, option: BaseOption):
 
 
 def choose_base(board: Board | str, recipe, train_paths, search: bool, **options) -> BoardBase:
-    """The first of choose_bases (the most accurate base that fits)."""
-    return choose_bases(board, recipe, train_paths, search, **options)[0]
+    """The first of choose_bases (the most accurate base that fits), the others not costed."""
+    return choose_bases(board, recipe, train_paths, search, first_only=True, **options)[0]
 
 
 def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed_bank: bool = False,
-                 fixed_size: bool = False, progress=None) -> list[BoardBase]:
+                 fixed_size: bool = False, progress=None, first_only: bool = False) -> list[BoardBase]:
     """The base recipes for a board. With search: for each backbone of BASE_OPTIONS[board], its
     first option of which some candidate fits (in the options' order, most accurate first),
     each with the options passed over before it; train.py searches each and keeps the one
@@ -464,6 +464,8 @@ def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed
                 smallest = (size, reason)
         else:
             tried.append((option.name, smallest[1]))
+        if found and first_only:
+            break
     if progress:
         progress(f"board fit: {board.name}", len(options), len(options))
     if found:
