@@ -201,6 +201,34 @@ def test_input_sides_and_the_side_tie_rule():
     assert search.choose_side([result(0.90), result(0.80)]) == 0
     assert search.choose_side([result(0.90), result(0.897)]) == 1  # a near-tie: the smaller input
     assert search.choose_side([result(0.80), result(0.95), result(0.93)]) == 1
+    # with an order of preference (a board's bases: the board's order), a near-tie goes to the
+    # preferred one wherever it is in the list, and a clear winner wins whatever its place
+    assert search.choose_side([result(0.90), result(0.897)], prefer=[0, 1]) == 0
+    assert search.choose_side([result(0.897), result(0.90)], prefer=[0, 1]) == 0
+    assert search.choose_side([result(0.90), result(0.897), result(0.80)], prefer=[2, 1, 0]) == 1
+    assert search.choose_side([result(0.80), result(0.90)], prefer=[0, 1]) == 1
+
+
+def test_a_fixed_shape_keeps_the_candidates_whose_grid_it_divides():
+    """The 1.0 backbone's grid has strides 8 (s8 pool 3/1), 16 and 32 (stride-16 layers pooled
+    7/2); a side of 56 px is a multiple of 8 only, 48 of 16, 64 of 32. side_stride gives a
+    board rung's step, and a shape at that step keeps exactly the candidates whose cell grid
+    is whole (without a shape: all of them)."""
+    from dataclasses import replace
+
+    from vadtool import search
+    from vadtool.models import fomo_ad
+    base = fomo_ad.FomoAdRecipe()
+    grid = search.candidates(base)
+    stride = {c: fomo_ad.output_stride(c.recipe(base)) for c in grid}
+    assert set(stride.values()) == {8, 16, 32}
+    assert [search.side_stride(base, side) for side in (128, 64, 56, 48, 40, 36)] == [32, 32, 8, 16, 8, 32]
+    for shape, step in (([64, 96], 32), ([56, 88], 8), ([48, 80], 16)):
+        kept = search.candidates(replace(base, shape=shape))
+        assert kept == [c for c in grid if stride[c] <= step], shape
+        assert search.output_stride(replace(base, shape=shape)) == step
+    assert {c.layers for c in search.candidates(replace(base, shape=[56, 88]))} == {(search.STRIDE8,)}
+    assert search.candidates(replace(base, shape=[50, 90])) == grid  # none whole: the shape check says why
 
 
 def test_defects_rescaled_to_a_smaller_input_fade_like_real_ones_with_exact_masks():

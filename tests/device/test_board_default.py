@@ -45,7 +45,7 @@ def test_board_run_fits_and_says_why_other_candidates_do_not(board_run):
     search table marks each candidate that does not fit with its reason; the
     estimate the choice was made on is the native runtime's real plan; the quantized model
     and its integer head fit the board by build.model_fit."""
-    from vadtool import board_fit
+    from vadtool import board_fit, search
     from vadtool.boards import arena_limit, get_board
     from vadtool.build import model_fit
     from vadtool.models.int_head import IntHead
@@ -62,6 +62,28 @@ def test_board_run_fits_and_says_why_other_candidates_do_not(board_run):
                          r"\d+ M latency budget of stm32f405", r["excluded"]) for r in excluded)
     chosen = [r for r in rows if r.get("chosen")]
     assert len(chosen) == 1 and "excluded" not in chosen[0]
+    # one search per backbone's first fitting base; the run keeps the one whose choice scored
+    # best on validation (near-ties: the board's order, the 1.0 backbone first), and says so
+    # in its table and output
+    compared = m["board"]["compared"]
+    assert [c["option"].split(" at ")[0] for c in compared] in (
+        ["MobileNetV2 1.0", "MobileNetV2 0.35"], ["MobileNetV2 0.35", "MobileNetV2 1.0"])
+    kept = [c for c in compared if c["chosen"]]
+    assert len(kept) == 1 and kept[0]["option"] == m["board"]["base"]
+    assert chosen[0]["candidate"] == m["search"]["chosen"] == \
+        f"{kept[0]['candidate']} @ {m['input']['width']}x{m['input']['height']}, {kept[0]['option'].split(' at ')[0]}"
+    assert kept[0]["input"] == [m["input"]["height"], m["input"]["width"]] == chosen[0]["input"]
+    best = max(c["val_auroc"] for c in compared)
+    near = [c for c in compared if c["val_auroc"] >= best - search.TIE]
+    assert kept[0] == min(near, key=lambda c: c["board_order"])
+    assert sorted(c["board_order"] for c in compared) == [0, 1]
+    assert next(c for c in compared if c["board_order"] == 0)["option"].startswith("MobileNetV2 1.0")
+    for c in compared:
+        assert sum(r["candidate"].endswith(c["option"].split(" at ")[0]) for r in rows) > 0
+        assert re.search(rf"board stm32f405: (chose|compared) {re.escape(c['option'])} "
+                         rf"\({c['input'][1]}x{c['input'][0]}\): best .*, validation AUROC {c['val_auroc']:.3f}", stdout)
+        assert c["instructions"] <= get_board("stm32f405").max_instructions
+    assert len({r["candidate"] for r in rows}) == len(rows)
     estimate = m["board"]["estimate"]
     info = build_plan(run / "model_int8.tflite", arena_limit=arena_limit(get_board("stm32f405"))).info
     assert abs(info.arena_bytes - estimate["arena_bytes"]) <= board_fit.ESTIMATE_MARGIN * info.arena_bytes
@@ -179,3 +201,35 @@ def test_each_board_starts_from_the_first_option_that_fits(weights, monkeypatch)
     for r, kb in ((deep, deep_kb), (shallow, shallow_kb)):
         assert board_fit.Budget("stm32f405")(r, latency=False) is None
         assert board_fit.Budget("stm32f405").settle(r).bank_kb == kb
+
+
+def test_wide_images_keep_the_wide_backbone_at_a_smaller_side(tmp_path, weights, monkeypatch):
+    """Images of 1.6:1 (battery_weld's median aspect): the 1.0 backbone at 64 px (96x64) takes
+    over qemu-an386's 30 M instructions, so its base is the 56 px rung (88x56, the stride-8
+    candidates); the 0.35 backbone's first fitting base comes too, to be compared on
+    validation. Each base fits the board and its shape is whole for its candidates. (The
+    ladder from 64 px down: the larger 1.0 rungs only cost time to estimate.)"""
+    from PIL import Image
+
+    from vadtool import board_fit, search
+    from vadtool.cli import _recipe
+    from vadtool.models import fomo_ad
+    paths = []
+    for n in range(3):
+        paths.append(tmp_path / f"{n}.png")
+        Image.new("RGB", (160, 100), (n, n, n)).save(paths[-1])
+    recipe = _recipe(fomo_ad.FomoAdRecipe, {}, None, {}, {}, {})
+    monkeypatch.setitem(board_fit.BASE_OPTIONS, "qemu-an386", board_fit.LADDER[2:])
+    assert board_fit.LADDER[2] == board_fit.BaseOption(1.0, 64)
+    bases = board_fit.choose_bases("qemu-an386", recipe, paths, search=True)
+    assert [b.option for b in bases] == [board_fit.BaseOption(1.0, 56), board_fit.BaseOption(0.35, 96)]
+    assert [b.recipe.shape for b in bases] == [[56, 88], [96, 160]]
+    assert [t[0] for t in bases[0].tried] == ["MobileNetV2 1.0 at 64 px"]
+    assert re.fullmatch(r"takes ~3\d M instructions per image, over the 30 M latency budget of qemu-an386",
+                        bases[0].tried[-1][1]), bases[0].tried
+    assert bases[1].tried == bases[0].tried  # the 1.0 rungs after the first that fits are not tried
+    for b in bases:
+        assert board_fit.why_not("qemu-an386", board_fit.recipe_cost(b.recipe)) is None
+        kept = search.candidates(b.recipe)
+        assert all(side % fomo_ad.output_stride(c.recipe(b.recipe)) == 0 for c in kept for side in b.recipe.shape)
+    assert board_fit.choose_base("qemu-an386", recipe, paths, search=True).option == bases[0].option

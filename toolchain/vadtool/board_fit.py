@@ -13,10 +13,11 @@ before ``boards.fits`` adds its own.
 The head's cost is the integer head's (``IntHead.flash_bytes`` / ``ram_bytes``) for the
 candidate's density, grid and channels; a knn bank is the coreset of ``recipe.bank_kb``.
 
-A board starts from the first entry of its BASE_OPTIONS (backbone width and shorter input
-side, most accurate first) of which some candidate fits its memory and its latency budget
-(``Board.max_instructions``, estimated by native/costs.py from the operators' MACs and output
-sizes); the search then chooses among the candidates of that base that fit (``budget()``).
+A board's bases are, per backbone width, the first entry of its BASE_OPTIONS (backbone width
+and shorter input side, most accurate first) of which some candidate fits its memory and its
+latency budget (``Board.max_instructions``, estimated by native/costs.py from the operators'
+MACs and output sizes); the search chooses among the candidates of each base that fit
+(``budget()``), and training keeps the base whose choice scores best on the validation set.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ class BaseOption:
 
 # Most accurate first. The 0.35 backbone is the FOMO-AD weights file cut at
 # block_6_expand_relu: that layer only (search.candidates keeps a file's own layers).
-LADDER = (BaseOption(1.0, 128), BaseOption(1.0, 96), BaseOption(1.0, 64),
-          BaseOption(0.35, 96), BaseOption(0.35, 80), BaseOption(0.35, 64))
+# 1.0 at 56 and 48 px keep the wider backbone within a latency budget on wide images (1.0 at
+# 96x64, 2.5:1 images' 64 px rung, takes ~31 M instructions for the network alone); their
+# sides are not multiples of 32, so they keep the candidates of stride 8 (56) or up to 16
+# (48) (search.side_stride).
+LADDER = (BaseOption(1.0, 128), BaseOption(1.0, 96), BaseOption(1.0, 64), BaseOption(1.0, 56),
+          BaseOption(1.0, 48), BaseOption(0.35, 96), BaseOption(0.35, 80), BaseOption(0.35, 64))
 BASE_OPTIONS: dict[str, tuple[BaseOption, ...]] = {name: LADDER for name in board_table.BOARDS}
 SMALL_CUT = "block_6_expand_relu"
 
@@ -396,11 +401,21 @@ def _option_recipe(recipe, option: BaseOption):
     return replace(recipe, backbone=new, extra_layers=list(extra), size=option.size, shape=None)
 
 
-def choose_base(board: Board | str, recipe, train_paths, search: bool, *, fixed_bank: bool = False,
-                fixed_size: bool = False, progress=None) -> BoardBase:
-    """The base recipe for a board: with search, the first of BASE_OPTIONS[board] of which some
-    candidate fits (its shape from the training images, as training chooses it; fixed_size:
-    the recipe's size or shape, the options' backbones only); without, the recipe itself,
+def choose_base(board: Board | str, recipe, train_paths, search: bool, **options) -> BoardBase:
+    """The first of choose_bases (the most accurate base that fits), the others not costed."""
+    return choose_bases(board, recipe, train_paths, search, first_only=True, **options)[0]
+
+
+def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed_bank: bool = False,
+                 fixed_size: bool = False, progress=None, first_only: bool = False) -> list[BoardBase]:
+    """The base recipes for a board. With search: for each backbone of BASE_OPTIONS[board], its
+    first option of which some candidate fits (in the options' order, most accurate first),
+    each with the options passed over before it; train.py searches each and keeps the one
+    whose chosen candidate scores best on the validation set (a smaller backbone at a larger
+    input may see a defect a wider one at a smaller input misses). An option's shape comes
+    from the training images, as training chooses it, its sides multiples of the coarsest
+    candidate stride that divides the option's side (search.side_stride); fixed_size: the
+    recipe's size or shape, the options' backbones only. Without search: the recipe itself,
     checked. fixed_bank: the recipe's bank_kb, not the board's. ModelError in one line when
     nothing fits."""
     from . import geometry
@@ -415,15 +430,18 @@ def choose_base(board: Board | str, recipe, train_paths, search: bool, *, fixed_
         if reason:
             raise ModelError(f"--board {board.name}: this recipe {reason}; leave out the recipe "
                              "options to let the search choose one that fits, or pick another board")
-        return BoardBase(budget.settle(fixed), None, [])
-    tried = []
+        return [BoardBase(budget.settle(fixed), None, [])]
+    tried, found = [], []
     options = BASE_OPTIONS.get(board.name, LADDER)
     if fixed_size:  # one try per backbone at the user's size
         side = min(recipe.shape) if recipe.shape else recipe.size
         options = tuple(dict.fromkeys(replace(o, size=side) for o in options))
+    done_alphas = set()
     for n, option in enumerate(options):
         if progress:
             progress(f"board fit: {board.name}", n, len(options))
+        if option.alpha in done_alphas:  # this backbone already has its base
+            continue
         try:
             base = _option_recipe(recipe, option)
         except ModelError as exc:  # e.g. no 0.35 weights file
@@ -431,19 +449,26 @@ def choose_base(board: Board | str, recipe, train_paths, search: bool, *, fixed_
             continue
         if fixed_size and recipe.shape:
             base = replace(base, shape=list(recipe.shape))
-        base, _ = geometry.resolve_recipe(base, recipe_search.output_stride(base), train_paths)
+        base, _ = geometry.resolve_recipe(base, recipe_search.side_stride(base, option.size), train_paths)
         smallest = None
         for candidate in recipe_search.candidates(base):
             cost = budget.cost(candidate.recipe(base))
             reason = why_not(board, cost)
             if reason is None:
-                if progress:
-                    progress(f"board fit: {board.name}", len(options), len(options))
                 # the fitting candidate's recipe: what training uses if it cannot search
-                return BoardBase(budget.settle(candidate.recipe(base)), option, tried)
+                found.append(BoardBase(budget.settle(candidate.recipe(base)), option, list(tried)))
+                done_alphas.add(option.alpha)
+                break
             size = cost.weights_bytes + cost.head_flash_bytes + cost.arena_bytes
             if smallest is None or size < smallest[0]:
                 smallest = (size, reason)
-        tried.append((option.name, smallest[1]))
+        else:
+            tried.append((option.name, smallest[1]))
+        if found and first_only:
+            break
+    if progress:
+        progress(f"board fit: {board.name}", len(options), len(options))
+    if found:
+        return found
     name, reason = tried[-1] if tried else ("-", "no options")
     raise ModelError(f"--board {board.name}: no recipe fits; the smallest, {name}, {reason}")

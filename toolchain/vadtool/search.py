@@ -68,9 +68,29 @@ def candidates(base: fomo_ad.FomoAdRecipe) -> list[Candidate]:
     default_backbone = base.backbone.arch == "mobilenet_v2" and base.backbone.alpha == 1.0
     layer_sets = LAYER_SETS if default_backbone else (
         tuple([base.backbone.cut] + [l for l in base.extra_layers if l != base.backbone.cut]),)
-    return [Candidate(tuple(layers), pool, stride, density, pooling)
+    grid = [Candidate(tuple(layers), pool, stride, density, pooling)
             for layers in layer_sets for pool, stride in POOLS
             for density in DENSITIES for pooling in POOLINGS]
+    shape = base.shape or []
+    if len(shape) == 2 and all(isinstance(s, (int, np.integer)) for s in shape):
+        # a fixed input shape keeps the candidates whose cell grid it divides (80x48: none of
+        # the stride-32 ones); none at all: the whole grid, and the shape check says why
+        whole = [c for c in grid if all(s % _stride(c, base) == 0 for s in shape)]
+        return whole or grid
+    return grid
+
+
+def _stride(candidate: Candidate, base: fomo_ad.FomoAdRecipe) -> int:
+    return fomo_ad.output_stride(candidate.recipe(base))
+
+
+def side_stride(base: fomo_ad.FomoAdRecipe, side: int) -> int:
+    """The step of an input shape whose shorter side is ``side``: the coarsest candidate stride
+    that divides it (64: 32, every candidate; 48: 16; 56: 8, the stride-8 cells of pool 3/1
+    only), else the coarsest of all (the side is then rounded to it)."""
+    strides = sorted({_stride(c, base) for c in candidates(replace(base, shape=None))})
+    dividing = [s for s in strides if side % s == 0]
+    return dividing[-1] if dividing else strides[-1]
 
 
 FOLDS = 3  # cross-fitting: every normal image is scored by a head that never saw it
@@ -261,21 +281,34 @@ def input_sides(size: int, stride: int) -> list[int]:
     return sorted({geometry.round_side(size * f, stride) for f in SIDE_FACTORS}, reverse=True)
 
 
-def choose_side(results: list[SearchResult]) -> int:
-    """Which of the per-side searches (largest side first) wins: the best chosen candidate's
-    validation AUROC, near-ties to the smaller input (fewer instructions per image)."""
-    keys = [next(r["rank_key"] for r in res.table if r.get("chosen")) for res in results]
+def chosen_key(result: SearchResult) -> float:
+    """The validation AUROC (rank key) of a search's chosen candidate."""
+    return next(r["rank_key"] for r in result.table if r.get("chosen"))
+
+
+def choose_side(results: list[SearchResult], prefer: list[int] | None = None) -> int:
+    """Which of several searches wins (one per input side, largest first; or one per board
+    base): the best chosen candidate's validation AUROC; near-ties to the lowest ``prefer``
+    (a board's bases: their place in the board's options, most accurate first, as each fits
+    the latency budget already), without it to the last (the smaller input, fewer
+    instructions per image)."""
+    keys = [chosen_key(res) for res in results]
     best = max(keys)
-    return max(i for i, k in enumerate(keys) if k >= best - TIE)
+    near = [i for i, k in enumerate(keys) if k >= best - TIE]
+    if prefer is None:
+        return max(near)
+    return min(near, key=lambda i: (prefer[i], -keys[i]))
 
 
-def merge_tables(searched: list[tuple], chosen: SearchResult) -> list[dict]:
+def merge_tables(searched: list[tuple], chosen: SearchResult, labels: list[str] | None = None) -> list[dict]:
     """One table of every (input geometry, search result): rows named with their input (e.g.
-    "s8 pool 7/2 knn max @ 160x128", width x height), only ``chosen``'s pick marked."""
+    "s8 pool 7/2 knn max @ 160x128", width x height; with labels, the label after it, e.g.
+    the backbone of a board base), only ``chosen``'s pick marked."""
     rows = []
-    for shape, result in searched:
+    for n, (shape, result) in enumerate(searched):
+        label = f", {labels[n]}" if labels else ""
         for row in result.table:
-            row = dict(row, candidate=f"{row['candidate']} @ {shape.width}x{shape.height}",
+            row = dict(row, candidate=f"{row['candidate']} @ {shape.width}x{shape.height}{label}",
                        input=[shape.height, shape.width])
             if result is not chosen:
                 row.pop("chosen", None)

@@ -114,21 +114,31 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
         board = get_board(board)
         if max_instructions is not None:
             board = with_fields(board, max_instructions=max_instructions or None)
-        board_base = board_fit.choose_base(board, recipe, [s.path for s in normals], search,
-                                           fixed_bank=fixed_bank, fixed_size=fixed_size, progress=progress)
+        board_bases = board_fit.choose_bases(board, recipe, [s.path for s in normals], search,
+                                             fixed_bank=fixed_bank, fixed_size=fixed_size, progress=progress)
+        board_base = board_bases[0]
         recipe, budget = board_base.recipe, board_fit.Budget(board, fixed_bank)
-    stride = recipe_search.output_stride(recipe) if search else fomo_ad.output_stride(recipe)
     fit_idx, hold_idx = fomo_ad.split_holdout(len(normals), recipe.holdout, seed)
-    sides = recipe_search.input_sides(recipe.size, stride) \
-        if search and board is None and not fixed_size and not recipe.shape else [None]
-    tried = []  # (prepared inputs, search result) per input side
-    shared_backbone = recipe_search.search_backbone(recipe) if search and len(sides) > 1 else None
-    painted = None  # (synthetic anomalies, the images they were painted on) at the largest side
-    for side in sides:
-        label = f" ({side} px)" if len(sides) > 1 else ""
-        prepared = _prepare(recipe if side is None else replace(recipe, size=side, shape=None), stride,
-                            normals, fit_idx, hold_idx, user_val, val_dir, search, seed, progress, label,
-                            painted)
+    # the searches: one per input side (no board, no size given), one per board base, or one
+    starts, labels = [recipe], [""]
+    order = [0]  # each start's place in choose_bases' list (the board's order)
+    if search and board is None and not fixed_size and not recipe.shape:
+        sides = recipe_search.input_sides(recipe.size, recipe_search.output_stride(recipe))
+        starts = [replace(recipe, size=side, shape=None) for side in sides]
+        labels = [f" ({side} px)" for side in sides] if len(sides) > 1 else [""]
+    elif search and board is not None and len(board_bases) > 1:
+        # the largest input first: the synthetic defects are painted there and rescaled to the others
+        order = sorted(range(len(board_bases)), key=lambda i: -np.prod(board_bases[i].recipe.shape))
+        board_bases = [board_bases[i] for i in order]
+        starts = [b.recipe for b in board_bases]
+        labels = [f" ({b.option.name})" for b in board_bases]
+    tried = []  # (prepared inputs, search result) per start
+    shared_backbone = recipe_search.search_backbone(recipe) if search and board is None and len(starts) > 1 else None
+    painted = None  # (synthetic anomalies, the images they were painted on) at the largest input
+    for start, label in zip(starts, labels):
+        stride = recipe_search.output_stride(start) if search else fomo_ad.output_stride(start)
+        prepared = _prepare(start, stride, normals, fit_idx, hold_idx, user_val, val_dir, search, seed,
+                            progress, label, painted)
         recipe_s, _, images_s, val_s, synthetic_s = prepared
         painted = painted or (synthetic_s, images_s)
         if search and not (val_s.labels.any() and (val_s.labels == 0).any()):
@@ -140,9 +150,26 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
             recipe_s, images_s, fit_idx, synthetic_s.images, synthetic_s.owner, val_s, budget=budget,
             seed=seed, progress=lambda what, done, total, label=label: progress(what + label, done, total),
             backbone=shared_backbone)))
-    (recipe, shape, images, val, _), searched = tried[recipe_search.choose_side([r for _, r in tried]) if search else 0]
+    compared = None  # the board bases' chosen candidates, when there were several
+    if search and board is not None and len(tried) > 1:
+        estimates = [budget.cost(r.recipe, r.density).instructions for _, r in tried]
+        # a near-tie keeps the board's order (the wider backbone first): validation overrules
+        # it only when it clearly disagrees; every base is within the latency budget
+        pick = recipe_search.choose_side([r for _, r in tried], prefer=order)
+        compared = [{"option": b.option.name, "input": [p[1].height, p[1].width],
+                     "candidate": next(row["candidate"] for row in r.table if row.get("chosen")),
+                     "val_auroc": round(recipe_search.chosen_key(r), 4), "instructions": int(e),
+                     "board_order": order[n], "chosen": n == pick}
+                    for n, (b, (p, r), e) in enumerate(zip(board_bases, tried, estimates))]
+    else:
+        pick = recipe_search.choose_side([r for _, r in tried]) if search else 0
+    if board is not None:
+        board_base = board_bases[pick]  # the base of the recipe trained (starts[pick])
+    (recipe, shape, images, val, _), searched = tried[pick]
     if search and len(tried) > 1:
-        searched.table = recipe_search.merge_tables([(p[1], r) for p, r in tried], searched)
+        searched.table = recipe_search.merge_tables(
+            [(p[1], r) for p, r in tried], searched,
+            [f"MobileNetV2 {b.option.alpha}" for b in board_bases] if compared else None)
         searched.seconds = round(sum(r.seconds for _, r in tried), 2)
     if search:
         recipe = budget.settle(searched.recipe) if board is not None else searched.recipe
@@ -184,6 +211,11 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
                                       "seconds": searched.seconds, "candidates": searched.table}
         if board_base is not None:
             run.manifest["board"] = _board_fields(board, board_base, recipe, density)
+            if compared:
+                run.manifest["board"]["compared"] = compared
+                # every option passed over, before any of the compared bases
+                run.manifest["board"]["not_fitting"] = [
+                    {"option": o, "reason": r} for o, r in max((b.tried for b in board_bases), key=len)]
         run.add_file("model.keras", lambda p: _save_keras(network, p))
         run.add_file("head.npz", density.save)
         if len(val):  # quantize sets the int8 threshold on the same images
