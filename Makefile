@@ -78,7 +78,7 @@ demo: setup
 		echo "demo incomplete: the host part is done, the on-device part was skipped"; exit 3; fi
 
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2
 
 # Fuzz the device protocol: each libFuzzer harness on the firmware's protocol server for
 # FUZZ_RUNS executions (ASan + UBSan + a well-formed-reply oracle; needs clang), then the host's
