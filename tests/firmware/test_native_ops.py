@@ -14,7 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import conv_block4_bytes, direct_conv
+from vadtool.native.lower import conv_block4_bytes, direct_conv, dw3_strip
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -39,7 +39,6 @@ def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False,
     return exe
 
 
-
 def _layout_builds(model: Path, tmp_path: Path, outputs) -> dict:
     """Host builds of the fast paths with int8 and int16 filters and of the reference loops,
     each with the operators it is checked on."""
@@ -57,6 +56,7 @@ def _assert_operators_match_tflm(model: Path, builds: dict, inputs, outputs) -> 
             for op_index in ops:
                 bad = int((got[op_index] != want[op_index]).sum())
                 assert bad == 0, f"{name} input {i}: op {op_index}: {bad} elements differ"
+
 
 def _computed_outputs(plan) -> dict[int, int]:
     """{op index: output tensor} of the steps whose output exists (not aliases, not streamed)."""
@@ -405,10 +405,8 @@ def _dw3_layers(plan) -> list[dict]:
 
 
 def _strip_words(p: dict) -> int:
-    """Row spacing of the 3x3 path's strip layout for a layer run whole (vad_dw3_fast.c), 0 for
-    the per-row layout."""
-    nw = p["out_w"] + 1 if p["stride_h"] == 2 else (p["out_w"] + 3) // 2
-    return 0 if nw > 32 or p["out_h"] < 2 else 8 if nw <= 8 else 16 if nw <= 16 else 32
+    """Row spacing of the 3x3 path's strip layout for a layer run whole, 0 for the per-row layout."""
+    return dw3_strip(p["out_w"], p["out_h"], p["stride_h"])[0]
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -91,7 +91,7 @@ def _array_body(values: np.ndarray) -> str:
     return "\n".join(lines) if lines else "    0,"
 
 
-def _place_scratch(steps: list[Step], i: int, need: int, buffers: list[planner.Buffer],
+def _place_scratch(i: int, need: int, buffers: list[planner.Buffer],
                    offsets: dict[int, int], arena_of: dict[int, str], sizes: dict[str, int]) -> bool:
     """Grow step i's scratch to need bytes where its region has room during the step (in place,
     or moved to a free gap, 8-aligned) without growing the arena; buffers and offsets updated.
@@ -125,16 +125,16 @@ def _grow_rings(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[
             continue
         p = dict(s.params)
         sh = p["stride_h"]
-        nw = p["out_w"] + 1 if sh == 2 else (p["out_w"] + 3) // 2
-        if p.get("dw3", "0") == "0" or nw > lower.DW3_STRIP:
+        # the block a whole layer of these rows would take (a ring of out_h rows at most)
+        words, per = lower.dw3_strip(p["out_w"], p["out_h"], sh)
+        if p.get("dw3", "0") == "0" or not words:
             continue
-        strip = 8 if nw <= 8 else 16 if nw <= 16 else 32
-        per = min((3 * lower.DW3_MAX_WORDS // strip - 3) // sh + 1, p["out_h"])
+        per = min(per, p["out_h"])
         span = stream.ring_rows(p["k_h"], p["dil_h"])
         row = p["in_w"] * p["in_c"]
         for m in range(per, 1, -1):
             extra = (m - 1) * sh * row
-            if _place_scratch(steps, i, s.scratch + extra, buffers, offsets, arena_of, sizes):
+            if _place_scratch(i, s.scratch + extra, buffers, offsets, arena_of, sizes):
                 s.scratch += extra
                 s.stream = [(k, span + (m - 1) * sh if k == "ring_rows" else v) for k, v in s.stream]
                 break
@@ -163,7 +163,7 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         if s.stream is not None and old == 0:
             continue
         need = s.scratch - old + lower.conv_block4_bytes(p["kpad"], lower.direct_conv(p))
-        if not _place_scratch(steps, i, need, buffers, offsets, arena_of, sizes):
+        if not _place_scratch(i, need, buffers, offsets, arena_of, sizes):
             continue
         if s.stream is not None:
             s.stream_conv_scratch += need - s.scratch

@@ -44,11 +44,28 @@ DW3_STRIP = 32  # VAD_DW3_STRIP: widest row (words) of the strip layout
 DW3_MIN_W = {1: 6, 2: 6}
 
 
+def dw3_row_words(out_w: int, stride: int) -> int:
+    """Words of a widened input row on the 3x3 path (nw in vad_dw3_fast.c): the last pixel pair
+    reads up to buffer index stride * out_w + 1."""
+    return out_w + 1 if stride == 2 else (out_w + 3) // 2
+
+
+def dw3_strip(out_w: int, out_h: int, stride: int) -> tuple[int, int]:
+    """(words between rows, output rows a block) of the 3x3 path's strip layout for a layer of
+    out_h rows run whole (vad_dw3_fast.c: rows of up to VAD_DW3_STRIP words, more than one
+    output row), or (0, 1) for the per-row layout."""
+    nw = dw3_row_words(out_w, stride)
+    if nw > DW3_STRIP or out_h < 2:
+        return 0, 1
+    words = 8 if nw <= 8 else 16 if nw <= 16 else 32
+    return words, (3 * DW3_MAX_WORDS // words - 3) // stride + 1
+
+
 def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int) -> bool:
     """A DEPTHWISE_CONV_2D shape the 3x3 path takes (its channels' requantization checked
     apart, Lowering._dw3_record); board_fit sizes the flash of such layers with it."""
     return ((kh, kw, dh, dw) == (3, 3, 1, 1) and sh == sw and sh in (1, 2) and depth_mult == 1
-            and (ow + 1 if sh == 2 else (ow + 3) // 2) <= DW3_MAX_WORDS and ow >= DW3_MIN_W[sh])
+            and dw3_row_words(ow, sh) <= DW3_MAX_WORDS and ow >= DW3_MIN_W[sh])
 
 
 def dw_fast_weight_bytes(oc: int, taps: int, dw3: bool) -> int:
