@@ -252,6 +252,19 @@ VAD_INLINE uint32_t d3_px(const int8_t *row, int32_t ix, int32_t in_w, int32_t C
 /* n >= 0 words of a channel pair's row widened from src (pixel pairs 2C bytes apart): channel c
  * into a[0 .. n - 1], c + 1 three buffer rows further (b = a + 3 * VAD_DW3_MAX_WORDS, as in
  * d3_body's buffer) */
+#ifdef D3_ASM
+/* one word of d3_mid2: channels c and c + 1 of a pixel pair, widened, to a[0] and a[ROW3] */
+#define D3_MID2_WORD                                                                        \
+    "ldrh %[h0], [%[s]]\n\t"                                                                 \
+    "ldrh %[h1], [%[s], %[C]]\n\t"                                                           \
+    "add %[s], %[s], %[C], lsl #1\n\t"                                                       \
+    "orr %[h0], %[h0], %[h1], lsl #16\n\t"                                                   \
+    "sxtb16 %[h1], %[h0], ror #8\n\t"                                                        \
+    "sxtb16 %[h0], %[h0]\n\t"                                                                \
+    "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"                                      \
+    "str %[h0], [%[a]], #4\n\t"
+#endif
+
 VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
 {
 #ifdef D3_ASM
@@ -261,34 +274,13 @@ VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
         __asm volatile(
             "tst %[n], #1\n\t"
             "beq 2f\n\t"
-            "ldrh %[h0], [%[s]]\n\t"
-            "ldrh %[h1], [%[s], %[C]]\n\t"
-            "add %[s], %[s], %[C], lsl #1\n\t"
-            "orr %[h0], %[h0], %[h1], lsl #16\n\t"
-            "sxtb16 %[h1], %[h0], ror #8\n\t"
-            "sxtb16 %[h0], %[h0]\n\t"
-            "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
-            "str %[h0], [%[a]], #4\n"
+            D3_MID2_WORD
             "2:\n\t"
             "lsrs %[n], %[n], #1\n\t"
             "beq 3f\n"
             "1:\n\t"
-            "ldrh %[h0], [%[s]]\n\t"
-            "ldrh %[h1], [%[s], %[C]]\n\t"
-            "add %[s], %[s], %[C], lsl #1\n\t"
-            "orr %[h0], %[h0], %[h1], lsl #16\n\t"
-            "sxtb16 %[h1], %[h0], ror #8\n\t"
-            "sxtb16 %[h0], %[h0]\n\t"
-            "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
-            "str %[h0], [%[a]], #4\n\t"
-            "ldrh %[h0], [%[s]]\n\t"
-            "ldrh %[h1], [%[s], %[C]]\n\t"
-            "add %[s], %[s], %[C], lsl #1\n\t"
-            "orr %[h0], %[h0], %[h1], lsl #16\n\t"
-            "sxtb16 %[h1], %[h0], ror #8\n\t"
-            "sxtb16 %[h0], %[h0]\n\t"
-            "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"
-            "str %[h0], [%[a]], #4\n\t"
+            D3_MID2_WORD
+            D3_MID2_WORD
             "subs %[n], %[n], #1\n\t"
             "bne 1b\n"
             "3:\n\t"
