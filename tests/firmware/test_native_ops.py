@@ -29,7 +29,7 @@ OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96)
 
 
 def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False,
-                 streaming: str = "auto", patching="auto") -> Path:
+                 streaming: str = "auto", patching="off") -> Path:
     write_model_sources(model, out, version="test", wide_weights=wide, streaming=streaming,
                         patching=patching)
     shutil.copy(HERE / "debug_main.c", out / "debug_main.c")

@@ -500,8 +500,8 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
             out = g.tensors[t]
             row = out.size // out.shape[1]
             part = (lo * row, (hi - lo) * row)
-            note = (f"band {s.band[0] + 1}/{s.band[1]}: rows {lo}-{hi - 1} of {list(out.shape)} @ "
-                    f"{outs[0]}")
+            where = "streamed" if s.streamed_into is not None else f"@ {outs[0]}"
+            note = f"band {s.band[0] + 1}/{s.band[1]}: rows {lo}-{hi - 1} of {list(out.shape)} {where}"
         else:
             out = g.tensors[s.act_outputs[0]]
             note = f"-> {list(out.shape)} @ {plan.storage.get(out.index, '?')}"
