@@ -63,10 +63,10 @@ CFLAGS = ["-mthumb", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffuncti
 
 def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False,
           machine: str = "an386", streaming: str = "auto", in_place: bool = True,
-          patching="off") -> Path:
+          patching="off", patch_macs: float | None = None) -> Path:
     m = MACHINES[machine]
     write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming,
-                        in_place=in_place, patching=patching)
+                        in_place=in_place, patching=patching, patch_macs=patch_macs)
     qb = runtime_dir() / "qemu_bench"
     for f in ("startup_m4.c", "bench_main.c", m.ld):
         shutil.copy(qb / f, out / f)
@@ -139,17 +139,21 @@ def main(argv=None) -> int:
     ap.add_argument("--patching", default="off",
                     help="auto: the first layers in bands where the arena shrinks; off; or OP:BANDS "
                          "(that split operator in that many bands, whatever it costs)")
+    ap.add_argument("--patch-macs", type=float, default=None,
+                    help="with --patching auto: the most extra MACs (halo rows) a patch may add, "
+                         "as a fraction of the model's")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--opt", default="-O2")
     ap.add_argument("--keep", default=None)
     a = ap.parse_args(argv)
     model = Path(a.model)
-    plan = build_plan(model, wide_weights=a.wide, streaming=a.streaming, patching=a.patching)
+    plan = build_plan(model, wide_weights=a.wide, streaming=a.streaming, patching=a.patching,
+                      patch_macs=a.patch_macs)
     info = plan.info
     out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vad_bench_"))
     out.mkdir(parents=True, exist_ok=True)
     elf = build(model, out, fast=not a.no_fast, opt=a.opt, wide=a.wide, streaming=a.streaming,
-                patching=a.patching)
+                patching=a.patching, patch_macs=a.patch_macs)
     size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True).stdout
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (a.n,) + tuple(info.input_shape[1:]), dtype=np.int8)
@@ -162,7 +166,7 @@ def main(argv=None) -> int:
     if info.patch:
         pt = info.patch
         print(f"patched: ops {pt['ops'][0]}-{pt['ops'][-1]} in {pt['bands']} bands of op {pt['split_op']}'s "
-              f"rows, {pt['extra_macs']} extra MACs (halo), arena {info.arena_bytes} B against "
+              f"rows, {pt['extra_macs']} extra MACs (halo, {100 * pt['extra_macs'] / info.macs:.0f} %), arena {info.arena_bytes} B against "
               f"{pt['arena_unpatched']} B without bands")
     else:
         best = min(info.patch_options, key=lambda o: o[2], default=None)

@@ -470,11 +470,12 @@ def test_dw3_paths_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
 # (model, size, patching): the classifier (input scaling MUL and ADD with constants, MobileNet
 # blocks) as the planner patches it; the 0.35 backbone split after a residual ADD in 5 uneven
 # bands of 24 rows
-PATCHED = [("classifier", 96, "auto"), ("backbone035", 96, "9:5")]
+# (the reference loops on the first only: the band parameters they read are the same)
+PATCHED = [("classifier", 96, "auto", (True, False)), ("backbone035", 96, "9:5", (True,))]
 
 
-@pytest.mark.parametrize("kind,size,patching", PATCHED)
-def test_patched_schedule_gives_the_plain_bytes(kind, size, patching, build_model, tmp_path):
+@pytest.mark.parametrize("kind,size,patching,builds", PATCHED, ids=["classifier96-auto", "backbone035-96-9:5"])
+def test_patched_schedule_gives_the_plain_bytes(kind, size, patching, builds, build_model, tmp_path):
     """Patch-based execution (the first layers band by band, halo rows computed again, the
     bands' convolutions streamed into their depthwise layers, the split output over the input
     rows read): every operator's output equals TFLM's and the plain schedule's, fast paths and
@@ -497,7 +498,7 @@ def test_patched_schedule_gives_the_plain_bytes(kind, size, patching, build_mode
     x = batch.get("real", batch["random"])[0]  # a real image: activations not saturated
     want = _tflm_tensors(model, x, plain_outputs)
     ref = _native_tensors(_debug_build(model, tmp_path / "plain", True, streaming="off"), x)
-    for fast in (True, False):
+    for fast in builds:
         covered: dict = {}
         got = _native_tensors(_debug_build(model, tmp_path / f"patched{fast}", fast, patching=patching), x, covered)
         for op_index in outputs:

@@ -197,7 +197,7 @@ def test_patch_bands_cover_the_rows_with_padding_at_the_border_only(build_model)
     orig = {s.op.index: dict(s.params) for s in plain.steps}
     options = build_plan(model, patching="auto").info.patch_options
     assert len(options) > 10
-    for op, bands, _ in options[::5]:
+    for op, bands, _ in options[::8]:
         p = build_plan(model, patching=(op, bands))
         assert p.info.patch["split_op"] == op and p.info.patch["bands"] == bands
         split = [s.band_rows for s in p.steps if s.band and s.op.index == op]
@@ -226,6 +226,11 @@ def test_patch_is_taken_only_where_it_lowers_the_arena(build_model):
     assert tried.info.patch_options and not tried.info.patch
     assert tried.offsets == build_plan(three).offsets and tried.arena_bytes == build_plan(three).arena_bytes
     assert not build_plan(one, streaming="off", patching="auto").info.patch
+    # a MAC budget: only options whose halo adds at most that fraction of the model's MACs
+    budget = patched.info.patch["extra_macs"] / patched.info.macs / 2
+    cheaper = build_plan(one, patching="auto", patch_macs=budget).info
+    assert not cheaper.patch or cheaper.patch["extra_macs"] <= budget * cheaper.macs
+    assert not build_plan(one, patching="auto", patch_macs=0.0).info.patch
     assert not build_plan(one).info.patch
     backbone = build_model("backbone035", 96)  # op 22: its AVERAGE_POOL_2D
     for wrong in ((22, 2), (5, 0)):
