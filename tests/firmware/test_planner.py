@@ -233,6 +233,6 @@ def test_patch_is_taken_only_where_it_lowers_the_arena(build_model):
     assert not build_plan(one, patching="auto", patch_macs=0.0).info.patch
     assert not build_plan(one).info.patch
     backbone = build_model("backbone035", 96)  # op 22: its AVERAGE_POOL_2D
-    for wrong in ((22, 2), (5, 0)):
+    for wrong in ((22, 2), (5, 0), (5, 25)):  # op 5's output has 24 rows
         with pytest.raises(ValueError, match="not a patch"):
             build_plan(backbone, patching=wrong)

@@ -343,7 +343,8 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         model_macs = sum(s.macs for s in steps)
         if isinstance(patching, tuple):
             k = at.get(patching[0], -1)
-            if k not in patch.splits(steps, g, in_root, out_root_, find) or patching[1] < 1:
+            if (k not in patch.splits(steps, g, in_root, out_root_, find)
+                    or not 1 <= patching[1] <= g.tensors[steps[k].act_outputs[0]].shape[1]):
                 raise ValueError(f"{name}: op {patching[0]} in {patching[1]} bands is not a patch "
                                  f"the planner can make (splits: op "
                                  f"{[steps[j].op.index for j in patch.splits(steps, g, in_root, out_root_, find)]})")
