@@ -15,7 +15,8 @@ from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
 
 STREAMING = ("auto", "off", "all")  # build_plan's choices
-PATCHING = ("auto", "off")  # or (split op index, bands): that patch, whatever it costs
+PATCHING = ("auto", "off", "fit")  # or (split op index, bands): that patch, whatever it costs
+PATCH_FIT_FULL = 4  # patching "fit": options planned in full, fewest extra MACs first
 PATCH_FULL = 2  # patch options planned in full (streaming searched), the best by one placement
 # the patch search's answer per model and planning options, in this process: (the option it
 # took, if any, every option's ranking arena); a model rendered again (host and device builds,
@@ -63,6 +64,8 @@ class ModelInfo:
     patch: dict = field(default_factory=dict)
     # every patch option planned: (split op, bands, arena)
     patch_options: list[tuple[int, int, int]] = field(default_factory=list)
+    # what the planner chose about patching and why, in one line (render and build print it)
+    patch_note: str = ""
 
 
 @dataclass
@@ -189,6 +192,29 @@ def _patching(patching) -> object:
     raise ValueError(f"patching must be one of {', '.join(PATCHING)} or (split op, bands), not {patching!r}")
 
 
+def _patch_note(patching, info: ModelInfo, unpatched: int, budget: int | None, streaming: str) -> str:
+    """One line: whether the plan runs layers in bands, and why (build_plan's patching)."""
+    pt = info.patch
+    if pt:
+        pct = 100 * pt["extra_macs"] / info.macs if info.macs else 0.0
+        what = (f"patched: ops {pt['ops'][0]}-{pt['ops'][-1]} in {pt['bands']} bands of op "
+                f"{pt['split_op']}'s rows, arena {info.arena_bytes:,} B against {unpatched:,} B "
+                f"without bands, +{pt['extra_macs']:,} MACs ({pct:.0f} %)")
+        if patching == "fit":
+            return what + (f", to fit the {budget:,} B arena budget" if info.arena_bytes <= budget
+                           else f"; still over the {budget:,} B arena budget")
+        return what + (" (forced)" if isinstance(patching, tuple) else "")
+    if patching == "off" or streaming == "off":
+        return "not patched (patching off)"
+    if patching == "fit" and budget is None:
+        return "not patched: no arena budget (patching fit patches only to fit a board's RAM)"
+    if patching == "fit" and unpatched <= budget:
+        return f"not patched: the arena without bands, {unpatched:,} B, fits the {budget:,} B arena budget"
+    if patching == "fit":
+        return f"not patched: no patch lowers the arena ({unpatched:,} B) below the {budget:,} B arena budget"
+    return "not patched: no patch lowers the arena"
+
+
 def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
                        arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
     """Convolutions (fast == 1: every channel's requantization the fast one) whose scratch can
@@ -223,7 +249,7 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                arena_limit: int | None = None, wide_weights: bool = False,
                streaming: str = "auto", in_place: bool = True, patching="off",
-               patch_macs: float | None = None) -> Plan:
+               patch_macs: float | None = None, arena_budget: int | None = None) -> Plan:
     """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
     second arena (vad_arena2), e.g. a board's core-coupled RAM. wide_weights: CONV_2D filters
     stored as int16 (fewer instructions per MAC, twice their flash). streaming: "auto" streams a
@@ -235,12 +261,16 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     patching: "auto" runs the model's first layers in bands (patch.py) where that lowers the
     arena below the best plan without (info.patch says what it chose, info.patch_options what
     each option gave), "off" never (nor with streaming "off": the plain schedule), (split op
-    index, bands) or "OP:BANDS" that patch, even if it costs memory (tests, benchmarks). Off
-    by default: the search costs up to seconds per model, and board_fit's arena estimate does
-    not model bands yet (its 2 % margin against this plan would not hold). patch_macs: with
-    "auto", only options whose halo rows add at most this fraction of the model's MACs (the
-    smallest arenas take the most bands: the MobileNetV2 1.0 64x64 board network falls from
-    50,240 B to 30,816 B with 57 % more MACs, to 37,440 B with 24 %)."""
+    index, bands) or "OP:BANDS" that patch, even if it costs memory (tests, benchmarks).
+    "fit": a patch only when the best plan without one has an arena over arena_budget (the
+    bytes a board leaves for it: boards.arena_room), then the option with the fewest extra
+    MACs whose arena is within it (the smallest arena if none is); no budget, no patch. Bands
+    cost instructions (their halo rows are computed again), so the library's default is off
+    and render's is fit (a board's RAM it does not need is not worth them); info.patch_note
+    says in one line what was chosen and why. patch_macs: with "auto" or "fit", only options
+    whose halo rows add at most this fraction of the model's MACs (the smallest arenas take
+    the most bands: the MobileNetV2 1.0 64x64 board network falls from 50,240 B to 30,816 B
+    with 57 % more MACs, to 37,440 B with 24 %)."""
     if streaming not in STREAMING:
         raise ValueError(f"streaming must be one of {', '.join(STREAMING)}, not {streaming!r}")
     patching = _patching(patching)
@@ -379,10 +409,12 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     sizes: dict[int, int] = {}
     best = best_schedule(steps, sizes)
     unpatched, patched, tried = best[0], None, []
-    if patching != "off" and streaming != "off":
+    over = arena_budget is not None and unpatched > arena_budget
+    if patching != "off" and streaming != "off" and (patching != "fit" or over):
         out_root_ = find(tout.index)
         at = {s.op.index: k for k, s in enumerate(steps)}
-        key = (g.model_hash, single_rounding, wide_weights, streaming, in_place, unpatched, patch_macs)
+        key = (g.model_hash, single_rounding, wide_weights, streaming, in_place, unpatched, patch_macs,
+               patching, arena_budget if patching == "fit" else None)
         model_macs = sum(s.macs for s in steps)
         if isinstance(patching, tuple):
             k = at.get(patching[0], -1)
@@ -411,7 +443,14 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
             ranked.append((min(plan_of(_stream_apply(cand.steps, quick), cand.sizes, kd)[1] for kd in kinds),
                            k, n, cand))
             tried.append((cand.split_op, n, ranked[-1][0]))
-        for _, k, n, cand in sorted(ranked, key=lambda r: r[:3])[:PATCH_FULL]:
+        if patching == "fit":  # the fewest extra MACs within the budget (one placement's arena)
+            fitting = sorted((r for r in ranked if r[0] <= arena_budget), key=lambda r: (r[3].extra_macs, r[0]))
+            for _, k, n, cand in fitting[:PATCH_FIT_FULL]:
+                got = best_schedule(cand.steps, cand.sizes)
+                if got[0] <= arena_budget:
+                    best, patched = got, cand
+                    break
+        for _, k, n, cand in ([] if patched is not None else sorted(ranked, key=lambda r: r[:3])[:PATCH_FULL]):
             got = best_schedule(cand.steps, cand.sizes)
             if isinstance(patching, tuple) or got[0] < best[0]:
                 best, patched = got, cand
@@ -510,6 +549,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                     extra_macs=patched.extra_macs, arena_unpatched=unpatched)),
         patch_options=list(tried),
     )
+    info.patch_note = _patch_note(patching, info, unpatched, arena_budget, streaming)
     return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info, overlaps)
 
 
@@ -607,6 +647,7 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
         live_peak_op=info.live_peak_op,
         in_place=info.in_place,
         patch=info.patch,
+        patch_note=info.patch_note,
         arena1_bytes=info.arena_bytes - info.arena2_bytes,
         arena2_bytes=info.arena2_bytes,
         arena2_section=arena2_section,
@@ -630,13 +671,14 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
                         arena_limit: int | None = None, arena2_section: str | None = None,
                         wide_weights: bool = False, streaming: str = "auto",
-                        in_place: bool = True, patching="off", patch_macs: float | None = None) -> ModelInfo:
+                        in_place: bool = True, patching="off", patch_macs: float | None = None,
+                        arena_budget: int | None = None) -> ModelInfo:
     """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
     With arena_limit, what does not fit below it goes to a second arena, placed in the linker
     section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming,
-    in_place, patching, patch_macs: see build_plan."""
+    in_place, patching, patch_macs, arena_budget: see build_plan."""
     plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming, in_place,
-                      patching, patch_macs)
+                      patching, patch_macs, arena_budget)
     c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
