@@ -63,10 +63,11 @@ CFLAGS = ["-mthumb", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffuncti
 
 def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False,
           machine: str = "an386", streaming: str = "auto", in_place: bool = True,
-          patching="off", patch_macs: float | None = None) -> Path:
+          patching="off", patch_macs: float | None = None, arena_budget: int | None = None) -> Path:
     m = MACHINES[machine]
     write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming,
-                        in_place=in_place, patching=patching, patch_macs=patch_macs)
+                        in_place=in_place, patching=patching, patch_macs=patch_macs,
+                        arena_budget=arena_budget)
     qb = runtime_dir() / "qemu_bench"
     for f in ("startup_m4.c", "bench_main.c", m.ld):
         shutil.copy(qb / f, out / f)

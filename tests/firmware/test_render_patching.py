@@ -6,6 +6,7 @@ without bands. The planner says what it chose (vad_model.c, the manifest, render
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from vadtool.native.codegen import RUNTIME_FILES
 from vadtool.native.runner import HOST_CFLAGS
 
 HERE = Path(__file__).resolve().parent
+QEMU = shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
 
 
 def _run(model: Path, out: Path) -> Path:
@@ -131,6 +133,24 @@ def test_fit_without_a_budget_or_within_it_adds_no_bands(build_model):
     smallest = build_plan(model, patching="auto").info
     info = build_plan(model, patching="fit", arena_budget=1024).info
     assert info.arena_bytes == smallest.arena_bytes and "still over the 1,024 B arena budget" in info.patch_note
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+def test_fit_patch_bit_exact_in_qemu(build_model, tmp_path):
+    """On Cortex-M4 (DSP kernels) the patch "fit" takes for a budget between the smallest
+    patched arena and the plan without bands (fewer bands than auto's) answers as TFLM."""
+    spec = importlib.util.spec_from_file_location("native_ops_bench", HERE.parents[1] / "bench" / "native_ops.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = build_model("classifier", 96)
+    plain, smallest = build_plan(model).info, build_plan(model, patching="auto").info
+    budget = (smallest.arena_bytes + plain.arena_bytes) // 2
+    info = build_plan(model, patching="fit", arena_budget=budget).info
+    assert info.patch and info.arena_bytes <= budget and info.patch["bands"] < smallest.patch["bands"]
+    x = np.concatenate([v[:1] for v in input_batch(96, n_random=1, n_real=1, seed=37).values()])
+    y, _, _ = bench.run(bench.build(model, tmp_path, patching="fit", arena_budget=budget), x)
+    want = tflm_outputs(model, x).reshape(y.shape)
+    assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"
 
 
 @pytest.mark.parametrize("board", ["stm32f405", "nano33ble"])
