@@ -1,6 +1,7 @@
 """Instruction counts of the native runtime on Cortex-M4 (QEMU mps2-an386, -icount shift=0).
 
     .venv/bin/python bench/native_ops.py MODEL.tflite [--n 3] [--no-fast] [--wide] [--check]
+        [--streaming auto|off|all] [--patching off|auto|OP:BANDS]
 
 Renders the model, links it with a semihosting harness (firmware_templates/runtime/qemu_bench),
 runs it in qemu-system-arm, checks the outputs against TFLite Micro bit for bit (--check) and
@@ -19,6 +20,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -60,10 +62,12 @@ CFLAGS = ["-mthumb", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffuncti
 
 
 def build(model: Path, out: Path, fast: bool = True, opt: str = "-O2", wide: bool = False,
-          machine: str = "an386", streaming: str = "auto", in_place: bool = True) -> Path:
+          machine: str = "an386", streaming: str = "auto", in_place: bool = True,
+          patching="off", patch_macs: float | None = None, arena_budget: int | None = None) -> Path:
     m = MACHINES[machine]
     write_model_sources(model, out, version="bench", wide_weights=wide, streaming=streaming,
-                        in_place=in_place)
+                        in_place=in_place, patching=patching, patch_macs=patch_macs,
+                        arena_budget=arena_budget)
     qb = runtime_dir() / "qemu_bench"
     for f in ("startup_m4.c", "bench_main.c", m.ld):
         shutil.copy(qb / f, out / f)
@@ -133,16 +137,24 @@ def main(argv=None) -> int:
     ap.add_argument("--wide", action="store_true", help="CONV_2D filters as int16 (twice their flash)")
     ap.add_argument("--streaming", default="auto", choices=["auto", "off", "all"],
                     help="stream convolutions into depthwise layers (auto: where the arena shrinks)")
+    ap.add_argument("--patching", default="off",
+                    help="auto: the first layers in bands where the arena shrinks; off; or OP:BANDS "
+                         "(that split operator in that many bands, whatever it costs)")
+    ap.add_argument("--patch-macs", type=float, default=None,
+                    help="with --patching auto: the most extra MACs (halo rows) a patch may add, "
+                         "as a fraction of the model's")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--opt", default="-O2")
     ap.add_argument("--keep", default=None)
     a = ap.parse_args(argv)
     model = Path(a.model)
-    plan = build_plan(model, wide_weights=a.wide, streaming=a.streaming)
+    plan = build_plan(model, wide_weights=a.wide, streaming=a.streaming, patching=a.patching,
+                      patch_macs=a.patch_macs)
     info = plan.info
     out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vad_bench_"))
     out.mkdir(parents=True, exist_ok=True)
-    elf = build(model, out, fast=not a.no_fast, opt=a.opt, wide=a.wide, streaming=a.streaming)
+    elf = build(model, out, fast=not a.no_fast, opt=a.opt, wide=a.wide, streaming=a.streaming,
+                patching=a.patching, patch_macs=a.patch_macs)
     size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True).stdout
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (a.n,) + tuple(info.input_shape[1:]), dtype=np.int8)
@@ -152,18 +164,31 @@ def main(argv=None) -> int:
     print(f"model {model.name}: {info.macs / 1e6:.3f} M MACs, arena {info.arena_bytes} B, "
           f"weights {info.weights_bytes} B, streamed {info.streamed or 'none'}, fast paths {'off' if a.no_fast else 'on'}"
           f"{', wide weights' if a.wide else ''}")
+    if info.patch:
+        pt = info.patch
+        print(f"patched: ops {pt['ops'][0]}-{pt['ops'][-1]} in {pt['bands']} bands of op {pt['split_op']}'s "
+              f"rows, {pt['extra_macs']} extra MACs (halo, {100 * pt['extra_macs'] / info.macs:.0f} %), arena {info.arena_bytes} B against "
+              f"{pt['arena_unpatched']} B without bands")
+    else:
+        best = min(info.patch_options, key=lambda o: o[2], default=None)
+        print("patched: no" + (f" (best option op {best[0]} in {best[1]} bands: {best[2]} B)" if best else ""))
     print(size.strip())
     print(f"instructions per inference: {', '.join(f'{i / 1e6:.3f} M' for i in instr)} "
           f"({instr[0] / info.macs:.2f} per MAC)")
     by_type = defaultdict(lambda: [0.0, 0])
     print(f"{'op':>3} {'type':<18} {'M instr':>9} {'MACs':>9} {'instr/MAC':>9}  shape")
+    seen = set()
     for s in plan.steps:
         i = s.op.index
-        if i not in ops:
+        if i not in ops or i in seen:  # a patched operator: its bands' instructions, once
             continue
+        seen.add(i)
+        s = replace(s, macs=info.macs_per_op[i])
         n_instr = ops[i][1] * INSTR_PER_TICK  # counts of the last run
         key = op_type(s)
         p = dict(s.params)
+        if s.band is not None:  # a band step's rows: the whole output's height
+            p["out_h"] = plan.graph.tensors[s.band_rows[0]].shape[1]
         if s.op.name == "CONV_2D":
             shape = f"{p['in_c']}->{p['out_c']} @{p['out_h']}x{p['out_w']}"
         elif s.op.name == "DEPTHWISE_CONV_2D":
@@ -173,6 +198,8 @@ def main(argv=None) -> int:
         by_type[key][0] += n_instr
         by_type[key][1] += s.macs
         per = f"{n_instr / s.macs:9.2f}" if s.macs else " " * 9
+        if s.band is not None:
+            shape += f" in {s.band[1]} bands"
         print(f"{i:>3} {s.op.name:<18} {n_instr / 1e6:9.3f} {s.macs:9d} {per}  {shape}")
     total = sum(v[0] for v in by_type.values())
     print("by type:")

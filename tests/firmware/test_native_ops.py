@@ -29,8 +29,9 @@ OP_MODELS = [("zoo1", 33), ("zoo2", 20), ("backbone035", 96), ("classifier", 96)
 
 
 def _debug_build(model: Path, out: Path, fast: bool, wide: bool = False,
-                 streaming: str = "auto") -> Path:
-    write_model_sources(model, out, version="test", wide_weights=wide, streaming=streaming)
+                 streaming: str = "auto", patching="off") -> Path:
+    write_model_sources(model, out, version="test", wide_weights=wide, streaming=streaming,
+                        patching=patching)
     shutil.copy(HERE / "debug_main.c", out / "debug_main.c")
     exe = out / "debug"
     flags = [*HOST_CFLAGS, "-DVAD_DEBUG_TENSORS"] + ([] if fast else ["-DVAD_NO_FAST_PATHS"])
@@ -59,18 +60,47 @@ def _assert_operators_match_tflm(model: Path, builds: dict, inputs, outputs) -> 
 
 
 def _computed_outputs(plan) -> dict[int, int]:
-    """{op index: output tensor} of the steps whose output exists (not aliases, not streamed)."""
-    return {s.op.index: s.act_outputs[0] for s in plan.steps
-            if not s.alias and s.streamed_into is None}
+    """{op index: output tensor} of the steps whose output exists (not aliases, not streamed); a
+    patched operator's when every band computes its rows (none streamed) and they cover it."""
+    out = {s.op.index: s.act_outputs[0] for s in plan.steps
+           if not s.alias and s.streamed_into is None and s.band is None}
+    bands: dict[int, list] = {}
+    for s in plan.steps:
+        if s.band is not None:
+            bands.setdefault(s.op.index, []).append(s)
+    for op, band_steps in bands.items():
+        t = band_steps[0].band_rows[0]
+        rows = set().union(*(range(s.band_rows[1], s.band_rows[2]) for s in band_steps))
+        if all(s.streamed_into is None for s in band_steps) and rows == set(range(plan.graph.tensors[t].shape[1])):
+            out[op] = t
+    return out
 
 
-def _native_tensors(exe: Path, x: np.ndarray) -> dict[int, np.ndarray]:
+def _native_tensors(exe: Path, x: np.ndarray, covered: dict | None = None) -> dict[int, np.ndarray]:
+    """{op index: output tensor}; a patched operator's from its band steps' rows (covered, if
+    given, gets {op index: mask of the bytes some band wrote}; bands overlap by their halo, and
+    each band's rows must agree where they do)."""
     raw = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
-    out, pos = {}, 0
+    out, masks, pos = {}, {}, 0
     while pos < len(raw):
-        idx, size = np.frombuffer(raw[pos : pos + 8], np.int32)
-        out[int(idx)] = np.frombuffer(raw[pos + 8 : pos + 8 + size], np.int8)
-        pos += 8 + int(size)
+        idx, size = (int(v) for v in np.frombuffer(raw[pos : pos + 8], np.int32))
+        if idx >= 0:
+            out[idx] = np.frombuffer(raw[pos + 8 : pos + 8 + size], np.int8)
+            pos += 8 + size
+            continue
+        idx, at = -1 - idx, int(np.frombuffer(raw[pos + 8 : pos + 12], np.int32)[0])
+        part = np.frombuffer(raw[pos + 12 : pos + 12 + size], np.int8)
+        pos += 12 + size
+        t, m = out.setdefault(idx, np.zeros(0, np.int8)), masks.setdefault(idx, np.zeros(0, bool))
+        if len(t) < at + size:
+            t, m = np.resize(t, at + size), np.resize(m, at + size)
+            t[len(out[idx]):], m[len(masks[idx]):] = 0, False
+        seen = m[at : at + size]
+        assert (t[at : at + size][seen] == part[seen]).all(), f"op {idx}: bands disagree on their halo"
+        t[at : at + size], m[at : at + size] = part, True
+        out[idx], masks[idx] = t, m
+    if covered is not None:
+        covered.update(masks)
     return out
 
 
@@ -455,3 +485,58 @@ def test_dw3_paths_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
         y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)
         bad = int((y != want.reshape(y.shape)).sum())
         assert bad == 0, f"streaming {streaming}: {bad} elements differ on Cortex-M4"
+
+
+# (model, size, patching): the classifier (input scaling MUL and ADD with constants, MobileNet
+# blocks) as the planner patches it; the 0.35 backbone split after a residual ADD in 5 uneven
+# bands of 24 rows
+# (the reference loops on the first only: the band parameters they read are the same)
+PATCHED = [("classifier", 96, "auto", (True, False)), ("backbone035", 96, "9:5", (True,))]
+
+
+@pytest.mark.parametrize("kind,size,patching,builds", PATCHED, ids=["classifier96-auto", "backbone035-96-9:5"])
+def test_patched_schedule_gives_the_plain_bytes(kind, size, patching, builds, build_model, tmp_path):
+    """Patch-based execution (the first layers band by band, halo rows computed again, the
+    bands' convolutions streamed into their depthwise layers, the split output over the input
+    rows read): every operator's output equals TFLM's and the plain schedule's, fast paths and
+    reference loops; the bands of an operator agree on their halo rows (_native_tensors)."""
+    model = build_model(kind, size)
+    plan = build_plan(model, patching=patching)
+    pt = plan.info.patch
+    assert pt and pt["extra_macs"] > 0 and {"ADD", "DEPTHWISE_CONV_2D"} <= {plan.info.ops[i] for i in pt["ops"]}
+    assert pt["extra_macs"] == sum(s.macs for s in plan.steps if s.band) - sum(plan.info.macs_per_op[i] for i in pt["ops"])
+    assert any(s.band and s.stream for s in plan.steps)
+    check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
+    if patching == "auto":  # taken because it lowers the arena
+        assert "MUL" in {plan.info.ops[i] for i in pt["ops"]}
+        assert plan.arena_bytes < pt["arena_unpatched"] == build_plan(model).arena_bytes
+    outputs = _computed_outputs(plan)
+    assert set(pt["ops"]) & set(outputs) and pt["split_op"] in outputs
+    plain_outputs = _computed_outputs(build_plan(model, streaming="off"))
+    last = max(plain_outputs)
+    batch = input_batch(size, n_random=1, n_real=1, seed=21)
+    x = batch.get("real", batch["random"])[0]  # a real image: activations not saturated
+    want = _tflm_tensors(model, x, plain_outputs)
+    ref = _native_tensors(_debug_build(model, tmp_path / "plain", True, streaming="off"), x)
+    for fast in builds:
+        covered: dict = {}
+        got = _native_tensors(_debug_build(model, tmp_path / f"patched{fast}", fast, patching=patching), x, covered)
+        for op_index in outputs:
+            assert covered.get(op_index, np.ones(1, bool)).all()
+            assert (got[op_index] == want[op_index]).all(), f"fast={fast} op {op_index}"
+            assert (got[op_index] == ref[op_index]).all(), f"fast={fast} op {op_index}"
+        assert (got[last] == ref[last]).all()
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+def test_patched_schedule_bit_exact_in_qemu(build_model, tmp_path):
+    """On Cortex-M4 (DSP kernels) the planner's patched classifier answers as TFLM."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model("classifier", 96)
+    assert build_plan(model, patching="auto").info.patch
+    x = np.concatenate([v[:1] for v in input_batch(96, n_random=1, n_real=1, seed=23).values()])
+    y, _, _ = bench.run(bench.build(model, tmp_path, patching="auto"), x)
+    want = tflm_outputs(model, x).reshape(y.shape)
+    assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"

@@ -184,3 +184,55 @@ def test_row_wise_in_place_convs_are_chosen_only_where_they_lower_the_arena(back
     assert p.arena_bytes < build_plan(backbone035, in_place=False).arena_bytes
     # a model where no overlap helps keeps the plain kernels
     assert not any(s.kernel == KERNEL for s in build_plan(backbone035, in_place=False).steps)
+
+
+def test_patch_bands_cover_the_rows_with_padding_at_the_border_only(build_model):
+    """Every patch option of the 0.35 backbone: the split operator's bands partition its rows;
+    each band step of a convolution reads the input rows its output rows need, padded only
+    where they cross the image's top (the plain layer's padding) or bottom (past in_h)."""
+    from vadtool.native import patch
+
+    model = build_model("backbone035", 96)
+    plain = build_plan(model, patching="off")
+    orig = {s.op.index: dict(s.params) for s in plain.steps}
+    options = build_plan(model, patching="auto").info.patch_options
+    assert len(options) > 10
+    for op, bands, _ in options[::8]:
+        p = build_plan(model, patching=(op, bands))
+        assert p.info.patch["split_op"] == op and p.info.patch["bands"] == bands
+        split = [s.band_rows for s in p.steps if s.band and s.op.index == op]
+        assert [(lo, hi) for _, lo, hi in split] == patch.band_rows(plain.graph.tensors[split[0][0]].shape[1], bands)
+        for s in p.steps:
+            if s.band is None or s.op.name == "ADD":
+                continue
+            q, o, (_, lo, hi) = dict(s.params), orig[s.op.index], s.band_rows
+            conv = p.steps[p.steps.index(s) - 1] if s.stream else None
+            assert q["out_h"] == hi - lo and q["pad_h"] == max(0, o["pad_h"] - lo * o["stride_h"])
+            last_row = (hi - 1) * o["stride_h"] - o["pad_h"] + o["k_h"] - 1
+            assert q["in_h"] == min(o["in_h"], last_row + 1) - max(0, lo * o["stride_h"] - o["pad_h"])
+            assert conv is None or dict(conv.params)["out_h"] == q["in_h"]
+
+
+def test_patch_is_taken_only_where_it_lowers_the_arena(build_model):
+    """auto patches the 1-channel 3x3 fixture (its arena falls), not the 3-channel one (tried,
+    none lower: the same plan as without); off, or streaming off, never patches; a split the
+    planner cannot make is refused."""
+    one, three = build_model("dw3paths1", 101), build_model("dw3paths3", 101)
+    patched, unpatched = build_plan(one, patching="auto"), build_plan(one)
+    assert patched.info.patch and patched.arena_bytes < unpatched.arena_bytes == patched.info.patch["arena_unpatched"]
+    assert min(a for _, _, a in patched.info.patch_options) == patched.arena_bytes or \
+        patched.arena_bytes < min(a for _, _, a in patched.info.patch_options)
+    tried = build_plan(three, patching="auto")
+    assert tried.info.patch_options and not tried.info.patch
+    assert tried.offsets == build_plan(three).offsets and tried.arena_bytes == build_plan(three).arena_bytes
+    assert not build_plan(one, streaming="off", patching="auto").info.patch
+    # a MAC budget: only options whose halo adds at most that fraction of the model's MACs
+    budget = patched.info.patch["extra_macs"] / patched.info.macs / 2
+    cheaper = build_plan(one, patching="auto", patch_macs=budget).info
+    assert not cheaper.patch or cheaper.patch["extra_macs"] <= budget * cheaper.macs
+    assert not build_plan(one, patching="auto", patch_macs=0.0).info.patch
+    assert not build_plan(one).info.patch
+    backbone = build_model("backbone035", 96)  # op 22: its AVERAGE_POOL_2D
+    for wrong in ((22, 2), (5, 0), (5, 25)):  # op 5's output has 24 rows
+        with pytest.raises(ValueError, match="not a patch"):
+            build_plan(backbone, patching=wrong)

@@ -10,6 +10,14 @@ output lives outside the arena). Checked against ``build.model_fit`` on real mod
 "On the device"): the estimate is within ESTIMATE_MARGIN of the real plan, and that margin is added
 before ``boards.fits`` adds its own.
 
+The estimate is of the plan without patch-based execution (native/patch.py: the first layers
+in bands, halo rows computed again) and so is the latency estimate: bands are not modelled
+here, and a candidate that would fit the board only with them is rejected. That keeps the
+estimate honest against what render does: render runs layers in bands only when the plan
+without them is over the board's RAM (patching "fit"), which a candidate accepted here is not
+(its real arena is within ESTIMATE_MARGIN of the estimate, and that margin is counted), so a
+board default renders without bands and with the instructions estimated for it.
+
 The head's cost is the integer head's (``IntHead.flash_bytes`` / ``ram_bytes``) for the
 candidate's density, grid and channels; a knn bank is the coreset of ``recipe.bank_kb``.
 

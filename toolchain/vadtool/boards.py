@@ -160,6 +160,23 @@ def budget(board: Board) -> Budget:
     return Budget(usable(board.flash_bytes), usable(board.ram_bytes), usable(board.ccm_bytes) or 0)
 
 
+def arena_room(board: Board | str, *, head_ram_bytes: int = 0, io_bytes: int = 0) -> int | None:
+    """The largest activation arena fits() accepts on the board beside the head's working
+    memory and these I/O buffers, with MARGIN to spare (main RAM and, where the board has it,
+    the CCM the stack and I/O leave); None: no limit (the host). The memory planner's budget
+    when render patches only to fit (native.build_plan, patching "fit")."""
+    board = get_board(board) if isinstance(board, str) else board
+    room = budget(board)
+    if room.flash_bytes is None or room.ram_bytes is None:
+        return None
+    small = board.stack_bytes + io_bytes
+    if room.ccm_bytes:
+        if small > room.ccm_bytes:  # nothing fits (fits() says why)
+            return 0
+        return room.ram_bytes - head_ram_bytes - STATIC_RAM_BYTES + room.ccm_bytes - small
+    return room.ram_bytes - head_ram_bytes - small - STATIC_RAM_BYTES
+
+
 def fits(board: Board | str, *, weights_bytes: int, arena_bytes: int, head_bytes: int = 0,
          head_ram_bytes: int = 0, io_bytes: int = 0) -> str | None:
     """None when a model of these costs fits the board with MARGIN to spare; else the reason

@@ -170,15 +170,33 @@ def parse_size(output: str) -> tuple[int, int]:
     raise BuildError(f"cannot read the size tool's output: {output.strip()[:200]!r}")
 
 
-def model_fit(board: Board | str, tflite_path: str | Path, head=None, *, keep_input: bool = False) -> str | None:
+def arena_budget(board: Board | str, tflite_path: str | Path, head=None, *,
+                 keep_input: bool = False) -> int | None:
+    """The arena the board leaves this model beside its IntHead's working memory and the
+    firmware's I/O buffers (boards.arena_room): render's budget for patching "fit"."""
+    from .boards import arena_room, io_bytes
+    from .native.tflite_reader import read_tflite
+    board = get_board(board) if isinstance(board, str) else board
+    g = read_tflite(tflite_path)
+    tin, tout = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    cells = int(head.cells) if head is not None else 0
+    return arena_room(board, head_ram_bytes=int(head.ram_bytes) if head is not None else 0,
+                      io_bytes=io_bytes(int(tout.size), cells, int(tin.size) if keep_input else 0))
+
+
+def model_fit(board: Board | str, tflite_path: str | Path, head=None, *, keep_input: bool = False,
+              patching: str = "fit") -> str | None:
     """Does a quantized model (and its IntHead) fit the board, with boards.MARGIN to spare?
     None, or the reason in one line in kilobytes (boards.fits). The arena and weights come from
-    the native runtime's own plan for this board (split into CCM where the board has it), so
+    the native runtime's own plan for this board as render makes it (split into CCM where the
+    board has it; patching "fit": layers run in bands only if the plan needs them to fit), so
     the search can ask before anything is rendered or built."""
     from .boards import arena_limit, fits, io_bytes
     from .native.codegen import build_plan
     board = get_board(board) if isinstance(board, str) else board
-    info = build_plan(tflite_path, arena_limit=arena_limit(board)).info
+    budget = arena_budget(board, tflite_path, head, keep_input=keep_input) if patching == "fit" else None
+    info = build_plan(tflite_path, arena_limit=arena_limit(board), patching=patching,
+                      arena_budget=budget).info
     output_bytes = int(np.prod(info.output_shape))
     cells = int(head.cells) if head is not None else 0
     return fits(board, weights_bytes=info.weights_bytes, arena_bytes=info.arena_bytes,

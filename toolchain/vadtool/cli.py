@@ -544,7 +544,11 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
 @click.option("--streaming", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
               help="Native memory plan: stream a convolution into its depthwise layer where that "
                    "lowers the arena (auto), or never (off: the plain plan, a larger arena).")
-def render(run, board, out, keep_input, runtime, mode, source, streaming):
+@click.option("--patching", type=click.Choice(["fit", "auto", "off"]), default="fit", show_default=True,
+              help="Native memory plan: run the first layers in bands (halo rows computed again, more "
+                   "instructions) only if the plan does not fit the board's RAM without them (fit: the "
+                   "fewest extra MACs that fit), wherever that lowers the arena (auto), or never (off).")
+def render(run, board, out, keep_input, runtime, mode, source, streaming, patching):
     """Write a self-contained firmware project: runtime, model as C, head, board files, Makefile."""
     if runtime == "tflm":
         if mode != "serve":
@@ -554,13 +558,14 @@ def render(run, board, out, keep_input, runtime, mode, source, streaming):
         return
     from .render import render as run_render
     project = run_render(run, board, out, keep_input=keep_input, mode=mode, source=source,
-                         streaming=streaming)
+                         streaming=streaming, patching=patching)
     head = project.get("head")
     click.echo(f"wrote {out} for {project['board']}: model {project['model_hash'][:12]}, "
                f"{project['macs'] / 1e6:.2f} M MACs, arena {project['arena_bytes']:,} B, "
                f"weights {project['weights_bytes']:,} B, operators {', '.join(project['ops'])}; "
                + (f"{head['kind']} head on the device" if head else "no head on the device")
                + (f"; {mode} ({source} images)" if mode != "serve" else ""))
+    click.echo(f"memory plan: {project['patching']['note']}")
 
 
 @cli.command()
@@ -575,12 +580,13 @@ def build(project, tflm_dir, kernels):
     from .rundir import write_json
     from .locking import writing
     from .tflm_build import build_tflm_project, is_tflm_project
+    manifest = {}
     with writing(project, "build"):
         if is_tflm_project(project):
             result, kernels = build_tflm_project(project, tflm_dir=tflm_dir, kernels=kernels)
         else:
             from .render import read_project
-            read_project(project)  # a firmware project, or one line saying how to make one
+            manifest = read_project(project)  # a firmware project, or one line saying how to make one
             if tflm_dir or kernels:
                 raise VadError("--tflm-dir and --kernels are for TFLite Micro projects (render --runtime tflm)")
             result = build_project(project)
@@ -596,6 +602,8 @@ def build(project, tflm_dir, kernels):
                f"flash {result.flash_bytes / 1024:.1f} KB{of(board.flash_bytes)}, "
                f"RAM {result.ram_bytes / 1024:.1f} KB{of(board.ram_bytes)}"
                + (f", CCM {result.ccm_bytes / 1024:.1f} KB{of(board.ccm_bytes)}" if board.ccm_bytes else ""))
+    if manifest.get("patching"):  # what the memory planner chose (render)
+        click.echo(f"memory plan: {manifest['patching']['note']}")
 
 
 @cli.command()

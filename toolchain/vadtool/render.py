@@ -40,18 +40,23 @@ INT_HEAD = "head_int.npz"  # the integer head quantize writes when the density h
 
 
 def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = False,
-           mode: str = "serve", source: str = "protocol", streaming: str = "auto") -> dict:
+           mode: str = "serve", source: str = "protocol", streaming: str = "auto",
+           patching: str = "fit") -> dict:
     """Write the native firmware project for `board_name`; returns its project manifest.
     mode: serve (the protocol), standalone (image source -> detector -> UART line and LED)
     or both; source: the standalone loop's image source (build.SOURCES); streaming: the memory
     plan's convolution-into-depthwise streaming (native.build_plan: auto, or off for the plain
-    plan). Holds out's write lock (locking.writing) throughout."""
+    plan); patching: the first layers run in bands (native/patch.py) only where the plan
+    without them does not fit the board's RAM (fit, the default: the option with the fewest
+    extra MACs that fits), where that lowers the arena at all (auto), or never (off); the
+    manifest's "patching" says what the planner chose. Holds out's write lock
+    (locking.writing) throughout."""
     with writing(out, "render"):
-        return _render(run_dir, board_name, out, keep_input, mode, source, streaming)
+        return _render(run_dir, board_name, out, keep_input, mode, source, streaming, patching)
 
 
 def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: str, source: str,
-            streaming: str) -> dict:
+            streaming: str, patching: str = "fit") -> dict:
     from .boards import get_board
     run = Run.open(run_dir)
     tflite = run.file("model_int8.tflite")
@@ -61,7 +66,8 @@ def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: s
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         with naming_disk_full(out):
-            project = _render_into(staged, run, board, tflite, keep_input, mode, source, streaming)
+            project = _render_into(staged, run, board, tflite, keep_input, mode, source, streaming,
+                                   patching)
         publish_mode(staged, directory=True)
         _replace_dir(staged, out)
     finally:
@@ -70,17 +76,26 @@ def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: s
 
 
 def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, mode: str, source: str,
-                 streaming: str = "auto") -> dict:
+                 streaming: str = "auto", patching: str = "fit") -> dict:
     """Write the project's files into staged; its manifest."""
     from .boards import arena_limit
-    from .build import write_project_files
+    from .build import arena_budget, write_project_files
     from .native import write_model_sources
     has_head = run.kind == "fomo-ad"  # every density has an integer head in C
     write_project_files(staged, board.name, keep_input=keep_input, mode=mode, source=source,
                         has_head=has_head)
+    # patching fit: the arena the board leaves beside the head's memory and the I/O buffers
+    budget = None
+    if patching == "fit":
+        head = None
+        if has_head:
+            from .models.int_head import IntHead
+            head = IntHead.load(run.file(INT_HEAD))
+        budget = arena_budget(board, tflite, head, keep_input=keep_input)
     # on a board with CCM, what of the arena the main RAM cannot hold goes there
     info = write_model_sources(tflite, staged, version=__version__, arena_limit=arena_limit(board),
-                               arena2_section=".ccm", streaming=streaming)
+                               arena2_section=".ccm", streaming=streaming, patching=patching,
+                               arena_budget=budget)
     project = {
         "vadtool_version": __version__, "board": board.name, "runtime": "native",
         "run": str(run.path.resolve()), "kind": run.kind, "model_hash": info.model_hash,
@@ -89,6 +104,10 @@ def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, 
         "weights_bytes": info.weights_bytes,
         "macs": info.macs, "ops": sorted(set(info.ops)), "keep_input": keep_input,
         "mode": mode, "source": source if mode != "serve" else None,
+        "patching": {"mode": patching, "arena_budget_bytes": budget, "note": info.patch_note,
+                     **({"bands": info.patch["bands"], "split_op": info.patch["split_op"],
+                         "extra_macs": info.patch["extra_macs"],
+                         "arena_unpatched_bytes": info.patch["arena_unpatched"]} if info.patch else {})},
     }
     if run.kind == "fomo-ad":
         project["head"] = _render_head(run, staged, info)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RenderError
 from ..rundir import write_bytes
-from . import inplace, lower, planner, stream
+from . import inplace, lower, patch, planner, stream
 from .lower import ConstArray, Lowering, Step
 from .tflite_reader import Graph, read_tflite
 
 STREAMING = ("auto", "off", "all")  # build_plan's choices
+PATCHING = ("auto", "off", "fit")  # or (split op index, bands): that patch, whatever it costs
+PATCH_FIT_FULL = 4  # patching "fit": options planned in full, fewest extra MACs first
+PATCH_FULL = 2  # patch options planned in full (streaming searched), the best by one placement
+# the patch search's answer per model and planning options, in this process: (the option it
+# took, if any, every option's ranking arena); a model rendered again (host and device builds,
+# tests) plans only that one
+_PATCH_SEARCH: dict[tuple, tuple[list[tuple[int, int]], list[tuple[int, int, int]]]] = {}
 RUNTIME_FILES = ("vad_kernels.h", "vad_fast_common.h", "vad_kernels.c", "vad_kernels_fast.c",
                  "vad_conv_fast.c", "vad_stream.c", "vad_inplace.h", "vad_inplace.c",
                  "vad_dw3_fast.c", "vad_conv_first.c")
@@ -52,6 +59,13 @@ class ModelInfo:
     in_place: list[tuple[int, int]] = field(default_factory=list)
     live_peak_bytes: int = 0
     live_peak_op: int = 0
+    # patch-based execution (patch.py), when chosen: split_op, bands, ops (op indices run in
+    # bands), extra_macs (halo rows computed again), arena_unpatched (the best plan without)
+    patch: dict = field(default_factory=dict)
+    # every patch option planned: (split op, bands, arena)
+    patch_options: list[tuple[int, int, int]] = field(default_factory=list)
+    # what the planner chose about patching and why, in one line (render and build print it)
+    patch_note: str = ""
 
 
 @dataclass
@@ -144,6 +158,63 @@ def _grow_rings(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[
             planner.check_plan(mine, offsets, size, overlaps)
 
 
+def _var(s: Step) -> str:
+    """The C name of a step's parameter struct (a band step has its own)."""
+    return f"op{s.op.index}_params" if s.band is None else f"op{s.op.index}_b{s.band[0]}_params"
+
+
+def _stream_apply(steps: list[Step], chosen: set[int]) -> list[Step]:
+    """stream.apply, band steps' pairs included: a streamed band step reads the convolution's
+    input through the convolution's view and names the band's parameter structs."""
+    out = stream.apply(steps, chosen)
+    for i in chosen:
+        conv, dw = out[i], out[i + 1]
+        if dw.band is not None:
+            views = {t: conv.views.get(t, 0) for t in conv.act_inputs}
+            views.update({t: dw.views.get(t, 0) for t in dw.act_outputs})
+            names = {"conv": f"&{_var(conv)}", "dw": f"&{_var(dw)}"}
+            out[i + 1] = replace(dw, views=views, stream=[(k, names.get(k, v)) for k, v in dw.stream])
+    return out
+
+
+def _view(expr: str, offset: int) -> str:
+    return expr if not offset else f"({expr} + {offset})"
+
+
+def _patching(patching) -> object:
+    if patching in PATCHING:
+        return patching
+    if isinstance(patching, str) and ":" in patching:  # "OP:BANDS" (command lines)
+        op, bands = patching.split(":")
+        return int(op), int(bands)
+    if isinstance(patching, tuple) and len(patching) == 2:
+        return int(patching[0]), int(patching[1])
+    raise ValueError(f"patching must be one of {', '.join(PATCHING)} or (split op, bands), not {patching!r}")
+
+
+def _patch_note(patching, info: ModelInfo, unpatched: int, budget: int | None, streaming: str) -> str:
+    """One line: whether the plan runs layers in bands, and why (build_plan's patching)."""
+    pt = info.patch
+    if pt:
+        pct = 100 * pt["extra_macs"] / info.macs if info.macs else 0.0
+        what = (f"patched: ops {pt['ops'][0]}-{pt['ops'][-1]} in {pt['bands']} bands of op "
+                f"{pt['split_op']}'s rows, arena {info.arena_bytes:,} B against {unpatched:,} B "
+                f"without bands, +{pt['extra_macs']:,} MACs ({pct:.0f} %)")
+        if patching == "fit":
+            return what + (f", to fit the {budget:,} B arena budget" if info.arena_bytes <= budget
+                           else f"; still over the {budget:,} B arena budget")
+        return what + (" (forced)" if isinstance(patching, tuple) else "")
+    if patching == "off" or streaming == "off":
+        return "not patched (patching off)"
+    if patching == "fit" and budget is None:
+        return "not patched: no arena budget (patching fit patches only to fit a board's RAM)"
+    if patching == "fit" and unpatched <= budget:
+        return f"not patched: the arena without bands, {unpatched:,} B, fits the {budget:,} B arena budget"
+    if patching == "fit":
+        return f"not patched: no patch lowers the arena ({unpatched:,} B) below the {budget:,} B arena budget"
+    return "not patched: no patch lowers the arena"
+
+
 def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
                        arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
     """Convolutions (fast == 1: every channel's requantization the fast one) whose scratch can
@@ -177,7 +248,8 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                arena_limit: int | None = None, wide_weights: bool = False,
-               streaming: str = "auto", in_place: bool = True) -> Plan:
+               streaming: str = "auto", in_place: bool = True, patching="off",
+               patch_macs: float | None = None, arena_budget: int | None = None) -> Plan:
     """arena_limit: when the arena would be larger, tensors that do not fit below it go to a
     second arena (vad_arena2), e.g. a board's core-coupled RAM. wide_weights: CONV_2D filters
     stored as int16 (fewer instructions per MAC, twice their flash). streaming: "auto" streams a
@@ -185,9 +257,23 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     info.streamed lists the pairs), "off" never (the plain schedule: no in-place either),
     "all" wherever it can (tests, experiments). in_place: a streamed pair's output, or a 1x1
     convolution's run row by row, may overwrite the input it has consumed where the planner
-    finds that lowers the arena (info.in_place lists them; False: never, for comparison)."""
+    finds that lowers the arena (info.in_place lists them; False: never, for comparison).
+    patching: "auto" runs the model's first layers in bands (patch.py) where that lowers the
+    arena below the best plan without (info.patch says what it chose, info.patch_options what
+    each option gave), "off" never (nor with streaming "off": the plain schedule), (split op
+    index, bands) or "OP:BANDS" that patch, even if it costs memory (tests, benchmarks).
+    "fit": a patch only when the best plan without one has an arena over arena_budget (the
+    bytes a board leaves for it: boards.arena_room), then the option with the fewest extra
+    MACs whose arena is within it (the smallest arena if none is); no budget, no patch. Bands
+    cost instructions (their halo rows are computed again), so the library's default is off
+    and render's is fit (a board's RAM it does not need is not worth them); info.patch_note
+    says in one line what was chosen and why. patch_macs: with "auto" or "fit", only options
+    whose halo rows add at most this fraction of the model's MACs (the smallest arenas take
+    the most bands: the MobileNetV2 1.0 64x64 board network falls from 50,240 B to 30,816 B
+    with 57 % more MACs, to 37,440 B with 24 %)."""
     if streaming not in STREAMING:
         raise ValueError(f"streaming must be one of {', '.join(STREAMING)}, not {streaming!r}")
+    patching = _patching(patching)
     g = read_tflite(tflite_path)
     name = Path(g.path).name
     if len(g.inputs) != 1 or len(g.outputs) != 1:
@@ -228,22 +314,23 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     if out_root != in_root:
         external[out_root] = "output"
 
-    def arena_buffers(steps: list[Step]) -> list[planner.Buffer]:
-        """Arena buffers (tensors by lifetime, kernel scratch) of a schedule."""
+    def arena_buffers(steps: list[Step], sizes: dict[int, int]) -> list[planner.Buffer]:
+        """Arena buffers (tensors by lifetime, kernel scratch) of a schedule (sizes: its band
+        buffers')."""
         first: dict[int, int] = {}
         last: dict[int, int] = {}
         for i, s in enumerate(steps):
             if s.streamed_into is not None:
                 continue  # its output never exists; its input is read by the streamed step
             for t in s.act_inputs + s.act_outputs:
-                if g.tensors[t].is_const:
+                if t not in sizes and g.tensors[t].is_const:
                     continue
                 r = find(t)
                 first[r] = min(first.get(r, i), i)
                 last[r] = max(last.get(r, i), i)
         first[in_root] = 0
         last[in_root] = max(last.get(in_root, 0), len(steps) - 1 if in_root == out_root else 0)
-        bufs = [planner.Buffer(r, g.tensors[r].size, first[r], last[r])
+        bufs = [planner.Buffer(r, sizes[r] if r in sizes else g.tensors[r].size, first[r], last[r])
                 for r in sorted(first) if r not in external]
         # kernel scratch (im2col columns, rings): alive during its step only, keyed -(step + 1)
         # so it cannot collide with a tensor index; it shares the arena, so arena_bytes counts it
@@ -252,12 +339,19 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     def overlaps_of(steps: list[Step], bufs: list[planner.Buffer], kinds: frozenset) -> planner.Overlaps:
         """{(input, output): max delta} of the steps whose input dies with them and whose
         kernel may write over it: streamed pairs (stream.py) and 1x1 convolutions run row by
-        row (inplace.py)."""
+        row (inplace.py); in a patched schedule, the split output over the model input rows
+        the bands have read (patch.input_overlap)."""
         by_key = {b.key: b for b in bufs}
         found: planner.Overlaps = {}
+        split_t = next((s.act_outputs[0] for s in steps if s.band_rows is not None
+                        and s.band_rows[0] == s.act_outputs[0]), None)
+        if "stream" in kinds and split_t is not None and split_t in by_key and in_root in by_key:
+            limit = patch.input_overlap(steps, g, in_root)
+            if limit is not None:
+                found[(in_root, split_t)] = limit
         for i, s in enumerate(steps):
-            if s.alias or s.streamed_into is not None:
-                continue
+            if s.alias or s.streamed_into is not None or any(s.views.values()):
+                continue  # (a step with pointers into its tensors: not the kernels' layout)
             p = dict(s.params)
             row_conv = "rows" in kinds and s.stream is None and s.op.name == "CONV_2D" and inplace.row_conv(p)
             if not row_conv and ("stream" not in kinds or s.stream is None):
@@ -268,10 +362,11 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                                  if row_conv else stream.overlap_limit(dict(steps[i - 1].params), p))
         return found
 
-    def plan_of(steps: list[Step], kinds: frozenset) -> tuple[dict[int, int], int, str, planner.Overlaps]:
+    def plan_of(steps: list[Step], sizes: dict[int, int],
+                kinds: frozenset) -> tuple[dict[int, int], int, str, planner.Overlaps]:
         """The smallest placement of a schedule, with the overlaps of these kinds only if they
         lower the arena, and the overlaps that placement uses."""
-        bufs = arena_buffers(steps)
+        bufs = arena_buffers(steps, sizes)
         offsets, arena, order = planner.plan_best(bufs)
         overlaps = overlaps_of(steps, bufs, kinds)
         if overlaps:
@@ -285,24 +380,93 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     # streaming: each candidate pair kept only where it lowers the arena; in place: the
     # overlaps of streamed pairs, then also of row-wise 1x1 convolutions, each set kept only
     # if the schedule chosen with it has a smaller arena (greedy placement is not monotone)
-    pairs = stream.candidates(steps, g) if streaming != "off" else []
     in_place = in_place and streaming != "off"
-    best = None
-    for kinds in ([frozenset()] + ([frozenset({"stream"}), frozenset({"stream", "rows"})] if in_place else [])):
-        if streaming == "all":
-            chosen = set(pairs)
+
+    def pairs_of(base: list[Step]) -> list[int]:
+        return [i for i in stream.candidates(base, g) if base[i].band == base[i + 1].band] \
+            if streaming != "off" else []
+
+    def best_schedule(base: list[Step], sizes: dict[int, int]) -> tuple[int, set[int], frozenset]:
+        """(arena, streamed pairs, overlap kinds) of the smallest plan of a schedule. The pairs
+        of band steps are all streamed (a ring of a few rows against the band's rows of the
+        convolution's output), so that the search stays as short as without bands."""
+        pairs = pairs_of(base)
+        fixed = {i for i in pairs if base[i].band is not None}
+        best = None
+        for kinds in ([frozenset()] + ([frozenset({"stream"}), frozenset({"stream", "rows"})] if in_place else [])):
+            if streaming == "all":
+                chosen = set(pairs)
+            else:
+                chosen = fixed | stream.choose([i for i in pairs if i not in fixed],
+                                               lambda c: plan_of(_stream_apply(base, fixed | c), sizes, kinds)[1])
+            arena = plan_of(_stream_apply(base, chosen), sizes, kinds)[1]
+            if best is None or arena < best[0]:
+                best = (arena, chosen, kinds)
+        return best
+
+    # patching: each option planned as a whole (streaming and in place inside the bands too),
+    # kept only where its arena is below the best plan without a patch (or when forced)
+    sizes: dict[int, int] = {}
+    best = best_schedule(steps, sizes)
+    unpatched, patched, tried = best[0], None, []
+    over = arena_budget is not None and unpatched > arena_budget
+    if patching != "off" and streaming != "off" and (patching != "fit" or over):
+        out_root_ = find(tout.index)
+        at = {s.op.index: k for k, s in enumerate(steps)}
+        key = (g.model_hash, single_rounding, wide_weights, streaming, in_place, unpatched, patch_macs,
+               patching, arena_budget if patching == "fit" else None)
+        model_macs = sum(s.macs for s in steps)
+        if isinstance(patching, tuple):
+            k = at.get(patching[0], -1)
+            if (k not in patch.splits(steps, g, in_root, out_root_, find)
+                    or not 1 <= patching[1] <= g.tensors[steps[k].act_outputs[0]].shape[1]):
+                raise ValueError(f"{name}: op {patching[0]} in {patching[1]} bands is not a patch "
+                                 f"the planner can make (splits: op "
+                                 f"{[steps[j].op.index for j in patch.splits(steps, g, in_root, out_root_, find)]})")
+            opts = [(k, patching[1])]
         else:
-            chosen = stream.choose(pairs, lambda c: plan_of(stream.apply(steps, c), kinds)[1])
-        arena = plan_of(stream.apply(steps, chosen), kinds)[1]
-        if best is None or arena < best[0]:
-            best = (arena, chosen, kinds)
+            opts = patch.options(steps, g, in_root, out_root_, find)
+        # ranked first by a placement with every pair streamed (the arena streaming can reach;
+        # the search keeps only the pairs that lower it); the best PATCH_FULL planned in full
+        ranked = []
+        if not isinstance(patching, tuple) and key in _PATCH_SEARCH:
+            full, tried = _PATCH_SEARCH[key]
+            opts = []
+            ranked = [(0, at[op], n, patch.apply(steps, g, at[op], n)) for op, n in full]
+        for k, n in opts:
+            cand = patch.apply(steps, g, k, n)
+            if patch_macs is not None and cand.extra_macs > patch_macs * model_macs:
+                continue
+            pairs = pairs_of(cand.steps)
+            quick = set(pairs)
+            kinds = [frozenset({"stream"}), frozenset({"stream", "rows"})] if in_place else [frozenset()]
+            ranked.append((min(plan_of(_stream_apply(cand.steps, quick), cand.sizes, kd)[1] for kd in kinds),
+                           k, n, cand))
+            tried.append((cand.split_op, n, ranked[-1][0]))
+        if patching == "fit":  # the fewest extra MACs within the budget (one placement's arena)
+            fitting = sorted((r for r in ranked if r[0] <= arena_budget), key=lambda r: (r[3].extra_macs, r[0]))
+            for _, k, n, cand in fitting[:PATCH_FIT_FULL]:
+                got = best_schedule(cand.steps, cand.sizes)
+                if got[0] <= arena_budget:
+                    best, patched = got, cand
+                    break
+        for _, k, n, cand in ([] if patched is not None else sorted(ranked, key=lambda r: r[:3])[:PATCH_FULL]):
+            got = best_schedule(cand.steps, cand.sizes)
+            if isinstance(patching, tuple) or got[0] < best[0]:
+                best, patched = got, cand
+        if not isinstance(patching, tuple):
+            _PATCH_SEARCH[key] = ([] if patched is None else [(patched.split_op, patched.bands)], list(tried))
+    orig_steps = steps
+    if patched is not None:
+        steps, sizes = patched.steps, patched.sizes
     _, chosen, kinds = best
-    steps = stream.apply(steps, chosen)
-    buffers = arena_buffers(steps)
-    offsets, arena, order, overlaps = plan_of(steps, kinds)
+    steps = _stream_apply(steps, chosen)
+    buffers = arena_buffers(steps, sizes)
+    offsets, arena, order, overlaps = plan_of(steps, sizes, kinds)
     planner.check_plan(buffers, offsets, arena, overlaps)
     peak, peak_op = planner.live_peak(buffers)
-    made_by = {find(s.act_outputs[0]): i for i, s in enumerate(steps) if not s.alias}
+    # the step of an overlap: where its input dies and its output is born
+    last_of = {b.key: b.last for b in buffers}
     arena_of = {key: "vad_arena" for key in offsets}
     arena2 = 0
     if arena_limit is not None and arena > arena_limit:
@@ -320,9 +484,10 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     _grow_conv_scratch(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2},
                        overlaps)
     _grow_rings(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2}, overlaps)
-    for _, y in overlaps:  # a convolution over its own input runs row by row
-        if steps[made_by[y]].stream is None:
-            steps[made_by[y]].kernel = inplace.KERNEL
+    for x, y in overlaps:  # a convolution over its own input runs row by row
+        i = last_of[x]
+        if steps[i].stream is None and find(steps[i].act_outputs[0]) == y:
+            steps[i].kernel = inplace.KERNEL  # (not a patch's split output over the input)
     for i, s in enumerate(steps):
         if s.scratch:
             key = -(i + 1)
@@ -346,6 +511,9 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
             storage[t.index] = external[r]
         elif r in offsets:
             storage[t.index] = f"({arena_of[r]} + {offsets[r]})"
+    for r in sizes:  # band buffers
+        if r in offsets:
+            storage[r] = f"({arena_of[r]} + {offsets[r]})"
     prologue = [
         f"if (input != {storage[in_root]}) {{",
         f"    vad_copy_s8(input, {storage[in_root]}, {tin.size});",
@@ -355,7 +523,8 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         epilogue.append(f"vad_copy_s8({storage[in_root]}, output, {tout.size});")
 
     # flash of the fast build (arrays only the reference loops read are left out of it)
-    weights = sum(c.nbytes for s in steps for c in s.consts if c.only != "ref")
+    # (band steps share their operator's arrays)
+    weights = sum(c.nbytes for c in {c.name: c for s in steps for c in s.consts}.values() if c.only != "ref")
     info = ModelInfo(
         input_shape=tuple(tin.shape),
         output_shape=tuple(tout.shape),
@@ -366,16 +535,21 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         arena_bytes=arena + arena2,
         arena2_bytes=arena2,
         weights_bytes=int(weights),
-        macs=int(sum(s.macs for s in steps)),
-        ops=[s.op.name for s in steps],
+        macs=int(sum(s.macs for s in orig_steps)),
+        ops=[s.op.name for s in orig_steps],
         model_hash=g.model_hash,
-        macs_per_op=[s.macs for s in steps],
+        macs_per_op=[s.macs for s in orig_steps],
         plan_order=order,
-        streamed=[(steps[i].op.index, steps[i + 1].op.index) for i in sorted(chosen)],
+        streamed=sorted({(steps[i].op.index, steps[i + 1].op.index) for i in chosen}),
         live_peak_bytes=peak,
         live_peak_op=steps[peak_op].op.index if steps else 0,
-        in_place=[(steps[made_by[y]].op.index, offsets[y] - offsets[x]) for x, y in sorted(overlaps)],
+        in_place=[(steps[last_of[x]].op.index, offsets[y] - offsets[x]) for x, y in sorted(overlaps)],
+        patch=({} if patched is None else
+               dict(split_op=patched.split_op, bands=patched.bands, ops=patched.ops,
+                    extra_macs=patched.extra_macs, arena_unpatched=unpatched)),
+        patch_options=list(tried),
     )
+    info.patch_note = _patch_note(patching, info, unpatched, arena_budget, streaming)
     return Plan(g, steps, storage, arena + arena2, buffers, offsets, prologue, epilogue, info, overlaps)
 
 
@@ -397,22 +571,32 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
             if c.name not in seen:
                 seen.add(c.name)
                 consts.append(c)
-        var = f"op{s.op.index}_params"
+        var = _var(s)
         call = ""
         nocall = "aliases its input, no code"
+        outs = [_view(plan.storage.get(t, "0"), s.views.get(t, 0)) for t in s.act_outputs]
         if s.streamed_into is not None:
             nocall = f"streamed row by row into op {s.streamed_into}"
         elif not s.alias:
-            ins = [plan.storage[t] for t in s.act_inputs]
+            ins = [_view(plan.storage[t], s.views.get(t, 0)) for t in s.act_inputs]
             if s.input_list:  # C99 compound literal: the kernel gets an array of input pointers
                 ins = ["(const int8_t *const[]){" + ", ".join(ins) + "}"]
-            args = [f"&{var}"] + ins + [plan.storage[t] for t in s.act_outputs]
+            args = [f"&{var}"] + ins + outs
             call = f"{s.kernel}({', '.join(args)})"
             if s.stream is not None:
-                args[0] = f"&op{s.op.index}_stream"
+                args[0] = "&" + var.replace("_params", "_stream")
                 call = f"vad_conv_dw_s8({', '.join(args)})"
-        out = g.tensors[s.act_outputs[0]]
-        note = f"-> {list(out.shape)} @ {plan.storage.get(out.index, '?')}"
+        part = None
+        if s.band_rows is not None:
+            t, lo, hi = s.band_rows
+            out = g.tensors[t]
+            row = out.size // out.shape[1]
+            part = (lo * row, (hi - lo) * row)
+            where = "streamed" if s.streamed_into is not None else f"@ {outs[0]}"
+            note = f"band {s.band[0] + 1}/{s.band[1]}: rows {lo}-{hi - 1} of {list(out.shape)} {where}"
+        else:
+            out = g.tensors[s.act_outputs[0]]
+            note = f"-> {list(out.shape)} @ {plan.storage.get(out.index, '?')}"
         if s.macs:
             note += f", {s.macs} MACs"
         if s.scratch:
@@ -430,8 +614,10 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
                 call=call,
                 nocall=nocall,
                 stream=[(k, _c_value(v)) for k, v in s.stream] if s.stream else None,
-                out_expr=plan.storage.get(out.index, "0"),
+                stream_var=var.replace("_params", "_stream"),
+                out_expr=outs[0],
                 out_size=out.size,
+                part=part,
             )
         )
     consts_ctx = [
@@ -460,6 +646,8 @@ def _render(plan: Plan, version: str, arena2_section: str | None = None) -> tupl
         live_peak_bytes=info.live_peak_bytes,
         live_peak_op=info.live_peak_op,
         in_place=info.in_place,
+        patch=info.patch,
+        patch_note=info.patch_note,
         arena1_bytes=info.arena_bytes - info.arena2_bytes,
         arena2_bytes=info.arena2_bytes,
         arena2_section=arena2_section,
@@ -483,12 +671,14 @@ def _write_atomic(path: Path, text: str | bytes) -> None:
 def write_model_sources(tflite_path, out_dir, *, version: str, single_rounding: bool = False,
                         arena_limit: int | None = None, arena2_section: str | None = None,
                         wide_weights: bool = False, streaming: str = "auto",
-                        in_place: bool = True) -> ModelInfo:
+                        in_place: bool = True, patching="off", patch_macs: float | None = None,
+                        arena_budget: int | None = None) -> ModelInfo:
     """Render vad_model.c / vad_model.h for the model and copy the runtime kernels into out_dir.
     With arena_limit, what does not fit below it goes to a second arena, placed in the linker
     section arena2_section (a board's core-coupled RAM: ".ccm"). wide_weights, streaming,
-    in_place: see build_plan."""
-    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming, in_place)
+    in_place, patching, patch_macs, arena_budget: see build_plan."""
+    plan = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, streaming, in_place,
+                      patching, patch_macs, arena_budget)
     c_src, h_src = _render(plan, version, arena2_section if plan.info.arena2_bytes else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,12 @@ class Step:
     streamed_into: int | None = None
     stream: list[tuple[str, object]] | None = None
     stream_conv_scratch: int = 0
+    # patch-based execution (patch.py): on a band step, (band, bands); the byte offset of the
+    # pointer it gets into each tensor it reads or writes (rows of a full tensor, or of a band
+    # buffer holding more rows than it reads); (tensor, first row, end row) of what it writes
+    band: tuple[int, int] | None = None
+    views: dict[int, int] = field(default_factory=dict)
+    band_rows: tuple[int, int, int] | None = None
 
 
 class Lowering:

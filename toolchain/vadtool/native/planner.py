@@ -51,8 +51,12 @@ def _forbidden(b: Buffer, p: Buffer, off: int, overlaps: Overlaps) -> tuple[int,
 def _first_fit(b: Buffer, placed: list[tuple[Buffer, int]], alignment: int,
                overlaps: Overlaps | None = None) -> int:
     """The lowest aligned offset where b clashes with no placed buffer alive with it."""
-    bad = sorted(_forbidden(b, p, off, overlaps or {}) for p, off in placed
-                 if p.first <= b.last and b.first <= p.last)
+    first, last, size = b.first, b.last, b.size
+    if overlaps:
+        bad = [_forbidden(b, p, off, overlaps) for p, off in placed if p.first <= last and first <= p.last]
+    else:  # (the common case, inline: patched schedules place hundreds of buffers)
+        bad = [(off - size, off + p.size) for p, off in placed if p.first <= last and first <= p.last]
+    bad.sort()
     offset, moved = 0, True
     while moved:
         moved = False
