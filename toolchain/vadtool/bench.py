@@ -29,7 +29,8 @@ def recipe_summary(manifest: dict) -> str | None:
         return None
     from .search import Candidate
     layers = (recipe["backbone"]["cut"], *[l for l in recipe.get("extra_layers", []) if l != recipe["backbone"]["cut"]])
-    return Candidate(layers, recipe["pool"], recipe["pool_stride"], recipe["density"], recipe["image_score"]).name
+    return Candidate(layers, recipe["pool"], recipe["pool_stride"], recipe["density"], recipe["image_score"],
+                     int(recipe.get("project") or 0)).name
 
 
 def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,

@@ -41,6 +41,7 @@ KNN_BANK_CELLS = 4096  # random normal cells kept in a searched knn bank
 # board's bank is the greedy k-center coreset, of its bytes, of the KNN_BANK_CELLS random pool
 # (k-center's time grows with pool x bank cells).
 PROJECT_DIMS = (16, 32, 64)
+PROJECTION_CELLS = 5000  # normal cells a fold's principal components are computed on
 TIE = 0.005  # validation AUROCs closer than this are a tie, which the cheaper candidate wins
 # Input sides tried (shorter side, times the recipe's): a defect that spans many cells at the
 # full size may be clearer when the backbone sees more of the part per cell
@@ -196,6 +197,9 @@ def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget,
         if density_kind in ("gmm", "per-position") and wide or \
                 density_kind == "per-position" and gh * gw > PER_POSITION_MAX_CELLS:
             continue
+        if project and budget and budget(Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0],
+                                                   project).recipe(base)):
+            continue  # a projected bank that cannot fit the board is not worth its fitting time
         t = time.perf_counter()
         try:  # a projection needs more normal cells than components, varying in as many directions
             views = [_fold_projection(projections, f, c["normal"][fold != f], project, channels)
@@ -280,7 +284,8 @@ def _fold_projection(cache: dict, fold: int, normal_cells: np.ndarray, project: 
     if project >= channels:
         raise ModelError(f"{project} components of {channels} channels")
     if fold not in cache:
-        cache[fold] = projection.fit_projection(normal_cells, max(d for d in PROJECT_DIMS + (project,) if d < channels))
+        cache[fold] = projection.fit_projection(normal_cells, max(d for d in PROJECT_DIMS + (project,) if d < channels),
+                                                max_cells=PROJECTION_CELLS)
     matrix, bias = cache[fold]
     matrix, bias = matrix[:, :project], bias[:project]
     return lambda x: projection.project(x, matrix, bias)
