@@ -39,6 +39,9 @@ from .native import costs
 ESTIMATE_MARGIN = 0.02
 MAX_BANK_KB = 256  # knn: beyond this the nearest-neighbour search costs more than the network
 MIN_BANK_KB = 8
+# A knn bank the latency budget leaves fewer cells than this is no detector worth a base: it
+# gets this many (and the budget then rules it out), so a base is not chosen for it alone
+MIN_BANK_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -357,8 +360,9 @@ def bank_kb_for(board: Board | str, recipe) -> float:
     """A knn coreset as large as the board's flash allows beside this recipe's network and the
     firmware's code (after both margins) and as its latency budget allows after the network
     (each bank row costs every cell its multiply-adds and a comparison, costs.PER_UNIT "knn"
-    and "knn_row"), at most MAX_BANK_KB (its search time grows with it), in whole KB;
-    MIN_BANK_KB when not even that is free (the fit check then says so)."""
+    and "knn_row"; never under MIN_BANK_ROWS cells), at most MAX_BANK_KB (its search time
+    grows with it), in whole KB; MIN_BANK_KB when not even that is free (the fit check then
+    says so)."""
     board = get_board(board) if isinstance(board, str) else board
     room = board_table.budget(board).flash_bytes
     net = network_cost(recipe)
@@ -370,7 +374,7 @@ def bank_kb_for(board: Board | str, recipe) -> float:
         cells = net.grid[0] * net.grid[1]
         per_row = costs.instructions({"knn": cells * net.channels, "knn_row": cells}) or 1
         rows = max(0, board.max_instructions - net.instructions) // per_row
-        free_kb = min(free_kb, rows * net.channels // KB)
+        free_kb = min(free_kb, max(rows, MIN_BANK_ROWS) * net.channels // KB)
     return float(min(MAX_BANK_KB, max(MIN_BANK_KB, free_kb)))
 
 
