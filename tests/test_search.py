@@ -268,3 +268,43 @@ def test_the_shared_any_size_backbone_gives_each_sides_maps_bit_for_bit(weights)
         assert len(got) == len(want) == 2
         for g, x in zip(got, want):
             assert g.shape == x.shape and np.array_equal(np.asarray(g), np.asarray(x))
+
+
+def test_board_knn_candidates_project_and_rank_the_coreset_the_device_holds():
+    """On a board, knn is also tried on whitened principal components (search.PROJECT_DIMS),
+    narrower ones being the leading columns of the widest (one SVD per fold); its bank is the
+    k-center coreset of the board's bytes (bank_rows), the very rows training keeps, so the
+    validation set ranks the head the device runs. Without a board: neither."""
+    from types import SimpleNamespace
+
+    from vadtool import search
+    from vadtool.errors import ModelError
+    from vadtool.models import fomo_ad, projection
+    from vadtool.models.int_head import greedy_coreset
+    base = fomo_ad.FomoAdRecipe()
+    plain, board = search.candidates(base), search.candidates(base, board=True)
+    extra = [c for c in board if c not in plain]
+    assert {c.project for c in extra} == set(search.PROJECT_DIMS) and {c.density for c in extra} == {"knn"}
+    assert len(extra) == len(search.PROJECT_DIMS) * len([c for c in plain if c.density == "knn"])
+    pca = next(c for c in extra if c.project == 32)
+    assert "knn pca32" in pca.name and pca.recipe(base).project == 32
+    assert pca.recipe(base).max_cells == search.KNN_BANK_CELLS  # the pool the coreset picks from
+
+    rng = np.random.default_rng(0)
+    cells = (rng.normal(size=(30, 4, 4, 8)) @ rng.normal(size=(8, 96))).astype(np.float32)
+    cells += 0.01 * rng.normal(size=cells.shape).astype(np.float32)
+    cache = {}
+    narrow = search._fold_projection(cache, 0, cells, 16, 96)
+    wide = projection.fit_projection(cells, max(search.PROJECT_DIMS))
+    assert np.allclose(narrow(cells[:2]), projection.project(cells[:2], wide[0][:, :16], wide[1][:16]), atol=1e-4)
+    assert list(cache) == [0] and cache[0][0].shape == (96, max(search.PROJECT_DIMS))
+    with pytest.raises(ModelError):
+        search._fold_projection({}, 0, cells, 96, 96)  # no fewer components than channels
+
+    budget = SimpleNamespace(settle=lambda r: SimpleNamespace(bank_kb=2))
+    knn = pca.recipe(base)
+    assert search.bank_rows(budget, knn, 32) == 64 and search.bank_rows(None, knn, 32) is None
+    assert search.bank_rows(budget, plain[0].recipe(base), 32) is None  # not knn
+    flat = cells.reshape(-1, 96)[:, :32]
+    density = fomo_ad.fit_density(knn, flat.reshape(30, 4, 4, 32), bank_rows=64)
+    assert np.array_equal(density.means, flat.astype(np.float64)[greedy_coreset(flat.astype(np.float64), 64)])

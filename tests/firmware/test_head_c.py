@@ -31,9 +31,9 @@ def realish(rng, n, grid=GRID, channels=12, rank=3):
     return np.clip(np.round(np.maximum(z, 0) / 4 / SCALE) + ZERO, -128, 127).astype(np.int8)
 
 
-def make_head(kind, pooling, channels=12, bank_kb=64, seed=0, components=3):
+def make_head(kind, pooling, channels=12, bank_kb=64, seed=0, components=3, grid=GRID):
     rng = np.random.default_rng(seed)
-    train = realish(rng, 40, channels=channels)
+    train = realish(rng, 40, grid=grid, channels=channels)
     density = fit(SCALE * (train.astype(np.float64) - ZERO), kind, components=components,
                   pooling=pooling)
     if kind == "gmm":  # fitted components lie far apart; a near twin puts the log-sum-exp
@@ -41,15 +41,15 @@ def make_head(kind, pooling, channels=12, bank_kb=64, seed=0, components=3):
         density.means[1], density.whiten[1] = density.means[0], density.whiten[0]
         density.log_norm[1] = density.log_norm[0] - 0.3
     threshold = float(density.image_scores(density.score(SCALE * (train[:5].astype(np.float64) - ZERO))).max())
-    head = IntHead.from_density(density, scale=SCALE, zero_point=ZERO, grid=GRID,
+    head = IntHead.from_density(density, scale=SCALE, zero_point=ZERO, grid=grid,
                                 threshold=threshold, bank_kb=bank_kb)
     return head, density
 
 
-def inputs(seed=1, channels=12):
+def inputs(seed=1, channels=12, grid=GRID):
     rng = np.random.default_rng(seed)
-    q = np.concatenate([rng.integers(-128, 128, size=(6, *GRID, channels)).astype(np.int8),
-                        realish(rng, 6, channels=channels)])
+    q = np.concatenate([rng.integers(-128, 128, size=(6, *grid, channels)).astype(np.int8),
+                        realish(rng, 6, grid=grid, channels=channels)])
     q[0] = -128
     q[1] = 127
     q[2, :, :2] = q[3, 0, 0]  # ties between cells (top-half must not care how they break)
@@ -68,7 +68,7 @@ def run_head(exe_or_elf, q, channels, qemu=False):
     assert f"DONE {len(q)}" in out, out[-1000:]
     ticks = [int(t) for t in re.findall(r"RUN \d+ ticks (\d+)", out)]
     s = np.frombuffer((work / "scores.bin").read_bytes(), np.int32).reshape(len(q), -1)
-    return s[:, :-1].reshape(len(q), *GRID), s[:, -1], ticks
+    return s[:, :-1].reshape(len(q), *q.shape[1:3]), s[:, -1], ticks
 
 
 def build_host(head, tmp_path, extra=()):
@@ -92,6 +92,23 @@ def build_m4(head, out: Path, plain_c: bool):
                     str(out / "startup_m4.c"), "-T", str(out / "mps2_an386.ld"),
                     "--specs=rdimon.specs", "-nostartfiles", "-o", str(elf)], check=True)
     return elf
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("grid,channels,bank_kb", [((3, 3), 14, 2.0), ((1, 1), 13, 0.3), ((2, 3), 16, 0.5)])
+def test_knn_cell_and_row_pairs_on_cortex_m4_equal_int_head(tmp_path, grid, channels, bank_kb):
+    """The knn head scores two cells against two bank rows per pass: an odd last cell (3x3,
+    1x1) or bank row (0.3 KB of 13 channels: 23 rows) pairs with itself, the channel tail
+    (14 % 4, 13 % 4) is summed in C; DSP and plain C equal IntHead bit for bit."""
+    head, _ = make_head("knn", "top-half", channels=channels, bank_kb=bank_kb, grid=grid)
+    assert len(head.bank) == int(bank_kb * 1024) // channels
+    q = inputs(seed=4, channels=channels, grid=grid)
+    cells, image = head.score(q)
+    for plain_c in (False, True):
+        elf = build_m4(head, tmp_path / ("plain" if plain_c else "dsp"), plain_c)
+        c_cells, c_image, _ = run_head(elf, q, head.channels, qemu=True)
+        np.testing.assert_array_equal(c_cells, cells, err_msg=f"plain_c={plain_c}")
+        np.testing.assert_array_equal(c_image, image, err_msg=f"plain_c={plain_c}")
 
 
 CASES = [("gaussian", "max"), ("gmm", "max"), ("gmm", "mean"), ("per-position", "top-half"),

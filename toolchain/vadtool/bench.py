@@ -29,7 +29,8 @@ def recipe_summary(manifest: dict) -> str | None:
         return None
     from .search import Candidate
     layers = (recipe["backbone"]["cut"], *[l for l in recipe.get("extra_layers", []) if l != recipe["backbone"]["cut"]])
-    return Candidate(layers, recipe["pool"], recipe["pool_stride"], recipe["density"], recipe["image_score"]).name
+    return Candidate(layers, recipe["pool"], recipe["pool_stride"], recipe["density"], recipe["image_score"],
+                     int(recipe.get("project") or 0)).name
 
 
 def bench_run(run_dir: Path, runtimes: list[str], data: Path | None = None,
@@ -81,13 +82,15 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int | None = None,
-                 project: Path | None = None, progress: Progress = quiet) -> dict:
+                 project: Path | None = None, progress: Progress = quiet,
+                 reply_timeout: float | None = None) -> dict:
     """Evaluate on the device over `port` from its own answers (with a head on the device: its
     image scores and decisions), check every answer against the host bit for bit (the
     network's output against TFLM; the device head's image score, decision and cell scores
     against the run's IntHead on TFLM's output), and report the device's own timing and the
     firmware's flash and RAM. ``mismatches`` counts images with any difference,
-    ``mismatch_counts`` which part differed."""
+    ``mismatch_counts`` which part differed. reply_timeout: seconds to wait for the answer to
+    each frame (Timeouts.frame; HELLO waits at least as long); None: Timeouts' defaults."""
     import json
 
     import numpy as np
@@ -102,7 +105,12 @@ def bench_device(run_dir: Path, port: str, data: Path | None = None, limit: int 
     if run.kind == "fomo-ad":
         from .models.int_head import IntHead
         head = IntHead.load(run.file("head_int.npz"))
-    runner = DeviceRunner(tflite, port, head=head)
+    from dataclasses import replace
+
+    from .device.client import Timeouts
+    timeouts = Timeouts() if reply_timeout is None else replace(Timeouts(), frame=reply_timeout,
+                                                               hello=max(Timeouts().hello, reply_timeout))
+    runner = DeviceRunner(tflite, port, head=head, timeouts=timeouts)
     try:
         result = evaluate(run_dir, data, "device", limit=limit, runner=runner,
                           progress=progress, keep_scores=True)

@@ -47,6 +47,9 @@ from .native import costs
 ESTIMATE_MARGIN = 0.02
 MAX_BANK_KB = 256  # knn: beyond this the nearest-neighbour search costs more than the network
 MIN_BANK_KB = 8
+# A knn bank the latency budget leaves fewer cells than this is no detector worth a base: it
+# gets this many (and the budget then rules it out), so a base is not chosen for it alone
+MIN_BANK_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class Cost:
     head_ram_bytes: int
     head_macs: int
     io_bytes: int
+    head_work: tuple[tuple[str, int], ...] = ()  # (costs kind, units); empty: ("head", head_macs)
 
     @property
     def weights_bytes(self) -> int:
@@ -106,7 +110,7 @@ class Cost:
     @property
     def instructions(self) -> int:
         """Estimated Cortex-M4 instructions per image, network and head (native/costs.py)."""
-        return self.network.instructions + costs.instructions({"head": self.head_macs})
+        return self.network.instructions + costs.instructions(dict(self.head_work or (("head", self.head_macs),)))
 
     @property
     def arena_bytes(self) -> int:
@@ -335,7 +339,16 @@ def recipe_cost(recipe, density=None) -> Cost:
     net = network_cost(recipe)
     head = _shape_only_head(recipe, net.grid, net.channels, density)
     return Cost(net, int(head.flash_bytes), int(head.ram_bytes), int(head.macs_per_image),
-                board_table.io_bytes(net.output_bytes, net.grid[0] * net.grid[1]))
+                board_table.io_bytes(net.output_bytes, net.grid[0] * net.grid[1]),
+                head_work(recipe.density, net.grid, len(head.bank), int(head.macs_per_image)))
+
+
+def head_work(density: str, grid: tuple[int, int], bank_rows: int, head_macs: int) -> tuple:
+    """The head's work in costs.PER_UNIT kinds: a knn bank's multiply-adds and its rows
+    compared per cell (costs.knn_head), else the Gaussian heads' multiply-adds."""
+    if density == "knn":
+        return (("knn", head_macs), ("knn_row", grid[0] * grid[1] * bank_rows))
+    return (("head", head_macs),)
 
 
 def why_not(board: Board | str, cost: Cost, latency: bool = True) -> str | None:
@@ -353,14 +366,23 @@ def why_not(board: Board | str, cost: Cost, latency: bool = True) -> str | None:
 
 def bank_kb_for(board: Board | str, recipe) -> float:
     """A knn coreset as large as the board's flash allows beside this recipe's network and the
-    firmware's code (after both margins), at most MAX_BANK_KB (its search time grows with it),
-    in whole KB; MIN_BANK_KB when not even that is free (the fit check then says so)."""
+    firmware's code (after both margins) and as its latency budget allows after the network
+    (each bank row costs every cell its multiply-adds and a comparison, costs.PER_UNIT "knn"
+    and "knn_row"; never under MIN_BANK_ROWS cells), at most MAX_BANK_KB (its search time
+    grows with it), in whole KB; MIN_BANK_KB when not even that is free (the fit check then
+    says so)."""
     board = get_board(board) if isinstance(board, str) else board
     room = board_table.budget(board).flash_bytes
-    if room is None:
-        return float(MAX_BANK_KB)
-    weights = math.ceil(network_cost(recipe).weights_bytes * (1 + ESTIMATE_MARGIN))
-    free_kb = (room - board_table.CODE_BYTES - weights) // KB
+    net = network_cost(recipe)
+    free_kb = MAX_BANK_KB
+    if room is not None:
+        weights = math.ceil(net.weights_bytes * (1 + ESTIMATE_MARGIN))
+        free_kb = (room - board_table.CODE_BYTES - weights) // KB
+    if board.max_instructions:
+        cells = net.grid[0] * net.grid[1]
+        per_row = costs.instructions({"knn": cells * net.channels, "knn_row": cells}) or 1
+        rows = max(0, board.max_instructions - net.instructions) // per_row
+        free_kb = min(free_kb, max(rows, MIN_BANK_ROWS) * net.channels // KB)
     return float(min(MAX_BANK_KB, max(MIN_BANK_KB, free_kb)))
 
 

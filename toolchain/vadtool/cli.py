@@ -458,6 +458,11 @@ def predict(ctx, run, images, out, runtime, visualize):
         click.echo(f"{r['image']}: {flag} score {r['score']:.4g} (threshold {r['threshold']:.4g})")
 
 
+# QEMU under -icount runs the firmware at the host's pace: on a loaded machine an answer that
+# takes milliseconds on a board can take seconds
+EMULATED_REPLY_TIMEOUT_S = 30.0
+
+
 @cli.command()
 @tracking_options
 @click.argument("runs", type=EXISTING, nargs=-1, required=True)
@@ -466,12 +471,16 @@ def predict(ctx, run, images, out, runtime, visualize):
 @click.option("--port", help="Benchmark on the device at PORT instead (/dev/ttyACM0, socket://HOST:PORT, host:FIRMWARE).")
 @click.option("--project", type=EXISTING, help="With --port or --emulate: the built firmware project (for its flash and RAM use).")
 @click.option("--emulate", is_flag=True, help="Start QEMU with --project's firmware and benchmark over its serial port.")
+@click.option("--reply-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="With --port or --emulate: how long to wait for the device's answer to each "
+                   "frame it is sent [default: 5 s on a port, 30 s under --emulate, where QEMU on "
+                   "a busy machine may pause for seconds].")
 @click.option("--data", type=EXISTING, help="Dataset to evaluate on (default: each run's own).")
 @click.option("--limit", type=COUNT, help="At most N test images per run.")
 @click.option("--markdown", type=OUT_FILE, help="Also write the table to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only JSON.")
 @click.pass_context
-def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as_json):
+def bench(ctx, runs, runtimes, port, project, emulate, reply_timeout, data, limit, markdown, as_json):
     """Evaluate runs in host runtimes, or one run on a device, and print one table.
 
     On a device every output is checked against the TFLite Micro interpreter bit for bit;
@@ -487,12 +496,14 @@ def bench(ctx, runs, runtimes, port, project, emulate, data, limit, markdown, as
         board = project_board(project)
         with start_emulator(Path(project) / emulator_elf_name(board), board.name) as emu:
             ctx.invoke(bench, runs=runs, runtimes=runtimes, port=emu.url, project=project,
-                       emulate=False, data=data, limit=limit, markdown=markdown, as_json=as_json)
+                       emulate=False, reply_timeout=reply_timeout or EMULATED_REPLY_TIMEOUT_S, data=data,
+                       limit=limit, markdown=markdown, as_json=as_json)
         return
     if port:
         if len(runs) != 1:
             raise VadError("--port benchmarks one run; give exactly one RUN")
-        result = bench_device(runs[0], port, data, limit, project, progress=reporter(ctx))
+        result = bench_device(runs[0], port, data, limit, project, progress=reporter(ctx),
+                              reply_timeout=reply_timeout)
         save_evaluation(runs[0], result)
         del result["scores"]
         table = device_table([result])

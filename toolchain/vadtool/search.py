@@ -35,6 +35,13 @@ PER_POSITION_MAX_CELLS = 64
 MAX_COVARIANCES_CHANNELS = 256  # gmm and per-position only on the narrow (stride-8) features
 GMM_COMPONENTS = 4
 KNN_BANK_CELLS = 4096  # random normal cells kept in a searched knn bank
+# knn on a board: the cells projected to this many whitened principal components
+# (models/projection.py), so the board's bank holds C / dims times more cells and each costs
+# fewer multiply-adds; the validation set chooses among them and the unprojected bank. A
+# board's bank is the greedy k-center coreset, of its bytes, of the KNN_BANK_CELLS random pool
+# (k-center's time grows with pool x bank cells).
+PROJECT_DIMS = (16, 32, 64)
+PROJECTION_CELLS = 5000  # normal cells a fold's principal components are computed on
 TIE = 0.005  # validation AUROCs closer than this are a tie, which the cheaper candidate wins
 # Input sides tried (shorter side, times the recipe's): a defect that spans many cells at the
 # full size may be clearer when the backbone sees more of the part per cell
@@ -48,29 +55,35 @@ class Candidate:
     pool_stride: int
     density: str
     image_score: str
+    project: int = 0  # knn: whitened principal components kept (0: all channels)
 
     @property
     def name(self) -> str:
         short = "+".join({STRIDE8: "s8", STRIDE16: "s16"}.get(l, l) for l in self.layers)
-        return f"{short} pool {self.pool}/{self.pool_stride} {self.density} {self.image_score}"
+        density = f"{self.density} pca{self.project}" if self.project else self.density
+        return f"{short} pool {self.pool}/{self.pool_stride} {density} {self.image_score}"
 
     def recipe(self, base: fomo_ad.FomoAdRecipe) -> fomo_ad.FomoAdRecipe:
         return replace(base, backbone=replace(base.backbone, cut=self.layers[0]),
                        extra_layers=list(self.layers[1:]), pool=self.pool, pool_stride=self.pool_stride,
                        density=self.density, image_score=self.image_score,
                        components=GMM_COMPONENTS if self.density == "gmm" else base.components,
-                       max_cells=min(base.max_cells, KNN_BANK_CELLS) if self.density == "knn" else base.max_cells)
+                       max_cells=min(base.max_cells, KNN_BANK_CELLS) if self.density == "knn" else base.max_cells,
+                       project=self.project)
 
 
-def candidates(base: fomo_ad.FomoAdRecipe) -> list[Candidate]:
+def candidates(base: fomo_ad.FomoAdRecipe, board: bool = False) -> list[Candidate]:
     """The grid for this backbone: the stride-8 and stride-16 layers of MobileNetV2 1.0; other
-    backbones (a weights file cut early) keep their own layers and vary the rest."""
+    backbones (a weights file cut early) keep their own layers and vary the rest. board: knn
+    also on PROJECT_DIMS principal components (a board's bank is bounded in bytes and time)."""
     default_backbone = base.backbone.arch == "mobilenet_v2" and base.backbone.alpha == 1.0
     layer_sets = LAYER_SETS if default_backbone else (
         tuple([base.backbone.cut] + [l for l in base.extra_layers if l != base.backbone.cut]),)
-    grid = [Candidate(tuple(layers), pool, stride, density, pooling)
+    projections = (0, *PROJECT_DIMS) if board else (0,)
+    grid = [Candidate(tuple(layers), pool, stride, density, pooling, project)
             for layers in layer_sets for pool, stride in POOLS
-            for density in DENSITIES for pooling in POOLINGS]
+            for density in DENSITIES for project in (projections if density == "knn" else (0,))
+            for pooling in POOLINGS]
     shape = base.shape or []
     if len(shape) == 2 and all(isinstance(s, (int, np.integer)) for s in shape):
         # a fixed input shape keeps the candidates whose cell grid it divides (80x48: none of
@@ -109,6 +122,7 @@ class SearchResult:
     fit_features: np.ndarray
     validation_cells: np.ndarray  # the chosen head's cell scores of the validation images
     seconds: float
+    projection: tuple | None = None  # (matrix, bias) of a knn pca candidate, fitted on the fit split
 
 
 def folds(n: int, k: int = FOLDS, seed: int = 0) -> np.ndarray:
@@ -155,7 +169,7 @@ def run(base: fomo_ad.FomoAdRecipe, normals: np.ndarray, fit_idx: np.ndarray,
 def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget, seed, progress,
          backbone) -> SearchResult:
     started = time.perf_counter()
-    grid = candidates(base)
+    grid = candidates(base, board=budget is not None)
     layers = search_layers(base)
     backbone = search_backbone(base) if backbone is None else backbone
     is_user = np.array([s.startswith("val:") for s in validation.sources], bool)
@@ -165,13 +179,15 @@ def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget,
     fold = folds(len(normals), seed=seed)
     syn_fold = fold[synthetic_owner]
     table, fitted = [], {}
-    heads = list(dict.fromkeys((c.layers, c.pool, c.pool_stride, c.density) for c in grid))
+    heads = list(dict.fromkeys((c.layers, c.pool, c.pool_stride, c.density, c.project) for c in grid))
     cells: dict = {}
-    for done, (cell_layers, pool, stride, density_kind) in enumerate(heads):
+    projections: dict = {}  # fold -> the widest PROJECT_DIMS projection fitted on its normal cells
+    for done, (cell_layers, pool, stride, density_kind, project) in enumerate(heads):
         progress("search: fit and score candidates", done, len(heads))
         key = (cell_layers, pool, stride)
         if key not in cells:
             cells.clear()  # one pooling at a time in memory
+            projections.clear()
             pick = [layers.index(l) for l in cell_layers]
             model = fomo_ad.cell_grid_model([maps["normal"][i].shape[1:] for i in pick], pool, stride)
             cells[key] = {name: _apply(model, [m[i] for i in pick]) for name, m in maps.items()}
@@ -181,26 +197,36 @@ def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget,
         if density_kind in ("gmm", "per-position") and wide or \
                 density_kind == "per-position" and gh * gw > PER_POSITION_MAX_CELLS:
             continue
-        candidate0 = Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0])
-        recipe = candidate0.recipe(base)
+        if project and budget and budget(Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0],
+                                                   project).recipe(base)):
+            continue  # a projected bank that cannot fit the board is not worth its fitting time
         t = time.perf_counter()
+        try:  # a projection needs more normal cells than components, varying in as many directions
+            views = [_fold_projection(projections, f, c["normal"][fold != f], project, channels)
+                     for f in range(FOLDS)]
+        except ModelError:
+            continue
+        candidate0 = Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0], project)
+        recipe = candidate0.recipe(base)
+        rows = bank_rows(budget, recipe, project or channels)
         ranked = np.isin(np.arange(len(fold)), synthetic_owner)  # the normals scored for the ranking
         normal_cells = np.zeros(c["normal"][ranked].shape[:3], np.float32)
         syn_cells = np.zeros(c["synthetic"].shape[:3], np.float32)
         user_cells = np.zeros(c["validation"][is_user].shape[:3], np.float32)
         for f in range(FOLDS):
-            density = fomo_ad.fit_density(recipe, c["normal"][fold != f])
-            normal_cells[fold[ranked] == f] = density.score(c["normal"][ranked & (fold == f)], dtype=np.float32)
+            view = views[f]
+            density = fomo_ad.fit_density(recipe, view(c["normal"][fold != f]), bank_rows=rows)
+            normal_cells[fold[ranked] == f] = density.score(view(c["normal"][ranked & (fold == f)]), dtype=np.float32)
             if (syn_fold == f).any():
-                syn_cells[syn_fold == f] = density.score(c["synthetic"][syn_fold == f], dtype=np.float32)
+                syn_cells[syn_fold == f] = density.score(view(c["synthetic"][syn_fold == f]), dtype=np.float32)
             if is_user.any():  # every fold's head scores them; their mean is the score
-                user_cells += density.score(c["validation"][is_user], dtype=np.float32) / FOLDS
+                user_cells += density.score(view(c["validation"][is_user]), dtype=np.float32) / FOLDS
         seconds = time.perf_counter() - t
         user_labels = validation.labels[is_user]
         for pooling in POOLINGS:
             candidate = replace(candidate0, image_score=pooling)
             user = image_scores(user_cells, pooling) if is_user.any() else None
-            row = {"candidate": candidate.name, "grid": [int(gh), int(gw)], "channels": int(channels),
+            row = {"candidate": candidate.name, "grid": [int(gh), int(gw)], "channels": int(project or channels),
                    "head_params": int(density.n_params), "fit_seconds": round(seconds, 2)}
             row.update(rank_scores(image_scores(normal_cells, pooling), image_scores(syn_cells, pooling),
                                    user[user_labels == 0] if user is not None else None,
@@ -225,9 +251,44 @@ def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget,
     model = fomo_ad.cell_grid_model([maps["normal"][i].shape[1:] for i in pick], candidate.pool, candidate.pool_stride)
     fit_cells = _apply(model, [maps["normal"][i][fit_idx] for i in pick])
     val_cells = _apply(model, [maps["validation"][i] for i in pick])
-    density, threshold, source, val_cell_scores = fomo_ad.fit_head(recipe, fit_cells, val_cells, validation.labels)
+    fitted_projection = None
+    if candidate.project:  # fitted on the fit split, as the network will compute it
+        from .models import projection
+        fitted_projection = projection.fit_projection(fit_cells, candidate.project)
+        fit_cells, val_cells = (projection.project(x, *fitted_projection) for x in (fit_cells, val_cells))
+    density, threshold, source, val_cell_scores = fomo_ad.fit_head(
+        recipe, fit_cells, val_cells, validation.labels,
+        bank_rows=bank_rows(budget, recipe, fit_cells.shape[-1]))
     return SearchResult(recipe, density, threshold, source, table, fit_cells, val_cell_scores,
-                        round(time.perf_counter() - started, 2))
+                        round(time.perf_counter() - started, 2), fitted_projection)
+
+
+def bank_rows(budget, recipe: fomo_ad.FomoAdRecipe, channels: int) -> int | None:
+    """The cells of a knn candidate's bank on the board (its bytes, from budget.settle, over
+    its channels): what the search ranks and training keeps, so that validation scores the
+    coreset the device will hold. None: no board, or not knn (the random pool as fitted)."""
+    settle = getattr(budget, "settle", None)
+    if recipe.density != "knn" or settle is None:
+        return None
+    return max(1, int(settle(recipe).bank_kb * 1024) // int(channels))
+
+
+def _fold_projection(cache: dict, fold: int, normal_cells: np.ndarray, project: int, channels: int):
+    """x -> x projected to ``project`` whitened components fitted on this fold's normal cells
+    (identity for 0). The widest of PROJECT_DIMS below ``channels`` is fitted once per fold; a
+    narrower one is its leading columns (principal components are nested). ModelError when
+    ``project`` is not below ``channels`` or the cells cannot give as many components."""
+    if not project:
+        return lambda x: x
+    from .models import projection
+    if project >= channels:
+        raise ModelError(f"{project} components of {channels} channels")
+    if fold not in cache:
+        cache[fold] = projection.fit_projection(normal_cells, max(d for d in PROJECT_DIMS + (project,) if d < channels),
+                                                max_cells=PROJECTION_CELLS)
+    matrix, bias = cache[fold]
+    matrix, bias = matrix[:, :project], bias[:project]
+    return lambda x: projection.project(x, matrix, bias)
 
 
 def search_layers(base: fomo_ad.FomoAdRecipe) -> list[str]:

@@ -174,6 +174,9 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
     if search:
         recipe = budget.settle(searched.recipe) if board is not None else searched.recipe
         network = fomo_ad.build_network(recipe)
+        if searched.projection is not None:  # a knn pca candidate: the device computes the components
+            from .models import projection
+            network = projection.fold_into_network(network, *searched.projection)
         fit_features = searched.fit_features
         density, auto_threshold, threshold_source = searched.density, searched.threshold, searched.threshold_source
         val_cells = searched.validation_cells

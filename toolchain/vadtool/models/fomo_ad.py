@@ -110,17 +110,26 @@ def split_holdout(n: int, share: float, seed: int = 0) -> tuple[np.ndarray, np.n
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 
 
-def fit_density(recipe: FomoAdRecipe, features: np.ndarray) -> Density:
-    return fit(features, recipe.density, recipe.components, recipe.shrinkage,
-               max_cells=recipe.max_cells, pooling=recipe.image_score)
+def fit_density(recipe: FomoAdRecipe, features: np.ndarray, bank_rows: int | None = None) -> Density:
+    """The recipe's density on normal cells; bank_rows: a knn bank cut down to that many cells
+    by greedy k-center (the coreset a board holds, so that scores and the threshold are the
+    device's; quantize's int8 coreset of it then keeps every cell)."""
+    density = fit(features, recipe.density, recipe.components, recipe.shrinkage,
+                  max_cells=recipe.max_cells, pooling=recipe.image_score)
+    if density.kind == "knn" and bank_rows and bank_rows < len(density.means):
+        from .int_head import greedy_coreset
+        keep = greedy_coreset(density.means, bank_rows)
+        density = Density("knn", density.means[keep], density.whiten, density.log_norm, density.pooling)
+    return density
 
 
 def fit_head(recipe: FomoAdRecipe, fit_features: np.ndarray, validation_features: np.ndarray,
-             validation_labels: np.ndarray) -> tuple[Density, float, str, np.ndarray]:
-    """Fit the density on normal cells and set the threshold on the validation set (best F1;
-    without a validation set, the highest score of the fitted images). Returns the density,
-    the threshold, how it was set, and the validation images' cell scores."""
-    density = fit_density(recipe, fit_features)
+             validation_labels: np.ndarray, bank_rows: int | None = None) -> tuple[Density, float, str, np.ndarray]:
+    """Fit the density on normal cells (bank_rows: see fit_density) and set the threshold on
+    the validation set (best F1; without a validation set, the highest score of the fitted
+    images). Returns the density, the threshold, how it was set, and the validation images'
+    cell scores."""
+    density = fit_density(recipe, fit_features, bank_rows)
     if len(validation_features):
         cells = density.score(validation_features)
         threshold, source = choose_threshold(density.image_scores(cells), validation_labels)

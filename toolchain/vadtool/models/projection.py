@@ -22,16 +22,17 @@ LAYER = "project"
 MAX_FIT_CELLS = 20000  # cells the principal components are computed on (evenly spaced)
 
 
-def fit_projection(features: np.ndarray, dims: int, whiten: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def fit_projection(features: np.ndarray, dims: int, whiten: bool = True,
+                   max_cells: int = MAX_FIT_CELLS) -> tuple[np.ndarray, np.ndarray]:
     """(matrix (C, dims), bias (dims,)) such that x @ matrix + bias are the centred cell
     features' coordinates on their top `dims` principal components (in units of each
-    component's standard deviation when whitened)."""
+    component's standard deviation when whitened), computed on at most max_cells cells."""
     c = features.shape[-1]
     cells = features.reshape(-1, c).astype(np.float64)
     if not 0 < dims < c:
         raise ModelError(f"projection to {dims} dimensions: give 1..{c - 1} for {c}-channel features")
     mean = cells.mean(0)
-    sample = cells[:: max(1, len(cells) // MAX_FIT_CELLS)] - mean
+    sample = cells[:: max(1, len(cells) // max_cells)] - mean
     _, sv, vt = np.linalg.svd(sample, full_matrices=False)
     if len(vt) < dims or not sv[dims - 1] > 1e-9 * sv[0]:
         raise ModelError(f"projection to {dims} dimensions needs at least {dims} normal cells "

@@ -31,6 +31,11 @@ PER_UNIT: dict[str, float] = {
     # Gaussian and per-position heads, measured (bench --emulate, head instructions over the
     # head's MACs, 4 board defaults: 3.77-3.81); a knn bank's SMLAD loop costs less
     "head": 3.8,
+    # a knn bank: per multiply-add of a cell against a bank row (two cells and two rows a pass,
+    # SMLAD on rows widened as read) and per row compared per cell (distance, minimum, loop);
+    # least squares over 7 heads (8x8, 4x4 and 12x18 cells, 16-192 channels, 128-2048 rows) in
+    # QEMU mps2-an386, within 4.1 % of each
+    "knn": 1.31, "knn_row": 10.3,
 }
 WORK_KINDS = tuple(PER_UNIT)
 # How far the estimate may be from a real count (the test's bound).
