@@ -351,6 +351,99 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
     *pw = w;
 }
 
+/* Widen eight columns (the input pixels of a direct layer, step bytes apart) to int16 pairs,
+ * per group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p7(1,3) (dot_8x1). */
+VAD_INLINE void widen8(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad)
+{
+    int32_t k, j;
+    for (k = 0; k < kpad; k += 4, a += 4, dst += 16) {
+        for (j = 0; j < 8; ++j) {
+            const uint32_t v = rd32(a + j * step);
+            dst[2 * j] = VAD_SXTB16(v);
+            dst[2 * j + 1] = VAD_SXTB16_ROR8(v);
+        }
+    }
+}
+
+/* One output channel of 8 pixels (widen8 columns), the channel's filter words wstep words
+ * apart per group of 4 values (the pair layout: 2, or 4 with int16 filters; 1 or 2 for an odd
+ * last channel). The C loop; the asm one below reads the pair layout. */
+VAD_INLINE void dot_8x1_c(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *a,
+                          const int w16, const int32_t wstep)
+{
+    int32_t k, j;
+    for (k = 0; k < kq; ++k, xp += 16, w += wstep) {
+        uint32_t wl, wh;
+        next_wpair(w, w16, &wl, &wh);
+        for (j = 0; j < 8; ++j) {
+            a[j] = VAD_SMLAD(xp[2 * j], wl, VAD_SMLAD(xp[2 * j + 1], wh, a[j]));
+        }
+    }
+}
+
+/* A block of 8 pixels x 1 channel: per group of 4 values the channel's filter word is read
+ * (and widened) once and the 8 columns' pair words each once, 27 instructions per 32 MACs on
+ * int8 filters (LDR, 2 SXTB16, 8 LDRD, 16 SMLAD; 25 on int16 ones) against the 4 x 2 block's
+ * 31 (29), which reads each column twice: 8 sums, 4 operands and 2 pointers leave it no
+ * register to keep the columns. The loop ends on the filter pointer against its end in memory.
+ * Same register needs as dot_4x2 (VAD_ASM_4X2). kq >= 1. */
+#ifdef VAD_ASM_4X2
+#define VAD_8X1_W8 "ldr %[wh], [%[wp]], #8\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
+#define VAD_8X1_W16 "ldrd %[wl], %[wh], [%[wp]], #16\n\t"
+#define VAD_8X1_PX(acc, off)                                                                      \
+    "ldrd %[xl], %[xh], [%[xp], #" off "]\n\t"                                                   \
+    "smlad %[" acc "], %[xl], %[wl], %[" acc "]\n\t"                                              \
+    "smlad %[" acc "], %[xh], %[wh], %[" acc "]\n\t"
+#define VAD_8X1_GROUP(W)                                                                          \
+    W "ldrd %[xl], %[xh], [%[xp]], #64\n\t"                                                       \
+      "smlad %[a0], %[xl], %[wl], %[a0]\n\t"                                                      \
+      "smlad %[a0], %[xh], %[wh], %[a0]\n\t" VAD_8X1_PX("a1", "-56") VAD_8X1_PX("a2", "-48")     \
+          VAD_8X1_PX("a3", "-40") VAD_8X1_PX("a4", "-32") VAD_8X1_PX("a5", "-24")               \
+              VAD_8X1_PX("a6", "-16") VAD_8X1_PX("a7", "-8")
+#define VAD_8X1_OPS                                                                               \
+    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [a4] "+r"(a[4]),       \
+        [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7]), [xp] "+r"(xp), [wp] "+r"(w),          \
+        [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh)
+#endif
+
+/* dot_8x1_c on the pair layout (the channel's words every other group of words). */
+VAD_INLINE void dot_8x1(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *a,
+                        const int w16)
+{
+#ifdef VAD_ASM_4X2
+    const uint32_t *const wend = w + (w16 ? 4 : 2) * kq;
+    uint32_t xl, xh, wl, wh;
+    if (kq & 1) {
+        if (w16) {
+            __asm volatile(VAD_8X1_GROUP(VAD_8X1_W16) : VAD_8X1_OPS : : "memory");
+        } else {
+            __asm volatile(VAD_8X1_GROUP(VAD_8X1_W8) : VAD_8X1_OPS : : "memory");
+        }
+    }
+    if (kq > 1) {
+        if (w16) {
+            __asm volatile("1:\n\t" VAD_8X1_GROUP(VAD_8X1_W16) VAD_8X1_GROUP(VAD_8X1_W16)
+                           "ldr %[xl], %[end]\n\t"
+                           "cmp %[wp], %[xl]\n\t"
+                           "bne 1b\n\t"
+                           : VAD_8X1_OPS
+                           : [end] "m"(wend)
+                           : "cc", "memory");
+        } else {
+            __asm volatile("1:\n\t" VAD_8X1_GROUP(VAD_8X1_W8) VAD_8X1_GROUP(VAD_8X1_W8)
+                           "ldr %[xl], %[end]\n\t"
+                           "cmp %[wp], %[xl]\n\t"
+                           "bne 1b\n\t"
+                           : VAD_8X1_OPS
+                           : [end] "m"(wend)
+                           : "cc", "memory");
+        }
+    }
+#else
+    dot_8x1_c(xp, w, kq, a, w16, w16 ? 4 : 2);
+#endif
+}
+
 /* Requantization of the fast channels (fast == 1 and 3 layers), without the output offset:
  * vad_mbqm(acc, mult, -e) when |acc| < 2^30 (checked by the generator), as
  *   SMMLAR(2 acc, mult, rnd) = SaturatingRoundingDoublingHighMul(acc, mult) + 2^(e-1) = t + rnd
@@ -584,6 +677,93 @@ VAD_INLINE void gemm_4cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
     }
 }
 
+#ifdef VAD_ASM_4X2
+/* The 8 sums of one channel of an 8-pixel block (fast == 1, full int8 range) requantized in
+ * one asm statement (rq_fast, offset, SSAT; the channel's constants loaded once) and stored a
+ * byte per pixel, step bytes apart. The sums and 5 temporaries take 13 registers; the
+ * constants' and output pointers, offset and step come from memory. */
+VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t step,
+                               int32_t out_offset)
+{
+    int32_t m, rnd, e, t, z;
+    __asm volatile("ldr %[z], %[zp]\n\t"
+                   "ldr %[t], %[rp]\n\t"
+                   "ldrd %[m], %[e], [%[t], #4]\n\t"
+                   "ldr %[rnd], [%[t], #12]\n\t" VAD_RQ8("a0") VAD_RQ8("a1") VAD_RQ8("a2")
+                       VAD_RQ8("a3") VAD_RQ8("a4") VAD_RQ8("a5") VAD_RQ8("a6") VAD_RQ8("a7")
+                   "ldr %[m], %[op]\n\t"
+                   "ldr %[e], %[st]\n\t"
+                   "strb %[a0], [%[m]]\n\t"
+                   "strb %[a1], [%[m], %[e]]\n\t"
+                   "add %[t], %[m], %[e], lsl #1\n\t"
+                   "strb %[a2], [%[t]]\n\t"
+                   "strb %[a3], [%[t], %[e]]\n\t"
+                   "add %[t], %[t], %[e], lsl #1\n\t"
+                   "strb %[a4], [%[t]]\n\t"
+                   "strb %[a5], [%[t], %[e]]\n\t"
+                   "add %[t], %[t], %[e], lsl #1\n\t"
+                   "strb %[a6], [%[t]]\n\t"
+                   "strb %[a7], [%[t], %[e]]\n\t"
+                   : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]),
+                     [a4] "+r"(a[4]), [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7]),
+                     [m] "=&r"(m), [rnd] "=&r"(rnd), [e] "=&r"(e), [t] "=&r"(t), [z] "=&r"(z)
+                   : [rp] "m"(r), [zp] "m"(out_offset), [op] "m"(o), [st] "m"(step)
+                   : "memory");
+}
+#endif
+
+/* One channel of 8 pixels (o, o + step, ...): store_1x8_full, or store_ch4 twice. */
+VAD_INLINE void store_ch8(int32_t *a, const int32_t *r, int8_t *o, int32_t step,
+                          int32_t out_offset, int32_t act_min, int32_t act_max, const int mode,
+                          const int32_t *shift)
+{
+#ifdef VAD_ASM_4X2
+    if (mode == 1 && act_min == -128 && act_max == 127) {
+        store_1x8_full(a, r, o, step, out_offset);
+        return;
+    }
+#endif
+    store_ch4(a, r, o, step, out_offset, act_min, act_max, mode, shift);
+    store_ch4(a + 4, r, o + 4 * step, step, out_offset, act_min, act_max, mode, shift);
+}
+
+/* Eight widened columns (widen8) times all output channels, 8 pixels x 1 channel at a time
+ * (dot_8x1), a pair of channels per iteration; the eight output pixels at o, o + out_c, ...,
+ * o + 7 out_c. Full-range fast == 1 layers only (the clamping variants keep the blocks of 4
+ * and their flash): conv_fast. */
+VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *o,
+                           const int w16)
+{
+    const int32_t kq = p->kpad >> 2, out_c = p->out_c;
+    const int32_t out_offset = p->out_offset;
+    const int32_t per = w16 ? 2 : 1; /* words of one channel's group of 4 values */
+    const uint32_t *w = (const uint32_t *)p->wfast;
+    const int32_t *r = p->rq;
+    const int32_t *sh = p->shift;
+    int32_t n, j;
+    for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, sh += 2, w += 2 * per * kq) {
+        int32_t a[8];
+        for (j = 0; j < 8; ++j) {
+            a[j] = r[0];
+        }
+        dot_8x1(x, w, kq, a, w16);
+        store_ch8(a, r, o, out_c, out_offset, -128, 127, 1, sh);
+        for (j = 0; j < 8; ++j) {
+            a[j] = r[4];
+        }
+        dot_8x1(x, w + per, kq, a, w16);
+        store_ch8(a, r + 4, o + 1, out_c, out_offset, -128, 127, 1, sh + 1);
+    }
+    if (out_c & 1) { /* odd channel count: the last channel alone */
+        int32_t a[8];
+        for (j = 0; j < 8; ++j) {
+            a[j] = r[0];
+        }
+        dot_8x1_c(x, w, kq, a, w16, per);
+        store_ch8(a, r, o, out_c, out_offset, -128, 127, 1, sh);
+    }
+}
+
 /* Specialised for the full int8 range (the clamp becomes one SSAT), the requantization
  * (p->fast: 1 all channels e >= 1, 3 also e = 0 channels, 2 some channels generic) and the
  * filter layout. */
@@ -610,6 +790,17 @@ VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 2, 0)
 /* ob == 0: a block of 4 pixels (widen4 columns) at oa, oa + out_c, ... (gemm_4cols; fast == 1
  * layers only: the rarer requantizations keep the 2 x 2 blocks, and the flash they take) */
 typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const uint32_t *, int8_t *, int8_t *);
+
+/* Blocks of 8 pixels (gemm_8cols), per filter layout. */
+static void gemm8_w8(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
+{
+    gemm_8cols(p, x, o, 0);
+}
+
+static void gemm8_w16(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
+{
+    gemm_8cols(p, x, o, 1);
+}
 
 static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
 {
@@ -645,6 +836,17 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     int8_t *const col = p->scratch + 4 * kpad;
     const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix = 0;
+    if (p->blocks8 && direct && p->fast == 1 && p->act_min == -128 && p->act_max == 127) {
+        /* blocks of 8 pixels, then of 4, then pairs */
+        for (; pix + 8 <= npix; pix += 8) {
+            widen8(in + pix * p->in_c, p->in_c, xw, kpad);
+            if (p->wfast16) {
+                gemm8_w16(p, xw, out + pix * p->out_c);
+            } else {
+                gemm8_w8(p, xw, out + pix * p->out_c);
+            }
+        }
+    }
     if (p->blocks4 && p->fast == 1) { /* blocks of 4 pixels, the rest in pairs */
         int8_t *const col4 = p->scratch + 8 * kpad; /* im2col: four int8 columns */
         for (; pix + 4 <= npix; pix += 4) {
