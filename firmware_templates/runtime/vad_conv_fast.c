@@ -712,6 +712,76 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
 }
 #endif
 
+#ifdef VAD_ASM_4X2
+/* One channel of an 8-pixel block of a full-range fast == 1 layer in one asm statement: the
+ * sums set to the channel's bias, dot_8x1's loop (an odd group count enters it at its second
+ * group), then store_1x8_full's requantization and stores, its temporaries in the loop's
+ * operand registers (t xl, m xh, e wl, rnd wh, z xp). One statement, so the 8 sums never
+ * leave the registers (as separate statements the compiler kept them on the stack between
+ * them). w: the channel's first filter word; wend: w + kq pair strides. */
+#define VAD_8X1_RQ(x)                                                                             \
+    "lsl %[xl], %[" x "], #1\n\t"                                                                 \
+    "smmlar %[xl], %[xl], %[xh], %[wh]\n\t"                                                       \
+    "add %[xl], %[xl], %[" x "], asr #31\n\t"                                                     \
+    "asr %[xl], %[xl], %[wl]\n\t"                                                                 \
+    "add %[" x "], %[xl], %[xp]\n\t"                                                              \
+    "ssat %[" x "], #8, %[" x "]\n\t"
+#define VAD_8X1_CHANNEL(W)                                                                        \
+    "ldr %[xl], %[rp]\n\t"                                                                        \
+    "ldr %[a0], [%[xl]]\n\t"                                                                      \
+    "mov %[a1], %[a0]\n\t"                                                                        \
+    "mov %[a2], %[a0]\n\t"                                                                        \
+    "mov %[a3], %[a0]\n\t"                                                                        \
+    "mov %[a4], %[a0]\n\t"                                                                        \
+    "mov %[a5], %[a0]\n\t"                                                                        \
+    "mov %[a6], %[a0]\n\t"                                                                        \
+    "mov %[a7], %[a0]\n\t"                                                                        \
+    "ldr %[xl], %[kq]\n\t"                                                                        \
+    "lsls %[xl], %[xl], #31\n\t"                                                                  \
+    "bne 2f\n\t"                                                                                  \
+    "1:\n\t" VAD_8X1_GROUP(W) "2:\n\t" VAD_8X1_GROUP(W)                                           \
+    "ldr %[xl], %[end]\n\t"                                                                       \
+    "cmp %[wp], %[xl]\n\t"                                                                        \
+    "bne 1b\n\t"                                                                                  \
+    "ldr %[xp], %[zp]\n\t"                                                                        \
+    "ldr %[xl], %[rp]\n\t"                                                                        \
+    "ldrd %[xh], %[wl], [%[xl], #4]\n\t"                                                          \
+    "ldr %[wh], [%[xl], #12]\n\t" VAD_8X1_RQ("a0") VAD_8X1_RQ("a1") VAD_8X1_RQ("a2")             \
+        VAD_8X1_RQ("a3") VAD_8X1_RQ("a4") VAD_8X1_RQ("a5") VAD_8X1_RQ("a6") VAD_8X1_RQ("a7")   \
+    "ldr %[xh], %[op]\n\t"                                                                        \
+    "ldr %[wl], %[st]\n\t"                                                                        \
+    "strb %[a0], [%[xh]]\n\t"                                                                     \
+    "strb %[a1], [%[xh], %[wl]]\n\t"                                                              \
+    "add %[xl], %[xh], %[wl], lsl #1\n\t"                                                         \
+    "strb %[a2], [%[xl]]\n\t"                                                                     \
+    "strb %[a3], [%[xl], %[wl]]\n\t"                                                              \
+    "add %[xl], %[xl], %[wl], lsl #1\n\t"                                                         \
+    "strb %[a4], [%[xl]]\n\t"                                                                     \
+    "strb %[a5], [%[xl], %[wl]]\n\t"                                                              \
+    "add %[xl], %[xl], %[wl], lsl #1\n\t"                                                         \
+    "strb %[a6], [%[xl]]\n\t"                                                                     \
+    "strb %[a7], [%[xl], %[wl]]\n\t"
+#define VAD_8X1_CH_OPS                                                                            \
+    [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),             \
+        [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [xp] "+&r"(xp), [wp] "+&r"(w),           \
+        [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh)
+#define VAD_8X1_CH_INS                                                                            \
+    [rp] "m"(r), [kq] "m"(kq), [end] "m"(wend), [zp] "m"(out_offset), [op] "m"(o), [st] "m"(step)
+
+VAD_INLINE void chan_8x1_full(const uint32_t *xp, const uint32_t *w, const uint32_t *wend,
+                              int32_t kq, const int32_t *r, int8_t *o, int32_t step,
+                              int32_t out_offset, const int w16)
+{
+    int32_t a0, a1, a2, a3, a4, a5, a6, a7;
+    uint32_t xl, xh, wl, wh;
+    if (w16) {
+        __asm volatile(VAD_8X1_CHANNEL(VAD_8X1_W16) : VAD_8X1_CH_OPS : VAD_8X1_CH_INS : "cc", "memory");
+    } else {
+        __asm volatile(VAD_8X1_CHANNEL(VAD_8X1_W8) : VAD_8X1_CH_OPS : VAD_8X1_CH_INS : "cc", "memory");
+    }
+}
+#endif
+
 /* One channel of 8 pixels (o, o + step, ...): store_1x8_full, or store_ch4 twice. */
 VAD_INLINE void store_ch8(int32_t *a, const int32_t *r, int8_t *o, int32_t step,
                           int32_t out_offset, int32_t act_min, int32_t act_max, const int mode,
@@ -742,6 +812,10 @@ VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
     const int32_t *sh = p->shift;
     int32_t n, j;
     for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, sh += 2, w += 2 * per * kq) {
+#ifdef VAD_ASM_4X2
+        chan_8x1_full(x, w, w + 2 * per * kq, kq, r, o, out_c, out_offset, w16);
+        chan_8x1_full(x, w + per, w + per + 2 * per * kq, kq, r + 4, o + 1, out_c, out_offset, w16);
+#else
         int32_t a[8];
         for (j = 0; j < 8; ++j) {
             a[j] = r[0];
@@ -753,6 +827,7 @@ VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
         }
         dot_8x1(x, w + per, kq, a, w16);
         store_ch8(a, r + 4, o + 1, out_c, out_offset, -128, 127, 1, sh + 1);
+#endif
     }
     if (out_c & 1) { /* odd channel count: the last channel alone */
         int32_t a[8];
