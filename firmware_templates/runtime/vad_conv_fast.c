@@ -352,15 +352,63 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
 }
 
 /* Widen eight columns (the input pixels of a direct layer, step bytes apart) to int16 pairs,
- * per group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p7(1,3) (dot_8x1). */
+ * per group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p7(1,3) (dot_8x1). With the asm blocks
+ * (VAD_ASM_4X2) the values are doubled (SADD16; int8 doubled fits int16): chan_8x1_full's
+ * sums are then 2 acc from a doubled bias, what SMMLAR takes, and need no shift each. */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(VAD_NO_ASM_4X2)
+#define VAD_X8(v) ((uint32_t)__sadd16((int32_t)(v), (int32_t)(v)))
+#define VAD_X8_SHIFT 1 /* the sums of widen8's columns are acc << 1 */
+#else
+#define VAD_X8(v) (v)
+#define VAD_X8_SHIFT 0
+#endif
+#if VAD_X8_SHIFT
+/* Two pixels' words (at q and q + step) widened, doubled and stored at dst + off, off + 8. */
+#define VAD_W8_TWO(off)                                                                           \
+    "ldr %[t0], [%[q]]\n\t"                                                                       \
+    "ldr %[t1], [%[q], %[st]]\n\t"                                                                \
+    "sxtb16 %[t2], %[t0]\n\t"                                                                    \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                             \
+    "sadd16 %[t2], %[t2], %[t2]\n\t"                                                              \
+    "sadd16 %[t0], %[t0], %[t0]\n\t"                                                              \
+    "strd %[t2], %[t0], [%[d], #" off "]\n\t"                                                     \
+    "sxtb16 %[t2], %[t1]\n\t"                                                                    \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"                                                             \
+    "sadd16 %[t2], %[t2], %[t2]\n\t"                                                              \
+    "sadd16 %[t1], %[t1], %[t1]\n\t"                                                              \
+    "strd %[t2], %[t1], [%[d], #" off " + 8]\n\t"
+#endif
 VAD_INLINE void widen8(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad)
 {
     int32_t k, j;
+#if VAD_X8_SHIFT
+    /* the compiler's loop spent 11 instructions a word (no unrolling of the 8 pixels) */
+    const int8_t *const end = a + kpad;
+    const int8_t *q;
+    uint32_t t0, t1, t2;
+    (void)k;
+    (void)j;
+    __asm volatile("1:\n\t"
+                   "mov %[q], %[a]\n\t" VAD_W8_TWO("0")
+                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("16")
+                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("32")
+                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("48")
+                   "adds %[a], %[a], #4\n\t"
+                   "adds %[d], %[d], #64\n\t"
+                   "cmp %[a], %[end]\n\t"
+                   "bne 1b\n\t"
+                   : [a] "+&r"(a), [d] "+&r"(dst), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                     [t2] "=&r"(t2)
+                   : [st] "r"(step), [end] "r"(end)
+                   : "cc", "memory");
+    return;
+#endif
     for (k = 0; k < kpad; k += 4, a += 4, dst += 16) {
         for (j = 0; j < 8; ++j) {
             const uint32_t v = rd32(a + j * step);
-            dst[2 * j] = VAD_SXTB16(v);
-            dst[2 * j + 1] = VAD_SXTB16_ROR8(v);
+            const uint32_t lo = VAD_SXTB16(v), hi = VAD_SXTB16_ROR8(v);
+            dst[2 * j] = VAD_X8(lo);
+            dst[2 * j + 1] = VAD_X8(hi);
         }
     }
 }
@@ -714,35 +762,43 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
 
 #ifdef VAD_ASM_4X2
 /* One channel of an 8-pixel block of a full-range fast == 1 layer in one asm statement: the
- * sums set to the channel's bias, dot_8x1's loop (an odd group count enters it at its second
- * group), then store_1x8_full's requantization and stores, its temporaries in the loop's
- * operand registers (t xl, m xh, e wl, rnd wh, z xp). One statement, so the 8 sums never
- * leave the registers (as separate statements the compiler kept them on the stack between
- * them). w: the channel's first filter word; wend: w + kq pair strides. */
+ * first group of 4 values with the doubled bias as the first SMLADs' addend (no copies of it),
+ * dot_8x1's loop on the others (an odd count enters it at its second group), then
+ * store_1x8_full's requantization on the doubled sums (widen8 doubles the columns: SMMLAR
+ * takes 2 acc) and its stores, the temporaries in the loop's operand registers (t xl, m xh,
+ * e wl, rnd wh, z xp). One statement, so the 8 sums never leave the registers (as separate
+ * statements the compiler kept them on the stack between them). w: the channel's first
+ * filter word; wend: w + kq pair strides. */
 #define VAD_8X1_RQ(x)                                                                             \
-    "lsl %[xl], %[" x "], #1\n\t"                                                                 \
-    "smmlar %[xl], %[xl], %[xh], %[wh]\n\t"                                                       \
+    "smmlar %[xl], %[" x "], %[xh], %[wh]\n\t"                                                    \
     "add %[xl], %[xl], %[" x "], asr #31\n\t"                                                     \
     "asr %[xl], %[xl], %[wl]\n\t"                                                                 \
     "add %[" x "], %[xl], %[xp]\n\t"                                                              \
     "ssat %[" x "], #8, %[" x "]\n\t"
+#define VAD_8X1_PX0(acc, off)                                                                     \
+    "ldrd %[xl], %[xh], [%[xp], #" off "]\n\t"                                                   \
+    "smlad %[" acc "], %[xl], %[wl], %[a7]\n\t"                                                   \
+    "smlad %[" acc "], %[xh], %[wh], %[" acc "]\n\t"
+#define VAD_8X1_FIRST(W)                                                                          \
+    W "ldrd %[xl], %[xh], [%[xp]], #64\n\t"                                                       \
+      "smlad %[a0], %[xl], %[wl], %[a7]\n\t"                                                      \
+      "smlad %[a0], %[xh], %[wh], %[a0]\n\t" VAD_8X1_PX0("a1", "-56") VAD_8X1_PX0("a2", "-48")   \
+          VAD_8X1_PX0("a3", "-40") VAD_8X1_PX0("a4", "-32") VAD_8X1_PX0("a5", "-24")            \
+              VAD_8X1_PX0("a6", "-16") VAD_8X1_PX("a7", "-8")
 #define VAD_8X1_CHANNEL(W)                                                                        \
     "ldr %[xl], %[rp]\n\t"                                                                        \
-    "ldr %[a0], [%[xl]]\n\t"                                                                      \
-    "mov %[a1], %[a0]\n\t"                                                                        \
-    "mov %[a2], %[a0]\n\t"                                                                        \
-    "mov %[a3], %[a0]\n\t"                                                                        \
-    "mov %[a4], %[a0]\n\t"                                                                        \
-    "mov %[a5], %[a0]\n\t"                                                                        \
-    "mov %[a6], %[a0]\n\t"                                                                        \
-    "mov %[a7], %[a0]\n\t"                                                                        \
+    "ldr %[a7], [%[xl]]\n\t"                                                                      \
+    "lsl %[a7], %[a7], #1\n\t" VAD_8X1_FIRST(W)                                                   \
     "ldr %[xl], %[kq]\n\t"                                                                        \
+    "subs %[xl], %[xl], #1\n\t"                                                                   \
+    "beq 3f\n\t"                                                                                  \
     "lsls %[xl], %[xl], #31\n\t"                                                                  \
     "bne 2f\n\t"                                                                                  \
     "1:\n\t" VAD_8X1_GROUP(W) "2:\n\t" VAD_8X1_GROUP(W)                                           \
     "ldr %[xl], %[end]\n\t"                                                                       \
     "cmp %[wp], %[xl]\n\t"                                                                        \
     "bne 1b\n\t"                                                                                  \
+    "3:\n\t"                                                                                      \
     "ldr %[xp], %[zp]\n\t"                                                                        \
     "ldr %[xl], %[rp]\n\t"                                                                        \
     "ldrd %[xh], %[wl], [%[xl], #4]\n\t"                                                          \
@@ -829,12 +885,15 @@ VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
         store_ch8(a, r + 4, o + 1, out_c, out_offset, -128, 127, 1, sh + 1);
 #endif
     }
-    if (out_c & 1) { /* odd channel count: the last channel alone */
+    if (out_c & 1) { /* odd channel count: the last channel alone (on widen8's scale) */
         int32_t a[8];
         for (j = 0; j < 8; ++j) {
-            a[j] = r[0];
+            a[j] = (int32_t)((uint32_t)r[0] << VAD_X8_SHIFT);
         }
         dot_8x1_c(x, w, kq, a, w16, per);
+        for (j = 0; j < 8; ++j) {
+            a[j] >>= VAD_X8_SHIFT; /* exact: the sum is even */
+        }
         store_ch8(a, r, o, out_c, out_offset, -128, 127, 1, sh);
     }
 }
