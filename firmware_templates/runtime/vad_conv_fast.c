@@ -352,8 +352,8 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
 }
 
 /* Widen eight columns (the input pixels of a direct layer, step bytes apart) to int16 pairs,
- * per group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p7(1,3) (dot_8x1). With the asm blocks
- * (VAD_ASM_4X2) the values are doubled (SADD16; int8 doubled fits int16): chan_8x1_full's
+ * per group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p7(1,3) (VAD_8X1_GROUP). With the asm blocks
+ * (VAD_ASM_4X2) the values are doubled (SADD16; int8 doubled fits int16): pairs_8x1_full's
  * sums are then 2 acc from a doubled bias, what SMMLAR takes, and need no shift each. */
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(VAD_NO_ASM_4X2)
 #define VAD_X8(v) ((uint32_t)__sadd16((int32_t)(v), (int32_t)(v)))
@@ -433,8 +433,8 @@ VAD_INLINE void dot_8x1_c(const uint32_t *xp, const uint32_t *w, int32_t kq, int
  * (and widened) once and the 8 columns' pair words each once, 27 instructions per 32 MACs on
  * int8 filters (LDR, 2 SXTB16, 8 LDRD, 16 SMLAD; 25 on int16 ones) against the 4 x 2 block's
  * 31 (29), which reads each column twice: 8 sums, 4 operands and 2 pointers leave it no
- * register to keep the columns. The loop ends on the filter pointer against its end in memory.
- * Same register needs as dot_4x2 (VAD_ASM_4X2). kq >= 1. */
+ * register to keep the columns. The asm text of one group (VAD_8X1_GROUP), used by
+ * pairs_8x1_full; same register needs as dot_4x2 (VAD_ASM_4X2). */
 #ifdef VAD_ASM_4X2
 #define VAD_8X1_W8 "ldr %[wh], [%[wp]], #8\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
 #define VAD_8X1_W16 "ldrd %[wl], %[wh], [%[wp]], #16\n\t"
@@ -453,44 +453,6 @@ VAD_INLINE void dot_8x1_c(const uint32_t *xp, const uint32_t *w, int32_t kq, int
         [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7]), [xp] "+r"(xp), [wp] "+r"(w),          \
         [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh)
 #endif
-
-/* dot_8x1_c on the pair layout (the channel's words every other group of words). */
-VAD_INLINE void dot_8x1(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *a,
-                        const int w16)
-{
-#ifdef VAD_ASM_4X2
-    const uint32_t *const wend = w + (w16 ? 4 : 2) * kq;
-    uint32_t xl, xh, wl, wh;
-    if (kq & 1) {
-        if (w16) {
-            __asm volatile(VAD_8X1_GROUP(VAD_8X1_W16) : VAD_8X1_OPS : : "memory");
-        } else {
-            __asm volatile(VAD_8X1_GROUP(VAD_8X1_W8) : VAD_8X1_OPS : : "memory");
-        }
-    }
-    if (kq > 1) {
-        if (w16) {
-            __asm volatile("1:\n\t" VAD_8X1_GROUP(VAD_8X1_W16) VAD_8X1_GROUP(VAD_8X1_W16)
-                           "ldr %[xl], %[end]\n\t"
-                           "cmp %[wp], %[xl]\n\t"
-                           "bne 1b\n\t"
-                           : VAD_8X1_OPS
-                           : [end] "m"(wend)
-                           : "cc", "memory");
-        } else {
-            __asm volatile("1:\n\t" VAD_8X1_GROUP(VAD_8X1_W8) VAD_8X1_GROUP(VAD_8X1_W8)
-                           "ldr %[xl], %[end]\n\t"
-                           "cmp %[wp], %[xl]\n\t"
-                           "bne 1b\n\t"
-                           : VAD_8X1_OPS
-                           : [end] "m"(wend)
-                           : "cc", "memory");
-        }
-    }
-#else
-    dot_8x1_c(xp, w, kq, a, w16, w16 ? 4 : 2);
-#endif
-}
 
 /* Requantization of the fast channels (fast == 1 and 3 layers), without the output offset:
  * vad_mbqm(acc, mult, -e) when |acc| < 2^30 (checked by the generator), as
@@ -761,14 +723,14 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
 #endif
 
 #ifdef VAD_ASM_4X2
-/* One channel of an 8-pixel block of a full-range fast == 1 layer in one asm statement: the
- * first group of 4 values with the doubled bias as the first SMLADs' addend (no copies of it),
- * dot_8x1's loop on the others (an odd count enters it at its second group), then
+/* The channels of an 8-pixel block of a full-range fast == 1 layer, all in one asm statement
+ * (pairs_8x1_full), so the 8 sums never leave the registers (as one statement a channel the
+ * compiler kept them, and the per-channel state, on the stack between statements). Per
+ * channel: the first group of 4 values with the doubled bias as the first SMLADs' addend (no
+ * copies of it), the loop on the others (an odd count enters it at its second group), then
  * store_1x8_full's requantization on the doubled sums (widen8 doubles the columns: SMMLAR
  * takes 2 acc) and its stores, the temporaries in the loop's operand registers (t xl, m xh,
- * e wl, rnd wh, z xp). One statement, so the 8 sums never leave the registers (as separate
- * statements the compiler kept them on the stack between them). w: the channel's first
- * filter word; wend: w + kq pair strides. */
+ * e wl, rnd wh, z xp). */
 #define VAD_8X1_RQ(x)                                                                             \
     "smmlar %[xl], %[" x "], %[xh], %[wh]\n\t"                                                    \
     "add %[xl], %[xl], %[" x "], asr #31\n\t"                                                     \
@@ -785,7 +747,9 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
       "smlad %[a0], %[xh], %[wh], %[a0]\n\t" VAD_8X1_PX0("a1", "-56") VAD_8X1_PX0("a2", "-48")   \
           VAD_8X1_PX0("a3", "-40") VAD_8X1_PX0("a4", "-32") VAD_8X1_PX0("a5", "-24")            \
               VAD_8X1_PX0("a6", "-16") VAD_8X1_PX("a7", "-8")
+/* One channel (W: the filter word macro); after it wp is the channel's filter end. */
 #define VAD_8X1_CHANNEL(W)                                                                        \
+    "ldr %[xp], %[xb]\n\t"                                                                        \
     "ldr %[xl], %[rp]\n\t"                                                                        \
     "ldr %[a7], [%[xl]]\n\t"                                                                      \
     "lsl %[a7], %[a7], #1\n\t" VAD_8X1_FIRST(W)                                                   \
@@ -795,15 +759,17 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
     "lsls %[xl], %[xl], #31\n\t"                                                                  \
     "bne 2f\n\t"                                                                                  \
     "1:\n\t" VAD_8X1_GROUP(W) "2:\n\t" VAD_8X1_GROUP(W)                                           \
-    "ldr %[xl], %[end]\n\t"                                                                       \
-    "cmp %[wp], %[xl]\n\t"                                                                        \
+    "ldr %[xl], %[xe]\n\t"                                                                        \
+    "cmp %[xp], %[xl]\n\t"                                                                        \
     "bne 1b\n\t"                                                                                  \
     "3:\n\t"                                                                                      \
     "ldr %[xp], %[zp]\n\t"                                                                        \
     "ldr %[xl], %[rp]\n\t"                                                                        \
     "ldrd %[xh], %[wl], [%[xl], #4]\n\t"                                                          \
-    "ldr %[wh], [%[xl], #12]\n\t" VAD_8X1_RQ("a0") VAD_8X1_RQ("a1") VAD_8X1_RQ("a2")             \
-        VAD_8X1_RQ("a3") VAD_8X1_RQ("a4") VAD_8X1_RQ("a5") VAD_8X1_RQ("a6") VAD_8X1_RQ("a7")   \
+    "ldr %[wh], [%[xl], #12]\n\t"                                                                 \
+    "add %[xl], %[xl], #16\n\t"                                                                   \
+    "str %[xl], %[rp]\n\t" VAD_8X1_RQ("a0") VAD_8X1_RQ("a1") VAD_8X1_RQ("a2") VAD_8X1_RQ("a3")   \
+        VAD_8X1_RQ("a4") VAD_8X1_RQ("a5") VAD_8X1_RQ("a6") VAD_8X1_RQ("a7")                     \
     "ldr %[xh], %[op]\n\t"                                                                        \
     "ldr %[wl], %[st]\n\t"                                                                        \
     "strb %[a0], [%[xh]]\n\t"                                                                     \
@@ -816,25 +782,48 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
     "strb %[a5], [%[xl], %[wl]]\n\t"                                                              \
     "add %[xl], %[xl], %[wl], lsl #1\n\t"                                                         \
     "strb %[a6], [%[xl]]\n\t"                                                                     \
-    "strb %[a7], [%[xl], %[wl]]\n\t"
-#define VAD_8X1_CH_OPS                                                                            \
+    "strb %[a7], [%[xl], %[wl]]\n\t"                                                              \
+    "add %[xh], %[xh], #1\n\t"                                                                    \
+    "str %[xh], %[op]\n\t"
+/* All channel pairs (n >= 1) of an 8-pixel block: per pair the first channel, the filter
+ * pointer moved back to the second (adj bytes: its words follow the first's in each group),
+ * the second channel, the pointer moved on to the next pair (back by one channel's words). The
+ * state lives in memory (rp, op, n: the 8 sums and the loop's operands take 14 registers);
+ * each channel's column pointer restarts at xb and its loop ends on it reaching xe. */
+#define VAD_8X1_PAIRS(W, wbytes)                                                                  \
+    "5:\n\t" VAD_8X1_CHANNEL(W)                                                                   \
+    "ldr %[xl], %[adj]\n\t"                                                                       \
+    "add %[wp], %[wp], %[xl]\n\t" VAD_8X1_CHANNEL(W)                                              \
+    "sub %[wp], %[wp], #" wbytes "\n\t"                                                           \
+    "ldr %[xl], %[n]\n\t"                                                                         \
+    "subs %[xl], %[xl], #1\n\t"                                                                   \
+    "str %[xl], %[n]\n\t"                                                                         \
+    "bne 5b\n\t"
+#define VAD_8X1_PAIR_OPS                                                                          \
     [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),             \
-        [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [xp] "+&r"(xp), [wp] "+&r"(w),           \
-        [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh)
-#define VAD_8X1_CH_INS                                                                            \
-    [rp] "m"(r), [kq] "m"(kq), [end] "m"(wend), [zp] "m"(out_offset), [op] "m"(o), [st] "m"(step)
+        [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [xp] "=&r"(xp), [wp] "+&r"(w),           \
+        [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh), [rp] "+m"(r), [op] "+m"(o), \
+        [n] "+m"(n)
+#define VAD_8X1_PAIR_INS                                                                          \
+    [xb] "m"(x), [xe] "m"(xe), [kq] "m"(kq), [adj] "m"(adj), [zp] "m"(out_offset), [st] "m"(step)
 
-VAD_INLINE void chan_8x1_full(const uint32_t *xp, const uint32_t *w, const uint32_t *wend,
-                              int32_t kq, const int32_t *r, int8_t *o, int32_t step,
-                              int32_t out_offset, const int w16)
+/* The channel pairs of an 8-pixel block of a full-range fast == 1 layer; returns the filter
+ * pointer past them (w: the first pair's words). */
+VAD_INLINE const uint32_t *pairs_8x1_full(const uint32_t *x, const uint32_t *w, int32_t kq,
+                                          const int32_t *r, int8_t *o, int32_t n, int32_t step,
+                                          int32_t out_offset, const int w16)
 {
+    const uint32_t *const xe = x + 16 * kq;
+    const int32_t adj = (w16 ? 8 : 4) - (w16 ? 16 : 8) * kq; /* bytes */
     int32_t a0, a1, a2, a3, a4, a5, a6, a7;
     uint32_t xl, xh, wl, wh;
+    const uint32_t *xp;
     if (w16) {
-        __asm volatile(VAD_8X1_CHANNEL(VAD_8X1_W16) : VAD_8X1_CH_OPS : VAD_8X1_CH_INS : "cc", "memory");
+        __asm volatile(VAD_8X1_PAIRS(VAD_8X1_W16, "8") : VAD_8X1_PAIR_OPS : VAD_8X1_PAIR_INS : "cc", "memory");
     } else {
-        __asm volatile(VAD_8X1_CHANNEL(VAD_8X1_W8) : VAD_8X1_CH_OPS : VAD_8X1_CH_INS : "cc", "memory");
+        __asm volatile(VAD_8X1_PAIRS(VAD_8X1_W8, "4") : VAD_8X1_PAIR_OPS : VAD_8X1_PAIR_INS : "cc", "memory");
     }
+    return w;
 }
 #endif
 
@@ -854,7 +843,7 @@ VAD_INLINE void store_ch8(int32_t *a, const int32_t *r, int8_t *o, int32_t step,
 }
 
 /* Eight widened columns (widen8) times all output channels, 8 pixels x 1 channel at a time
- * (dot_8x1), a pair of channels per iteration; the eight output pixels at o, o + out_c, ...,
+ * (VAD_8X1_GROUP), a pair of channels per iteration; the eight output pixels at o, o + out_c, ...,
  * o + 7 out_c. Full-range fast == 1 layers only (the clamping variants keep the blocks of 4
  * and their flash): conv_fast. */
 VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *o,
@@ -867,24 +856,29 @@ VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
     const int32_t *r = p->rq;
     const int32_t *sh = p->shift;
     int32_t n, j;
-    for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, sh += 2, w += 2 * per * kq) {
 #ifdef VAD_ASM_4X2
-        chan_8x1_full(x, w, w + 2 * per * kq, kq, r, o, out_c, out_offset, w16);
-        chan_8x1_full(x, w + per, w + per + 2 * per * kq, kq, r + 4, o + 1, out_c, out_offset, w16);
+    if (out_c >> 1) {
+        w = pairs_8x1_full(x, w, kq, r, o, out_c >> 1, out_c, out_offset, w16);
+        r += 8 * (out_c >> 1);
+        o += 2 * (out_c >> 1);
+        sh += 2 * (out_c >> 1);
+    }
+    (void)n;
 #else
+    for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, sh += 2, w += 2 * per * kq) {
         int32_t a[8];
         for (j = 0; j < 8; ++j) {
             a[j] = r[0];
         }
-        dot_8x1(x, w, kq, a, w16);
+        dot_8x1_c(x, w, kq, a, w16, 2 * per);
         store_ch8(a, r, o, out_c, out_offset, -128, 127, 1, sh);
         for (j = 0; j < 8; ++j) {
             a[j] = r[4];
         }
-        dot_8x1(x, w + per, kq, a, w16);
+        dot_8x1_c(x, w + per, kq, a, w16, 2 * per);
         store_ch8(a, r + 4, o + 1, out_c, out_offset, -128, 127, 1, sh + 1);
-#endif
     }
+#endif
     if (out_c & 1) { /* odd channel count: the last channel alone (on widen8's scale) */
         int32_t a[8];
         for (j = 0; j < 8; ++j) {
