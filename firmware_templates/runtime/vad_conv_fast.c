@@ -729,14 +729,15 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
  * channel: the first group of 4 values with the doubled bias as the first SMLADs' addend (no
  * copies of it), the loop on the others (an odd count enters it at its second group), then
  * store_1x8_full's requantization on the doubled sums (widen8 doubles the columns: SMMLAR
- * takes 2 acc) and its stores, the temporaries in the loop's operand registers (t xl, m xh,
- * e wl, rnd wh, z xp). */
+ * takes 2 acc) with the output offset z folded into the rounding term (rnd + z 2^e: adding a
+ * multiple of 2^e before the shift adds z after it; exact while |rnd| + |z| 2^e <= 2^30 - 2,
+ * which the generator checks before it sets blocks8: lower.block8_rq_ok), and its stores,
+ * the temporaries in the loop's operand registers (t xl, m xh, e wl, rnd wh, z xp). */
 #define VAD_8X1_RQ(x)                                                                             \
     "smmlar %[xl], %[" x "], %[xh], %[wh]\n\t"                                                    \
     "add %[xl], %[xl], %[" x "], asr #31\n\t"                                                     \
     "asr %[xl], %[xl], %[wl]\n\t"                                                                 \
-    "add %[" x "], %[xl], %[xp]\n\t"                                                              \
-    "ssat %[" x "], #8, %[" x "]\n\t"
+    "ssat %[" x "], #8, %[xl]\n\t"
 #define VAD_8X1_PX0(acc, off)                                                                     \
     "ldrd %[xl], %[xh], [%[xp], #" off "]\n\t"                                                   \
     "smlad %[" acc "], %[xl], %[wl], %[a7]\n\t"                                                   \
@@ -768,7 +769,9 @@ VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t 
     "ldrd %[xh], %[wl], [%[xl], #4]\n\t"                                                          \
     "ldr %[wh], [%[xl], #12]\n\t"                                                                 \
     "add %[xl], %[xl], #16\n\t"                                                                   \
-    "str %[xl], %[rp]\n\t" VAD_8X1_RQ("a0") VAD_8X1_RQ("a1") VAD_8X1_RQ("a2") VAD_8X1_RQ("a3")   \
+    "str %[xl], %[rp]\n\t"                                                                        \
+    "lsl %[xp], %[xp], %[wl]\n\t"                                                                 \
+    "add %[wh], %[wh], %[xp]\n\t" VAD_8X1_RQ("a0") VAD_8X1_RQ("a1") VAD_8X1_RQ("a2") VAD_8X1_RQ("a3")   \
         VAD_8X1_RQ("a4") VAD_8X1_RQ("a5") VAD_8X1_RQ("a6") VAD_8X1_RQ("a7")                     \
     "ldr %[xh], %[op]\n\t"                                                                        \
     "ldr %[wl], %[st]\n\t"                                                                        \

@@ -14,7 +14,8 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import conv_block4_bytes, conv_block8_bytes, direct_conv, dw3_strip
+from vadtool.native.lower import (ConstArray, Step, block8_rq_ok, conv_block4_bytes, conv_block8_bytes,
+                                  direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -218,6 +219,32 @@ def test_block4_scratch_never_grows_the_arena(build_model, monkeypatch):
     assert build_plan(model).arena_bytes >= plan.arena_bytes
     _all_blocks8(monkeypatch)
     assert build_plan(model).arena_bytes >= plan.arena_bytes
+
+
+def test_block8_needs_the_offset_fold_to_be_exact(build_model, monkeypatch):
+    """Blocks of 8 pixels add the output offset to the rounding term (rnd + z 2^e): only where
+    every channel keeps |rnd| + |z| 2^e <= 2^30 - 2; elsewhere the layer keeps blocks of 4."""
+    def step(e, rnd, z):
+        rq = np.stack([np.zeros(len(e)), np.ones(len(e)), e, rnd], axis=1).astype(np.int64)
+        return Step(None, "vad_conv2d_s8", "vad_conv_params_t", [("out_offset", z)], [], [],
+                    [ConstArray("op1_rq", "int32_t", rq)])
+
+    e = np.array([1, 7, 21])
+    assert block8_rq_ok(step(e, 1 << (e - 1), -128)) and block8_rq_ok(step(e, 1 << (e - 1), 127))
+    e = np.array([1, 7, 23])  # 128 2^23 = 2^30
+    assert not block8_rq_ok(step(e, 1 << (e - 1), -128)) and block8_rq_ok(step(e, 1 << (e - 1), 0))
+    # the bound itself: 2^21 + 255 2^22 = 2^30 - 2^21 fits, 2^21 + 256 2^22 = 2^30 + 2^21 does not
+    assert block8_rq_ok(step(np.array([22]), np.array([1 << 21]), 255))
+    assert not block8_rq_ok(step(np.array([22]), np.array([1 << 21]), 256))
+    _all_blocks8(monkeypatch)
+    model = build_model("pointwise", 11)
+    assert any(dict(s.params)["blocks8"] for s in build_plan(model).steps if s.op.name == "CONV_2D")
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "block8_rq_ok", lambda s: False)
+    convs = _conv_layers(build_plan(model))
+    assert not any(p["blocks8"] for _, _, p in convs)
+    assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
 
 
 @pytest.mark.parametrize("streaming", ["off", "auto"])

@@ -166,7 +166,8 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         # blocks of 8 pixels (direct full-range layers: eight widened columns) where they fit,
         # else of 4
         full = p["act_min"] == -128 and p["act_max"] == 127
-        tries = [(lower.conv_block8_bytes(p["kpad"]), ("blocks4", "blocks8"))] if direct and full else []
+        b8 = direct and full and lower.block8_rq_ok(conv)
+        tries = [(lower.conv_block8_bytes(p["kpad"]), ("blocks4", "blocks8"))] if b8 else []
         tries.append((lower.conv_block4_bytes(p["kpad"], direct), ("blocks4",)))
         for size, flags in tries:
             need = s.scratch - old + size
