@@ -14,7 +14,8 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import conv_block4_bytes, direct_conv, dw3_strip
+from vadtool.native.lower import (ConstArray, Step, block8_rq_ok, conv_block4_bytes, conv_block8_bytes,
+                                  direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -176,6 +177,18 @@ def _all_blocks4(monkeypatch):
     monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: (8 if direct else 12) * kpad)
 
 
+def _all_blocks8(monkeypatch):
+    """Every fast CONV_2D planned with the scratch of blocks of 8 pixels (eight widened columns)
+    if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 8)."""
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: (16 if direct else 12) * kpad)
+
+
+def _full_range(p) -> bool:
+    return p["act_min"] == -128 and p["act_max"] == 127
+
+
 def _pointwise_forms(plan):
     """The pointwise fixture's 1x1 layers cover what the kernels distinguish."""
     convs = _conv_layers(plan)
@@ -188,27 +201,39 @@ def _pointwise_forms(plan):
     return convs
 
 
-@pytest.mark.parametrize("blocks", ["planned", "all4"])
-def test_pointwise_kernels_bit_exact(blocks, build_model, tmp_path, monkeypatch):
+# (blocks, map size): 11x11 and 14x14 maps leave 1 and 4 pixels after the blocks of 8
+POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all8", 11), ("all8", 14)]
+
+
+@pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
+def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkeypatch):
     """The 1x1 kernels per operator against TFLM (host C build of the fast paths, both filter
     layouts): blocks of 4 pixels x 2 channels where the scratch allows (all4: every direct
     layer whose channels all take the fast requantization) and 2 x 2 otherwise, the 1-3 pixels left of a row of 11, odd output channels, input
     channels 16, 13 (im2col), 24, 160, 20 and 132, requantization with shift 0 channels, generic
-    channels and constant channels."""
+    channels and constant channels; all8: the direct full-range ones in blocks of 8 pixels x 1
+    channel, the last pixel (11x11) or 4 (14x14) in a block of 4 or a pair."""
     if blocks == "all4":
         _all_blocks4(monkeypatch)
-    model = build_model("pointwise", 11)
+    if blocks == "all8":
+        _all_blocks8(monkeypatch)
+    model = build_model("pointwise", size)
     plan = build_plan(model)
     convs = _pointwise_forms(plan)
     b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
-    assert b4 == ({1} if blocks == "all4" else {0, 1})
-    if blocks == "all4":  # the im2col layers too (13 input channels)
+    assert b4 == ({0, 1} if blocks == "planned" else {1})
+    if blocks != "planned":  # the im2col layers too (13 input channels)
         assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
     assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
+    b8 = [p for _, _, p in convs if p["blocks8"]]
+    assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["blocks4"] for p in b8)
+    if blocks == "all8":  # odd and even channel counts, kq odd (20, 132) and even
+        assert {p["out_c"] % 2 for p in b8} == {0, 1} and {p["kpad"] // 4 % 2 for p in b8} == {0, 1}
+        assert all(p["blocks8"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1 and _full_range(p))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
     _assert_operators_match_tflm(model, _layout_builds(model, tmp_path, outputs),
-                                 _gray_or_colour_inputs(11, 3), outputs)
+                                 _gray_or_colour_inputs(size, 3), outputs)
 
 
 def test_block4_scratch_never_grows_the_arena(build_model, monkeypatch):
@@ -217,10 +242,57 @@ def test_block4_scratch_never_grows_the_arena(build_model, monkeypatch):
     model = build_model("pointwise", 11)
     plan = build_plan(model)
     grown = [s for _, s, p in _conv_layers(plan) if p["blocks4"]]
-    assert grown and all(s.scratch == conv_block4_bytes(p["kpad"], direct_conv(p))
+    assert grown and all(s.scratch == (conv_block8_bytes(p["kpad"]) if p["blocks8"]
+                                       else conv_block4_bytes(p["kpad"], direct_conv(p)))
                          for s, p in ((s, dict(s.params)) for s in grown))
     _all_blocks4(monkeypatch)
     assert build_plan(model).arena_bytes >= plan.arena_bytes
+    _all_blocks8(monkeypatch)
+    assert build_plan(model).arena_bytes >= plan.arena_bytes
+
+
+def test_block8_needs_the_offset_fold_to_be_exact(build_model, monkeypatch):
+    """Blocks of 8 pixels add the output offset to the rounding term (rnd + z 2^e): only where
+    every channel keeps |rnd| + |z| 2^e <= 2^30 - 2; elsewhere the layer keeps blocks of 4."""
+    def step(e, rnd, z):
+        rq = np.stack([np.zeros(len(e)), np.ones(len(e)), e, rnd], axis=1).astype(np.int64)
+        return Step(None, "vad_conv2d_s8", "vad_conv_params_t", [("out_offset", z)], [], [],
+                    [ConstArray("op1_rq", "int32_t", rq)])
+
+    e = np.array([1, 7, 21])
+    assert block8_rq_ok(step(e, 1 << (e - 1), -128)) and block8_rq_ok(step(e, 1 << (e - 1), 127))
+    e = np.array([1, 7, 23])  # 128 2^23 = 2^30
+    assert not block8_rq_ok(step(e, 1 << (e - 1), -128)) and block8_rq_ok(step(e, 1 << (e - 1), 0))
+    # the bound itself: 2^21 + 255 2^22 = 2^30 - 2^21 fits, 2^21 + 256 2^22 = 2^30 + 2^21 does not
+    assert block8_rq_ok(step(np.array([22]), np.array([1 << 21]), 255))
+    assert not block8_rq_ok(step(np.array([22]), np.array([1 << 21]), 256))
+    _all_blocks8(monkeypatch)
+    model = build_model("pointwise", 11)
+    assert any(dict(s.params)["blocks8"] for s in build_plan(model).steps if s.op.name == "CONV_2D")
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "block8_rq_ok", lambda s: False)
+    convs = _conv_layers(build_plan(model))
+    assert not any(p["blocks8"] for _, _, p in convs)
+    assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
+
+
+@pytest.mark.parametrize("streaming", ["off", "auto"])
+def test_block8_scratch_keeps_the_vww_arena(streaming, monkeypatch):
+    """Blocks of 8 pixels take their scratch only where the placed plan has it free: VWW's
+    arena is the one planned without them (blocks of 4 at most), and most of its 1x1 layers
+    get them."""
+    if not VWW.is_file():
+        pytest.skip(f"no {VWW}")
+    from vadtool.native import lower
+
+    plan = build_plan(VWW, streaming=streaming)
+    b8 = [p for _, _, p in _conv_layers(plan) if p["blocks8"]]
+    assert len(b8) >= 10 and all(direct_conv(p) and p["blocks4"] for p in b8)
+    monkeypatch.setattr(lower, "conv_block8_bytes", lambda kpad: 10**9)  # never fits
+    without = build_plan(VWW, streaming=streaming)
+    assert not any(p["blocks8"] for _, _, p in _conv_layers(without))
+    assert plan.arena_bytes == without.arena_bytes
 
 
 def test_wide_weights_double_the_conv_filters_only(build_model):
@@ -314,7 +386,8 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
-        assert s.scratch == ((4 + 4 * p["blocks4"]) if direct_conv(p) else (6 + 6 * p["blocks4"])) * p["kpad"]
+        assert s.scratch == ((4 + 4 * p["blocks4"] + 8 * p["blocks8"]) if direct_conv(p)
+                             else (6 + 6 * p["blocks4"])) * p["kpad"]
         b = sizes[-(i + 1)]
         assert (b.size, b.first, b.last) == (s.scratch, i, i)
         assert p["scratch"] == f"(vad_arena + {plan.offsets[b.key]})"
@@ -387,19 +460,22 @@ def test_conv_paths_dsp_bit_exact_in_qemu(channels, wide, build_model, tmp_path)
 
 
 @pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("blocks", ["planned", "all4"])
+@pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
 @pytest.mark.parametrize("wide", [False, True], ids=["int8", "int16"])
-def test_pointwise_dsp_bit_exact_in_qemu(blocks, wide, build_model, tmp_path, monkeypatch):
-    """The asm 4 x 2 and 2 x 2 blocks and the SMMLAR requantization on Cortex-M4, both filter
-    layouts; the fixture's last layer has no activation, so it carries every layer's errors."""
+def test_pointwise_dsp_bit_exact_in_qemu(blocks, size, wide, build_model, tmp_path, monkeypatch):
+    """The asm 8 x 1, 4 x 2 and 2 x 2 blocks and the SMMLAR requantization on Cortex-M4, both
+    filter layouts; the fixture's last layer has no activation, so it carries every layer's
+    errors."""
     from conftest import tflm_outputs
 
     if blocks == "all4":
         _all_blocks4(monkeypatch)
+    if blocks == "all8":
+        _all_blocks8(monkeypatch)
     bench = _bench_module()
-    model = build_model("pointwise", 11)
+    model = build_model("pointwise", size)
     _pointwise_forms(build_plan(model))
-    x = _gray_or_colour_inputs(11, 3)
+    x = _gray_or_colour_inputs(size, 3)
     y, _, _ = bench.run(bench.build(model, tmp_path, wide=wide), x)
     want = tflm_outputs(model, x).reshape(y.shape)
     assert (y == want).all(), f"{int((y != want).sum())} elements differ on Cortex-M4"

@@ -218,9 +218,10 @@ def _patch_note(patching, info: ModelInfo, unpatched: int, budget: int | None, s
 def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
                        arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
     """Convolutions (fast == 1: every channel's requantization the fast one) whose scratch can
-    grow to four widened columns (and four int8 im2col columns unless direct) without growing
-    the arena (in place, or moved to a free gap of their step, 8-aligned) get it and run in
-    blocks of 4 pixels (blocks4). A streamed convolution's scratch leads its depthwise step's
+    grow without growing the arena (in place, or moved to a free gap of their step, 8-aligned)
+    to eight widened columns (direct 1x1 layers: blocks of 8 pixels, blocks8 and blocks4) or
+    else to four (and four int8 im2col columns unless direct: blocks of 4 pixels, blocks4) get
+    it. A streamed convolution's scratch leads its depthwise step's
     (the ring follows it), so that buffer grows by the difference. buffers, offsets and the
     steps are updated in place."""
     for i, s in enumerate(steps):
@@ -229,17 +230,26 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         if not (s.scratch and s.streamed_into is None and conv.op.name == "CONV_2D" and p.get("fast") == 1
                 and not p.get("blocks4")):
             continue
-        key = -(i + 1)
         old = s.stream_conv_scratch if s.stream is not None else s.scratch
         if s.stream is not None and old == 0:
             continue
-        need = s.scratch - old + lower.conv_block4_bytes(p["kpad"], lower.direct_conv(p))
-        if not _place_scratch(i, need, buffers, offsets, arena_of, sizes):
+        direct = lower.direct_conv(p)
+        # blocks of 8 pixels (direct full-range layers: eight widened columns) where they fit,
+        # else of 4
+        full = p["act_min"] == -128 and p["act_max"] == 127
+        b8 = direct and full and lower.block8_rq_ok(conv)
+        tries = [(lower.conv_block8_bytes(p["kpad"]), ("blocks4", "blocks8"))] if b8 else []
+        tries.append((lower.conv_block4_bytes(p["kpad"], direct), ("blocks4",)))
+        for size, flags in tries:
+            need = s.scratch - old + size
+            if _place_scratch(i, need, buffers, offsets, arena_of, sizes):
+                break
+        else:
             continue
         if s.stream is not None:
             s.stream_conv_scratch += need - s.scratch
         s.scratch = need
-        conv.params = [(k, 1 if k == "blocks4" else v) for k, v in conv.params]
+        conv.params = [(k, 1 if k in flags else v) for k, v in conv.params]
     for region, size in sizes.items():
         mine = [b for b in buffers if arena_of[b.key] == region]
         if mine:

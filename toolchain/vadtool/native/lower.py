@@ -109,6 +109,25 @@ def conv_block4_bytes(kpad: int, direct: bool = True) -> int:
     return (8 if direct else 12) * kpad
 
 
+def conv_block8_bytes(kpad: int) -> int:
+    """Scratch of a direct 1x1 CONV_2D run in blocks of 8 pixels x 1 channel (blocks8, with
+    blocks4 for the last pixels): eight widened columns."""
+    return 16 * kpad
+
+
+def block8_rq_ok(s: "Step") -> bool:
+    """Whether a fast == 1 CONV_2D step's blocks of 8 pixels may fold the output offset z into
+    the rounding term (pairs_8x1_full in vad_conv_fast.c: rnd + z 2^e, the sum with the
+    rounding-doubling product, below 2^30 in magnitude, staying below 2^31): every channel has
+    |rnd| + |z| 2^e <= 2^30 - 2."""
+    p = dict(s.params)
+    rq = np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq")), np.int64).reshape(-1, 4)
+    e, rnd = rq[:, 2], rq[:, 3]
+    if (e < 1).any() or (e > 31).any():
+        return False
+    return bool(np.all(np.abs(rnd) + abs(int(p["out_offset"])) * np.left_shift(1, e) <= 2**30 - 2))
+
+
 def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
     """Flash of a fast CONV_2D: its filter zero padded to kpad (int8, or int16 with wide
     weights) and per channel the requantization record and the shift (the original filter,
@@ -344,7 +363,7 @@ class Lowering:
                            ("rq", f"{k}_rq")]
             else:
                 params += [("wfast16", 0), ("wfast", "0"), ("rq", "0")]
-            params += [("scratch", "0"), ("blocks4", 0)]  # codegen: the planned scratch
+            params += [("scratch", "0"), ("blocks4", 0), ("blocks8", 0)]  # codegen: the planned scratch
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
