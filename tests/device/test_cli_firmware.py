@@ -26,10 +26,30 @@ BENCH_KEYS = {"image_auroc", "image_f1", "best_f1", "threshold", "cell_auroc", "
 
 
 def vadtool(*args, check=True):
-    done = subprocess.run(VADTOOL + [str(a) for a in args], capture_output=True, text=True, timeout=900)
+    """`vadtool -q ARGS` in this process (Click's CliRunner): the same command, exit code, stdout
+    and stderr as the real program, without a TensorFlow start-up (seconds of CPU) per command.
+    The real program in a subprocess: `vadtool emulate` below (Emulated), the TFLM build in
+    test_tflm_on_device.py and tests/test_cli.py's end-to-end test."""
+    done = cli_call(*args)
     if check:
         assert done.returncode == 0, done.stderr
     return done
+
+
+def cli_call(*args) -> subprocess.CompletedProcess:
+    """CliRunner's result as a CompletedProcess. An exception that escaped the CLI's error
+    boundary is what a subprocess would show: exit code 1 and a traceback on stderr."""
+    import traceback
+
+    from click.testing import CliRunner
+
+    from vadtool.cli import cli
+    argv = ["-q"] + [str(a) for a in args]
+    result = CliRunner().invoke(cli, argv)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(argv, result.exit_code, result.stdout, stderr)
 
 
 class Emulated:
