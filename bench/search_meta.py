@@ -35,7 +35,7 @@ from vadtool.metrics import _ranks
 META_RULES = tuple(search.RULES) + ("family-rank",)
 
 
-def capture(data: Path, out: Path, run_dir: Path) -> None:
+def capture(data: Path, out: Path, run_dir: Path, seed: int = 0) -> None:
     from vadtool.cli import cli
     kept = []
     original = search.run
@@ -48,12 +48,13 @@ def capture(data: Path, out: Path, run_dir: Path) -> None:
 
     search.run = recording
     try:
-        cli.main(["-q", "train", "fomo-ad", str(data), "--out", str(run_dir)], standalone_mode=False)
+        cli.main(["-q", "train", "fomo-ad", str(data), "--out", str(run_dir)]
+                 + (["--seed", str(seed)] if seed else []), standalone_mode=False)
     finally:
         search.run = original
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as f:
-        pickle.dump({"data": str(data), "sides": kept}, f)
+        pickle.dump({"data": str(data), "seed": seed, "sides": kept}, f)
     print(f"{out}: {len(kept)} input sides, {sum(len(s['table']) for s in kept)} candidates")
 
 
@@ -115,7 +116,7 @@ def analyse(paths: list[Path]) -> None:
         with open(path, "rb") as f:
             got = pickle.load(f)
         sides = got["sides"]
-        name = Path(got["data"]).name
+        name = Path(got["data"]).name + (f" seed {got['seed']}" if got.get("seed") else "")
         families = sorted(set(sides[0]["families"]))
         rows = {}
         for rule in META_RULES:
@@ -154,11 +155,12 @@ def main(argv=None) -> int:
     c.add_argument("data", type=Path)
     c.add_argument("out", type=Path)
     c.add_argument("--run", type=Path, required=True)
+    c.add_argument("--seed", type=int, default=0, help="the held-back split and the defects (train --seed)")
     a = sub.add_parser("analyse")
     a.add_argument("paths", type=Path, nargs="+")
     args = p.parse_args(argv)
     if args.cmd == "capture":
-        capture(args.data, args.out, args.run)
+        capture(args.data, args.out, args.run, args.seed)
     else:
         analyse(args.paths)
     return 0

@@ -130,6 +130,9 @@ def folds(n: int, k: int = FOLDS, seed: int = 0) -> np.ndarray:
 RULES = ("pooled", "family-mean", "family-worst", "faint", "pauc")
 RULE = "pooled"
 PAUC_FPR = 0.1
+RULE_TEXT = {"pooled": "image AUROC", "family-mean": "image AUROC, the mean over defect families",
+             "family-worst": "image AUROC, the worst defect family",
+             "faint": "image AUROC on the faint defects", "pauc": "image pAUC up to 10 % false positives"}
 
 
 def family_of(defect: str) -> str:

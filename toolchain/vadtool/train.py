@@ -208,7 +208,7 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
         })
         if searched is not None:
             run.manifest["search"] = {"chosen": next(r["candidate"] for r in searched.table if r.get("chosen")),
-                                      "ranked_by": f"image AUROC, {recipe_search.FOLDS}-fold cross-fitted on the normal training images and synthetic anomalies painted on them (and the --val images)",
+                                      "ranked_by": f"{recipe_search.RULE_TEXT[recipe_search.RULE]}, {recipe_search.FOLDS}-fold cross-fitted on the normal training images and synthetic anomalies painted on them (and the --val images)",
                                       "rule": recipe_search.RULE,
                                       "seconds": searched.seconds, "candidates": searched.table}
         if board_base is not None:
