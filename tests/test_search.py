@@ -126,6 +126,12 @@ def test_search_is_deterministic_reads_no_test_file_and_records_its_table(tmp_pa
     assert len(chosen) == 1 and a["search"]["chosen"] == chosen[0]["candidate"]
     assert chosen[0]["rank_key"] >= max(r["rank_key"] for r in a["search"]["candidates"]) - 0.005
     assert a["threshold_source"] == "best F1 on the validation set"
+    # every candidate's per-family numbers are recorded, and its key is the rule's summary of them
+    from vadtool import search
+    assert a["search"]["rule"] == search.RULE
+    for r in a["search"]["candidates"]:
+        assert r["val_auroc_family"] and set(r["val_auroc_family"]) <= set(synth.REAL_DEFECTS)
+        assert r["rank_key"] == pytest.approx(search.synthetic_key(r, search.RULE))
     assert a["recipe"]["density"] in chosen[0]["candidate"] and a["recipe"]["image_score"] in chosen[0]["candidate"]
     counts = a["validation"]
     assert counts["normal"] == 3 and counts["synthetic"] == 3 * validation.DEFECTS_PER_IMAGE
@@ -308,3 +314,85 @@ def test_board_knn_candidates_project_and_rank_the_coreset_the_device_holds():
     flat = cells.reshape(-1, 96)[:, :32]
     density = fomo_ad.fit_density(knn, flat.reshape(30, 4, 4, 32), bank_rows=64)
     assert np.array_equal(density.means, flat.astype(np.float64)[greedy_coreset(flat.astype(np.float64), 64)])
+
+
+def test_partial_auroc_is_the_standardised_area_up_to_the_false_positive_limit():
+    from vadtool import search
+    normal = np.arange(10.0)
+    assert search.partial_auroc(normal, normal + 100) == 1.0  # every anomaly above every normal
+    assert search.partial_auroc(normal, normal - 100) < 0.5  # every anomaly below: worse than chance
+    # one normal above every anomaly: the first 10 % of false positives catch none of them
+    assert search.partial_auroc(np.r_[normal[:9], 50.0], np.arange(20.0, 30.0)) < 0.5
+    # the same normal among the anomalies' bottom half catches half of them before it
+    half = search.partial_auroc(np.r_[normal[:9], 25.0], np.arange(20.0, 30.0))
+    assert 0.5 < half < 1.0
+    assert search.partial_auroc(normal, np.array([])) is None
+
+
+def _score_table():
+    """Two candidates on 20 normals and defects of three families: "wide" catches the many
+    spots and misses the cracks and stains; "even" catches a good part of every family."""
+    rng = np.random.default_rng(0)
+    normal = rng.normal(0, 1, 20)
+    families = ["spot"] * 40 + ["crack"] * 10 + ["stain"] * 10
+    wide = np.r_[rng.normal(6, 1, 40), rng.normal(0, 1, 20)]
+    even = rng.normal(1.0, 1, 60)
+    return normal, families, {"wide": wide, "even": even}
+
+
+def test_the_rule_ranks_by_its_own_summary_of_the_synthetic_defects():
+    from vadtool import metrics, search
+    normal, families, cands = _score_table()
+    faint = np.arange(len(families)) % 2 == 1
+    rows = {}
+    for name, syn in cands.items():
+        row = search.rank_scores(normal, syn, None, None, families, faint, rule="pooled")
+        assert set(row["val_auroc_family"]) == {"spot", "crack", "stain"}
+        fam = np.array(families)
+        for f, v in row["val_auroc_family"].items():  # each family's AUROC, on its own defects only
+            assert v == metrics.auroc(np.r_[np.zeros(20), np.ones((fam == f).sum())], np.r_[normal, syn[fam == f]])
+        assert row["val_auroc_faint"] == metrics.auroc(np.r_[np.zeros(20), np.ones(faint.sum())],
+                                                       np.r_[normal, syn[faint]])
+        rows[name] = row
+    # pooled, the spots outnumber the rest and "wide" wins; by family, "even" wins
+    assert rows["wide"]["rank_key"] > rows["even"]["rank_key"]
+    for rule in ("family-mean", "family-worst"):
+        keys = {n: search.rank_scores(normal, s, None, None, families, faint, rule=rule)["rank_key"]
+                for n, s in cands.items()}
+        assert keys["even"] > keys["wide"], rule
+        assert keys == {n: search.synthetic_key(rows[n], rule) for n in cands}
+    # without families, every rule falls back to the pooled AUROC
+    for rule in search.RULES:
+        plain = search.rank_scores(normal, cands["even"], None, None, rule=rule)
+        assert plain["rank_key"] == (plain["val_pauc_synthetic"] if rule == "pauc" else plain["val_auroc_synthetic"])
+    with pytest.raises(ValueError, match="rule must be one of"):
+        search.synthetic_key(rows["even"], "best-on-test")
+
+
+def test_choose_row_takes_the_best_key_and_gives_a_near_tie_to_the_smaller_head():
+    from vadtool import search
+    from vadtool.errors import ModelError
+    rows = [{"candidate": "big", "head_params": 9000, "rank_key": 0.950},
+            {"candidate": "small", "head_params": 100, "rank_key": 0.947},
+            {"candidate": "tiny", "head_params": 10, "rank_key": 0.90},
+            {"candidate": "best", "head_params": 50, "rank_key": 0.99, "excluded": "too big"}]
+    assert search.choose_row(rows)["candidate"] == "small"
+    assert search.choose_row(rows[:1] + rows[2:3])["candidate"] == "big"
+    with pytest.raises(ModelError, match="too big"):
+        search.choose_row(rows[3:])
+
+
+def test_the_default_rule_picks_the_even_candidate_on_a_constructed_table():
+    """The default ranking (the family mean, chosen by leave-one-family-out meta-validation,
+    bench/search_meta.py) on the table above, head sizes equal: the candidate that catches a
+    part of every family wins; the pooled AUROC (the rule before) took the one that catches
+    only the many spots."""
+    from vadtool import search
+    normal, families, cands = _score_table()
+    faint = np.arange(len(families)) % 2 == 1
+    assert search.RULE == "family-mean"
+    def rows(rule=None):
+        return [dict(candidate=n, head_params=100, **search.rank_scores(normal, s, None, None, families, faint, rule))
+                for n, s in cands.items()]
+    assert search.choose_row(rows())["candidate"] == "even"
+    assert search.choose_row(rows("pooled"))["candidate"] == "wide"

@@ -105,6 +105,8 @@ def test_each_stage_adds_to_the_run_directory_s_mlflow_run(tmp_path, tracked, st
         row = table[child.info.run_name]
         assert child.data.metrics["rank_key"] == pytest.approx(row["rank_key"])
         assert child.data.metrics["head_params"] == row["head_params"]
+        for family, value in row["val_auroc_family"].items():  # the per-family numbers too
+            assert child.data.metrics[f"val_auroc_family/{family}"] == pytest.approx(value)
         assert f"pool {child.data.params['pool']} {child.data.params['density']}" in child.info.run_name
     assert [r.info.run_name for r in children if r.data.tags.get("vadtool.chosen")] == [manifest["search"]["chosen"]]
 

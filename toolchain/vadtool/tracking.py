@@ -295,7 +295,8 @@ def _log_values(client, run_id: str, run, logged) -> None:
 
 def _log_candidates(client, parent: str, run) -> None:
     """Every search candidate as a child run: its layers, pooling, density and image score as
-    parameters, its validation AUROCs and head size as metrics, excluded ones tagged why."""
+    parameters, its validation AUROCs (per defect family as val_auroc_family/<family>) and head
+    size as metrics, excluded ones tagged why."""
     from mlflow.entities import Metric, Param, RunTag
     experiment = client.get_run(parent).info.experiment_id
     now = int(time.time() * 1000)
@@ -309,7 +310,9 @@ def _log_candidates(client, parent: str, run) -> None:
         layers, pool, density, image_score = _candidate_fields(row["candidate"])
         params = [Param("layers", layers), Param("pool", pool), Param("density", density),
                   Param("image_score", image_score), Param("grid", json.dumps(row.get("grid")))]
-        metrics = [Metric(k, n, now, 0) for k, v in row.items() if (n := _number(v)) is not None]
+        flat = {**{k: v for k, v in row.items() if not isinstance(v, dict)},  # per family: key/family
+                **{f"{k}/{f}": x for k, v in row.items() if isinstance(v, dict) for f, x in v.items()}}
+        metrics = [Metric(k, n, now, 0) for k, v in flat.items() if (n := _number(v)) is not None]
         client.log_batch(child, metrics=metrics, params=params)
         client.set_terminated(child)
     client.set_tag(parent, SEARCH_LOGGED_TAG, str(len(run.manifest["search"]["candidates"])))

@@ -149,7 +149,8 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
         tried.append((prepared, recipe_search.run(
             recipe_s, images_s, fit_idx, synthetic_s.images, synthetic_s.owner, val_s, budget=budget,
             seed=seed, progress=lambda what, done, total, label=label: progress(what + label, done, total),
-            backbone=shared_backbone)))
+            backbone=shared_backbone, synthetic_families=synthetic_s.defects,
+            synthetic_faint=synthetic_s.faint)))
     compared = None  # the board bases' chosen candidates, when there were several
     if search and board is not None and len(tried) > 1:
         estimates = [budget.cost(r.recipe, r.density).instructions for _, r in tried]
@@ -210,7 +211,8 @@ def _train_fomo_ad(data_root: Path, out: Path, recipe: fomo_ad.FomoAdRecipe,
         })
         if searched is not None:
             run.manifest["search"] = {"chosen": next(r["candidate"] for r in searched.table if r.get("chosen")),
-                                      "ranked_by": f"image AUROC, {recipe_search.FOLDS}-fold cross-fitted on the normal training images and synthetic anomalies painted on them (and the --val images)",
+                                      "ranked_by": f"{recipe_search.RULE_TEXT[recipe_search.RULE]}, {recipe_search.FOLDS}-fold cross-fitted on the normal training images and synthetic anomalies painted on them (and the --val images)",
+                                      "rule": recipe_search.RULE,
                                       "seconds": searched.seconds, "candidates": searched.table}
         if board_base is not None:
             run.manifest["board"] = _board_fields(board, board_base, recipe, density)
