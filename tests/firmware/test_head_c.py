@@ -71,6 +71,21 @@ def run_head(exe_or_elf, q, channels, qemu=False):
     return s[:, :-1].reshape(len(q), *q.shape[1:3]), s[:, -1], ticks
 
 
+def m4_dsp_and_plain_c_equal_int_head(head, q, tmp_path):
+    """Build the head for Cortex-M4 with the DSP path (tmp_path/dsp) and in plain C
+    (tmp_path/plain), run both in QEMU on q and assert their cell and image scores equal
+    IntHead's bit for bit; returns each build's SysTick ticks per image."""
+    cells, image = head.score(q)
+    ticks = []
+    for plain_c in (False, True):
+        elf = build_m4(head, tmp_path / ("plain" if plain_c else "dsp"), plain_c)
+        c_cells, c_image, t = run_head(elf, q, head.channels, qemu=True)
+        np.testing.assert_array_equal(c_cells, cells, err_msg=f"plain_c={plain_c}")
+        np.testing.assert_array_equal(c_image, image, err_msg=f"plain_c={plain_c}")
+        ticks.append(t)
+    return ticks
+
+
 def build_host(head, tmp_path, extra=()):
     write_head_sources(head, tmp_path, banner="test")
     shutil.copy(HERE / "head_main.c", tmp_path / "head_main.c")
@@ -103,12 +118,7 @@ def test_knn_cell_and_row_pairs_on_cortex_m4_equal_int_head(tmp_path, grid, chan
     head, _ = make_head("knn", "top-half", channels=channels, bank_kb=bank_kb, grid=grid)
     assert len(head.bank) == int(bank_kb * 1024) // channels
     q = inputs(seed=4, channels=channels, grid=grid)
-    cells, image = head.score(q)
-    for plain_c in (False, True):
-        elf = build_m4(head, tmp_path / ("plain" if plain_c else "dsp"), plain_c)
-        c_cells, c_image, _ = run_head(elf, q, head.channels, qemu=True)
-        np.testing.assert_array_equal(c_cells, cells, err_msg=f"plain_c={plain_c}")
-        np.testing.assert_array_equal(c_image, image, err_msg=f"plain_c={plain_c}")
+    m4_dsp_and_plain_c_equal_int_head(head, q, tmp_path)
 
 
 CASES = [("gaussian", "max"), ("gmm", "max"), ("gmm", "mean"), ("per-position", "top-half"),
@@ -137,12 +147,7 @@ def test_c_head_on_cortex_m4_dsp_and_plain_c_equal_int_head(tmp_path, kind, pool
     # 13 channels: odd, so the padded int16 pair and the knn tail (13 % 4) are exercised
     head, _ = make_head(kind, pooling, channels=13, bank_kb=0.5)
     q = inputs(seed=3, channels=13)
-    cells, image = head.score(q)
-    for plain_c in (False, True):
-        elf = build_m4(head, tmp_path / ("plain" if plain_c else "dsp"), plain_c)
-        c_cells, c_image, ticks = run_head(elf, q, head.channels, qemu=True)
-        np.testing.assert_array_equal(c_cells, cells, err_msg=f"plain_c={plain_c}")
-        np.testing.assert_array_equal(c_image, image, err_msg=f"plain_c={plain_c}")
+    for ticks in m4_dsp_and_plain_c_equal_int_head(head, q, tmp_path):
         assert len(ticks) == len(q) and min(ticks) > 0
     dsp = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "dsp" / "head.elf")],
                          capture_output=True, text=True).stdout
