@@ -300,8 +300,9 @@ def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget,
         if density_kind in ("gmm", "per-position") and wide or \
                 density_kind == "per-position" and gh * gw > PER_POSITION_MAX_CELLS:
             continue
-        if project and budget and budget(Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0],
-                                                   project).recipe(base)):
+        candidate0 = Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0], project)
+        recipe = candidate0.recipe(base)
+        if project and budget and budget(recipe):
             continue  # a projected bank that cannot fit the board is not worth its fitting time
         t = time.perf_counter()
         try:  # a projection needs more normal cells than components, varying in as many directions
@@ -309,8 +310,6 @@ def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget,
                      for f in range(FOLDS)]
         except ModelError:
             continue
-        candidate0 = Candidate(cell_layers, pool, stride, density_kind, POOLINGS[0], project)
-        recipe = candidate0.recipe(base)
         rows = bank_rows(budget, recipe, project or channels)
         ranked = np.isin(np.arange(len(fold)), synthetic_owner)  # the normals scored for the ranking
         normal_cells = np.zeros(c["normal"][ranked].shape[:3], np.float32)
