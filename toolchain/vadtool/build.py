@@ -189,13 +189,14 @@ def model_fit(board: Board | str, tflite_path: str | Path, head=None, *, keep_in
     """Does a quantized model (and its IntHead) fit the board, with boards.MARGIN to spare?
     None, or the reason in one line in kilobytes (boards.fits). The arena and weights come from
     the native runtime's own plan for this board as render makes it (split into CCM where the
-    board has it; patching "fit": layers run in bands only if the plan needs them to fit), so
-    the search can ask before anything is rendered or built."""
+    board has it; streaming "fit": the plain schedule if it fits, else streamed; patching
+    "fit": layers run in bands only if the plan needs them to fit), so the search can ask
+    before anything is rendered or built."""
     from .boards import arena_limit, fits, io_bytes
     from .native.codegen import build_plan
     board = get_board(board) if isinstance(board, str) else board
-    budget = arena_budget(board, tflite_path, head, keep_input=keep_input) if patching == "fit" else None
-    info = build_plan(tflite_path, arena_limit=arena_limit(board), patching=patching,
+    budget = arena_budget(board, tflite_path, head, keep_input=keep_input)
+    info = build_plan(tflite_path, arena_limit=arena_limit(board), streaming="fit", patching=patching,
                       arena_budget=budget).info
     output_bytes = int(np.prod(info.output_shape))
     cells = int(head.cells) if head is not None else 0

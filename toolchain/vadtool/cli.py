@@ -552,9 +552,10 @@ def bench(ctx, runs, runtimes, port, project, emulate, reply_timeout, data, limi
 @click.option("--source", type=click.Choice(["protocol", "semihosting", "camera"]), default="protocol",
               show_default=True, help="The standalone loop's images: pushed with LOAD_INPUT, read from a "
                                       "file by semihosting (QEMU), or a camera driver you implement.")
-@click.option("--streaming", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
-              help="Native memory plan: stream a convolution into its depthwise layer where that "
-                   "lowers the arena (auto), or never (off: the plain plan, a larger arena).")
+@click.option("--streaming", type=click.Choice(["fit", "auto", "off"]), default="fit", show_default=True,
+              help="Native memory plan: stream a convolution into its depthwise layer (a smaller arena, "
+                   "more instructions) only if the plain plan does not fit the board's RAM (fit), "
+                   "wherever that lowers the arena (auto), or never (off: the plain plan).")
 @click.option("--patching", type=click.Choice(["fit", "auto", "off"]), default="fit", show_default=True,
               help="Native memory plan: run the first layers in bands (halo rows computed again, more "
                    "instructions) only if the plan does not fit the board's RAM without them (fit: the "
@@ -713,7 +714,7 @@ def _echo_board_defaults(board_list) -> None:
     click.echo("\ntrain fomo-ad --board B on square images starts from:")
     for b in board_list:
         base = board_fit.choose_base(b, recipe, [], search=True)
-        cost = board_fit.recipe_cost(base.recipe)
+        cost = board_fit.recipe_cost(base.recipe, board=b)
         knn = board_fit.bank_kb_for(b, base.recipe)
         h, w = base.recipe.shape
         click.echo(f"  {b.name}: {base.option.name} ({w}x{h}); first candidate that fits: {cost.describe()}; "

@@ -40,16 +40,18 @@ INT_HEAD = "head_int.npz"  # the integer head quantize writes when the density h
 
 
 def render(run_dir: Path, board_name: str, out: Path, *, keep_input: bool = False,
-           mode: str = "serve", source: str = "protocol", streaming: str = "auto",
+           mode: str = "serve", source: str = "protocol", streaming: str = "fit",
            patching: str = "fit") -> dict:
     """Write the native firmware project for `board_name`; returns its project manifest.
     mode: serve (the protocol), standalone (image source -> detector -> UART line and LED)
     or both; source: the standalone loop's image source (build.SOURCES); streaming: the memory
-    plan's convolution-into-depthwise streaming (native.build_plan: auto, or off for the plain
-    plan); patching: the first layers run in bands (native/patch.py) only where the plan
-    without them does not fit the board's RAM (fit, the default: the option with the fewest
-    extra MACs that fits), where that lowers the arena at all (auto), or never (off); the
-    manifest's "patching" says what the planner chose. Holds out's write lock
+    plan's convolution-into-depthwise streaming (native.build_plan: fit, the default: the plain
+    schedule, fastest, where its arena fits the board's RAM, else streamed where that lowers the
+    arena; auto: streamed wherever that lowers the arena; off: the plain schedule); patching:
+    the first layers run in bands (native/patch.py) only where the plan without them does not
+    fit the board's RAM (fit, the default: the option with the fewest extra MACs that fits),
+    where that lowers the arena at all (auto), or never (off); the manifest's "streaming" and
+    "patching" say what the planner chose. Holds out's write lock
     (locking.writing) throughout."""
     with writing(out, "render"):
         return _render(run_dir, board_name, out, keep_input, mode, source, streaming, patching)
@@ -76,7 +78,7 @@ def _render(run_dir: Path, board_name: str, out: Path, keep_input: bool, mode: s
 
 
 def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, mode: str, source: str,
-                 streaming: str = "auto", patching: str = "fit") -> dict:
+                 streaming: str = "fit", patching: str = "fit") -> dict:
     """Write the project's files into staged; its manifest."""
     from .boards import arena_limit
     from .build import arena_budget, write_project_files
@@ -84,9 +86,10 @@ def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, 
     has_head = run.kind == "fomo-ad"  # every density has an integer head in C
     write_project_files(staged, board.name, keep_input=keep_input, mode=mode, source=source,
                         has_head=has_head)
-    # patching fit: the arena the board leaves beside the head's memory and the I/O buffers
+    # streaming and patching fit: the arena the board leaves beside the head's memory and the
+    # I/O buffers
     budget = None
-    if patching == "fit":
+    if "fit" in (patching, streaming):
         head = None
         if has_head:
             from .models.int_head import IntHead
@@ -104,6 +107,7 @@ def _render_into(staged: Path, run: Run, board, tflite: Path, keep_input: bool, 
         "weights_bytes": info.weights_bytes,
         "macs": info.macs, "ops": sorted(set(info.ops)), "keep_input": keep_input,
         "mode": mode, "source": source if mode != "serve" else None,
+        "streaming": {"mode": streaming, "pairs": [list(p) for p in info.streamed]},
         "patching": {"mode": patching, "arena_budget_bytes": budget, "note": info.patch_note,
                      **({"bands": info.patch["bands"], "split_op": info.patch["split_op"],
                          "extra_macs": info.patch["extra_macs"],
