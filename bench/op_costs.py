@@ -5,7 +5,9 @@ Cortex-M4 in QEMU (bench/native_ops.py: mps2-an386, -icount shift=0, DSP fast pa
     .venv/bin/python bench/op_costs.py MODEL.tflite [MODEL.tflite ...]
 
 Prints the table to paste into toolchain/vadtool/native/costs.py, and how far the fitted
-estimate is from each model's measured total.
+estimate is from each model's measured total. Operators are timed in the plain schedule;
+"stream" is what the planner's streamed pairs (and rows run in place) add to it, per output
+element of a streamed convolution (a board whose RAM needs them pays it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ def kind_of(step) -> str | None:
         return "depthwise"
     return {"AVERAGE_POOL_2D": "avg_pool", "ADD": "elementwise", "MUL": "elementwise",
             "CONCATENATION": "elementwise"}.get(step.op.name)
+
+
+def measure_streaming(model: Path) -> tuple[int, int]:
+    """(instructions the planner's streaming and in-place rows add to the plain schedule,
+    output elements of the convolutions it streams) for costs.PER_UNIT "stream"."""
+    plan = build_plan(model, streaming="auto")
+    g = plan.graph
+    elements = sum(int(np.prod(g.tensors[g.operators[conv].outputs[0]].shape)) for conv, _ in plan.info.streamed)
+    x = np.zeros((1,) + tuple(plan.info.input_shape[1:]), np.int8)
+    totals = []
+    for streaming in ("auto", "off"):
+        out = Path(tempfile.mkdtemp(prefix="vad_costs_"))
+        elf = native_ops.build(model, out, streaming=streaming)
+        totals.append(native_ops.run(elf, x)[1][-1] * native_ops.INSTR_PER_TICK)
+    return int(totals[0] - totals[1]), elements
 
 
 def measure(model: Path):
@@ -82,11 +99,18 @@ def fit(rows) -> dict[str, float]:
 
 
 def main(argv) -> int:
-    measured = {Path(m).name: measure(Path(m)) for m in argv}
+    measured = {m: measure(Path(m)) for m in argv}  # by path: two runs both hold model_int8.tflite
     table = fit([r for rows, _ in measured.values() for r in rows])
-    print("PER_UNIT (paste into toolchain/vadtool/native/costs.py; keep 'head'):")
+    # streaming: one number per streamed element, least squares through 0 over the models
+    streamed = {m: measure_streaming(Path(m)) for m in argv}
+    extra = np.array([v for v in streamed.values() if v[1]], float).reshape(-1, 2)
+    table["stream"] = float(extra[:, 0] @ extra[:, 1] / (extra[:, 1] @ extra[:, 1])) if len(extra) else 0.0
+    print("PER_UNIT (paste into toolchain/vadtool/native/costs.py; keep 'head' and the knn rows):")
     for k, v in table.items():
         print(f'    "{k}": {v:.2f},')
+    for name, (added, elements) in streamed.items():
+        print(f"{name}: streaming adds {added / 1e6:.3f} M over {elements:,} streamed elements "
+              f"({added / max(elements, 1):.1f} each; estimated {table['stream'] * elements / 1e6:.3f} M)")
     for name, (rows, total) in measured.items():
         est = sum(table[k] * n for r in rows for k, n in units(r[0], *r[2:]).items())
         print(f"{name}: measured {total / 1e6:.2f} M in all, its profiled operators estimated {est / 1e6:.2f} M")

@@ -86,10 +86,20 @@ class NetworkCost:
     grid: tuple[int, int]
     channels: int
     work: tuple[tuple[str, int], ...] = ()  # (operator kind, MACs or elements): costs.WORK_KINDS
+    # the plain schedule's arena (nothing streamed, nothing in place: the fastest), and the
+    # output elements of the convolutions the smallest plan (arena_bytes) streams
+    plain_arena_bytes: int = 0
+    stream_elements: int = 0
 
     @property
     def instructions(self) -> int:
+        """The plain schedule's instructions (operators timed alone, costs.py)."""
         return costs.instructions(dict(self.work))
+
+    @property
+    def streaming_instructions(self) -> int:
+        """What the smallest plan's streaming adds to them (costs.PER_UNIT "stream")."""
+        return costs.instructions({"stream": self.stream_elements})
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,9 @@ class Cost:
     head_macs: int
     io_bytes: int
     head_work: tuple[tuple[str, int], ...] = ()  # (costs kind, units); empty: ("head", head_macs)
+    # the smallest plan (streamed: render's choice where the plain one is over the board's
+    # RAM, and its extra instructions), else the plain schedule (fit_streaming)
+    streamed: bool = True
 
     @property
     def weights_bytes(self) -> int:
@@ -110,11 +123,14 @@ class Cost:
     @property
     def instructions(self) -> int:
         """Estimated Cortex-M4 instructions per image, network and head (native/costs.py)."""
-        return self.network.instructions + costs.instructions(dict(self.head_work or (("head", self.head_macs),)))
+        stream = self.network.streaming_instructions if self.streamed else 0
+        return (self.network.instructions + stream
+                + costs.instructions(dict(self.head_work or (("head", self.head_macs),))))
 
     @property
     def arena_bytes(self) -> int:
-        return math.ceil(self.network.arena_bytes * (1 + ESTIMATE_MARGIN))
+        arena = self.network.arena_bytes if self.streamed else self.network.plain_arena_bytes
+        return math.ceil(arena * (1 + ESTIMATE_MARGIN))
 
     def describe(self) -> str:
         return (f"{(self.network.macs + self.head_macs) / 1e6:.1f} M MACs "
@@ -125,7 +141,7 @@ class Cost:
         return {"macs": self.network.macs, "head_macs": self.head_macs,
                 "weights_bytes": self.network.weights_bytes, "arena_bytes": self.network.arena_bytes,
                 "head_flash_bytes": self.head_flash_bytes, "head_ram_bytes": self.head_ram_bytes,
-                "io_bytes": self.io_bytes, "instructions": self.instructions}
+                "io_bytes": self.io_bytes, "instructions": self.instructions, "streamed": self.streamed}
 
 
 # ------------------------------------------------------------------ the network
@@ -282,14 +298,19 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
         arena = planner.plan(bufs)[1]
         return min(arena, planner.plan_best(bufs, overlaps=overlaps)[1]) if overlaps else arena
 
-    arena = None
+    plain = arena_of(set(), frozenset())
+    arena, streamed = plain, set()
     for kinds in (frozenset(), frozenset({"stream"}), frozenset({"stream", "rows"})):
-        trial = arena_of(stream.choose(pairs, lambda c: arena_of(c, kinds)), kinds)
-        arena = trial if arena is None else min(arena, trial)
+        chosen = stream.choose(pairs, lambda c: arena_of(c, kinds))
+        trial = arena_of(chosen, kinds)
+        if trial < arena:
+            arena, streamed = trial, chosen
     gh, gw, channels = (int(d) for d in model.output.shape[1:4])
     return NetworkCost(macs=int(macs), weights_bytes=int(weights), arena_bytes=int(arena),
                        input_bytes=int(np.prod(shape_hw)) * 3, output_bytes=gh * gw * channels,
-                       grid=(gh, gw), channels=channels, work=tuple(sorted(work.items())))
+                       grid=(gh, gw), channels=channels, work=tuple(sorted(work.items())),
+                       plain_arena_bytes=int(plain),
+                       stream_elements=sum(size[convs[op][1]] for op in streamed))
 
 
 # ------------------------------------------------------------------ the head and the whole
@@ -334,13 +355,34 @@ def _shape_only_head(recipe, grid: tuple[int, int], channels: int, density=None)
     return head
 
 
-def recipe_cost(recipe, density=None) -> Cost:
-    """The recipe's estimated cost (shape fixed: recipe.shape, else size x size)."""
+def recipe_cost(recipe, density=None, board: Board | str | None = None) -> Cost:
+    """The recipe's estimated cost (shape fixed: recipe.shape, else size x size); on a board,
+    with the schedule render gives it there (fit_streaming), else the smallest plan's."""
     net = network_cost(recipe)
     head = _shape_only_head(recipe, net.grid, net.channels, density)
-    return Cost(net, int(head.flash_bytes), int(head.ram_bytes), int(head.macs_per_image),
+    cost = Cost(net, int(head.flash_bytes), int(head.ram_bytes), int(head.macs_per_image),
                 board_table.io_bytes(net.output_bytes, net.grid[0] * net.grid[1]),
                 head_work(recipe.density, net.grid, len(head.bank), int(head.macs_per_image)))
+    return cost if board is None else fit_streaming(board, cost)
+
+
+def _plain_fits(board: Board, net: NetworkCost, head_ram_bytes: int, io_bytes: int) -> bool:
+    room = board_table.arena_room(board, head_ram_bytes=head_ram_bytes, io_bytes=io_bytes)
+    return room is None or math.ceil(net.plain_arena_bytes * (1 + ESTIMATE_MARGIN)) <= room
+
+
+def _network_alone_fits(board: Board, net: NetworkCost) -> bool:
+    """Does the network fit the board's memory and latency budget with no head at all?"""
+    alone = Cost(net, 0, 0, 0, board_table.io_bytes(net.output_bytes), (("head", 0),))
+    return why_not(board, fit_streaming(board, alone)) is None
+
+
+def fit_streaming(board: Board | str, cost: Cost) -> Cost:
+    """The cost with render's schedule on this board (streaming "fit"): the plain one, the
+    fastest, where its arena fits the board's RAM beside the head and the I/O buffers (with
+    ESTIMATE_MARGIN), else the smallest plan, streamed, with the instructions that adds."""
+    board = get_board(board) if isinstance(board, str) else board
+    return replace(cost, streamed=not _plain_fits(board, cost.network, cost.head_ram_bytes, cost.io_bytes))
 
 
 def head_work(density: str, grid: tuple[int, int], bank_rows: int, head_macs: int) -> tuple:
@@ -381,7 +423,10 @@ def bank_kb_for(board: Board | str, recipe) -> float:
     if board.max_instructions:
         cells = net.grid[0] * net.grid[1]
         per_row = costs.instructions({"knn": cells * net.channels, "knn_row": cells}) or 1
-        rows = max(0, board.max_instructions - net.instructions) // per_row
+        # a knn head's working memory is its cell scores, counted in the I/O buffers
+        io = board_table.io_bytes(net.output_bytes, cells)
+        spent = net.instructions + (0 if _plain_fits(board, net, 0, io) else net.streaming_instructions)
+        rows = max(0, board.max_instructions - spent) // per_row
         free_kb = min(free_kb, max(rows, MIN_BANK_ROWS) * net.channels // KB)
     return float(min(MAX_BANK_KB, max(MIN_BANK_KB, free_kb)))
 
@@ -403,7 +448,7 @@ class Budget:
         return recipe if self.fixed_bank else with_board_bank(self.board, recipe)
 
     def cost(self, recipe, density=None) -> Cost:
-        return recipe_cost(self.settle(recipe), density)
+        return recipe_cost(self.settle(recipe), density, self.board)
 
     def __call__(self, recipe, density=None, latency: bool = True) -> str | None:
         return why_not(self.board, self.cost(recipe, density), latency)
@@ -481,7 +526,14 @@ def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed
             base = replace(base, shape=list(recipe.shape))
         base, _ = geometry.resolve_recipe(base, recipe_search.side_stride(base, option.size), train_paths)
         smallest = None
-        for candidate in recipe_search.candidates(base):
+        # the board's grid, knn on a few principal components last (often the cheapest head,
+        # but each is a network of its own to cost): those only where the network without the
+        # projection fits alone, as the projection only adds to it
+        grid = sorted(recipe_search.candidates(base, board=True), key=lambda c: c.project > 0)
+        for candidate in grid:
+            if candidate.project and not _network_alone_fits(board, network_cost(
+                    replace(candidate, project=0).recipe(base))):
+                continue
             cost = budget.cost(candidate.recipe(base))
             reason = why_not(board, cost)
             if reason is None:

@@ -51,10 +51,10 @@ class Board:
     qemu_ccm_origin: int = 0
     # What one image may cost, in Cortex-M4 instructions of the network and head: the board
     # default's latency budget (train --max-instructions overrides it); None: no limit (the
-    # host). 30 M is about 180 ms at 168 MHz. It admits the 1.0 backbone at 64 px (24-26 M
-    # measured with the native kernels); 25 M would leave only the 0.35 backbone, whose
-    # features are far weaker (README, "On the device").
-    max_instructions: int | None = 30_000_000
+    # host). 25 M is about 150 ms at 168 MHz. It admits the 1.0 backbone at 64 px (the network
+    # 17.3 M in the plain schedule, 19.3 M streamed, with the native kernels) with a head
+    # (README, "On the device").
+    max_instructions: int | None = 25_000_000
 
     @property
     def hosted(self) -> bool:

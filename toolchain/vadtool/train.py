@@ -267,7 +267,7 @@ def _board_fields(board, base, recipe, density) -> dict:
     return {"name": board.name, "max_instructions": board.max_instructions,
             "base": base.option.name if base.option else "the given recipe",
             "not_fitting": [{"option": o, "reason": r} for o, r in base.tried],
-            "estimate": board_fit.recipe_cost(recipe, density).to_json()}
+            "estimate": board_fit.recipe_cost(recipe, density, board).to_json()}
 
 
 def train_classifier(data_root: Path, out: Path, recipe: classifier.ClassifierRecipe,

@@ -11,23 +11,27 @@ board default really takes in QEMU (ESTIMATE_TOLERANCE).
 
 from __future__ import annotations
 
-MEASURED_ON = ("fomo_ad_mnv2_035_96_int8.tflite and vww_96_int8.tflite (../shared/models), and a "
-               "MobileNetV2 1.0 64x64 stride-8 FOMO-AD network; estimates within 7 % of their totals")
+MEASURED_ON = ("fomo_ad_mnv2_035_96_int8.tflite and vww_96_int8.tflite (../shared/models), and "
+               "MobileNetV2 1.0 stride-8 FOMO-AD networks at 64x64 and 88x56; operators' estimates "
+               "within 8 % of their totals")
 # Instructions per unit: a MAC ("conv_1x1", ...), an output element ("conv_1x1_out", ...), an
 # output element times the pooling window ("avg_pool"), an output element of an ADD,
-# concatenation or input scaling ("elementwise"), a MAC of the integer head ("head").
+# concatenation or input scaling ("elementwise"), a MAC of the integer head ("head"), an
+# output element of a convolution streamed into its depthwise layer ("stream").
 PER_UNIT: dict[str, float] = {
-    # refitted after the 4 x 2 pointwise blocks, the 3x3 depthwise path and the first
-    # convolution's word-copy columns (op_costs over the three networks of MEASURED_ON); the
-    # depthwise and first-convolution rows again after the 3x3 path's strip layout and the
-    # im2col blocks of 4 pixels (op_costs over FOMO 0.35@96 and VWW: 1x1 rows unchanged there,
-    # 1.06 and 14.01)
-    "conv_1x1": 1.05, "conv_1x1_out": 13.68,
-    "conv_first": 2.03, "conv_first_out": 0.08,
-    "conv": 2.03, "conv_out": 0.08,  # no such layer in the backbones: the first one's numbers
-    "depthwise": 2.80, "depthwise_out": 0.31,
-    "avg_pool": 11.54,
-    "elementwise": 48.37,  # an int8 ADD rescales both inputs and its output
+    # refitted after the 1x1 blocks of 8 pixels (op_costs over the four networks of
+    # MEASURED_ON, each operator timed alone in the plain schedule)
+    "conv_1x1": 0.94, "conv_1x1_out": 8.51,
+    "conv_first": 1.85, "conv_first_out": 0.07,
+    "conv": 1.85, "conv_out": 0.07,  # no such layer in the backbones: the first one's numbers
+    "depthwise": 2.86, "depthwise_out": 0.32,
+    "avg_pool": 11.49,
+    "elementwise": 48.23,  # an int8 ADD rescales both inputs and its output
+    # what the smallest plan's streamed pairs and rows run in place add to the plain schedule,
+    # per element a streamed convolution outputs (render streams only where the board's RAM
+    # needs it): 7.0 by least squares over the four networks, whose own figures spread from
+    # 0.6 (FOMO 0.35) to 3.7 (VWW) and 9.1-11.9 (the 1.0 networks: 0.4-0.8 M under)
+    "stream": 7.03,
     # Gaussian and per-position heads, measured (bench --emulate, head instructions over the
     # head's MACs, 4 board defaults: 3.77-3.81); a knn bank's SMLAD loop costs less
     "head": 3.8,
