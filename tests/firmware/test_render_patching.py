@@ -89,7 +89,8 @@ def test_render_patches_only_a_model_over_the_boards_ram(build_model, tmp_path, 
     project = render(run, "tight", tmp_path / "fw_tight")
     pt = project["patching"]
     assert pt["mode"] == "fit" and pt["arena_budget_bytes"] == room
-    assert pt["note"].startswith("patched") and "to fit the" in pt["note"]
+    # the plain schedule is over the budget too (streaming fit), so the pairs are streamed
+    assert pt["note"].startswith("streamed") and "; patched: ops" in pt["note"] and "to fit the" in pt["note"]
     assert project["arena_bytes"] <= room < pt["arena_unpatched_bytes"] == plain.arena_bytes
     # the fewest extra MACs that fit: no option with fewer halo MACs fits the budget (of those
     # one placement with every pair streamed puts within it, as the search ranks them)
@@ -113,13 +114,23 @@ def test_render_patches_only_a_model_over_the_boards_ram(build_model, tmp_path, 
         ref = _host_output(tmp_path / "fw_plain", tmp_path / f"plain{n}", x)
         assert (got == ref).all()
 
-    # the same model on the real qemu-an386 (4 MB): no bands, and render says why
+    # the same model on the real qemu-an386 (4 MB): the plain schedule (no streaming, no
+    # bands: the fewest instructions), and render says why
     res = CliRunner().invoke(cli, ["render", str(run), "--board", "qemu-an386", "--out", str(tmp_path / "fw_big")])
     assert res.exit_code == 0, res.output
-    assert "memory plan: not patched: the arena without bands" in res.output and "fits the" in res.output
+    assert "memory plan: plain schedule (not streamed, not patched): its arena" in res.output
+    assert "fits the" in res.output
     c_src = (tmp_path / "fw_big" / "vad_model.c").read_text()
-    assert "Patch-based execution: not patched" in c_src and "band 1/" not in c_src
-    assert f"arena {plain.arena_bytes} bytes" in c_src
+    assert "Patch-based execution: plain schedule" in c_src and "band 1/" not in c_src
+    unstreamed = build_plan(model, streaming="off").info
+    assert unstreamed.arena_bytes > plain.arena_bytes and not unstreamed.streamed
+    assert f"arena {unstreamed.arena_bytes} bytes" in c_src
+    # asked for, the smallest plan without bands: streamed, and render says so
+    res = CliRunner().invoke(cli, ["render", str(run), "--board", "qemu-an386", "--streaming", "auto",
+                                   "--out", str(tmp_path / "fw_auto")])
+    assert res.exit_code == 0, res.output
+    assert "memory plan: not patched: the arena without bands" in res.output
+    assert f"arena {plain.arena_bytes} bytes" in (tmp_path / "fw_auto" / "vad_model.c").read_text()
 
 
 def test_fit_without_a_budget_or_within_it_adds_no_bands(build_model):

@@ -128,18 +128,23 @@ class Cost:
                 + costs.instructions(dict(self.head_work or (("head", self.head_macs),))))
 
     @property
+    def network_arena_bytes(self) -> int:
+        """The estimated arena of the schedule (streamed or plain), without the margin."""
+        return self.network.arena_bytes if self.streamed else self.network.plain_arena_bytes
+
+    @property
     def arena_bytes(self) -> int:
-        arena = self.network.arena_bytes if self.streamed else self.network.plain_arena_bytes
-        return math.ceil(arena * (1 + ESTIMATE_MARGIN))
+        return math.ceil(self.network_arena_bytes * (1 + ESTIMATE_MARGIN))
 
     def describe(self) -> str:
         return (f"{(self.network.macs + self.head_macs) / 1e6:.1f} M MACs "
                 f"(head {self.head_macs / 1e6:.1f} M), ~{self.instructions / 1e6:.0f} M instructions, weights {self.network.weights_bytes / KB:.0f} KB "
-                f"+ head {self.head_flash_bytes / KB:.0f} KB, arena {self.network.arena_bytes / KB:.0f} KB")
+                f"+ head {self.head_flash_bytes / KB:.0f} KB, arena {self.network_arena_bytes / KB:.0f} KB"
+                + (" (streamed)" if self.streamed else ""))
 
     def to_json(self) -> dict:
         return {"macs": self.network.macs, "head_macs": self.head_macs,
-                "weights_bytes": self.network.weights_bytes, "arena_bytes": self.network.arena_bytes,
+                "weights_bytes": self.network.weights_bytes, "arena_bytes": self.network_arena_bytes,
                 "head_flash_bytes": self.head_flash_bytes, "head_ram_bytes": self.head_ram_bytes,
                 "io_bytes": self.io_bytes, "instructions": self.instructions, "streamed": self.streamed}
 
