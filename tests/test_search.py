@@ -316,6 +316,38 @@ def test_board_knn_candidates_project_and_rank_the_coreset_the_device_holds():
     assert np.array_equal(density.means, flat.astype(np.float64)[greedy_coreset(flat.astype(np.float64), 64)])
 
 
+def test_a_boards_knn_coreset_comes_from_every_fit_cell_not_the_ranking_pool():
+    """The chosen knn head's coreset is picked from the whole fit split (up to
+    CORESET_POOL_CELLS), as PatchCore picks from the whole bank: three rare normal cells among
+    40,000, which a random pool of KNN_BANK_CELLS keeps all of about once in a thousand, are
+    all in the board's bank. Without a board the recipe is fitted as the search ranked it."""
+    from types import SimpleNamespace
+
+    from vadtool import search
+    from vadtool.models import fomo_ad
+    base = fomo_ad.FomoAdRecipe()
+    knn = next(c for c in search.candidates(base, board=True) if c.project == 16).recipe(base)
+    assert knn.max_cells == search.KNN_BANK_CELLS < 40000 <= search.CORESET_POOL_CELLS
+    rng = np.random.default_rng(3)
+    cells = rng.normal(size=(2500, 4, 4, 16)).astype(np.float32)
+    rare = [(7, 1, 2), (1200, 3, 0), (2411, 0, 3)]
+    for n, (i, y, x) in enumerate(rare):
+        cells[i, y, x] = 40.0 * (n + 1)  # far from everything else, and from each other
+    val = rng.normal(size=(6, 4, 4, 16)).astype(np.float32)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    budget = SimpleNamespace(settle=lambda r: SimpleNamespace(bank_kb=1))  # 64 rows of 16
+    seen = []
+    recipe, density, *_ = search.fit_chosen(knn, cells, val, labels, budget,
+                                            lambda what, done, total: seen.append((what, done, total)))
+    assert recipe.max_cells == search.CORESET_POOL_CELLS and len(density.means) == 64
+    for i, y, x in rare:
+        assert any(np.array_equal(row, cells[i, y, x]) for row in density.means), (i, y, x)
+    assert seen == [("search: 64-cell coreset of 40,000 normal cells", 0, 1),
+                    ("search: 64-cell coreset of 40,000 normal cells", 1, 1)]
+    same, unbounded, *_ = search.fit_chosen(knn, cells, val, labels, None)
+    assert same == knn and len(unbounded.means) == search.KNN_BANK_CELLS
+
+
 def test_partial_auroc_is_the_standardised_area_up_to_the_false_positive_limit():
     from vadtool import search
     normal = np.arange(10.0)

@@ -40,9 +40,13 @@ KNN_BANK_CELLS = 4096  # random normal cells kept in a searched knn bank
 # (models/projection.py), so the board's bank holds C / dims times more cells and each costs
 # fewer multiply-adds; the validation set chooses among them and the unprojected bank. A
 # board's bank is the greedy k-center coreset, of its bytes, of the KNN_BANK_CELLS random pool
-# (k-center's time grows with pool x bank cells).
+# while the search ranks (k-center's time grows with pool x bank cells); the chosen one's is
+# taken from every cell of the fit split, up to CORESET_POOL_CELLS, as PatchCore takes its
+# coreset from the whole bank: a random pool first would drop the rare normal cells k-center
+# is there to keep.
 PROJECT_DIMS = (16, 32, 64)
 PROJECTION_CELLS = 5000  # normal cells a fold's principal components are computed on
+CORESET_POOL_CELLS = 65536
 TIE = 0.005  # validation AUROCs closer than this are a tie, which the cheaper candidate wins
 # Input sides tried (shorter side, times the recipe's): a defect that spans many cells at the
 # full size may be clearer when the backbone sees more of the part per cell
@@ -354,13 +358,30 @@ def _run(base, normals, fit_idx, synthetic, synthetic_owner, validation, budget,
         from .models import projection
         fitted_projection = projection.fit_projection(fit_cells, candidate.project)
         fit_cells, val_cells = (projection.project(x, *fitted_projection) for x in (fit_cells, val_cells))
-    density, threshold, source, val_cell_scores = fomo_ad.fit_head(
-        recipe, fit_cells, val_cells, validation.labels,
-        bank_rows=bank_rows(budget, recipe, fit_cells.shape[-1]))
+    recipe, density, threshold, source, val_cell_scores = fit_chosen(
+        recipe, fit_cells, val_cells, validation.labels, budget, progress)
     return SearchResult(recipe, density, threshold, source, table, fit_cells, val_cell_scores,
                         round(time.perf_counter() - started, 2), kept,
                         [family_of(f) for f in families] if families is not None else [],
                         np.asarray(faint, bool) if faint is not None else None, fitted_projection)
+
+
+def fit_chosen(recipe: fomo_ad.FomoAdRecipe, fit_cells, val_cells, labels, budget, progress: Progress = quiet):
+    """The chosen candidate's head on the fit split's cells, thresholded on the validation
+    set: (recipe as fitted, density, threshold, its source, validation cell scores). A board's
+    knn coreset is taken from every fit cell (up to CORESET_POOL_CELLS), not from the random
+    pool the search ranked with; the recipe records the pool."""
+    rows = bank_rows(budget, recipe, fit_cells.shape[-1])
+    what = None
+    if rows:
+        recipe = replace(recipe, max_cells=max(recipe.max_cells, CORESET_POOL_CELLS))
+        pool = min(int(np.prod(fit_cells.shape[:-1])), recipe.max_cells)
+        what = f"search: {rows:,}-cell coreset of {pool:,} normal cells"
+        progress(what, 0, 1)
+    density, threshold, source, scores = fomo_ad.fit_head(recipe, fit_cells, val_cells, labels, bank_rows=rows)
+    if what:
+        progress(what, 1, 1)
+    return recipe, density, threshold, source, scores
 
 
 def bank_rows(budget, recipe: fomo_ad.FomoAdRecipe, channels: int) -> int | None:
