@@ -186,7 +186,7 @@ def test_each_board_starts_from_the_first_option_that_fits(weights, monkeypatch)
         limit = boards.get_board(board).max_instructions
         base = board_fit.choose_base(board, recipe, [], search=True)
         assert base.tried and base.option == board_fit.LADDER[len(base.tried)]
-        assert board_fit.recipe_cost(base.recipe).instructions <= limit
+        assert board_fit.recipe_cost(base.recipe, board=board).instructions <= limit
         memory = [why for _, why in base.tried if re.match(rf"needs \d+ KB of RAM.*{board} has", why)]
         latency = [why for _, why in base.tried
                    if re.fullmatch(rf"takes ~\d+ M instructions per image, over the {limit / 1e6:g} M "
@@ -238,7 +238,7 @@ def test_wide_images_keep_the_wide_backbone_at_a_smaller_side(tmp_path, weights,
                         bases[0].tried[-1][1]), bases[0].tried
     assert bases[1].tried == bases[0].tried  # the 1.0 rungs after the first that fits are not tried
     for b in bases:
-        assert board_fit.why_not("qemu-an386", board_fit.recipe_cost(b.recipe)) is None
+        assert board_fit.why_not("qemu-an386", board_fit.recipe_cost(b.recipe, board="qemu-an386")) is None
         kept = search.candidates(b.recipe)
         assert all(side % fomo_ad.output_stride(c.recipe(b.recipe)) == 0 for c in kept for side in b.recipe.shape)
     assert board_fit.choose_base("qemu-an386", recipe, paths, search=True).option == bases[0].option
