@@ -122,7 +122,9 @@ def test_render_patches_only_a_model_over_the_boards_ram(build_model, tmp_path, 
     assert "fits the" in res.output
     c_src = (tmp_path / "fw_big" / "vad_model.c").read_text()
     assert "Patch-based execution: plain schedule" in c_src and "band 1/" not in c_src
-    unstreamed = build_plan(model, streaming="off").info
+    from vadtool.render import read_project
+    budget = read_project(tmp_path / "fw_big")["patching"]["arena_budget_bytes"]
+    unstreamed = build_plan(model, streaming="off", arena_budget=budget).info
     assert unstreamed.arena_bytes > plain.arena_bytes and not unstreamed.streamed
     assert f"arena {unstreamed.arena_bytes} bytes" in c_src
     # asked for, the smallest plan without bands: streamed, and render says so
@@ -131,6 +133,39 @@ def test_render_patches_only_a_model_over_the_boards_ram(build_model, tmp_path, 
     assert res.exit_code == 0, res.output
     assert "memory plan: not patched: the arena without bands" in res.output
     assert f"arena {plain.arena_bytes} bytes" in (tmp_path / "fw_auto" / "vad_model.c").read_text()
+
+
+def _fast_flags(plan) -> list:
+    return [(s.op.index, dict(s.params).get("blocks8"), dict(s.params).get("blocks4"))
+            for s in plan.steps if s.op.name == "CONV_2D"]
+
+
+def test_a_split_arena_lends_the_fast_paths_scratch_from_the_board_budget(build_model, tmp_path):
+    """With the arena split at a limit (a board's main RAM; the rest goes to CCM), the main
+    region has no free gap for the widened columns a 1x1 layer's blocks need, and the layer
+    falls back to a slower path; a board's arena budget with bytes to spare lends them at the
+    end of the second region (never past the budget, the main region's limit kept). The plan
+    that borrowed runs bit-exact with TFLM on the host."""
+    from vadtool.native import write_model_sources
+    model = build_model("backbone035", 96)
+    whole = build_plan(model, streaming="off")
+    limit = int(whole.info.arena_bytes * 0.9)
+    split = build_plan(model, arena_limit=limit, streaming="off")
+    assert split.info.arena2_bytes and _fast_flags(split) != _fast_flags(whole)  # a block lost
+    budget = split.info.arena_bytes + 8192
+    lent = build_plan(model, arena_limit=limit, streaming="off", arena_budget=budget)
+    assert _fast_flags(lent) == _fast_flags(whole)
+    assert split.info.arena_bytes < lent.info.arena_bytes <= budget
+    assert lent.info.arena_bytes - lent.info.arena2_bytes <= limit
+    # a budget with nothing to spare: as without one
+    none_spare = build_plan(model, arena_limit=limit, streaming="off", arena_budget=split.info.arena_bytes)
+    assert _fast_flags(none_spare) == _fast_flags(split) and none_spare.info.arena_bytes == split.info.arena_bytes
+    out = tmp_path / "lent"
+    info = write_model_sources(model, out, version="test", arena_limit=limit, streaming="off", arena_budget=budget)
+    assert info.arena_bytes == lent.info.arena_bytes
+    x = input_batch(96, n_random=1, n_real=1, seed=5)["random"]
+    got = _host_output(out, tmp_path / "host", x[0])
+    assert (got == tflm_outputs(model, x).reshape(-1)).all()
 
 
 def test_fit_without_a_budget_or_within_it_adds_no_bands(build_model):

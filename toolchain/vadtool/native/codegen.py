@@ -106,10 +106,13 @@ def _array_body(values: np.ndarray) -> str:
 
 
 def _place_scratch(i: int, need: int, buffers: list[planner.Buffer],
-                   offsets: dict[int, int], arena_of: dict[int, str], sizes: dict[str, int]) -> bool:
+                   offsets: dict[int, int], arena_of: dict[int, str], sizes: dict[str, int],
+                   spare: dict[str, int] | None = None) -> bool:
     """Grow step i's scratch to need bytes where its region has room during the step (in place,
-    or moved to a free gap, 8-aligned) without growing the arena; buffers and offsets updated.
-    False (nothing changed) where it does not fit."""
+    or moved to a free gap, 8-aligned) without growing the arena; else, with spare ({"bytes":
+    n}: what the board's arena budget leaves), at the end of the last region (the second one
+    where the arena is split: the main RAM's is full), which grows by at most that much (sizes
+    and spare updated). buffers and offsets updated. False (nothing changed) where it does not fit."""
     key = -(i + 1)
     region = arena_of[key]
     busy = sorted((offsets[b.key], offsets[b.key] + b.size) for b in buffers
@@ -119,7 +122,13 @@ def _place_scratch(i: int, need: int, buffers: list[planner.Buffer],
         if at + need <= sizes[region] and all(end <= at or at + need <= beg for beg, end in busy):
             break
     else:
-        return False
+        last = "vad_arena2" if sizes.get("vad_arena2") else "vad_arena"
+        at = (sizes[last] + 7) // 8 * 8
+        if spare is None or at + need - sizes[last] > spare["bytes"]:
+            return False
+        spare["bytes"] -= at + need - sizes[last]
+        sizes[last] = at + need
+        arena_of[key] = last
     j = next(n for n, b in enumerate(buffers) if b.key == key)
     buffers[j] = planner.Buffer(key, need, i, i)
     offsets[key] = at
@@ -216,10 +225,11 @@ def _patch_note(patching, info: ModelInfo, unpatched: int, budget: int | None, s
 
 
 def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[int, int],
-                       arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
+                       arena_of: dict[int, str], sizes: dict[str, int], overlaps,
+                       spare: dict[str, int] | None = None) -> None:
     """Convolutions (fast == 1: every channel's requantization the fast one) whose scratch can
-    grow without growing the arena (in place, or moved to a free gap of their step, 8-aligned)
-    to eight widened columns (direct 1x1 layers: blocks of 8 pixels, blocks8 and blocks4) or
+    grow without growing the arena (in place, or moved to a free gap of their step, 8-aligned;
+    or by what spare allows, _place_scratch) to eight widened columns (direct 1x1 layers: blocks of 8 pixels, blocks8 and blocks4) or
     else to four (and four int8 im2col columns unless direct: blocks of 4 pixels, blocks4) get
     it. A streamed convolution's scratch leads its depthwise step's
     (the ring follows it), so that buffer grows by the difference. buffers, offsets and the
@@ -242,7 +252,7 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         tries.append((lower.conv_block4_bytes(p["kpad"], direct), ("blocks4",)))
         for size, flags in tries:
             need = s.scratch - old + size
-            if _place_scratch(i, need, buffers, offsets, arena_of, sizes):
+            if _place_scratch(i, need, buffers, offsets, arena_of, sizes, spare):
                 break
         else:
             continue
@@ -294,7 +304,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         if arena_budget is None or plain.info.arena_bytes <= arena_budget:
             plain.info.patch_note = (f"plain schedule (not streamed, not patched): its arena, "
                                      f"{plain.info.arena_bytes:,} B, "
-                                     + ("has no budget to fit" if arena_budget is None else
+                                     + ("no arena budget (no board limit)" if arena_budget is None else
                                         f"fits the {arena_budget:,} B arena budget"))
             return plain
         streamed = build_plan(tflite_path, single_rounding, arena_limit, wide_weights, "auto", in_place,
@@ -510,9 +520,15 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
             planner.check_plan(mine, offsets, size, overlaps)
         used = planner.overlapping(buffers, offsets, overlaps)
         overlaps = {(x, y): overlaps[(x, y)] for x, y, _ in used if placement[x][0] == placement[y][0]}
-    _grow_conv_scratch(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2},
-                       overlaps)
-    _grow_rings(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2}, overlaps)
+    # a board's arena budget (render, patching or streaming "fit") lends the scratch of the
+    # fast paths the bytes the plan leaves: the main RAM's region of a split arena has no gaps
+    # left, where the stm32f405 battery_weld default's largest 1x1 layer lost its blocks of 8
+    # (1 M instructions)
+    regions = {"vad_arena": arena, "vad_arena2": arena2}
+    spare = {"bytes": max(0, arena_budget - arena - arena2)} if arena_budget is not None else None
+    _grow_conv_scratch(steps, buffers, offsets, arena_of, regions, overlaps, spare)
+    arena, arena2 = regions["vad_arena"], regions["vad_arena2"]
+    _grow_rings(steps, buffers, offsets, arena_of, regions, overlaps)
     for x, y in overlaps:  # a convolution over its own input runs row by row
         i = last_of[x]
         if steps[i].stream is None and find(steps[i].act_outputs[0]) == y:
