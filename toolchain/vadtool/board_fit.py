@@ -18,6 +18,10 @@ without them is over the board's RAM (patching "fit"), which a candidate accepte
 (its real arena is within ESTIMATE_MARGIN of the estimate, and that margin is counted), so a
 board default renders without bands and with the instructions estimated for it.
 
+The schedule is the one render gives the network on the board (streaming "fit"): the plain
+one, the fastest, where its arena fits the board's RAM, else the smallest plan, whose streamed
+pairs cost costs.PER_UNIT "stream" per element on top (``fit_streaming``).
+
 The head's cost is the integer head's (``IntHead.flash_bytes`` / ``ram_bytes``) for the
 candidate's density, grid and channels; a knn bank is the coreset of ``recipe.bank_kb``.
 
