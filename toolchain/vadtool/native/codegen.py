@@ -219,7 +219,7 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
                        arena_of: dict[int, str], sizes: dict[str, int], overlaps) -> None:
     """Convolutions (fast == 1: every channel's requantization the fast one) whose scratch can
     grow without growing the arena (in place, or moved to a free gap of their step, 8-aligned)
-    to eight widened columns (direct 1x1 layers: blocks of 8 pixels, blocks8 and blocks4) or
+    to six widened columns (direct 1x1 layers: blocks of 6 pixels, blocks6 and blocks4) or
     else to four (and four int8 im2col columns unless direct: blocks of 4 pixels, blocks4) get
     it. A streamed convolution's scratch leads its depthwise step's
     (the ring follows it), so that buffer grows by the difference. buffers, offsets and the
@@ -234,11 +234,11 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         if s.stream is not None and old == 0:
             continue
         direct = lower.direct_conv(p)
-        # blocks of 8 pixels (direct full-range layers: eight widened columns) where they fit,
+        # blocks of 6 pixels (direct full-range layers: six widened columns) where they fit,
         # else of 4
         full = p["act_min"] == -128 and p["act_max"] == 127
-        b8 = direct and full and lower.block8_rq_ok(conv)
-        tries = [(lower.conv_block8_bytes(p["kpad"]), ("blocks4", "blocks8"))] if b8 else []
+        b6 = direct and full and lower.block6_rq_ok(conv)
+        tries = [(lower.conv_block6_bytes(p["kpad"]), ("blocks4", "blocks6"))] if b6 else []
         tries.append((lower.conv_block4_bytes(p["kpad"], direct), ("blocks4",)))
         for size, flags in tries:
             need = s.scratch - old + size

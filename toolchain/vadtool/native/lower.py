@@ -109,15 +109,15 @@ def conv_block4_bytes(kpad: int, direct: bool = True) -> int:
     return (8 if direct else 12) * kpad
 
 
-def conv_block8_bytes(kpad: int) -> int:
-    """Scratch of a direct 1x1 CONV_2D run in blocks of 8 pixels x 1 channel (blocks8, with
-    blocks4 for the last pixels): eight widened columns."""
-    return 16 * kpad
+def conv_block6_bytes(kpad: int) -> int:
+    """Scratch of a direct 1x1 CONV_2D run in blocks of 6 pixels x 1 channel (blocks6, with
+    blocks4 for the last pixels): six widened columns."""
+    return 12 * kpad
 
 
-def block8_rq_ok(s: "Step") -> bool:
-    """Whether a fast == 1 CONV_2D step's blocks of 8 pixels may fold the output offset z into
-    the rounding term (pairs_8x1_full in vad_conv_fast.c: rnd + z 2^e, the sum with the
+def block6_rq_ok(s: "Step") -> bool:
+    """Whether a fast == 1 CONV_2D step's blocks of 6 pixels may fold the output offset z into
+    the rounding term (pairs_6x1_full in vad_conv_fast.c: rnd + z 2^e, the sum with the
     rounding-doubling product, below 2^30 in magnitude, staying below 2^31): every channel has
     |rnd| + |z| 2^e <= 2^30 - 2."""
     p = dict(s.params)
@@ -363,7 +363,7 @@ class Lowering:
                            ("rq", f"{k}_rq")]
             else:
                 params += [("wfast16", 0), ("wfast", "0"), ("rq", "0")]
-            params += [("scratch", "0"), ("blocks4", 0), ("blocks8", 0)]  # codegen: the planned scratch
+            params += [("scratch", "0"), ("blocks4", 0), ("blocks6", 0)]  # codegen: the planned scratch
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
