@@ -986,11 +986,118 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     }
 }
 
+/* px1 layers (direct full-range 1x1 layers on 8 or 16 input channels, lower.PX1_K): a pixel at
+ * a time, its kpad values widened once into kpad/2 registers (SXTB16 and SXTB16 ROR #8 of each
+ * input word), then every output channel from its record in wfast (lower.py
+ * _conv_px1_records: the doubled bias, the doubled filter as int16 pairs in the order of the
+ * widened words, mult, e and rnd + z 2^e): the sum is 2 acc, what SMMLAR takes, and the output
+ * offset is in the rounding term (as in the blocks of 6). No scratch: the layers the plan has
+ * no room for blocks in (VWW's streamed 8 -> 16 and 16 -> 32) took the 2 x 2 blocks. On the DSP
+ * cores 22 instructions per channel of 16 MACs (K 16: LDR, 4 LDRD, 8 SMLAD, LDM, 4 of
+ * requantization, STRB, 3 of loop), 16 per 8 MACs (K 8). LDM fills m, e and rnd in
+ * register-number order: they are pinned to r8-r10. */
+#ifdef VAD_ASM_4X2
+#define VAD_PX1_WIDEN(x, y) "sxtb16 %[" y "], %[" x "], ror #8\n\tsxtb16 %[" x "], %[" x "]\n\t"
+#define VAD_PX1_G(a, b)                                                                           \
+    "ldrd %[m], %[e], [%[wp]], #8\n\t"                                                            \
+    "smlad %[acc], %[" a "], %[m], %[acc]\n\t"                                                    \
+    "smlad %[acc], %[" b "], %[e], %[acc]\n\t"
+#define VAD_PX1_CHANNELS(GROUPS)                                                                  \
+    "1:\n\t"                                                                                      \
+    "ldr %[acc], [%[wp]], #4\n\t" GROUPS                                                          \
+    "ldmia %[wp]!, {%[m], %[e], %[rnd]}\n\t"                                                      \
+    "smmlar %[rnd], %[acc], %[m], %[rnd]\n\t"                                                     \
+    "add %[rnd], %[rnd], %[acc], asr #31\n\t"                                                     \
+    "asr %[rnd], %[rnd], %[e]\n\t"                                                                \
+    "ssat %[acc], #8, %[rnd]\n\t"                                                                 \
+    "strb %[acc], [%[op]], #1\n\t"                                                                \
+    "ldr %[rnd], %[oe]\n\t"                                                                       \
+    "cmp %[op], %[rnd]\n\t"                                                                       \
+    "bne 1b\n\t"
+
+/* One pixel (kpad bytes at ip) of a px1 layer on 16 input channels: out_c outputs at o. */
+VAD_INLINE void px1_k16(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe)
+{
+    register uint32_t m __asm("r8");
+    register uint32_t e __asm("r9");
+    register uint32_t rnd __asm("r10");
+    uint32_t x0, x1, x2, x3, x4, x5, x6, x7;
+    int32_t acc;
+    __asm volatile("ldr %[acc], %[ip]\n\t"
+                   "ldr %[x0], [%[acc]]\n\t"
+                   "ldr %[x2], [%[acc], #4]\n\t"
+                   "ldr %[x4], [%[acc], #8]\n\t"
+                   "ldr %[x6], [%[acc], #12]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")
+                       VAD_PX1_WIDEN("x4", "x5") VAD_PX1_WIDEN("x6", "x7")
+                           VAD_PX1_CHANNELS(VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3")
+                                                VAD_PX1_G("x4", "x5") VAD_PX1_G("x6", "x7"))
+                   : [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
+                     [x4] "=&r"(x4), [x5] "=&r"(x5), [x6] "=&r"(x6), [x7] "=&r"(x7),
+                     [acc] "=&r"(acc), [m] "=&r"(m), [e] "=&r"(e), [rnd] "=&r"(rnd),
+                     [wp] "+&r"(w), [op] "+&r"(o)
+                   : [ip] "m"(ip), [oe] "m"(oe)
+                   : "cc", "memory");
+}
+
+/* The same on 8 input channels. */
+VAD_INLINE void px1_k8(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe)
+{
+    register uint32_t m __asm("r8");
+    register uint32_t e __asm("r9");
+    register uint32_t rnd __asm("r10");
+    uint32_t x0, x1, x2, x3;
+    int32_t acc;
+    __asm volatile("ldr %[acc], %[ip]\n\t"
+                   "ldr %[x0], [%[acc]]\n\t"
+                   "ldr %[x2], [%[acc], #4]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")
+                       VAD_PX1_CHANNELS(VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3"))
+                   : [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
+                     [acc] "=&r"(acc), [m] "=&r"(m), [e] "=&r"(e), [rnd] "=&r"(rnd),
+                     [wp] "+&r"(w), [op] "+&r"(o)
+                   : [ip] "m"(ip), [oe] "m"(oe)
+                   : "cc", "memory");
+}
+#endif
+
+static void conv_px1(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
+{
+    const int32_t npix = p->out_h * p->out_w, out_c = p->out_c, kpad = p->kpad;
+    int32_t pix;
+    for (pix = 0; pix < npix; ++pix, in += kpad, out += out_c) {
+        const uint32_t *w = (const uint32_t *)p->wfast;
+#ifdef VAD_ASM_4X2
+        if (kpad == 16) {
+            px1_k16(w, in, out, out + out_c);
+        } else {
+            px1_k8(w, in, out, out + out_c);
+        }
+#else
+        int32_t c, k;
+        for (c = 0; c < out_c; ++c, w += 4 + kpad / 2) {
+            int32_t acc = (int32_t)w[0];
+            const uint32_t *t = w + 1 + kpad / 2;
+            for (k = 0; k < kpad / 4; ++k) {
+                const uint32_t v = rd32(in + 4 * k);
+                acc = VAD_SMLAD(VAD_SXTB16(v), w[1 + 2 * k], acc);
+                acc = VAD_SMLAD(VAD_SXTB16_ROR8(v), w[2 + 2 * k], acc);
+            }
+            /* the sum is 2 acc (even); the offset is in the rounding term */
+            out[c] = clamp_out(rq_fast(acc >> 1, (int32_t)t[0], (int32_t)t[2], (int32_t)t[1], 0),
+                               -128, 127);
+        }
+#endif
+    }
+}
+
 #endif /* VAD_NO_FAST_PATHS */
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
 #ifndef VAD_NO_FAST_PATHS
+    if (p->px1) {
+        conv_px1(p, in, out);
+        return;
+    }
     if (p->fast && p->scratch) {
         conv_fast(p, in, out);
         return;

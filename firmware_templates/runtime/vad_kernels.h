@@ -74,6 +74,10 @@ typedef struct {
                                    holds 12 * kpad bytes (six int16 columns) and the layer runs
                                    in blocks of 6 pixels x 1 channel, the last 1-5 pixels as
                                    blocks4 says */
+    int32_t px1;                /* 1: a direct full-range 1x1 layer on 8 or 16 input channels
+                                   computed a pixel at a time, the widened pixel in registers
+                                   (no scratch); wfast holds a record per channel (lower.py
+                                   _conv_px1_records), rq is unused */
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);

@@ -185,6 +185,14 @@ def _all_blocks6(monkeypatch):
     monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: 12 * kpad)
 
 
+def _no_blocks6(monkeypatch):
+    """Blocks of 6 pixels never fit: the direct full-range layers on 8 and 16 input channels
+    run a pixel at a time (px1), the other direct layers in blocks of 4 where they fit."""
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "conv_block6_bytes", lambda kpad: 10**9)
+
+
 def _full_range(p) -> bool:
     return p["act_min"] == -128 and p["act_max"] == 127
 
@@ -196,14 +204,15 @@ def _pointwise_forms(plan):
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1} and {direct_conv(p) for _, _, p in convs} == {True, False}
     assert {p["fast"] for _, _, p in convs} == {1, 2, 3}  # e >= 1 only; generic channels; shift 0
     rq = {i: np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
-          for i, s, _ in convs}
+          for i, s, p in convs if not p["px1"]}  # px1 layers: the records instead
     assert any((r[:, 1] == 0).any() for r in rq.values())  # a channel of constant output
     return convs
 
 
 # (blocks, map size): 11x11, 14x14 and 9x9 maps leave 1, 4 and 3 pixels after the blocks of 6
 # (n^2 mod 6 is 0, 1, 3 or 4)
-POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all6", 11), ("all6", 14), ("all6", 9)]
+# px1: no blocks of 6, so the layers on 8 and 16 input channels run a pixel at a time
+POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all6", 11), ("all6", 14), ("all6", 9), ("px1", 11)]
 
 
 @pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
@@ -214,17 +223,26 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     channels 16, 13 (im2col), 24, 160, 20, 132, 12, 4 and 8, requantization with shift 0 channels, generic
     channels and constant channels; all6: the direct full-range ones in blocks of 6 pixels x 1
     channel (every entry of its loop unrolled by 4 groups: kq - 1 = 0, 1, 2, 3 mod 4; kq 1 and 2),
-    the last pixel (11x11), 4 (14x14) or 3 (9x9) in a block of 4 or pairs."""
+    the last pixel (11x11), 4 (14x14) or 3 (9x9) in a block of 4 or pairs; px1: the direct
+    full-range layers on 16 (4 output channels) and 8 (7) input channels a pixel at a time."""
     if blocks == "all4":
         _all_blocks4(monkeypatch)
     if blocks == "all6":
         _all_blocks6(monkeypatch)
+    if blocks == "px1":
+        _no_blocks6(monkeypatch)
     model = build_model("pointwise", size)
     plan = build_plan(model)
     convs = _pointwise_forms(plan)
+    px1 = [p for _, _, p in convs if p["px1"]]
+    assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["kpad"] in (8, 16)
+               and not p["blocks6"] and p["rq"] == "0" for p in px1)
+    if blocks == "px1":
+        assert {p["kpad"] for p in px1} == {8, 16} and {p["out_c"] % 2 for p in px1} == {0, 1}
+        convs = [c for c in convs if not c[2]["px1"]]
     b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
-    assert b4 == ({0, 1} if blocks == "planned" else {1})
-    if blocks != "planned":  # the im2col layers too (13 input channels)
+    assert b4 == ({0, 1} if blocks in ("planned", "px1") else {1})
+    if blocks in ("all4", "all6"):  # the im2col layers too (13 input channels)
         assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
     assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
     b6 = [p for _, _, p in convs if p["blocks6"]]
@@ -297,6 +315,30 @@ def test_block6_scratch_keeps_the_vww_arena(streaming, monkeypatch):
     without = build_plan(VWW, streaming=streaming)
     assert not any(p["blocks6"] for _, _, p in _conv_layers(without))
     assert plan.arena_bytes == without.arena_bytes
+
+
+@pytest.mark.parametrize("streaming", ["off", "auto"])
+def test_px1_takes_the_layers_without_blocks6_in_vww(streaming, monkeypatch):
+    """VWW's 1x1 layers on 8 and 16 input channels that get no blocks of 6 (no room for their
+    scratch: the streamed ones, and 8 -> 16 unstreamed) run a pixel at a time (px1) from their
+    records, the others keep the filter words and drop the records; the arena is unchanged."""
+    if not VWW.is_file():
+        pytest.skip(f"no {VWW}")
+    plan = build_plan(VWW, streaming=streaming)
+    convs = _conv_layers(plan)
+    px1 = {i for i, _, p in convs if p["px1"]}
+    assert px1 == {i for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16) and not p["blocks6"]}
+    assert px1 >= {2}
+    for i, s, p in convs:
+        names = {c.name for c in s.consts}
+        assert (p["wfast"] == f"op{i}_px1") == (i in px1)
+        assert not any(n.endswith("_px1") for n in names) or i in px1
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "PX1_K", ())  # no records: no px1 layer
+    without = build_plan(VWW, streaming=streaming)
+    assert not any(p["px1"] for _, _, p in _conv_layers(without))
+    assert without.arena_bytes == plan.arena_bytes
 
 
 def test_wide_weights_double_the_conv_filters_only(build_model):
@@ -467,7 +509,7 @@ def test_conv_paths_dsp_bit_exact_in_qemu(channels, wide, build_model, tmp_path)
 @pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
 @pytest.mark.parametrize("wide", [False, True], ids=["int8", "int16"])
 def test_pointwise_dsp_bit_exact_in_qemu(blocks, size, wide, build_model, tmp_path, monkeypatch):
-    """The asm 6 x 1, 4 x 2 and 2 x 2 blocks and the SMMLAR requantization on Cortex-M4, both
+    """The asm 6 x 1, 4 x 2 and 2 x 2 blocks, the px1 pixels and the SMMLAR requantization on Cortex-M4, both
     filter layouts; the fixture's last layer has no activation, so it carries every layer's
     errors."""
     from conftest import tflm_outputs
@@ -476,6 +518,8 @@ def test_pointwise_dsp_bit_exact_in_qemu(blocks, size, wide, build_model, tmp_pa
         _all_blocks4(monkeypatch)
     if blocks == "all6":
         _all_blocks6(monkeypatch)
+    if blocks == "px1":
+        _no_blocks6(monkeypatch)
     bench = _bench_module()
     model = build_model("pointwise", size)
     _pointwise_forms(build_plan(model))

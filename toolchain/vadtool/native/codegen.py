@@ -256,6 +256,26 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
             planner.check_plan(mine, offsets, size, overlaps)
 
 
+def _choose_px1(steps: list[Step]) -> None:
+    """Direct full-range 1x1 layers on 8 or 16 input channels (those lower gave px1 records)
+    that did not get the blocks of 6 (no room for their scratch) run a pixel at a time with
+    the widened pixel in registers (px1, conv_px1 in vad_conv_fast.c): their records replace
+    the filter words and the requantization table. The others drop the records. Their
+    scratch stays as placed (px1 reads none)."""
+    for s in steps:
+        name = next((c.name for c in s.consts if c.name.endswith("_px1")), None)
+        if name is None:
+            continue
+        p = dict(s.params)
+        if p["blocks6"]:
+            s.consts = [c for c in s.consts if c.name != name]
+            continue
+        drop = {p["wfast"], p["rq"]}
+        s.consts = [c for c in s.consts if c.name not in drop]
+        new = {"wfast": name, "rq": "0", "wfast16": 0, "px1": 1, "blocks4": 0}
+        s.params = [(k, new.get(k, v)) for k, v in s.params]
+
+
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                arena_limit: int | None = None, wide_weights: bool = False,
                streaming: str = "auto", in_place: bool = True, patching="off",
@@ -493,6 +513,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
         overlaps = {(x, y): overlaps[(x, y)] for x, y, _ in used if placement[x][0] == placement[y][0]}
     _grow_conv_scratch(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2},
                        overlaps)
+    _choose_px1(steps)
     _grow_rings(steps, buffers, offsets, arena_of, {"vad_arena": arena, "vad_arena2": arena2}, overlaps)
     for x, y in overlaps:  # a convolution over its own input runs row by row
         i = last_of[x]
