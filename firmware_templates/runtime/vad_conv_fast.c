@@ -993,8 +993,8 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
  * widened words, mult, e and rnd + z 2^e): the sum is 2 acc, what SMMLAR takes, and the output
  * offset is in the rounding term (as in the blocks of 6). No scratch: the layers the plan has
  * no room for blocks in (VWW's streamed 8 -> 16 and 16 -> 32) took the 2 x 2 blocks. On the DSP
- * cores 22 instructions per channel of 16 MACs (K 16: LDR, 4 LDRD, 8 SMLAD, LDM, 4 of
- * requantization, STRB, 3 of loop), 16 per 8 MACs (K 8). LDM fills m, e and rnd in
+ * cores 20.5 instructions per channel of 16 MACs (K 16: LDR, 4 LDRD, 8 SMLAD, LDM, 4 of
+ * requantization, STRB, 3 of loop per 2 channels), 14.5 per 8 MACs (K 8). LDM fills m, e and rnd in
  * register-number order: they are pinned to r8-r10. */
 #ifdef VAD_ASM_4X2
 #define VAD_PX1_WIDEN(x, y) "sxtb16 %[" y "], %[" x "], ror #8\n\tsxtb16 %[" x "], %[" x "]\n\t"
@@ -1002,60 +1002,84 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     "ldrd %[m], %[e], [%[wp]], #8\n\t"                                                            \
     "smlad %[acc], %[" a "], %[m], %[acc]\n\t"                                                    \
     "smlad %[acc], %[" b "], %[e], %[acc]\n\t"
-#define VAD_PX1_CHANNELS(GROUPS)                                                                  \
-    "1:\n\t"                                                                                      \
+/* One channel: its record read and its output stored (op advances by 1). */
+#define VAD_PX1_ONE(GROUPS)                                                                       \
     "ldr %[acc], [%[wp]], #4\n\t" GROUPS                                                          \
     "ldmia %[wp]!, {%[m], %[e], %[rnd]}\n\t"                                                      \
     "smmlar %[rnd], %[acc], %[m], %[rnd]\n\t"                                                     \
     "add %[rnd], %[rnd], %[acc], asr #31\n\t"                                                     \
     "asr %[rnd], %[rnd], %[e]\n\t"                                                                \
     "ssat %[acc], #8, %[rnd]\n\t"                                                                 \
-    "strb %[acc], [%[op]], #1\n\t"                                                                \
+    "strb %[acc], [%[op]], #1\n\t"
+/* All channels, one or two (even out_c) per test of the loop's end */
+#define VAD_PX1_LOOP(BODY)                                                                        \
+    "1:\n\t" BODY                                                                                 \
     "ldr %[rnd], %[oe]\n\t"                                                                       \
     "cmp %[op], %[rnd]\n\t"                                                                       \
     "bne 1b\n\t"
+#define VAD_PX1_K16                                                                               \
+    VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3") VAD_PX1_G("x4", "x5") VAD_PX1_G("x6", "x7")
+#define VAD_PX1_K8 VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3")
+#define VAD_PX1_TAIL                                                                              \
+    [acc] "=&r"(acc), [m] "=&r"(m), [e] "=&r"(e), [rnd] "=&r"(rnd), [wp] "+&r"(w), [op] "+&r"(o)
+#define VAD_PX1_INS [ip] "m"(ip), [oe] "m"(oe)
 
-/* One pixel (kpad bytes at ip) of a px1 layer on 16 input channels: out_c outputs at o. */
-VAD_INLINE void px1_k16(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe)
+/* One pixel (kpad bytes at ip) of a px1 layer on 16 input channels: its out_c outputs at o
+ * (oe = o + out_c; two: out_c is even). */
+VAD_INLINE void px1_k16(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe, const int two)
 {
     register uint32_t m __asm("r8");
     register uint32_t e __asm("r9");
     register uint32_t rnd __asm("r10");
     uint32_t x0, x1, x2, x3, x4, x5, x6, x7;
     int32_t acc;
-    __asm volatile("ldr %[acc], %[ip]\n\t"
-                   "ldr %[x0], [%[acc]]\n\t"
-                   "ldr %[x2], [%[acc], #4]\n\t"
-                   "ldr %[x4], [%[acc], #8]\n\t"
-                   "ldr %[x6], [%[acc], #12]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")
-                       VAD_PX1_WIDEN("x4", "x5") VAD_PX1_WIDEN("x6", "x7")
-                           VAD_PX1_CHANNELS(VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3")
-                                                VAD_PX1_G("x4", "x5") VAD_PX1_G("x6", "x7"))
-                   : [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
-                     [x4] "=&r"(x4), [x5] "=&r"(x5), [x6] "=&r"(x6), [x7] "=&r"(x7),
-                     [acc] "=&r"(acc), [m] "=&r"(m), [e] "=&r"(e), [rnd] "=&r"(rnd),
-                     [wp] "+&r"(w), [op] "+&r"(o)
-                   : [ip] "m"(ip), [oe] "m"(oe)
-                   : "cc", "memory");
+#define VAD_PX1_LOAD16                                                                            \
+    "ldr %[acc], %[ip]\n\t"                                                                       \
+    "ldr %[x0], [%[acc]]\n\t"                                                                     \
+    "ldr %[x2], [%[acc], #4]\n\t"                                                                 \
+    "ldr %[x4], [%[acc], #8]\n\t"                                                                 \
+    "ldr %[x6], [%[acc], #12]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")             \
+        VAD_PX1_WIDEN("x4", "x5") VAD_PX1_WIDEN("x6", "x7")
+#define VAD_PX1_X16                                                                               \
+    [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [x4] "=&r"(x4),             \
+        [x5] "=&r"(x5), [x6] "=&r"(x6), [x7] "=&r"(x7)
+    if (two) {
+        __asm volatile(VAD_PX1_LOAD16 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K16) VAD_PX1_ONE(VAD_PX1_K16))
+                       : VAD_PX1_X16, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    } else {
+        __asm volatile(VAD_PX1_LOAD16 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K16))
+                       : VAD_PX1_X16, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    }
 }
 
 /* The same on 8 input channels. */
-VAD_INLINE void px1_k8(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe)
+VAD_INLINE void px1_k8(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe, const int two)
 {
     register uint32_t m __asm("r8");
     register uint32_t e __asm("r9");
     register uint32_t rnd __asm("r10");
     uint32_t x0, x1, x2, x3;
     int32_t acc;
-    __asm volatile("ldr %[acc], %[ip]\n\t"
-                   "ldr %[x0], [%[acc]]\n\t"
-                   "ldr %[x2], [%[acc], #4]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")
-                       VAD_PX1_CHANNELS(VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3"))
-                   : [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
-                     [acc] "=&r"(acc), [m] "=&r"(m), [e] "=&r"(e), [rnd] "=&r"(rnd),
-                     [wp] "+&r"(w), [op] "+&r"(o)
-                   : [ip] "m"(ip), [oe] "m"(oe)
-                   : "cc", "memory");
+#define VAD_PX1_LOAD8                                                                             \
+    "ldr %[acc], %[ip]\n\t"                                                                       \
+    "ldr %[x0], [%[acc]]\n\t"                                                                     \
+    "ldr %[x2], [%[acc], #4]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")
+#define VAD_PX1_X8 [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
+    if (two) {
+        __asm volatile(VAD_PX1_LOAD8 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K8) VAD_PX1_ONE(VAD_PX1_K8))
+                       : VAD_PX1_X8, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    } else {
+        __asm volatile(VAD_PX1_LOAD8 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K8))
+                       : VAD_PX1_X8, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    }
 }
 #endif
 
@@ -1066,10 +1090,11 @@ static void conv_px1(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     for (pix = 0; pix < npix; ++pix, in += kpad, out += out_c) {
         const uint32_t *w = (const uint32_t *)p->wfast;
 #ifdef VAD_ASM_4X2
+        const int two = !(out_c & 1);
         if (kpad == 16) {
-            px1_k16(w, in, out, out + out_c);
+            px1_k16(w, in, out, out + out_c, two);
         } else {
-            px1_k8(w, in, out, out + out_c);
+            px1_k8(w, in, out, out + out_c, two);
         }
 #else
         int32_t c, k;
