@@ -179,10 +179,12 @@ def _all_blocks4(monkeypatch):
 
 def _all_blocks6(monkeypatch):
     """Every fast CONV_2D planned with the scratch of blocks of 6 pixels (six widened columns)
-    if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 6)."""
+    if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 6, those
+    on 16 input channels too: no px1 where blocks of 6 fit)."""
     from vadtool.native import lower
 
     monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: 12 * kpad)
+    monkeypatch.setattr(lower, "PX1_OVER_BLOCKS6", ())
 
 
 def _no_blocks6(monkeypatch):
@@ -241,7 +243,9 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     if blocks == "px1":
         # both K, one channel or two per test of the loop's end
         assert {(p["kpad"], p["out_c"] % 2) for p in px1} == {(8, 0), (8, 1), (16, 0), (16, 1)}
-        convs = [c for c in convs if not c[2]["px1"]]
+    if blocks == "all6":
+        assert not px1
+    convs = [c for c in convs if not c[2]["px1"]]  # the blocks below
     b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
     assert b4 == ({0, 1} if blocks in ("planned", "px1") else {1})
     if blocks in ("all4", "all6"):  # the im2col layers too (13 input channels)
@@ -298,7 +302,7 @@ def test_block6_needs_the_offset_fold_to_be_exact(build_model, monkeypatch):
     monkeypatch.setattr(lower, "block6_rq_ok", lambda s: False)
     convs = _conv_layers(build_plan(model))
     assert not any(p["blocks6"] for _, _, p in convs)
-    assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
+    assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1 and not p["px1"])
 
 
 @pytest.mark.parametrize("streaming", ["off", "auto"])
@@ -321,16 +325,16 @@ def test_block6_scratch_keeps_the_vww_arena(streaming, monkeypatch):
 
 @pytest.mark.parametrize("streaming", ["off", "auto"])
 def test_px1_takes_the_layers_without_blocks6_in_vww(streaming, monkeypatch):
-    """VWW's 1x1 layers on 8 and 16 input channels that get no blocks of 6 (no room for their
-    scratch: the streamed ones, and 8 -> 16 unstreamed) run a pixel at a time (px1) from their
-    records, the others keep the filter words and drop the records; the arena is unchanged."""
+    """VWW's 1x1 layers on 8 and 16 input channels run a pixel at a time (px1) from their
+    records: 8 -> 16 never has room for the blocks of 6, and px1 beats them on 16 channels
+    (lower.PX1_OVER_BLOCKS6); the other layers keep the filter words and drop the records; the
+    arena is unchanged."""
     if not VWW.is_file():
         pytest.skip(f"no {VWW}")
     plan = build_plan(VWW, streaming=streaming)
     convs = _conv_layers(plan)
     px1 = {i for i, _, p in convs if p["px1"]}
-    assert px1 == {i for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16) and not p["blocks6"]}
-    assert px1 >= {2}
+    assert px1 == {i for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16)} == {2, 4}
     for i, s, p in convs:
         names = {c.name for c in s.consts}
         assert (p["wfast"] == f"op{i}_px1") == (i in px1)

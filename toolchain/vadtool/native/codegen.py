@@ -258,21 +258,22 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
 
 def _choose_px1(steps: list[Step]) -> None:
     """Direct full-range 1x1 layers on 8 or 16 input channels (those lower gave px1 records)
-    that did not get the blocks of 6 (no room for their scratch) run a pixel at a time with
-    the widened pixel in registers (px1, conv_px1 in vad_conv_fast.c): their records replace
-    the filter words and the requantization table. The others drop the records. Their
-    scratch stays as placed (px1 reads none)."""
+    that did not get the blocks of 6 (no room for their scratch), and those on
+    lower.PX1_OVER_BLOCKS6 input channels (faster than the blocks of 6 there), run a pixel at
+    a time with the widened pixel in registers (px1, conv_px1 in vad_conv_fast.c): their
+    records replace the filter words and the requantization table. The others drop the
+    records. Their scratch stays as placed (px1 reads none)."""
     for s in steps:
         name = next((c.name for c in s.consts if c.name.endswith("_px1")), None)
         if name is None:
             continue
         p = dict(s.params)
-        if p["blocks6"]:
+        if p["blocks6"] and p["kpad"] not in lower.PX1_OVER_BLOCKS6:
             s.consts = [c for c in s.consts if c.name != name]
             continue
         drop = {p["wfast"], p["rq"]}
         s.consts = [c for c in s.consts if c.name not in drop]
-        new = {"wfast": name, "rq": "0", "wfast16": 0, "px1": 1, "blocks4": 0}
+        new = {"wfast": name, "rq": "0", "wfast16": 0, "px1": 1, "blocks4": 0, "blocks6": 0}
         s.params = [(k, new.get(k, v)) for k, v in s.params]
 
 
