@@ -351,13 +351,12 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
     *pw = w;
 }
 
-/* Widen eight columns (the input pixels of a direct layer, step bytes apart) to int16 pairs,
- * per group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p7(1,3) (VAD_8X1_GROUP). With the asm blocks
- * (VAD_ASM_4X2) the values are doubled (SADD16; int8 doubled fits int16): pairs_8x1_full's
- * sums are then 2 acc from a doubled bias, what SMMLAR takes, and need no shift each. */
+/* The columns of the blocks of 6 pixels (widen6): with the asm blocks (VAD_ASM_4X2) the
+ * widened values are doubled (SADD16; int8 doubled fits int16): pairs_6x1_full's sums are then
+ * 2 acc from a doubled bias, what SMMLAR takes, and need no shift each. */
 #if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(VAD_NO_ASM_4X2)
 #define VAD_X8(v) ((uint32_t)__sadd16((int32_t)(v), (int32_t)(v)))
-#define VAD_X8_SHIFT 1 /* the sums of widen8's columns are acc << 1 */
+#define VAD_X8_SHIFT 1 /* the sums of widen6's columns are acc << 1 */
 #else
 #define VAD_X8(v) (v)
 #define VAD_X8_SHIFT 0
@@ -378,81 +377,7 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
     "sadd16 %[t1], %[t1], %[t1]\n\t"                                                              \
     "strd %[t2], %[t1], [%[d], #" off " + 8]\n\t"
 #endif
-VAD_INLINE void widen8(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad)
-{
-    int32_t k, j;
-#if VAD_X8_SHIFT
-    /* the compiler's loop spent 11 instructions a word (no unrolling of the 8 pixels) */
-    const int8_t *const end = a + kpad;
-    const int8_t *q;
-    uint32_t t0, t1, t2;
-    (void)k;
-    (void)j;
-    __asm volatile("1:\n\t"
-                   "mov %[q], %[a]\n\t" VAD_W8_TWO("0")
-                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("16")
-                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("32")
-                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("48")
-                   "adds %[a], %[a], #4\n\t"
-                   "adds %[d], %[d], #64\n\t"
-                   "cmp %[a], %[end]\n\t"
-                   "bne 1b\n\t"
-                   : [a] "+&r"(a), [d] "+&r"(dst), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1),
-                     [t2] "=&r"(t2)
-                   : [st] "r"(step), [end] "r"(end)
-                   : "cc", "memory");
-    return;
-#endif
-    for (k = 0; k < kpad; k += 4, a += 4, dst += 16) {
-        for (j = 0; j < 8; ++j) {
-            const uint32_t v = rd32(a + j * step);
-            const uint32_t lo = VAD_SXTB16(v), hi = VAD_SXTB16_ROR8(v);
-            dst[2 * j] = VAD_X8(lo);
-            dst[2 * j + 1] = VAD_X8(hi);
-        }
-    }
-}
 
-/* One output channel of 8 pixels (widen8 columns), the channel's filter words wstep words
- * apart per group of 4 values (the pair layout: 2, or 4 with int16 filters; 1 or 2 for an odd
- * last channel). The C loop; the asm one below reads the pair layout. */
-VAD_INLINE void dot_8x1_c(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *a,
-                          const int w16, const int32_t wstep)
-{
-    int32_t k, j;
-    for (k = 0; k < kq; ++k, xp += 16, w += wstep) {
-        uint32_t wl, wh;
-        next_wpair(w, w16, &wl, &wh);
-        for (j = 0; j < 8; ++j) {
-            a[j] = VAD_SMLAD(xp[2 * j], wl, VAD_SMLAD(xp[2 * j + 1], wh, a[j]));
-        }
-    }
-}
-
-/* A block of 8 pixels x 1 channel: per group of 4 values the channel's filter word is read
- * (and widened) once and the 8 columns' pair words each once, 27 instructions per 32 MACs on
- * int8 filters (LDR, 2 SXTB16, 8 LDRD, 16 SMLAD; 25 on int16 ones) against the 4 x 2 block's
- * 31 (29), which reads each column twice: 8 sums, 4 operands and 2 pointers leave it no
- * register to keep the columns. The asm text of one group (VAD_8X1_GROUP), used by
- * pairs_8x1_full; same register needs as dot_4x2 (VAD_ASM_4X2). */
-#ifdef VAD_ASM_4X2
-#define VAD_8X1_W8 "ldr %[wh], [%[wp]], #8\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
-#define VAD_8X1_W16 "ldrd %[wl], %[wh], [%[wp]], #16\n\t"
-#define VAD_8X1_PX(acc, off)                                                                      \
-    "ldrd %[xl], %[xh], [%[xp], #" off "]\n\t"                                                   \
-    "smlad %[" acc "], %[xl], %[wl], %[" acc "]\n\t"                                              \
-    "smlad %[" acc "], %[xh], %[wh], %[" acc "]\n\t"
-#define VAD_8X1_GROUP(W)                                                                          \
-    W "ldrd %[xl], %[xh], [%[xp]], #64\n\t"                                                       \
-      "smlad %[a0], %[xl], %[wl], %[a0]\n\t"                                                      \
-      "smlad %[a0], %[xh], %[wh], %[a0]\n\t" VAD_8X1_PX("a1", "-56") VAD_8X1_PX("a2", "-48")     \
-          VAD_8X1_PX("a3", "-40") VAD_8X1_PX("a4", "-32") VAD_8X1_PX("a5", "-24")               \
-              VAD_8X1_PX("a6", "-16") VAD_8X1_PX("a7", "-8")
-#define VAD_8X1_OPS                                                                               \
-    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [a4] "+r"(a[4]),       \
-        [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7]), [xp] "+r"(xp), [wp] "+r"(w),          \
-        [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh)
-#endif
 
 /* Requantization of the fast channels (fast == 1 and 3 layers), without the output offset:
  * vad_mbqm(acc, mult, -e) when |acc| < 2^30 (checked by the generator), as
@@ -687,169 +612,215 @@ VAD_INLINE void gemm_4cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
     }
 }
 
-#ifdef VAD_ASM_4X2
-/* The 8 sums of one channel of an 8-pixel block (fast == 1, full int8 range) requantized in
- * one asm statement (rq_fast, offset, SSAT; the channel's constants loaded once) and stored a
- * byte per pixel, step bytes apart. The sums and 5 temporaries take 13 registers; the
- * constants' and output pointers, offset and step come from memory. */
-VAD_INLINE void store_1x8_full(int32_t *a, const int32_t *r, int8_t *o, int32_t step,
-                               int32_t out_offset)
+
+/* Widen six columns (the input pixels of a direct layer, step bytes apart) to int16 pairs, per
+ * group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p5(1,3), doubled (VAD_X8). */
+VAD_INLINE void widen6(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad)
 {
-    int32_t m, rnd, e, t, z;
-    __asm volatile("ldr %[z], %[zp]\n\t"
-                   "ldr %[t], %[rp]\n\t"
-                   "ldrd %[m], %[e], [%[t], #4]\n\t"
-                   "ldr %[rnd], [%[t], #12]\n\t" VAD_RQ8("a0") VAD_RQ8("a1") VAD_RQ8("a2")
-                       VAD_RQ8("a3") VAD_RQ8("a4") VAD_RQ8("a5") VAD_RQ8("a6") VAD_RQ8("a7")
-                   "ldr %[m], %[op]\n\t"
-                   "ldr %[e], %[st]\n\t"
-                   "strb %[a0], [%[m]]\n\t"
-                   "strb %[a1], [%[m], %[e]]\n\t"
-                   "add %[t], %[m], %[e], lsl #1\n\t"
-                   "strb %[a2], [%[t]]\n\t"
-                   "strb %[a3], [%[t], %[e]]\n\t"
-                   "add %[t], %[t], %[e], lsl #1\n\t"
-                   "strb %[a4], [%[t]]\n\t"
-                   "strb %[a5], [%[t], %[e]]\n\t"
-                   "add %[t], %[t], %[e], lsl #1\n\t"
-                   "strb %[a6], [%[t]]\n\t"
-                   "strb %[a7], [%[t], %[e]]\n\t"
-                   : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]),
-                     [a4] "+r"(a[4]), [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7]),
-                     [m] "=&r"(m), [rnd] "=&r"(rnd), [e] "=&r"(e), [t] "=&r"(t), [z] "=&r"(z)
-                   : [rp] "m"(r), [zp] "m"(out_offset), [op] "m"(o), [st] "m"(step)
-                   : "memory");
-}
+    int32_t k, j;
+#if VAD_X8_SHIFT
+    const int8_t *const end = a + kpad;
+    const int8_t *q;
+    uint32_t t0, t1, t2;
+    (void)k;
+    (void)j;
+    __asm volatile("1:\n\t"
+                   "mov %[q], %[a]\n\t" VAD_W8_TWO("0")
+                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("16")
+                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("32")
+                   "adds %[a], %[a], #4\n\t"
+                   "adds %[d], %[d], #48\n\t"
+                   "cmp %[a], %[end]\n\t"
+                   "bne 1b\n\t"
+                   : [a] "+&r"(a), [d] "+&r"(dst), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                     [t2] "=&r"(t2)
+                   : [st] "r"(step), [end] "r"(end)
+                   : "cc", "memory");
+    return;
 #endif
+    for (k = 0; k < kpad; k += 4, a += 4, dst += 12) {
+        for (j = 0; j < 6; ++j) {
+            const uint32_t v = rd32(a + j * step);
+            const uint32_t lo = VAD_SXTB16(v), hi = VAD_SXTB16_ROR8(v);
+            dst[2 * j] = VAD_X8(lo);
+            dst[2 * j + 1] = VAD_X8(hi);
+        }
+    }
+}
 
+/* One output channel of n pixels (widen6 columns: 2 n words per group), the
+ * channel's filter words wstep words apart per group of 4 values. */
+VAD_INLINE void dot_nx1_c(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *a,
+                          const int32_t n, const int w16, const int32_t wstep)
+{
+    int32_t k, j;
+    for (k = 0; k < kq; ++k, xp += 2 * n, w += wstep) {
+        uint32_t wl, wh;
+        next_wpair(w, w16, &wl, &wh);
+        for (j = 0; j < n; ++j) {
+            a[j] = VAD_SMLAD(xp[2 * j], wl, VAD_SMLAD(xp[2 * j + 1], wh, a[j]));
+        }
+    }
+}
+
+/* One channel of n pixels (o, o + step, ...) of a fast == 1 full-range layer: the sums on
+ * the plain scale (not doubled), the channel's constants read once. */
+VAD_INLINE void store_chn_full(const int32_t *a, const int32_t *r, int8_t *o, int32_t step,
+                               int32_t out_offset, const int32_t n)
+{
+    const int32_t mult = r[1], ew = r[2], rnd = r[3];
+    int8_t q[8];
+    int32_t j;
+    for (j = 0; j < n; ++j) {
+        q[j] = clamp_out(rq_fast(a[j], mult, rnd, ew, 0) + out_offset, -128, 127);
+    }
+    for (j = 0; j < n; ++j) {
+        o[j * step] = q[j];
+    }
+}
+
+/* A block of 6 pixels x 1 channel on Cortex-M4: per group of 4 values the channel's filter
+ * word is read (and widened) once and the 6 columns' 12 pair words with 3 LDM of 4 registers
+ * (one instruction each): 18 instructions per 24 MACs on int8 filters (LDR, 2 SXTB16, 3 LDM,
+ * 12 SMLAD; 16 with int16 filters) against the 8 x 1 block's 27 per 32. LDM fills its list in
+ * register-number order, so the four column registers are pinned to r0-r3 (x0..x3); the 6
+ * sums, 2 pointers and 2 filter words take the other 10 registers (r7 included: the same
+ * VAD_ASM_4X2 condition). The loop is unrolled by 4 groups, entered at the group that leaves a
+ * multiple of 4 (kq - 1 after the first group, which starts from the doubled bias). */
 #ifdef VAD_ASM_4X2
-/* The channels of an 8-pixel block of a full-range fast == 1 layer, all in one asm statement
- * (pairs_8x1_full), so the 8 sums never leave the registers (as one statement a channel the
- * compiler kept them, and the per-channel state, on the stack between statements). Per
- * channel: the first group of 4 values with the doubled bias as the first SMLADs' addend (no
- * copies of it), the loop on the others (an odd count enters it at its second group), then
- * store_1x8_full's requantization on the doubled sums (widen8 doubles the columns: SMMLAR
- * takes 2 acc) with the output offset z folded into the rounding term (rnd + z 2^e: adding a
+#define VAD_6X1_W8 "ldr %[wh], [%[wp]], #8\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
+#define VAD_6X1_W16 "ldrd %[wl], %[wh], [%[wp]], #16\n\t"
+#define VAD_6X1_PP(p, q, pin, qin)                                                                \
+    "ldmia %[xp]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                              \
+    "smlad %[" p "], %[x0], %[wl], %[" pin "]\n\t"                                                \
+    "smlad %[" p "], %[x1], %[wh], %[" p "]\n\t"                                                  \
+    "smlad %[" q "], %[x2], %[wl], %[" qin "]\n\t"                                                \
+    "smlad %[" q "], %[x3], %[wh], %[" q "]\n\t"
+#define VAD_6X1_GROUP(W) W VAD_6X1_PP("a0", "a1", "a0", "a1") VAD_6X1_PP("a2", "a3", "a2", "a3") \
+    VAD_6X1_PP("a4", "a5", "a4", "a5")
+/* the first group: every sum starts from the doubled bias, held in a5 (a5 last) */
+#define VAD_6X1_FIRST(W) W VAD_6X1_PP("a0", "a1", "a5", "a5") VAD_6X1_PP("a2", "a3", "a5", "a5") \
+    VAD_6X1_PP("a4", "a5", "a5", "a5")
+/* rq_fast on the doubled sum (widen6 doubles the columns, the bias is doubled: SMMLAR takes
+ * 2 acc) with the output offset z folded into the rounding term (rnd + z 2^e: adding a
  * multiple of 2^e before the shift adds z after it; exact while |rnd| + |z| 2^e <= 2^30 - 2,
- * which the generator checks before it sets blocks8: lower.block8_rq_ok), and its stores,
- * the temporaries in the loop's operand registers (t xl, m xh, e wl, rnd wh, z xp). */
-#define VAD_8X1_RQ(x)                                                                             \
-    "smmlar %[xl], %[" x "], %[xh], %[wh]\n\t"                                                    \
-    "add %[xl], %[xl], %[" x "], asr #31\n\t"                                                     \
-    "asr %[xl], %[xl], %[wl]\n\t"                                                                 \
-    "ssat %[" x "], #8, %[xl]\n\t"
-#define VAD_8X1_PX0(acc, off)                                                                     \
-    "ldrd %[xl], %[xh], [%[xp], #" off "]\n\t"                                                   \
-    "smlad %[" acc "], %[xl], %[wl], %[a7]\n\t"                                                   \
-    "smlad %[" acc "], %[xh], %[wh], %[" acc "]\n\t"
-#define VAD_8X1_FIRST(W)                                                                          \
-    W "ldrd %[xl], %[xh], [%[xp]], #64\n\t"                                                       \
-      "smlad %[a0], %[xl], %[wl], %[a7]\n\t"                                                      \
-      "smlad %[a0], %[xh], %[wh], %[a0]\n\t" VAD_8X1_PX0("a1", "-56") VAD_8X1_PX0("a2", "-48")   \
-          VAD_8X1_PX0("a3", "-40") VAD_8X1_PX0("a4", "-32") VAD_8X1_PX0("a5", "-24")            \
-              VAD_8X1_PX0("a6", "-16") VAD_8X1_PX("a7", "-8")
-/* One channel (W: the filter word macro); after it wp is the channel's filter end. */
-#define VAD_8X1_CHANNEL(W)                                                                        \
-    "ldr %[xp], %[xb]\n\t"                                                                        \
-    "ldr %[xl], %[rp]\n\t"                                                                        \
-    "ldr %[a7], [%[xl]]\n\t"                                                                      \
-    "lsl %[a7], %[a7], #1\n\t" VAD_8X1_FIRST(W)                                                   \
-    "ldr %[xl], %[kq]\n\t"                                                                        \
-    "subs %[xl], %[xl], #1\n\t"                                                                   \
-    "beq 3f\n\t"                                                                                  \
-    "lsls %[xl], %[xl], #31\n\t"                                                                  \
-    "bne 2f\n\t"                                                                                  \
-    "1:\n\t" VAD_8X1_GROUP(W) "2:\n\t" VAD_8X1_GROUP(W)                                           \
-    "ldr %[xl], %[xe]\n\t"                                                                        \
-    "cmp %[xp], %[xl]\n\t"                                                                        \
+ * which the generator checks before it sets blocks6: lower.block6_rq_ok), then SSAT: m x1,
+ * e x2, rnd + z 2^e x3, temporary x0 (the loop's column registers) */
+#define VAD_6X1_RQ(x)                                                                             \
+    "smmlar %[x0], %[" x "], %[x1], %[x3]\n\t"                                                    \
+    "add %[x0], %[x0], %[" x "], asr #31\n\t"                                                     \
+    "asr %[x0], %[x0], %[x2]\n\t"                                                                 \
+    "ssat %[" x "], #8, %[x0]\n\t"
+/* The groups after the first (kq - 1 = km of them, read from memory): the loop unrolled by 4,
+ * entered where a multiple of 4 is left; ends at label 9. */
+#define VAD_6X1_LOOP(W)                                                                           \
+    "ldr %[x0], %[km]\n\t"                                                                        \
+    "cmp %[x0], #0\n\t"                                                                           \
+    "beq 9f\n\t"                                                                                  \
+    "lsls %[x0], %[x0], #31\n\t"                                                                  \
+    "bcs 6f\n\t"                                                                                  \
+    "bmi 4f\n\t"                                                                                  \
+    "1:\n\t" VAD_6X1_GROUP(W) "2:\n\t" VAD_6X1_GROUP(W) "3:\n\t" VAD_6X1_GROUP(W)                 \
+    "4:\n\t" VAD_6X1_GROUP(W)                                                                     \
+    "ldr %[x0], %[xe]\n\t"                                                                        \
+    "cmp %[xp], %[x0]\n\t"                                                                        \
     "bne 1b\n\t"                                                                                  \
-    "3:\n\t"                                                                                      \
-    "ldr %[xp], %[zp]\n\t"                                                                        \
-    "ldr %[xl], %[rp]\n\t"                                                                        \
-    "ldrd %[xh], %[wl], [%[xl], #4]\n\t"                                                          \
-    "ldr %[wh], [%[xl], #12]\n\t"                                                                 \
-    "add %[xl], %[xl], #16\n\t"                                                                   \
-    "str %[xl], %[rp]\n\t"                                                                        \
-    "lsl %[xp], %[xp], %[wl]\n\t"                                                                 \
-    "add %[wh], %[wh], %[xp]\n\t" VAD_8X1_RQ("a0") VAD_8X1_RQ("a1") VAD_8X1_RQ("a2") VAD_8X1_RQ("a3")   \
-        VAD_8X1_RQ("a4") VAD_8X1_RQ("a5") VAD_8X1_RQ("a6") VAD_8X1_RQ("a7")                     \
-    "ldr %[xh], %[op]\n\t"                                                                        \
-    "ldr %[wl], %[st]\n\t"                                                                        \
-    "strb %[a0], [%[xh]]\n\t"                                                                     \
-    "strb %[a1], [%[xh], %[wl]]\n\t"                                                              \
-    "add %[xl], %[xh], %[wl], lsl #1\n\t"                                                         \
-    "strb %[a2], [%[xl]]\n\t"                                                                     \
-    "strb %[a3], [%[xl], %[wl]]\n\t"                                                              \
-    "add %[xl], %[xl], %[wl], lsl #1\n\t"                                                         \
-    "strb %[a4], [%[xl]]\n\t"                                                                     \
-    "strb %[a5], [%[xl], %[wl]]\n\t"                                                              \
-    "add %[xl], %[xl], %[wl], lsl #1\n\t"                                                         \
-    "strb %[a6], [%[xl]]\n\t"                                                                     \
-    "strb %[a7], [%[xl], %[wl]]\n\t"                                                              \
-    "add %[xh], %[xh], #1\n\t"                                                                    \
-    "str %[xh], %[op]\n\t"
-/* All channel pairs (n >= 1) of an 8-pixel block: per pair the first channel, the filter
- * pointer moved back to the second (adj bytes: its words follow the first's in each group),
- * the second channel, the pointer moved on to the next pair (back by one channel's words). The
- * state lives in memory (rp, op, n: the 8 sums and the loop's operands take 14 registers);
- * each channel's column pointer restarts at xb and its loop ends on it reaching xe. */
-#define VAD_8X1_PAIRS(W, wbytes)                                                                  \
-    "5:\n\t" VAD_8X1_CHANNEL(W)                                                                   \
-    "ldr %[xl], %[adj]\n\t"                                                                       \
-    "add %[wp], %[wp], %[xl]\n\t" VAD_8X1_CHANNEL(W)                                              \
+    "b 9f\n\t"                                                                                    \
+    "6:\n\t"                                                                                      \
+    "bmi 2b\n\t"                                                                                  \
+    "b 3b\n\t"                                                                                    \
+    "9:\n\t"
+/* One channel (W: the filter word macro; LOOP: the groups after the first, VAD_6X1_LOOP or,
+ * for kq 1 and 2, nothing or one group); after it wp is the channel's filter end. */
+#define VAD_6X1_CHANNEL(W, LOOP)                                                                  \
+    "ldr %[xp], %[xb]\n\t"                                                                        \
+    "ldr %[x0], %[rp]\n\t"                                                                        \
+    "ldr %[a5], [%[x0]]\n\t"                                                                      \
+    "lsl %[a5], %[a5], #1\n\t" VAD_6X1_FIRST(W) LOOP                                              \
+    "ldr %[x0], %[rp]\n\t"                                                                        \
+    "ldr %[wl], %[zp]\n\t"                                                                        \
+    "ldrd %[x1], %[x2], [%[x0], #4]\n\t"                                                          \
+    "ldr %[x3], [%[x0], #12]\n\t"                                                                 \
+    "add %[x0], %[x0], #16\n\t"                                                                   \
+    "str %[x0], %[rp]\n\t"                                                                        \
+    "lsl %[wl], %[wl], %[x2]\n\t"                                                                 \
+    "add %[x3], %[x3], %[wl]\n\t" VAD_6X1_RQ("a0") VAD_6X1_RQ("a1") VAD_6X1_RQ("a2")             \
+        VAD_6X1_RQ("a3") VAD_6X1_RQ("a4") VAD_6X1_RQ("a5")                                        \
+    "ldr %[x0], %[op]\n\t"                                                                        \
+    "ldr %[x1], %[st]\n\t"                                                                        \
+    "strb %[a0], [%[x0]]\n\t"                                                                     \
+    "strb %[a1], [%[x0], %[x1]]\n\t"                                                              \
+    "add %[x2], %[x0], %[x1], lsl #1\n\t"                                                         \
+    "strb %[a2], [%[x2]]\n\t"                                                                     \
+    "strb %[a3], [%[x2], %[x1]]\n\t"                                                              \
+    "add %[x2], %[x2], %[x1], lsl #1\n\t"                                                         \
+    "strb %[a4], [%[x2]]\n\t"                                                                     \
+    "strb %[a5], [%[x2], %[x1]]\n\t"                                                              \
+    "add %[x0], %[x0], #1\n\t"                                                                    \
+    "str %[x0], %[op]\n\t"
+#define VAD_6X1_PAIRS(W, wbytes, LOOP)                                                            \
+    "5:\n\t" VAD_6X1_CHANNEL(W, LOOP)                                                             \
+    "ldr %[x0], %[adj]\n\t"                                                                       \
+    "add %[wp], %[wp], %[x0]\n\t" VAD_6X1_CHANNEL(W, LOOP)                                        \
     "sub %[wp], %[wp], #" wbytes "\n\t"                                                           \
-    "ldr %[xl], %[n]\n\t"                                                                         \
-    "subs %[xl], %[xl], #1\n\t"                                                                   \
-    "str %[xl], %[n]\n\t"                                                                         \
+    "ldr %[x0], %[n]\n\t"                                                                         \
+    "subs %[x0], %[x0], #1\n\t"                                                                   \
+    "str %[x0], %[n]\n\t"                                                                         \
     "bne 5b\n\t"
-#define VAD_8X1_PAIR_OPS                                                                          \
+#define VAD_6X1_PAIR_OPS                                                                          \
     [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),             \
-        [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [xp] "=&r"(xp), [wp] "+&r"(w),           \
-        [xl] "=&r"(xl), [xh] "=&r"(xh), [wl] "=&r"(wl), [wh] "=&r"(wh), [rp] "+m"(r), [op] "+m"(o), \
-        [n] "+m"(n)
-#define VAD_8X1_PAIR_INS                                                                          \
-    [xb] "m"(x), [xe] "m"(xe), [kq] "m"(kq), [adj] "m"(adj), [zp] "m"(out_offset), [st] "m"(step)
+        [a5] "=&r"(a5), [xp] "=&r"(xp), [wp] "+&r"(w), [wl] "=&r"(wl), [wh] "=&r"(wh),           \
+        [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [rp] "+m"(r),            \
+        [op] "+m"(o), [n] "+m"(n)
+#define VAD_6X1_PAIR_INS                                                                          \
+    [xb] "m"(x), [xe] "m"(xe), [km] "m"(km), [adj] "m"(adj), [zp] "m"(out_offset), [st] "m"(step)
 
-/* The channel pairs of an 8-pixel block of a full-range fast == 1 layer; returns the filter
- * pointer past them (w: the first pair's words). */
-VAD_INLINE const uint32_t *pairs_8x1_full(const uint32_t *x, const uint32_t *w, int32_t kq,
+/* The channel pairs (n >= 1) of a 6-pixel block of a full-range fast == 1 layer whose
+ * offset fold is exact (blocks6: lower.block6_rq_ok); returns the filter pointer past them. */
+VAD_INLINE const uint32_t *pairs_6x1_full(const uint32_t *x, const uint32_t *w, int32_t kq,
                                           const int32_t *r, int8_t *o, int32_t n, int32_t step,
                                           int32_t out_offset, const int w16)
 {
-    const uint32_t *const xe = x + 16 * kq;
+    const uint32_t *const xe = x + 12 * kq;
+    const int32_t km = kq - 1;
     const int32_t adj = (w16 ? 8 : 4) - (w16 ? 16 : 8) * kq; /* bytes */
-    int32_t a0, a1, a2, a3, a4, a5, a6, a7;
-    uint32_t xl, xh, wl, wh;
+    register uint32_t x0 __asm("r0");
+    register uint32_t x1 __asm("r1");
+    register uint32_t x2 __asm("r2");
+    register uint32_t x3 __asm("r3");
+    int32_t a0, a1, a2, a3, a4, a5;
+    uint32_t wl, wh;
     const uint32_t *xp;
+#define VAD_6X1_ASM(W, wbytes, LOOP)                                                              \
+    __asm volatile(VAD_6X1_PAIRS(W, wbytes, LOOP) : VAD_6X1_PAIR_OPS : VAD_6X1_PAIR_INS : "cc", "memory")
+    /* kq 1 and 2 (4 and 8 input channels) without the loop's entry and end tests: their
+     * ~10 instructions a channel were a tenth of such a layer */
     if (w16) {
-        __asm volatile(VAD_8X1_PAIRS(VAD_8X1_W16, "8") : VAD_8X1_PAIR_OPS : VAD_8X1_PAIR_INS : "cc", "memory");
+        if (kq == 1) {
+            VAD_6X1_ASM(VAD_6X1_W16, "8", "");
+        } else if (kq == 2) {
+            VAD_6X1_ASM(VAD_6X1_W16, "8", VAD_6X1_GROUP(VAD_6X1_W16));
+        } else {
+            VAD_6X1_ASM(VAD_6X1_W16, "8", VAD_6X1_LOOP(VAD_6X1_W16));
+        }
     } else {
-        __asm volatile(VAD_8X1_PAIRS(VAD_8X1_W8, "4") : VAD_8X1_PAIR_OPS : VAD_8X1_PAIR_INS : "cc", "memory");
+        if (kq == 1) {
+            VAD_6X1_ASM(VAD_6X1_W8, "4", "");
+        } else if (kq == 2) {
+            VAD_6X1_ASM(VAD_6X1_W8, "4", VAD_6X1_GROUP(VAD_6X1_W8));
+        } else {
+            VAD_6X1_ASM(VAD_6X1_W8, "4", VAD_6X1_LOOP(VAD_6X1_W8));
+        }
     }
+#undef VAD_6X1_ASM
     return w;
 }
 #endif
 
-/* One channel of 8 pixels (o, o + step, ...): store_1x8_full, or store_ch4 twice. */
-VAD_INLINE void store_ch8(int32_t *a, const int32_t *r, int8_t *o, int32_t step,
-                          int32_t out_offset, int32_t act_min, int32_t act_max, const int mode,
-                          const int32_t *shift)
-{
-#ifdef VAD_ASM_4X2
-    if (mode == 1 && act_min == -128 && act_max == 127) {
-        store_1x8_full(a, r, o, step, out_offset);
-        return;
-    }
-#endif
-    store_ch4(a, r, o, step, out_offset, act_min, act_max, mode, shift);
-    store_ch4(a + 4, r, o + 4 * step, step, out_offset, act_min, act_max, mode, shift);
-}
-
-/* Eight widened columns (widen8) times all output channels, 8 pixels x 1 channel at a time
- * (VAD_8X1_GROUP), a pair of channels per iteration; the eight output pixels at o, o + out_c, ...,
- * o + 7 out_c. Full-range fast == 1 layers only (the clamping variants keep the blocks of 4
- * and their flash): conv_fast. */
-VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *o,
+/* Six widened columns (widen6) times all output channels, 6 pixels x 1 channel at a time
+ * (pairs_6x1_full on Cortex-M4, a pair of channels per iteration), the six output pixels at o,
+ * o + out_c, ..., o + 5 out_c. Full-range fast == 1 layers whose offset fold is exact. */
+VAD_INLINE void gemm_6cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *o,
                            const int w16)
 {
     const int32_t kq = p->kpad >> 2, out_c = p->out_c;
@@ -857,42 +828,50 @@ VAD_INLINE void gemm_8cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
     const int32_t per = w16 ? 2 : 1; /* words of one channel's group of 4 values */
     const uint32_t *w = (const uint32_t *)p->wfast;
     const int32_t *r = p->rq;
-    const int32_t *sh = p->shift;
-    int32_t n, j;
+    int32_t j;
 #ifdef VAD_ASM_4X2
     if (out_c >> 1) {
-        w = pairs_8x1_full(x, w, kq, r, o, out_c >> 1, out_c, out_offset, w16);
+        w = pairs_6x1_full(x, w, kq, r, o, out_c >> 1, out_c, out_offset, w16);
         r += 8 * (out_c >> 1);
         o += 2 * (out_c >> 1);
-        sh += 2 * (out_c >> 1);
     }
-    (void)n;
 #else
-    for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, sh += 2, w += 2 * per * kq) {
-        int32_t a[8];
-        for (j = 0; j < 8; ++j) {
+    int32_t n;
+    for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, w += 2 * per * kq) {
+        int32_t a[6];
+        for (j = 0; j < 6; ++j) {
             a[j] = r[0];
         }
-        dot_8x1_c(x, w, kq, a, w16, 2 * per);
-        store_ch8(a, r, o, out_c, out_offset, -128, 127, 1, sh);
-        for (j = 0; j < 8; ++j) {
+        dot_nx1_c(x, w, kq, a, 6, w16, 2 * per);
+        store_chn_full(a, r, o, out_c, out_offset, 6);
+        for (j = 0; j < 6; ++j) {
             a[j] = r[4];
         }
-        dot_8x1_c(x, w + per, kq, a, w16, 2 * per);
-        store_ch8(a, r + 4, o + 1, out_c, out_offset, -128, 127, 1, sh + 1);
+        dot_nx1_c(x, w + per, kq, a, 6, w16, 2 * per);
+        store_chn_full(a, r + 4, o + 1, out_c, out_offset, 6);
     }
 #endif
-    if (out_c & 1) { /* odd channel count: the last channel alone (on widen8's scale) */
-        int32_t a[8];
-        for (j = 0; j < 8; ++j) {
+    if (out_c & 1) { /* odd channel count: the last channel alone (on widen6's scale) */
+        int32_t a[6];
+        for (j = 0; j < 6; ++j) {
             a[j] = (int32_t)((uint32_t)r[0] << VAD_X8_SHIFT);
         }
-        dot_8x1_c(x, w, kq, a, w16, per);
-        for (j = 0; j < 8; ++j) {
+        dot_nx1_c(x, w, kq, a, 6, w16, per);
+        for (j = 0; j < 6; ++j) {
             a[j] >>= VAD_X8_SHIFT; /* exact: the sum is even */
         }
-        store_ch8(a, r, o, out_c, out_offset, -128, 127, 1, sh);
+        store_chn_full(a, r, o, out_c, out_offset, 6);
     }
+}
+
+static void gemm6_w8(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
+{
+    gemm_6cols(p, x, o, 0);
+}
+
+static void gemm6_w16(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
+{
+    gemm_6cols(p, x, o, 1);
 }
 
 /* Specialised for the full int8 range (the clamp becomes one SSAT), the requantization
@@ -922,16 +901,6 @@ VAD_GEMM_VARIANT(gemm_generic_w8, p->act_min, p->act_max, 2, 0)
  * layers only: the rarer requantizations keep the 2 x 2 blocks, and the flash they take) */
 typedef void (*vad_gemm_fn)(const vad_conv_params_t *, const uint32_t *, int8_t *, int8_t *);
 
-/* Blocks of 8 pixels (gemm_8cols), per filter layout. */
-static void gemm8_w8(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
-{
-    gemm_8cols(p, x, o, 0);
-}
-
-static void gemm8_w16(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
-{
-    gemm_8cols(p, x, o, 1);
-}
 
 static vad_gemm_fn pick_gemm(const vad_conv_params_t *p)
 {
@@ -953,7 +922,9 @@ static int conv_direct(const vad_conv_params_t *p)
            p->pad_w == 0 && p->kpad == p->in_c;
 }
 
-/* Layers with blocks4 (their scratch is 8 kpad bytes if direct, 12 kpad if not): four output
+/* Direct full-range layers with blocks6 (scratch 12 kpad bytes): six output pixels at a time
+ * (widen6, gemm_6cols), the rest as blocks4 says. Layers with blocks4 (their scratch is 8 kpad
+ * bytes if direct, 12 kpad if not): four output
  * pixels at a time, their input pixels (or their im2col columns, built in [8 kpad, 12 kpad))
  * widened into the scratch, the last 1-3 pixels in pairs. Others: two output pixels at a time, their
  * columns (im2col into the int8 part of the scratch) widened into the int16 part. Scratch
@@ -967,14 +938,14 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     int8_t *const col = p->scratch + 4 * kpad;
     const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix = 0;
-    if (p->blocks8 && direct && p->fast == 1 && p->act_min == -128 && p->act_max == 127) {
-        /* blocks of 8 pixels, then of 4, then pairs */
-        for (; pix + 8 <= npix; pix += 8) {
-            widen8(in + pix * p->in_c, p->in_c, xw, kpad);
+    if (p->blocks6 && direct && p->fast == 1 && p->act_min == -128 && p->act_max == 127) {
+        /* blocks of 6 pixels, then of 4, then pairs */
+        for (; pix + 6 <= npix; pix += 6) {
+            widen6(in + pix * p->in_c, p->in_c, xw, kpad);
             if (p->wfast16) {
-                gemm8_w16(p, xw, out + pix * p->out_c);
+                gemm6_w16(p, xw, out + pix * p->out_c);
             } else {
-                gemm8_w8(p, xw, out + pix * p->out_c);
+                gemm6_w8(p, xw, out + pix * p->out_c);
             }
         }
     }
@@ -1015,11 +986,143 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     }
 }
 
+/* px1 layers (direct full-range 1x1 layers on 8 or 16 input channels, lower.PX1_K): a pixel at
+ * a time, its kpad values widened once into kpad/2 registers (SXTB16 and SXTB16 ROR #8 of each
+ * input word), then every output channel from its record in wfast (lower.py
+ * _conv_px1_records: the doubled bias, the doubled filter as int16 pairs in the order of the
+ * widened words, mult, e and rnd + z 2^e): the sum is 2 acc, what SMMLAR takes, and the output
+ * offset is in the rounding term (as in the blocks of 6). No scratch: the layers the plan has
+ * no room for blocks in (VWW's streamed 8 -> 16 and 16 -> 32) took the 2 x 2 blocks. On the DSP
+ * cores 20.5 instructions per channel of 16 MACs (K 16: LDR, 4 LDRD, 8 SMLAD, LDM, 4 of
+ * requantization, STRB, 3 of loop per 2 channels), 14.5 per 8 MACs (K 8). LDM fills m, e and rnd in
+ * register-number order: they are pinned to r8-r10. */
+#ifdef VAD_ASM_4X2
+#define VAD_PX1_WIDEN(x, y) "sxtb16 %[" y "], %[" x "], ror #8\n\tsxtb16 %[" x "], %[" x "]\n\t"
+#define VAD_PX1_G(a, b)                                                                           \
+    "ldrd %[m], %[e], [%[wp]], #8\n\t"                                                            \
+    "smlad %[acc], %[" a "], %[m], %[acc]\n\t"                                                    \
+    "smlad %[acc], %[" b "], %[e], %[acc]\n\t"
+/* One channel: its record read and its output stored (op advances by 1). */
+#define VAD_PX1_ONE(GROUPS)                                                                       \
+    "ldr %[acc], [%[wp]], #4\n\t" GROUPS                                                          \
+    "ldmia %[wp]!, {%[m], %[e], %[rnd]}\n\t"                                                      \
+    "smmlar %[rnd], %[acc], %[m], %[rnd]\n\t"                                                     \
+    "add %[rnd], %[rnd], %[acc], asr #31\n\t"                                                     \
+    "asr %[rnd], %[rnd], %[e]\n\t"                                                                \
+    "ssat %[acc], #8, %[rnd]\n\t"                                                                 \
+    "strb %[acc], [%[op]], #1\n\t"
+/* All channels, one or two (even out_c) per test of the loop's end */
+#define VAD_PX1_LOOP(BODY)                                                                        \
+    "1:\n\t" BODY                                                                                 \
+    "ldr %[rnd], %[oe]\n\t"                                                                       \
+    "cmp %[op], %[rnd]\n\t"                                                                       \
+    "bne 1b\n\t"
+#define VAD_PX1_K16                                                                               \
+    VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3") VAD_PX1_G("x4", "x5") VAD_PX1_G("x6", "x7")
+#define VAD_PX1_K8 VAD_PX1_G("x0", "x1") VAD_PX1_G("x2", "x3")
+#define VAD_PX1_TAIL                                                                              \
+    [acc] "=&r"(acc), [m] "=&r"(m), [e] "=&r"(e), [rnd] "=&r"(rnd), [wp] "+&r"(w), [op] "+&r"(o)
+#define VAD_PX1_INS [ip] "m"(ip), [oe] "m"(oe)
+
+/* One pixel (kpad bytes at ip) of a px1 layer on 16 input channels: its out_c outputs at o
+ * (oe = o + out_c; two: out_c is even). */
+VAD_INLINE void px1_k16(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe, const int two)
+{
+    register uint32_t m __asm("r8");
+    register uint32_t e __asm("r9");
+    register uint32_t rnd __asm("r10");
+    uint32_t x0, x1, x2, x3, x4, x5, x6, x7;
+    int32_t acc;
+#define VAD_PX1_LOAD16                                                                            \
+    "ldr %[acc], %[ip]\n\t"                                                                       \
+    "ldr %[x0], [%[acc]]\n\t"                                                                     \
+    "ldr %[x2], [%[acc], #4]\n\t"                                                                 \
+    "ldr %[x4], [%[acc], #8]\n\t"                                                                 \
+    "ldr %[x6], [%[acc], #12]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")             \
+        VAD_PX1_WIDEN("x4", "x5") VAD_PX1_WIDEN("x6", "x7")
+#define VAD_PX1_X16                                                                               \
+    [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [x4] "=&r"(x4),             \
+        [x5] "=&r"(x5), [x6] "=&r"(x6), [x7] "=&r"(x7)
+    if (two) {
+        __asm volatile(VAD_PX1_LOAD16 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K16) VAD_PX1_ONE(VAD_PX1_K16))
+                       : VAD_PX1_X16, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    } else {
+        __asm volatile(VAD_PX1_LOAD16 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K16))
+                       : VAD_PX1_X16, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    }
+}
+
+/* The same on 8 input channels. */
+VAD_INLINE void px1_k8(const uint32_t *w, const int8_t *ip, int8_t *o, int8_t *oe, const int two)
+{
+    register uint32_t m __asm("r8");
+    register uint32_t e __asm("r9");
+    register uint32_t rnd __asm("r10");
+    uint32_t x0, x1, x2, x3;
+    int32_t acc;
+#define VAD_PX1_LOAD8                                                                             \
+    "ldr %[acc], %[ip]\n\t"                                                                       \
+    "ldr %[x0], [%[acc]]\n\t"                                                                     \
+    "ldr %[x2], [%[acc], #4]\n\t" VAD_PX1_WIDEN("x0", "x1") VAD_PX1_WIDEN("x2", "x3")
+#define VAD_PX1_X8 [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
+    if (two) {
+        __asm volatile(VAD_PX1_LOAD8 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K8) VAD_PX1_ONE(VAD_PX1_K8))
+                       : VAD_PX1_X8, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    } else {
+        __asm volatile(VAD_PX1_LOAD8 VAD_PX1_LOOP(VAD_PX1_ONE(VAD_PX1_K8))
+                       : VAD_PX1_X8, VAD_PX1_TAIL
+                       : VAD_PX1_INS
+                       : "cc", "memory");
+    }
+}
+#endif
+
+static void conv_px1(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
+{
+    const int32_t npix = p->out_h * p->out_w, out_c = p->out_c, kpad = p->kpad;
+    int32_t pix;
+    for (pix = 0; pix < npix; ++pix, in += kpad, out += out_c) {
+        const uint32_t *w = (const uint32_t *)p->wfast;
+#ifdef VAD_ASM_4X2
+        const int two = !(out_c & 1);
+        if (kpad == 16) {
+            px1_k16(w, in, out, out + out_c, two);
+        } else {
+            px1_k8(w, in, out, out + out_c, two);
+        }
+#else
+        int32_t c, k;
+        for (c = 0; c < out_c; ++c, w += 4 + kpad / 2) {
+            int32_t acc = (int32_t)w[0];
+            const uint32_t *t = w + 1 + kpad / 2;
+            for (k = 0; k < kpad / 4; ++k) {
+                const uint32_t v = rd32(in + 4 * k);
+                acc = VAD_SMLAD(VAD_SXTB16(v), w[1 + 2 * k], acc);
+                acc = VAD_SMLAD(VAD_SXTB16_ROR8(v), w[2 + 2 * k], acc);
+            }
+            /* the sum is 2 acc (even); the offset is in the rounding term */
+            out[c] = clamp_out(rq_fast(acc >> 1, (int32_t)t[0], (int32_t)t[2], (int32_t)t[1], 0),
+                               -128, 127);
+        }
+#endif
+    }
+}
+
 #endif /* VAD_NO_FAST_PATHS */
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 {
 #ifndef VAD_NO_FAST_PATHS
+    if (p->px1) {
+        conv_px1(p, in, out);
+        return;
+    }
     if (p->fast && p->scratch) {
         conv_fast(p, in, out);
         return;

@@ -70,9 +70,14 @@ typedef struct {
     int32_t blocks4;            /* 1: the scratch holds 8 * kpad bytes (four int16 columns; 12 *
                                    kpad with four int8 im2col columns after them unless direct)
                                    and the layer runs in blocks of 4 pixels */
-    int32_t blocks8;            /* 1 (direct 1x1 layers with blocks4): the scratch holds 16 *
-                                   kpad bytes (eight int16 columns) and the layer runs in blocks
-                                   of 8 pixels x 1 channel, the last 1-7 pixels as blocks4 says */
+    int32_t blocks6;            /* 1 (direct full-range 1x1 layers with blocks4): the scratch
+                                   holds 12 * kpad bytes (six int16 columns) and the layer runs
+                                   in blocks of 6 pixels x 1 channel, the last 1-5 pixels as
+                                   blocks4 says */
+    int32_t px1;                /* 1: a direct full-range 1x1 layer on 8 or 16 input channels
+                                   computed a pixel at a time, the widened pixel in registers
+                                   (no scratch); wfast holds a record per channel (lower.py
+                                   _conv_px1_records), rq is unused */
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);

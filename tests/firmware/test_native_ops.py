@@ -14,7 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import (ConstArray, Step, block8_rq_ok, conv_block4_bytes, conv_block8_bytes,
+from vadtool.native.lower import (ConstArray, Step, block6_rq_ok, conv_block4_bytes, conv_block6_bytes,
                                   direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
@@ -177,12 +177,22 @@ def _all_blocks4(monkeypatch):
     monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: (8 if direct else 12) * kpad)
 
 
-def _all_blocks8(monkeypatch):
-    """Every fast CONV_2D planned with the scratch of blocks of 8 pixels (eight widened columns)
-    if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 8)."""
+def _all_blocks6(monkeypatch):
+    """Every fast CONV_2D planned with the scratch of blocks of 6 pixels (six widened columns)
+    if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 6, those
+    on 16 input channels too: no px1 where blocks of 6 fit)."""
     from vadtool.native import lower
 
-    monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: (16 if direct else 12) * kpad)
+    monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: 12 * kpad)
+    monkeypatch.setattr(lower, "PX1_OVER_BLOCKS6", ())
+
+
+def _no_blocks6(monkeypatch):
+    """Blocks of 6 pixels never fit: the direct full-range layers on 8 and 16 input channels
+    run a pixel at a time (px1), the other direct layers in blocks of 4 where they fit."""
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "conv_block6_bytes", lambda kpad: 10**9)
 
 
 def _full_range(p) -> bool:
@@ -192,17 +202,19 @@ def _full_range(p) -> bool:
 def _pointwise_forms(plan):
     """The pointwise fixture's 1x1 layers cover what the kernels distinguish."""
     convs = _conv_layers(plan)
-    assert {p["in_c"] for _, _, p in convs} >= {16, 13, 24, 160, 20, 132}
+    assert {p["in_c"] for _, _, p in convs} >= {16, 13, 24, 160, 20, 132, 12, 4, 8}
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1} and {direct_conv(p) for _, _, p in convs} == {True, False}
     assert {p["fast"] for _, _, p in convs} == {1, 2, 3}  # e >= 1 only; generic channels; shift 0
     rq = {i: np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
-          for i, s, _ in convs}
+          for i, s, p in convs if not p["px1"]}  # px1 layers: the records instead
     assert any((r[:, 1] == 0).any() for r in rq.values())  # a channel of constant output
     return convs
 
 
-# (blocks, map size): 11x11 and 14x14 maps leave 1 and 4 pixels after the blocks of 8
-POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all8", 11), ("all8", 14)]
+# (blocks, map size): 11x11, 14x14 and 9x9 maps leave 1, 4 and 3 pixels after the blocks of 6
+# (n^2 mod 6 is 0, 1, 3 or 4)
+# px1: no blocks of 6, so the layers on 8 and 16 input channels run a pixel at a time
+POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all6", 11), ("all6", 14), ("all6", 9), ("px1", 11)]
 
 
 @pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
@@ -210,26 +222,42 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     """The 1x1 kernels per operator against TFLM (host C build of the fast paths, both filter
     layouts): blocks of 4 pixels x 2 channels where the scratch allows (all4: every direct
     layer whose channels all take the fast requantization) and 2 x 2 otherwise, the 1-3 pixels left of a row of 11, odd output channels, input
-    channels 16, 13 (im2col), 24, 160, 20 and 132, requantization with shift 0 channels, generic
-    channels and constant channels; all8: the direct full-range ones in blocks of 8 pixels x 1
-    channel, the last pixel (11x11) or 4 (14x14) in a block of 4 or a pair."""
+    channels 16, 13 (im2col), 24, 160, 20, 132, 12, 4 and 8, requantization with shift 0 channels, generic
+    channels and constant channels; all6: the direct full-range ones in blocks of 6 pixels x 1
+    channel (every entry of its loop unrolled by 4 groups: kq - 1 = 0, 1, 2, 3 mod 4; kq 1 and 2),
+    the last pixel (11x11), 4 (14x14) or 3 (9x9) in a block of 4 or pairs; px1: the direct
+    full-range layers on 16 and 8 input channels (odd and even output channels) a pixel at a
+    time."""
     if blocks == "all4":
         _all_blocks4(monkeypatch)
-    if blocks == "all8":
-        _all_blocks8(monkeypatch)
+    if blocks == "all6":
+        _all_blocks6(monkeypatch)
+    if blocks == "px1":
+        _no_blocks6(monkeypatch)
     model = build_model("pointwise", size)
     plan = build_plan(model)
     convs = _pointwise_forms(plan)
+    px1 = [p for _, _, p in convs if p["px1"]]
+    assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["kpad"] in (8, 16)
+               and not p["blocks6"] and p["rq"] == "0" for p in px1)
+    if blocks == "px1":
+        # both K, one channel or two per test of the loop's end
+        assert {(p["kpad"], p["out_c"] % 2) for p in px1} == {(8, 0), (8, 1), (16, 0), (16, 1)}
+    if blocks == "all6":
+        assert not px1
+    convs = [c for c in convs if not c[2]["px1"]]  # the blocks below
     b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
-    assert b4 == ({0, 1} if blocks == "planned" else {1})
-    if blocks != "planned":  # the im2col layers too (13 input channels)
+    assert b4 == ({0, 1} if blocks in ("planned", "px1") else {1})
+    if blocks in ("all4", "all6"):  # the im2col layers too (13 input channels)
         assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
     assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
-    b8 = [p for _, _, p in convs if p["blocks8"]]
-    assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["blocks4"] for p in b8)
-    if blocks == "all8":  # odd and even channel counts, kq odd (20, 132) and even
-        assert {p["out_c"] % 2 for p in b8} == {0, 1} and {p["kpad"] // 4 % 2 for p in b8} == {0, 1}
-        assert all(p["blocks8"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1 and _full_range(p))
+    b6 = [p for _, _, p in convs if p["blocks6"]]
+    assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["blocks4"] for p in b6)
+    if blocks == "all6":  # odd and even channel counts, every loop entry, kq 1
+        assert {p["out_c"] % 2 for p in b6} == {0, 1}
+        kq = {p["kpad"] // 4 for p in b6}  # kq 1 and 2 have their own asm, the others the loop
+        assert {1, 2} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
+        assert all(p["blocks6"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1 and _full_range(p))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
     _assert_operators_match_tflm(model, _layout_builds(model, tmp_path, outputs),
@@ -242,17 +270,17 @@ def test_block4_scratch_never_grows_the_arena(build_model, monkeypatch):
     model = build_model("pointwise", 11)
     plan = build_plan(model)
     grown = [s for _, s, p in _conv_layers(plan) if p["blocks4"]]
-    assert grown and all(s.scratch == (conv_block8_bytes(p["kpad"]) if p["blocks8"]
+    assert grown and all(s.scratch == (conv_block6_bytes(p["kpad"]) if p["blocks6"]
                                        else conv_block4_bytes(p["kpad"], direct_conv(p)))
                          for s, p in ((s, dict(s.params)) for s in grown))
     _all_blocks4(monkeypatch)
     assert build_plan(model).arena_bytes >= plan.arena_bytes
-    _all_blocks8(monkeypatch)
+    _all_blocks6(monkeypatch)
     assert build_plan(model).arena_bytes >= plan.arena_bytes
 
 
-def test_block8_needs_the_offset_fold_to_be_exact(build_model, monkeypatch):
-    """Blocks of 8 pixels add the output offset to the rounding term (rnd + z 2^e): only where
+def test_block6_needs_the_offset_fold_to_be_exact(build_model, monkeypatch):
+    """Blocks of 6 pixels add the output offset to the rounding term (rnd + z 2^e): only where
     every channel keeps |rnd| + |z| 2^e <= 2^30 - 2; elsewhere the layer keeps blocks of 4."""
     def step(e, rnd, z):
         rq = np.stack([np.zeros(len(e)), np.ones(len(e)), e, rnd], axis=1).astype(np.int64)
@@ -260,26 +288,26 @@ def test_block8_needs_the_offset_fold_to_be_exact(build_model, monkeypatch):
                     [ConstArray("op1_rq", "int32_t", rq)])
 
     e = np.array([1, 7, 21])
-    assert block8_rq_ok(step(e, 1 << (e - 1), -128)) and block8_rq_ok(step(e, 1 << (e - 1), 127))
+    assert block6_rq_ok(step(e, 1 << (e - 1), -128)) and block6_rq_ok(step(e, 1 << (e - 1), 127))
     e = np.array([1, 7, 23])  # 128 2^23 = 2^30
-    assert not block8_rq_ok(step(e, 1 << (e - 1), -128)) and block8_rq_ok(step(e, 1 << (e - 1), 0))
+    assert not block6_rq_ok(step(e, 1 << (e - 1), -128)) and block6_rq_ok(step(e, 1 << (e - 1), 0))
     # the bound itself: 2^21 + 255 2^22 = 2^30 - 2^21 fits, 2^21 + 256 2^22 = 2^30 + 2^21 does not
-    assert block8_rq_ok(step(np.array([22]), np.array([1 << 21]), 255))
-    assert not block8_rq_ok(step(np.array([22]), np.array([1 << 21]), 256))
-    _all_blocks8(monkeypatch)
+    assert block6_rq_ok(step(np.array([22]), np.array([1 << 21]), 255))
+    assert not block6_rq_ok(step(np.array([22]), np.array([1 << 21]), 256))
+    _all_blocks6(monkeypatch)
     model = build_model("pointwise", 11)
-    assert any(dict(s.params)["blocks8"] for s in build_plan(model).steps if s.op.name == "CONV_2D")
+    assert any(dict(s.params)["blocks6"] for s in build_plan(model).steps if s.op.name == "CONV_2D")
     from vadtool.native import lower
 
-    monkeypatch.setattr(lower, "block8_rq_ok", lambda s: False)
+    monkeypatch.setattr(lower, "block6_rq_ok", lambda s: False)
     convs = _conv_layers(build_plan(model))
-    assert not any(p["blocks8"] for _, _, p in convs)
-    assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1)
+    assert not any(p["blocks6"] for _, _, p in convs)
+    assert all(p["blocks4"] for _, _, p in convs if p["fast"] == 1 and not p["px1"])
 
 
 @pytest.mark.parametrize("streaming", ["off", "auto"])
-def test_block8_scratch_keeps_the_vww_arena(streaming, monkeypatch):
-    """Blocks of 8 pixels take their scratch only where the placed plan has it free: VWW's
+def test_block6_scratch_keeps_the_vww_arena(streaming, monkeypatch):
+    """Blocks of 6 pixels take their scratch only where the placed plan has it free: VWW's
     arena is the one planned without them (blocks of 4 at most), and most of its 1x1 layers
     get them."""
     if not VWW.is_file():
@@ -287,12 +315,36 @@ def test_block8_scratch_keeps_the_vww_arena(streaming, monkeypatch):
     from vadtool.native import lower
 
     plan = build_plan(VWW, streaming=streaming)
-    b8 = [p for _, _, p in _conv_layers(plan) if p["blocks8"]]
-    assert len(b8) >= 10 and all(direct_conv(p) and p["blocks4"] for p in b8)
-    monkeypatch.setattr(lower, "conv_block8_bytes", lambda kpad: 10**9)  # never fits
+    b6 = [p for _, _, p in _conv_layers(plan) if p["blocks6"]]
+    assert len(b6) >= 10 and all(direct_conv(p) and p["blocks4"] for p in b6)
+    monkeypatch.setattr(lower, "conv_block6_bytes", lambda kpad: 10**9)  # never fits
     without = build_plan(VWW, streaming=streaming)
-    assert not any(p["blocks8"] for _, _, p in _conv_layers(without))
+    assert not any(p["blocks6"] for _, _, p in _conv_layers(without))
     assert plan.arena_bytes == without.arena_bytes
+
+
+@pytest.mark.parametrize("streaming", ["off", "auto"])
+def test_px1_takes_the_layers_without_blocks6_in_vww(streaming, monkeypatch):
+    """VWW's 1x1 layers on 8 and 16 input channels run a pixel at a time (px1) from their
+    records: 8 -> 16 never has room for the blocks of 6, and px1 beats them on 16 channels
+    (lower.PX1_OVER_BLOCKS6); the other layers keep the filter words and drop the records; the
+    arena is unchanged."""
+    if not VWW.is_file():
+        pytest.skip(f"no {VWW}")
+    plan = build_plan(VWW, streaming=streaming)
+    convs = _conv_layers(plan)
+    px1 = {i for i, _, p in convs if p["px1"]}
+    assert px1 == {i for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16)} == {2, 4}
+    for i, s, p in convs:
+        names = {c.name for c in s.consts}
+        assert (p["wfast"] == f"op{i}_px1") == (i in px1)
+        assert not any(n.endswith("_px1") for n in names) or i in px1
+    from vadtool.native import lower
+
+    monkeypatch.setattr(lower, "PX1_K", ())  # no records: no px1 layer
+    without = build_plan(VWW, streaming=streaming)
+    assert not any(p["px1"] for _, _, p in _conv_layers(without))
+    assert without.arena_bytes == plan.arena_bytes
 
 
 def test_wide_weights_double_the_conv_filters_only(build_model):
@@ -386,7 +438,7 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
-        assert s.scratch == ((4 + 4 * p["blocks4"] + 8 * p["blocks8"]) if direct_conv(p)
+        assert s.scratch == ((4 + 4 * p["blocks4"] + 4 * p["blocks6"]) if direct_conv(p)
                              else (6 + 6 * p["blocks4"])) * p["kpad"]
         b = sizes[-(i + 1)]
         assert (b.size, b.first, b.last) == (s.scratch, i, i)
@@ -463,15 +515,17 @@ def test_conv_paths_dsp_bit_exact_in_qemu(channels, wide, build_model, tmp_path)
 @pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
 @pytest.mark.parametrize("wide", [False, True], ids=["int8", "int16"])
 def test_pointwise_dsp_bit_exact_in_qemu(blocks, size, wide, build_model, tmp_path, monkeypatch):
-    """The asm 8 x 1, 4 x 2 and 2 x 2 blocks and the SMMLAR requantization on Cortex-M4, both
+    """The asm 6 x 1, 4 x 2 and 2 x 2 blocks, the px1 pixels and the SMMLAR requantization on Cortex-M4, both
     filter layouts; the fixture's last layer has no activation, so it carries every layer's
     errors."""
     from conftest import tflm_outputs
 
     if blocks == "all4":
         _all_blocks4(monkeypatch)
-    if blocks == "all8":
-        _all_blocks8(monkeypatch)
+    if blocks == "all6":
+        _all_blocks6(monkeypatch)
+    if blocks == "px1":
+        _no_blocks6(monkeypatch)
     bench = _bench_module()
     model = build_model("pointwise", size)
     _pointwise_forms(build_plan(model))

@@ -136,7 +136,8 @@ def test_render_patches_only_a_model_over_the_boards_ram(build_model, tmp_path, 
 
 
 def _fast_flags(plan) -> list:
-    return [(s.op.index, dict(s.params).get("blocks8"), dict(s.params).get("blocks4"))
+    return [(s.op.index, dict(s.params).get("blocks6"), dict(s.params).get("blocks4"),
+             dict(s.params).get("px1"))
             for s in plan.steps if s.op.name == "CONV_2D"]
 
 

@@ -229,7 +229,8 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
                        spare: dict[str, int] | None = None) -> None:
     """Convolutions (fast == 1: every channel's requantization the fast one) whose scratch can
     grow without growing the arena (in place, or moved to a free gap of their step, 8-aligned;
-    or by what spare allows, _place_scratch) to eight widened columns (direct 1x1 layers: blocks of 8 pixels, blocks8 and blocks4) or
+    or by what spare allows, _place_scratch) to six widened columns (direct 1x1 layers: blocks
+    of 6 pixels, blocks6 and blocks4) or
     else to four (and four int8 im2col columns unless direct: blocks of 4 pixels, blocks4) get
     it. A streamed convolution's scratch leads its depthwise step's
     (the ring follows it), so that buffer grows by the difference. buffers, offsets and the
@@ -244,11 +245,11 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         if s.stream is not None and old == 0:
             continue
         direct = lower.direct_conv(p)
-        # blocks of 8 pixels (direct full-range layers: eight widened columns) where they fit,
+        # blocks of 6 pixels (direct full-range layers: six widened columns) where they fit,
         # else of 4
         full = p["act_min"] == -128 and p["act_max"] == 127
-        b8 = direct and full and lower.block8_rq_ok(conv)
-        tries = [(lower.conv_block8_bytes(p["kpad"]), ("blocks4", "blocks8"))] if b8 else []
+        b6 = direct and full and lower.block6_rq_ok(conv)
+        tries = [(lower.conv_block6_bytes(p["kpad"]), ("blocks4", "blocks6"))] if b6 else []
         tries.append((lower.conv_block4_bytes(p["kpad"], direct), ("blocks4",)))
         for size, flags in tries:
             need = s.scratch - old + size
@@ -264,6 +265,27 @@ def _grow_conv_scratch(steps: list[Step], buffers: list[planner.Buffer], offsets
         mine = [b for b in buffers if arena_of[b.key] == region]
         if mine:
             planner.check_plan(mine, offsets, size, overlaps)
+
+
+def _choose_px1(steps: list[Step]) -> None:
+    """Direct full-range 1x1 layers on 8 or 16 input channels (those lower gave px1 records)
+    that did not get the blocks of 6 (no room for their scratch), and those on
+    lower.PX1_OVER_BLOCKS6 input channels (faster than the blocks of 6 there), run a pixel at
+    a time with the widened pixel in registers (px1, conv_px1 in vad_conv_fast.c): their
+    records replace the filter words and the requantization table. The others drop the
+    records. Their scratch stays as placed (px1 reads none)."""
+    for s in steps:
+        name = next((c.name for c in s.consts if c.name.endswith("_px1")), None)
+        if name is None:
+            continue
+        p = dict(s.params)
+        if p["blocks6"] and p["kpad"] not in lower.PX1_OVER_BLOCKS6:
+            s.consts = [c for c in s.consts if c.name != name]
+            continue
+        drop = {p["wfast"], p["rq"]}
+        s.consts = [c for c in s.consts if c.name not in drop]
+        new = {"wfast": name, "rq": "0", "wfast16": 0, "px1": 1, "blocks4": 0, "blocks6": 0}
+        s.params = [(k, new.get(k, v)) for k, v in s.params]
 
 
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
@@ -528,6 +550,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     spare = {"bytes": max(0, arena_budget - arena - arena2)} if arena_budget is not None else None
     _grow_conv_scratch(steps, buffers, offsets, arena_of, regions, overlaps, spare)
     arena, arena2 = regions["vad_arena"], regions["vad_arena2"]
+    _choose_px1(steps)
     _grow_rings(steps, buffers, offsets, arena_of, regions, overlaps)
     for x, y in overlaps:  # a convolution over its own input runs row by row
         i = last_of[x]

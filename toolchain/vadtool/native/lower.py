@@ -109,23 +109,41 @@ def conv_block4_bytes(kpad: int, direct: bool = True) -> int:
     return (8 if direct else 12) * kpad
 
 
-def conv_block8_bytes(kpad: int) -> int:
-    """Scratch of a direct 1x1 CONV_2D run in blocks of 8 pixels x 1 channel (blocks8, with
-    blocks4 for the last pixels): eight widened columns."""
-    return 16 * kpad
+def conv_block6_bytes(kpad: int) -> int:
+    """Scratch of a direct 1x1 CONV_2D run in blocks of 6 pixels x 1 channel (blocks6, with
+    blocks4 for the last pixels): six widened columns."""
+    return 12 * kpad
 
 
-def block8_rq_ok(s: "Step") -> bool:
-    """Whether a fast == 1 CONV_2D step's blocks of 8 pixels may fold the output offset z into
-    the rounding term (pairs_8x1_full in vad_conv_fast.c: rnd + z 2^e, the sum with the
+def fold_ok(e: np.ndarray, rnd: np.ndarray, out_offset: int) -> bool:
+    """Whether every channel (right shift e, rounding term rnd) may take the output offset z
+    into the rounding term without overflow: 1 <= e <= 31 and |rnd| + |z| 2^e <= 2^30 - 2
+    (block6_rq_ok, the records of px1 layers)."""
+    e, rnd = np.asarray(e, np.int64), np.asarray(rnd, np.int64)
+    if (e < 1).any() or (e > 31).any():
+        return False
+    return bool(np.all(np.abs(rnd) + abs(int(out_offset)) * np.left_shift(1, e) <= 2**30 - 2))
+
+
+# input channels of the direct 1x1 layers that may be computed a pixel at a time with the widened
+# pixel in registers (px1: conv_px1 in vad_conv_fast.c; no scratch), where the blocks of 6 do
+# not fit (codegen._choose_px1)
+PX1_K = (8, 16)
+# of those, the input channels that take px1 even where the blocks of 6 fit (measured on QEMU
+# an386: on 16 channels px1 beats them, 1.63 against 1.70 instructions per MAC on FOMO 0.35's
+# 16 -> 8 @48, 1.31 against 1.42 on its 16 -> 96 @12, 1.37 against 1.47 on VWW's 16 -> 32 @24;
+# on 8 the blocks of 6 stay ahead)
+PX1_OVER_BLOCKS6 = (16,)
+
+
+def block6_rq_ok(s: "Step") -> bool:
+    """Whether a fast == 1 CONV_2D step's blocks of 6 pixels may fold the output offset z into
+    the rounding term (pairs_6x1_full in vad_conv_fast.c: rnd + z 2^e, the sum with the
     rounding-doubling product, below 2^30 in magnitude, staying below 2^31): every channel has
     |rnd| + |z| 2^e <= 2^30 - 2."""
     p = dict(s.params)
     rq = np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq")), np.int64).reshape(-1, 4)
-    e, rnd = rq[:, 2], rq[:, 3]
-    if (e < 1).any() or (e > 31).any():
-        return False
-    return bool(np.all(np.abs(rnd) + abs(int(p["out_offset"])) * np.left_shift(1, e) <= 2**30 - 2))
+    return fold_ok(rq[:, 2], rq[:, 3], p["out_offset"])
 
 
 def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
@@ -361,9 +379,15 @@ class Lowering:
                 consts.append(ConstArray(f"{k}_rq", "int32_t", rq))
                 params += [("wfast16", int(self.wide_weights)), ("wfast", f"{k}_wfast"),
                            ("rq", f"{k}_rq")]
+                if (direct and fast == 1 and lo == -128 and hi == 127 and kpad in PX1_K
+                        and fold_ok(e, rnd, out_zp)):
+                    # the px1 records, which codegen keeps instead of wfast and rq where the
+                    # blocks of 6 do not fit (codegen._choose_px1)
+                    consts.append(ConstArray(f"{k}_px1", "int32_t", self._conv_px1_records(rows, rq, out_zp)))
             else:
                 params += [("wfast16", 0), ("wfast", "0"), ("rq", "0")]
-            params += [("scratch", "0"), ("blocks4", 0), ("blocks8", 0)]  # codegen: the planned scratch
+            # codegen: the planned scratch and the px1 choice
+            params += [("scratch", "0"), ("blocks4", 0), ("blocks6", 0), ("px1", 0)]
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
@@ -395,6 +419,22 @@ class Lowering:
                         pair(w2[2, 0], w2[2, 1]), pair(w2[0, 2], w2[1, 2]), pair(w2[2, 2], 0),
                         np.asarray(mult, np.int64), rnd, e], axis=1)
         assert rec.shape[1] == DW3_REC
+        return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
+
+    @staticmethod
+    def _conv_px1_records(rows: np.ndarray, rq: np.ndarray, out_zp: int) -> np.ndarray:
+        """The per-channel records of a px1 layer (conv_px1 in vad_conv_fast.c), kpad/2 + 4
+        words each: the doubled bias; the filter doubled (int8 doubled fits int16) as int16
+        pairs, per group of 4 values (0, 2) then (1, 3), the order SXTB16 and SXTB16 ROR #8
+        give the input word, so the sum is 2 acc (what SMMLAR takes); then mult, e and
+        rnd + z 2^e (the output offset folded in: fold_ok)."""
+        oc, kk = rows.shape
+        groups = (2 * rows).reshape(oc, kk // 4, 4)[:, :, [0, 2, 1, 3]].reshape(oc, kk // 4, 2, 2) & 0xFFFF
+        words = (groups[..., 0] | (groups[..., 1] << 16)).reshape(oc, kk // 2)
+        rq = np.asarray(rq, np.int64)
+        e = rq[:, 2]
+        rec = np.concatenate([2 * rq[:, :1], words, rq[:, 1:3], (rq[:, 3] + out_zp * np.left_shift(1, e))[:, None]],
+                             axis=1)
         return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
 
     @staticmethod
