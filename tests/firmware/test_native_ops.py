@@ -14,8 +14,8 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import (ConstArray, Step, block8_rq_ok, conv_block4_bytes, conv_block8_bytes,
-                                  direct_conv, dw3_strip)
+from vadtool.native.lower import (CONV_FIRST, ConstArray, Step, block8_rq_ok, conv_block4_bytes,
+                                  conv_block8_bytes, direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -160,13 +160,53 @@ def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tm
     assert convs[0][2]["in_c"] == channels and all(p["fast"] > 0 for _, _, p in convs)
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1}
     assert {direct_conv(p) for _, _, p in convs} == {True, False}
-    # the first 3x3 and an im2col 1x1 in blocks of 4 pixels (10-pixel rows: blocks inside a
+    # the first 3x3 on its own kernel (vad_conv_first.c, test_first_convs_bit_exact); the 3x3
+    # on 19 channels and an im2col 1x1 in blocks of 4 pixels (10-pixel rows: blocks inside a
     # row and across rows), another im2col layer in pairs
-    assert convs[0][2]["blocks4"] == 1
-    assert {p["blocks4"] for _, _, p in convs if not direct_conv(p)} == {0, 1}
+    assert convs[0][2]["fast"] == CONV_FIRST and convs[0][2]["scratch"] == "0"
+    assert all(p["fast"] != CONV_FIRST for _, _, p in convs[1:])
+    assert {p["blocks4"] for _, _, p in convs[1:] if not direct_conv(p)} == {0, 1}
     outputs = _computed_outputs(plan)
     xs = _gray_or_colour_inputs(size, channels)
     _assert_operators_match_tflm(model, _layout_builds(model, tmp_path, outputs), xs, outputs)
+
+
+FIRST_SIZE = 61  # fixture_models._first_convs
+
+
+def _first_forms(plan) -> set:
+    """(stride, input channels, output channels, padded) of the layers on vad_conv_first.c"""
+    return {(p["stride_h"], p["in_c"], p["out_c"], p["pad_w"] > 0 or p["pad_h"] > 0)
+            for _, _, p in _conv_layers(plan) if p["fast"] == CONV_FIRST}
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_first_convs_bit_exact(channels, build_model, tmp_path):
+    """3x3 convolutions on 1 to 3 channels (vad_conv_first.c: stride 1 and 2, padded or not,
+    1 to 3 input and output channels, chunks and partial blocks) equal TFLM per operator: run
+    whole, streamed row by row into a depthwise layer's ring (the first layer of
+    dw3paths, padded at the top by the streamed call), and in the reference build."""
+    model = build_model(f"firstconvs{channels}", FIRST_SIZE)
+    plan = build_plan(model, streaming="off")
+    convs = _conv_layers(plan)
+    assert all(p["fast"] == CONV_FIRST and s.kernel == "vad_conv_first_s8" for _, s, p in convs)
+    forms = _first_forms(plan)
+    assert {(st, ic) for st, ic, _, _ in forms} == {(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)}
+    assert {oc for _, _, oc, _ in forms} == {1, 2, 3} and {pad for *_, pad in forms} == {True, False}
+    assert {p["out_w"] % 4 for _, _, p in convs} >= {1, 2, 3} and max(p["out_w"] for _, _, p in convs) > 48
+    outputs = _computed_outputs(plan)
+    xs = _gray_or_colour_inputs(FIRST_SIZE, channels)
+    builds = {"fast": (_debug_build(model, tmp_path / "fast", True, streaming="off"), outputs),
+              "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
+    _assert_operators_match_tflm(model, builds, xs, outputs)
+    # streamed: the first convolution of dw3paths row by row into its depthwise layer's ring
+    model = build_model(f"dw3paths{channels}", DW3_SIZE)
+    streamed = build_plan(model, streaming="all")
+    first = streamed.steps[0]
+    assert first.kernel == "vad_conv_first_s8" and first.streamed_into is not None
+    outputs = _computed_outputs(streamed)
+    builds = {"streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"), outputs)}
+    _assert_operators_match_tflm(model, builds, _gray_or_colour_inputs(DW3_SIZE, channels)[:2], outputs)
 
 
 def _all_blocks4(monkeypatch):
@@ -561,6 +601,23 @@ def test_dw3_paths_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
         y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)
         bad = int((y != want.reshape(y.shape)).sum())
         assert bad == 0, f"streaming {streaming}: {bad} elements differ on Cortex-M4"
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels", [1, 3])
+def test_first_convs_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
+    """vad_conv_first.c's asm blocks and widening on Cortex-M4 in every form of firstconvs
+    (each layer feeds the next: the model's output is the chain's). Streamed row by row:
+    test_dw3_paths_dsp_bit_exact_in_qemu, whose first convolution takes this kernel."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"firstconvs{channels}", FIRST_SIZE)
+    x = _gray_or_colour_inputs(FIRST_SIZE, channels)
+    want = tflm_outputs(model, x)
+    y, _, _ = bench.run(bench.build(model, tmp_path / "plain", streaming="off"), x)
+    bad = int((y != want.reshape(y.shape)).sum())
+    assert bad == 0, f"{bad} elements differ on Cortex-M4"
 
 
 # (model, size, patching): the classifier (input scaling MUL and ADD with constants, MobileNet
