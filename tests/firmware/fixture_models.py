@@ -228,6 +228,26 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
     return keras.Model(inp, x)
 
 
+def _dw3_quads(size: int, channels: int, seed: int = 0):
+    """The 3x3 depthwise path's small maps on channels in fours (vad_dw3_fast.c, d3_strip4:
+    strip rows 8 words apart, C a multiple of 4). At size 26: stride 1 without padding (11
+    pixels, odd width, two blocks of rows) and with (11), stride 2 with padding (6, two
+    blocks), then 12 channels (three groups of four) on 6 pixels."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, channels))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="valid", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(12, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    return keras.Model(inp, x)
+
+
 def _first_convs(size: int, channels: int, seed: int = 0):
     """3x3 convolutions on 1 to 3 input channels (vad_conv_first.c) in every form, chained so
     that each reads at most 3 channels: stride 1 and 2 on 1, 2 and 3 input channels, padded
@@ -314,7 +334,7 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 def build(kind: str, size: int, path: str) -> str:
     """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
-    convpaths<channels>, dw3paths<channels>, firstconvs<channels>, pointwise, zoo<seed>.
+    convpaths<channels>, dw3paths<channels>, dw3quads<channels>, firstconvs<channels>, pointwise, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -334,6 +354,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _dw3_paths(size, int(kind[8:]))
     elif kind.startswith("convpaths"):
         model = _conv_paths(size, int(kind[9:]))
+    elif kind.startswith("dw3quads"):
+        model = _dw3_quads(size, int(kind[8:]))
     elif kind.startswith("firstconvs"):
         model = _first_convs(size, int(kind[10:]))
     elif kind == "pointwise":

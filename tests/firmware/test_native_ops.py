@@ -14,8 +14,8 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import (CONV_FIRST, ConstArray, Step, block8_rq_ok, conv_block4_bytes,
-                                  conv_block8_bytes, direct_conv, dw3_strip)
+from vadtool.native.lower import (CONV_FIRST, DW3_MAX_WORDS, ConstArray, Step, block8_rq_ok,
+                                  conv_block4_bytes, conv_block8_bytes, direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -618,6 +618,58 @@ def test_first_convs_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
     y, _, _ = bench.run(bench.build(model, tmp_path / "plain", streaming="off"), x)
     bad = int((y != want.reshape(y.shape)).sum())
     assert bad == 0, f"{bad} elements differ on Cortex-M4"
+
+
+QUADS_SIZE = 26  # fixture_models._dw3_quads
+
+
+def _quad_layers(plan) -> list[dict]:
+    """The 3x3 depthwise layers run whole in d3_strip4's layout (rows 8 words apart, channels
+    in fours)."""
+    return [p for p in _dw3_layers(plan) if _strip_words(p) == 8 and p["out_c"] % 4 == 0]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dw3_quads_bit_exact(channels, build_model, tmp_path):
+    """Small maps on channels in fours (d3_strip4: stride 1 and 2, padded or not, odd widths,
+    several blocks of rows, several groups of four) equal TFLM per operator: run whole, streamed
+    (rings of more than one window: blocks of rows in the same layout), and in the reference
+    build."""
+    model = build_model(f"dw3quads{channels}", QUADS_SIZE)
+    plan = build_plan(model, streaming="off")
+    quads = _quad_layers(plan)
+    assert {(p["stride_h"], p["pad_w"]) for p in quads} == {(1, 0), (1, 1), (2, 1)}
+    assert {p["out_w"] % 2 for p in quads} == {0, 1} and {p["out_c"] for p in quads} == {12, 16}
+    # output rows a block in that layout (a quarter of the buffer a channel): more than one
+    # block at both strides
+    per = {st: (6 * DW3_MAX_WORDS // 4 // 8 - 3) // st + 1 for st in (1, 2)}
+    assert {p["stride_h"] for p in quads if p["out_h"] > per[p["stride_h"]]} == {1, 2}
+    streamed = build_plan(model, streaming="all")
+    assert any(s.stream is not None and dict(s.stream)["ring_rows"] > 3 and dict(s.params)["dw3"] != "0"
+               for s in streamed.steps)
+    outputs = _computed_outputs(plan)
+    builds = {"plain": (_debug_build(model, tmp_path / "plain", True, streaming="off"), outputs),
+              "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
+                           _computed_outputs(streamed)),
+              "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
+    _assert_operators_match_tflm(model, builds, _gray_or_colour_inputs(QUADS_SIZE, channels), outputs)
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dw3_quads_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
+    """d3_strip4 with the asm loops on Cortex-M4, whole and streamed: the model's output is the
+    last depthwise layer's, element for element."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"dw3quads{channels}", QUADS_SIZE)
+    x = _gray_or_colour_inputs(QUADS_SIZE, channels)
+    want = tflm_outputs(model, x)
+    for streaming in ("off", "all"):
+        y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)
+        bad = int((y != want.reshape(y.shape)).sum())
+        assert bad == 0, f"streaming {streaming}: {bad} elements differ on Cortex-M4"
 
 
 # (model, size, patching): the classifier (input scaling MUL and ADD with constants, MobileNet
