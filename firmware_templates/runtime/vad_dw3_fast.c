@@ -17,7 +17,8 @@
  * The generator lays out per channel (vad_dwconv_params_t.dw3, VAD_DW3_REC words):
  *   [0] 2 * (bias + in_offset * sum of the filter)
  *   [1..3] per filter row r: int16 pair (2 w[r][0], 2 w[r][1])
- *   [4] int16 pair (2 w[0][2], 2 w[1][2]), [5] 2 w[2][2] (low half)
+ *   [4] int16 pair (2 w[0][2], 2 w[1][2]), [5] e (low half) and 2 w[2][2] (high half): the
+ *       asm loops shift by this word (ASR takes its low byte) and read the tap from its top
  *   [6] multiplier, [7] 2^(e-1) + out_offset * 2^e, [8] e (right shift, >= 1)
  * The doubled filter gives twice the accumulator, which SMMULR needs (|acc| < 2^30 is checked
  * by the generator, as for the other fast paths), and the output offset is added before the
@@ -111,9 +112,8 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "add r9, r1, r9, asr #31\n\t"                                      \
     "smmlar r1, r10, r11, r12\n\t"                                     \
     "add r10, r1, r10, asr #31\n\t"                                    \
-    "ldr r1, [sp, #16]\n\t"                                            \
-    "asr r9, r9, r1\n\t"                                               \
-    "asr r10, r10, r1\n\t"                                             \
+    "asr r9, r9, r8\n\t" /* e: the low byte of k4 */                   \
+    "asr r10, r10, r8\n\t"                                             \
     "ssat r9, #8, r9\n\t"                                              \
     "ssat r10, #8, r10\n\t"                                            \
     "strb r9, [r2]\n\t"                                                \
@@ -169,8 +169,8 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "pkhbt r1, r12, r11\n\t" \
     "smlad r9, r11, r6, r9\n\t" \
     "smladx r10, r1, r6, r10\n\t" \
-    "smlabb r9, r12, r8, r9\n\t" \
-    "smlatb r10, r12, r8, r10\n\t" \
+    "smlabt r9, r12, r8, r9\n\t" \
+    "smlatt r10, r12, r8, r10\n\t" \
     "ldrd r11, r12, [r0], #4\n\t" \
     "pkhbt r1, r12, r11\n\t" \
     "smlad r9, r11, r4, r9\n\t" \
@@ -199,8 +199,8 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "ldr r1, [r0, #" R2P8 "]\n\t" \
     "smlad r9, r11, r6, r9\n\t" \
     "smlad r10, r12, r6, r10\n\t" \
-    "smlabb r9, r12, r8, r9\n\t" \
-    "smlabb r10, r1, r8, r10\n\t" \
+    "smlabt r9, r12, r8, r9\n\t" \
+    "smlabt r10, r1, r8, r10\n\t" \
     "ldrd r11, r12, [r0], #8\n\t" \
     "ldr r1, [r0]\n\t" \
     "smlad r9, r11, r4, r9\n\t" \
@@ -556,9 +556,9 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
             u1 = r2[x + 1];
             u2 = r2[x + 2];
             a = VAD_SMLAD(u0, k2, a);
-            a = VAD_SMLABB(u1, k4, a);
+            a = D3_SMLABT(u1, k4, a);
             b = VAD_SMLAD(u1, k2, b);
-            b = VAD_SMLABB(u2, k4, b);
+            b = D3_SMLABT(u2, k4, b);
         } else {
             /* pixels x, x + 1 (x even): words w0 = (x, x+1), w1 = (x+2, x+3) and
              * m = (x+2, x+1), whose SMLADX gives the second pixel's taps 0 and 1 */
@@ -579,9 +579,9 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
             w1 = r2[j + 1];
             m = D3_PK(w0, w1);
             a = VAD_SMLAD(w0, k2, a);
-            a = VAD_SMLABB(w1, k4, a);
+            a = D3_SMLABT(w1, k4, a);
             b = D3_SMLADX(m, k2, b);
-            b = D3_SMLATB(w1, k4, b);
+            b = VAD_SMLATT(w1, k4, b);
         }
         o[0] = d3_out(a, rec, lo, hi);
         o[C] = d3_out(b, rec, lo, hi);
@@ -593,7 +593,7 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
         a = VAD_SMLAD(r1[j], k1, a);
         a = D3_SMLABT(r1[j + 1], k3, a);
         a = VAD_SMLAD(r2[j], k2, a);
-        a = VAD_SMLABB(r2[j + 1], k4, a);
+        a = D3_SMLABT(r2[j + 1], k4, a);
         o[0] = d3_out(a, rec, lo, hi);
     }
 }

@@ -431,7 +431,7 @@ class Lowering:
             return (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
 
         rec = np.stack([2 * fbias, pair(w2[0, 0], w2[0, 1]), pair(w2[1, 0], w2[1, 1]),
-                        pair(w2[2, 0], w2[2, 1]), pair(w2[0, 2], w2[1, 2]), pair(w2[2, 2], 0),
+                        pair(w2[2, 0], w2[2, 1]), pair(w2[0, 2], w2[1, 2]), pair(e, w2[2, 2]),
                         np.asarray(mult, np.int64), rnd, e], axis=1)
         assert rec.shape[1] == DW3_REC
         return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
