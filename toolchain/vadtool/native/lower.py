@@ -145,6 +145,12 @@ def conv_first_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ic: i
     return (kh, kw, dh, dw) == (3, 3, 1, 1) and sh == sw and sh in (1, 2) and 1 <= ic <= 3
 
 
+def conv_first_weight_bytes(oc: int, ic: int) -> int:
+    """Flash of a CONV_2D on vad_conv_first.c: its int16 filter (3 window rows of (3 ic + 1) / 2
+    words a channel) and per channel the requantization record and the shift."""
+    return 4 * oc * 3 * ((3 * ic + 1) // 2) + 5 * 4 * oc
+
+
 def conv_first_filter(rows: np.ndarray, ic: int) -> np.ndarray:
     """The [out_c][3*3*ic] filter as the int32 words vad_conv_first.c reads (wfast): doubled,
     per window row its 3 * ic values as int16 pairs (low half first; an odd count padded with
