@@ -17,7 +17,8 @@
  * The generator lays out per channel (vad_dwconv_params_t.dw3, VAD_DW3_REC words):
  *   [0] 2 * (bias + in_offset * sum of the filter)
  *   [1..3] per filter row r: int16 pair (2 w[r][0], 2 w[r][1])
- *   [4] int16 pair (2 w[0][2], 2 w[1][2]), [5] 2 w[2][2] (low half)
+ *   [4] int16 pair (2 w[0][2], 2 w[1][2]), [5] e (low half) and 2 w[2][2] (high half): the
+ *       asm loops shift by this word (ASR takes its low byte) and read the tap from its top
  *   [6] multiplier, [7] 2^(e-1) + out_offset * 2^e, [8] e (right shift, >= 1)
  * The doubled filter gives twice the accumulator, which SMMULR needs (|acc| < 2^30 is checked
  * by the generator, as for the other fast paths), and the output offset is added before the
@@ -111,9 +112,8 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "add r9, r1, r9, asr #31\n\t"                                      \
     "smmlar r1, r10, r11, r12\n\t"                                     \
     "add r10, r1, r10, asr #31\n\t"                                    \
-    "ldr r1, [sp, #16]\n\t"                                            \
-    "asr r9, r9, r1\n\t"                                               \
-    "asr r10, r10, r1\n\t"                                             \
+    "asr r9, r9, r8\n\t" /* e: the low byte of k4 */                   \
+    "asr r10, r10, r8\n\t"                                             \
     "ssat r9, #8, r9\n\t"                                              \
     "ssat r10, #8, r10\n\t"                                            \
     "strb r9, [r2]\n\t"                                                \
@@ -169,8 +169,8 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "pkhbt r1, r12, r11\n\t" \
     "smlad r9, r11, r6, r9\n\t" \
     "smladx r10, r1, r6, r10\n\t" \
-    "smlabb r9, r12, r8, r9\n\t" \
-    "smlatb r10, r12, r8, r10\n\t" \
+    "smlabt r9, r12, r8, r9\n\t" \
+    "smlatt r10, r12, r8, r10\n\t" \
     "ldrd r11, r12, [r0], #4\n\t" \
     "pkhbt r1, r12, r11\n\t" \
     "smlad r9, r11, r4, r9\n\t" \
@@ -199,8 +199,8 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "ldr r1, [r0, #" R2P8 "]\n\t" \
     "smlad r9, r11, r6, r9\n\t" \
     "smlad r10, r12, r6, r10\n\t" \
-    "smlabb r9, r12, r8, r9\n\t" \
-    "smlabb r10, r1, r8, r10\n\t" \
+    "smlabt r9, r12, r8, r9\n\t" \
+    "smlabt r10, r1, r8, r10\n\t" \
     "ldrd r11, r12, [r0], #8\n\t" \
     "ldr r1, [r0]\n\t" \
     "smlad r9, r11, r4, r9\n\t" \
@@ -445,6 +445,86 @@ static D3_NOINLINE void d3_strip(const int8_t *in, int32_t c, int32_t in_h, int3
     }
 }
 
+#if defined(__ARM_FEATURE_DSP)
+/* (low half of lo, low half of hi); (high half of lo, high half of hi): PKHBT, PKHTB */
+VAD_INLINE uint32_t d3_lo2(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+VAD_INLINE uint32_t d3_hi2(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+#else
+#define d3_lo2(lo, hi) (((lo) & 0xFFFFu) | ((hi) << 16))
+#define d3_hi2(lo, hi) (((hi) & 0xFFFF0000u) | ((lo) >> 16))
+#endif
+
+/* Words a channel takes in d3_strip4's layout: a quarter of d3_body's buffer */
+#define D3_Q4 (6 * VAD_DW3_MAX_WORDS / 4)
+
+/* Word 0 of four channels from pixels a (low halves) and b (high halves), each the 4 channel
+ * bytes of a pixel: channel k to d[k * D3_Q4] (channels 0 and 2 from SXTB16, 1 and 3 from
+ * SXTB16 ROR #8, paired by PKHBT / PKHTB). */
+VAD_INLINE void d3_quad_word(uint32_t a, uint32_t b, uint32_t *d)
+{
+    const uint32_t sa = VAD_SXTB16(a), sb = VAD_SXTB16(b);
+    const uint32_t ra = VAD_SXTB16_ROR8(a), rb = VAD_SXTB16_ROR8(b);
+    d[0] = d3_lo2(sa, sb);
+    d[D3_Q4] = d3_lo2(ra, rb);
+    d[2 * D3_Q4] = d3_hi2(sa, sb);
+    d[3 * D3_Q4] = d3_hi2(ra, rb);
+}
+
+/* Strip layout for four channels c .. c + 3 (C a multiple of 4, pad_w <= 1): input rows iy0 ..
+ * iy0 + nrows - 1 (zero point outside the image) of channel c + k at flat + k * D3_Q4 + r * S
+ * words (S 8 or 16), each row like d3_row2's: a padding word on the left if pad_w, the pixel pairs inside,
+ * a last pixel and padding (the same words in every row: counted once). One word load per
+ * pixel gives the four channels: small maps widen in about 2 instructions a value where the
+ * per-pair rows spent 5 to 10 on their edges. */
+static D3_NOINLINE void d3_strip4(const int8_t *in, int32_t c, int32_t in_h, int32_t iy0,
+                                  int32_t nrows, int32_t in_w, int32_t C, int32_t pad_w,
+                                  int32_t nw, uint32_t zz, uint32_t *flat, int32_t S)
+{
+    const uint32_t z4 = zz | (zz << 16);
+    const uint32_t zw = VAD_SXTB16(z4);
+    const int32_t rem = in_w - pad_w;
+    const int32_t mid = (rem >> 1) < nw - pad_w ? rem >> 1 : nw - pad_w; /* pixel pairs */
+    const int32_t last = pad_w + mid < nw && (rem & 1);
+    const int32_t full = pad_w + mid + last; /* words from the image; the rest padding */
+    const int32_t step = 2 * C;
+    int32_t r, j;
+    for (r = 0; r < nrows; ++r, flat += S) {
+        const int32_t iy = iy0 + r;
+        uint32_t *d = flat;
+        j = 0;
+        if (iy >= 0 && iy < in_h) {
+            const int8_t *src = in + iy * in_w * C + c;
+            if (pad_w) {
+                d3_quad_word(z4, rd32(src), d++);
+                src += C;
+            }
+            for (j = mid; j > 0; --j, src += step) {
+                d3_quad_word(rd32(src), rd32(src + C), d++);
+            }
+            if (last) {
+                d3_quad_word(rd32(src), z4, d);
+            }
+            j = full;
+        }
+        for (; j < nw; ++j) {
+            flat[j] = zw;
+            flat[D3_Q4 + j] = zw;
+            flat[2 * D3_Q4 + j] = zw;
+            flat[3 * D3_Q4 + j] = zw;
+        }
+    }
+}
+
 /* One output row of one channel from its three widened rows. o: the output pixel 0 at the
  * channel, C: the pixel stride. */
 VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2,
@@ -476,9 +556,9 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
             u1 = r2[x + 1];
             u2 = r2[x + 2];
             a = VAD_SMLAD(u0, k2, a);
-            a = VAD_SMLABB(u1, k4, a);
+            a = D3_SMLABT(u1, k4, a);
             b = VAD_SMLAD(u1, k2, b);
-            b = VAD_SMLABB(u2, k4, b);
+            b = D3_SMLABT(u2, k4, b);
         } else {
             /* pixels x, x + 1 (x even): words w0 = (x, x+1), w1 = (x+2, x+3) and
              * m = (x+2, x+1), whose SMLADX gives the second pixel's taps 0 and 1 */
@@ -499,9 +579,9 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
             w1 = r2[j + 1];
             m = D3_PK(w0, w1);
             a = VAD_SMLAD(w0, k2, a);
-            a = VAD_SMLABB(w1, k4, a);
+            a = D3_SMLABT(w1, k4, a);
             b = D3_SMLADX(m, k2, b);
-            b = D3_SMLATB(w1, k4, b);
+            b = VAD_SMLATT(w1, k4, b);
         }
         o[0] = d3_out(a, rec, lo, hi);
         o[C] = d3_out(b, rec, lo, hi);
@@ -513,7 +593,7 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
         a = VAD_SMLAD(r1[j], k1, a);
         a = D3_SMLABT(r1[j + 1], k3, a);
         a = VAD_SMLAD(r2[j], k2, a);
-        a = VAD_SMLABB(r2[j + 1], k4, a);
+        a = D3_SMLABT(r2[j + 1], k4, a);
         o[0] = d3_out(a, rec, lo, hi);
     }
 }
@@ -541,7 +621,13 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
     if (nw <= VAD_DW3_STRIP && p->out_h > 1) {
         uint32_t *const flat = &buf[0][0];
         const int32_t S = nw <= 8 ? 8 : nw <= 16 ? 16 : 32;
-        const int32_t per = (3 * VAD_DW3_MAX_WORDS / S - 3) / s + 1; /* output rows a block */
+        /* rows 8 or 16 words apart and channels in fours: four channels widened together, each
+         * in a quarter of the buffer (d3_strip4; fewer rows a block, but on VWW every such
+         * layer is faster: 6x6 s1 3.57 -> 3.06, 12x12 s2 4.06 -> 3.80); else pairs, each in a
+         * half (32 words apart: the halved blocks cost more than the cheaper widening saves) */
+        const int quad = S <= 16 && (C & 3) == 0 && pad_w <= 1;
+        const int32_t Q = quad ? D3_Q4 : 3 * VAD_DW3_MAX_WORDS; /* words a channel */
+        const int32_t per = (Q / S - 3) / s + 1; /* output rows a block */
 #ifdef D3_ASM
         static const d3_pairs_fn fns[2][3] = {
             {vad_dw3_pairs_s1_8, vad_dw3_pairs_s1_16, vad_dw3_pairs_s1_32},
@@ -549,16 +635,21 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
         const d3_pairs_fn fn = fns[stride2][S == 8 ? 0 : S == 16 ? 1 : 2];
 #endif
         int32_t oy0;
-        for (c = 0; c < C; c += 2) {
-            const int two = c + 1 < C;
+        for (c = 0; c < C; c += quad ? 4 : 2) {
+            const int32_t nk = quad ? 4 : c + 1 < C ? 2 : 1;
             int32_t k;
             for (oy0 = 0; oy0 < p->out_h; oy0 += per) {
                 const int32_t n = p->out_h - oy0 < per ? p->out_h - oy0 : per;
-                d3_strip(in, c, in_h, oy0 * s - p->pad_h, (n - 1) * s + 3, in_w, C, pad_w, nw,
-                         two, zz, flat, S);
-                for (k = 0; k <= two; ++k) {
+                if (quad) {
+                    d3_strip4(in, c, in_h, oy0 * s - p->pad_h, (n - 1) * s + 3, in_w, C, pad_w,
+                              nw, zz, flat, S);
+                } else {
+                    d3_strip(in, c, in_h, oy0 * s - p->pad_h, (n - 1) * s + 3, in_w, C, pad_w,
+                             nw, nk == 2, zz, flat, S);
+                }
+                for (k = 0; k < nk; ++k) {
                     const int32_t *rec = dw3 + (c + k) * VAD_DW3_REC;
-                    const uint32_t *base = flat + k * 3 * VAD_DW3_MAX_WORDS;
+                    const uint32_t *base = flat + k * Q;
                     int8_t *o = out + oy0 * out_w * C + c + k;
 #ifdef D3_ASM
                     if (use_asm) {

@@ -49,7 +49,8 @@ typedef struct {
     const int32_t *bias;   /* [out_c] or NULL; like mult, 0 on fast layers of fast builds */
     const int32_t *mult;   /* [out_c] */
     const int32_t *shift;  /* [out_c] */
-    /* fast path (0 = reference loops only), prepared by the generator */
+    /* fast path (0 = reference loops only; VAD_CONV_FIRST: vad_conv_first_s8's layout),
+     * prepared by the generator */
     int32_t fast;
     int32_t kpad;               /* k_h*k_w*in_c rounded up to a multiple of 4 */
     /* the filter laid out by the generator for gemm_2cols(): per pair of output channels, per
@@ -81,6 +82,11 @@ typedef struct {
 } vad_conv_params_t;
 
 void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
+/* A first 3x3 convolution on 1 to 3 channels (vad_conv_first.c): layers the generator gave
+ * fast == VAD_CONV_FIRST (wfast then holds that kernel's filter layout, and there is no
+ * scratch); any other layer goes to vad_conv2d_s8. */
+#define VAD_CONV_FIRST 4
+void vad_conv_first_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
 void vad_conv2d_s8_ref(const vad_conv_params_t *p, const int8_t *in, int8_t *out);
 
 /* ---- DEPTHWISE_CONV_2D (per-channel int8) ---- */

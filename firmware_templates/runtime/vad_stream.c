@@ -22,7 +22,11 @@ static void conv_row(const vad_conv_params_t *c, vad_conv_params_t *row, const i
         vad_conv2d_s8(row, in + r * c->in_w * c->in_c, dst);
     } else {
         row->pad_h = c->pad_h - r * c->stride_h;
-        vad_conv2d_s8(row, in, dst);
+        if (c->fast == VAD_CONV_FIRST) {
+            vad_conv_first_s8(row, in, dst);
+        } else {
+            vad_conv2d_s8(row, in, dst);
+        }
     }
 }
 

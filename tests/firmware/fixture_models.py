@@ -228,6 +228,51 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
     return keras.Model(inp, x)
 
 
+def _dw3_quads(size: int, channels: int, seed: int = 0):
+    """The 3x3 depthwise path's small maps on channels in fours (vad_dw3_fast.c, d3_strip4:
+    strip rows 8 or 16 words apart, C a multiple of 4). At size 26 (rows 8 words apart):
+    stride 1 without padding (11 pixels, odd width, two blocks of rows) and with (11), stride 2
+    with padding (6, two blocks), then 12 channels (three groups of four) on 6 pixels; at size
+    50 the same at 23, 23, 12 pixels (16 words apart) and 12 (8)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, channels))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="valid", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(12, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    return keras.Model(inp, x)
+
+
+def _first_convs(size: int, channels: int, seed: int = 0):
+    """3x3 convolutions on 1 to 3 input channels (vad_conv_first.c) in every form, chained so
+    that each reads at most 3 channels: stride 1 and 2 on 1, 2 and 3 input channels, padded
+    ("same") and not, 1, 2 and 3 output channels (a lone last channel), rows longer than a
+    chunk (61 pixels: chunks of 24, 24 and 13) and ending in a partial block of 4 (61, 31, 14,
+    6, 3, 2 pixels). At size 61 on a 1- or 3-channel input."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, channels))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(3, 3, padding="same", activation="relu6")(x)  # s1 on `channels`
+    x = L.Conv2D(2, 3, strides=2, padding="same")(x)  # s2 on 3
+    x = L.Conv2D(2, 3, strides=2, padding="same", activation="relu")(x)  # s2 on 2
+    x = L.Conv2D(3, 3, padding="valid")(x)  # s1 on 2
+    x = L.Conv2D(3, 3, padding="same", activation="relu6")(x)  # s1 on 3
+    x = L.Conv2D(1, 3, strides=2, padding="valid")(x)  # s2 on 3, one output channel
+    x = L.Conv2D(3, 3, padding="same", activation="relu6")(x)  # s1 on 1
+    x = L.Conv2D(1, 3, strides=2, padding="same")(x)  # s2 on 3
+    x = L.Conv2D(2, 3, strides=2, padding="same")(x)  # s2 on 1
+    return keras.Model(inp, x)
+
+
 def _pointwise(size: int, seed: int = 0):
     """1x1 CONV_2D layers for the pointwise kernels' forms: input channels 16, 13 (odd, im2col),
     24, 160 (large), 20 (kq odd), 132 (large, kq odd), 12 (kq 3), 16 again (kq 4), 4 (kq 1) and 8 (kq 2), 8 and 16 with odd and even output channels; output channels odd and even; channels whose TFLM shift
@@ -290,7 +335,7 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 def build(kind: str, size: int, path: str) -> str:
     """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
-    convpaths<channels>, dw3paths<channels>, pointwise, zoo<seed>.
+    convpaths<channels>, dw3paths<channels>, dw3quads<channels>, firstconvs<channels>, pointwise, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -310,6 +355,10 @@ def build(kind: str, size: int, path: str) -> str:
         model = _dw3_paths(size, int(kind[8:]))
     elif kind.startswith("convpaths"):
         model = _conv_paths(size, int(kind[9:]))
+    elif kind.startswith("dw3quads"):
+        model = _dw3_quads(size, int(kind[8:]))
+    elif kind.startswith("firstconvs"):
+        model = _first_convs(size, int(kind[10:]))
     elif kind == "pointwise":
         model = _pointwise(size)
     elif kind.startswith("zoo"):

@@ -14,8 +14,8 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import (ConstArray, Step, block6_rq_ok, conv_block4_bytes, conv_block6_bytes,
-                                  direct_conv, dw3_strip)
+from vadtool.native.lower import (CONV_FIRST, DW3_MAX_WORDS, ConstArray, Step, block6_rq_ok,
+                                  conv_block4_bytes, conv_block6_bytes, direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
 
@@ -160,13 +160,53 @@ def test_conv_paths_bit_exact_with_both_filter_layouts(channels, build_model, tm
     assert convs[0][2]["in_c"] == channels and all(p["fast"] > 0 for _, _, p in convs)
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1}
     assert {direct_conv(p) for _, _, p in convs} == {True, False}
-    # the first 3x3 and an im2col 1x1 in blocks of 4 pixels (10-pixel rows: blocks inside a
+    # the first 3x3 on its own kernel (vad_conv_first.c, test_first_convs_bit_exact); the 3x3
+    # on 19 channels and an im2col 1x1 in blocks of 4 pixels (10-pixel rows: blocks inside a
     # row and across rows), another im2col layer in pairs
-    assert convs[0][2]["blocks4"] == 1
-    assert {p["blocks4"] for _, _, p in convs if not direct_conv(p)} == {0, 1}
+    assert convs[0][2]["fast"] == CONV_FIRST and convs[0][2]["scratch"] == "0"
+    assert all(p["fast"] != CONV_FIRST for _, _, p in convs[1:])
+    assert {p["blocks4"] for _, _, p in convs[1:] if not direct_conv(p)} == {0, 1}
     outputs = _computed_outputs(plan)
     xs = _gray_or_colour_inputs(size, channels)
     _assert_operators_match_tflm(model, _layout_builds(model, tmp_path, outputs), xs, outputs)
+
+
+FIRST_SIZE = 61  # fixture_models._first_convs
+
+
+def _first_forms(plan) -> set:
+    """(stride, input channels, output channels, padded) of the layers on vad_conv_first.c"""
+    return {(p["stride_h"], p["in_c"], p["out_c"], p["pad_w"] > 0 or p["pad_h"] > 0)
+            for _, _, p in _conv_layers(plan) if p["fast"] == CONV_FIRST}
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_first_convs_bit_exact(channels, build_model, tmp_path):
+    """3x3 convolutions on 1 to 3 channels (vad_conv_first.c: stride 1 and 2, padded or not,
+    1 to 3 input and output channels, chunks and partial blocks) equal TFLM per operator: run
+    whole, streamed row by row into a depthwise layer's ring (the first layer of
+    dw3paths, padded at the top by the streamed call), and in the reference build."""
+    model = build_model(f"firstconvs{channels}", FIRST_SIZE)
+    plan = build_plan(model, streaming="off")
+    convs = _conv_layers(plan)
+    assert all(p["fast"] == CONV_FIRST and s.kernel == "vad_conv_first_s8" for _, s, p in convs)
+    forms = _first_forms(plan)
+    assert {(st, ic) for st, ic, _, _ in forms} == {(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)}
+    assert {oc for _, _, oc, _ in forms} == {1, 2, 3} and {pad for *_, pad in forms} == {True, False}
+    assert {p["out_w"] % 4 for _, _, p in convs} >= {1, 2, 3} and max(p["out_w"] for _, _, p in convs) > 48
+    outputs = _computed_outputs(plan)
+    xs = _gray_or_colour_inputs(FIRST_SIZE, channels)
+    builds = {"fast": (_debug_build(model, tmp_path / "fast", True, streaming="off"), outputs),
+              "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
+    _assert_operators_match_tflm(model, builds, xs, outputs)
+    # streamed: the first convolution of dw3paths row by row into its depthwise layer's ring
+    model = build_model(f"dw3paths{channels}", DW3_SIZE)
+    streamed = build_plan(model, streaming="all")
+    first = streamed.steps[0]
+    assert first.kernel == "vad_conv_first_s8" and first.streamed_into is not None
+    outputs = _computed_outputs(streamed)
+    builds = {"streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"), outputs)}
+    _assert_operators_match_tflm(model, builds, _gray_or_colour_inputs(DW3_SIZE, channels)[:2], outputs)
 
 
 def _all_blocks4(monkeypatch):
@@ -349,10 +389,13 @@ def test_px1_takes_the_layers_without_blocks6_in_vww(streaming, monkeypatch):
 
 def test_wide_weights_double_the_conv_filters_only(build_model):
     """wide_weights stores the fast CONV_2D filters as int16: their flash doubles, nothing else
-    changes (same arena, same schedule)."""
+    changes (same arena, same schedule). The first 3x3 (vad_conv_first.c) is int16 either way."""
     model = build_model("convpaths3", 19)
     narrow, wide = build_plan(model), build_plan(model, wide_weights=True)
-    extra = sum(c.nbytes for s in narrow.steps for c in s.consts if c.name.endswith("_wfast"))
+    first = [s for s in narrow.steps if s.op.name == "CONV_2D" and dict(s.params)["fast"] == CONV_FIRST]
+    assert len(first) == 1
+    extra = sum(c.nbytes for s in narrow.steps for c in s.consts
+                if c.name.endswith("_wfast") and s not in first)
     assert wide.info.weights_bytes == narrow.info.weights_bytes + extra
     assert wide.info.arena_bytes == narrow.info.arena_bytes and wide.offsets == narrow.offsets
 
@@ -438,6 +481,9 @@ def test_wide_k_convolutions_take_the_fast_path(build_model):
     sizes = {b.key: b for b in plan.buffers}
     for i, s, p in convs:
         assert p["fast"] > 0, f"op {i} (K {p['kpad']}) is not on the fast path"
+        if p["fast"] == CONV_FIRST:  # the first 3x3 (vad_conv_first.c): no scratch
+            assert (s.scratch, p["scratch"], p["in_c"]) == (0, "0", 3) and -(i + 1) not in sizes
+            continue
         assert s.scratch == ((4 + 4 * p["blocks4"] + 4 * p["blocks6"]) if direct_conv(p)
                              else (6 + 6 * p["blocks4"])) * p["kpad"]
         b = sizes[-(i + 1)]
@@ -610,6 +656,78 @@ def test_dw3_paths_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
     bench = _bench_module()
     model = build_model(f"dw3paths{channels}", DW3_SIZE)
     x = _gray_or_colour_inputs(DW3_SIZE, channels)
+    want = tflm_outputs(model, x)
+    for streaming in ("off", "all"):
+        y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)
+        bad = int((y != want.reshape(y.shape)).sum())
+        assert bad == 0, f"streaming {streaming}: {bad} elements differ on Cortex-M4"
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels", [1, 3])
+def test_first_convs_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
+    """vad_conv_first.c's asm blocks and widening on Cortex-M4 in every form of firstconvs
+    (each layer feeds the next: the model's output is the chain's). Streamed row by row:
+    test_dw3_paths_dsp_bit_exact_in_qemu, whose first convolution takes this kernel."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"firstconvs{channels}", FIRST_SIZE)
+    x = _gray_or_colour_inputs(FIRST_SIZE, channels)
+    want = tflm_outputs(model, x)
+    y, _, _ = bench.run(bench.build(model, tmp_path / "plain", streaming="off"), x)
+    bad = int((y != want.reshape(y.shape)).sum())
+    assert bad == 0, f"{bad} elements differ on Cortex-M4"
+
+
+# (channels, size, forms): fixture_models._dw3_quads at two sizes, the (stride, pad_w, strip
+# words, odd width) of its layers in d3_strip4's layout
+QUADS = [(1, 26, {(1, 0, 8, 1), (1, 1, 8, 1), (2, 1, 8, 0), (1, 1, 8, 0)}),
+         (3, 50, {(1, 0, 16, 1), (1, 1, 16, 1), (2, 1, 16, 0), (1, 1, 8, 0)})]
+
+
+def _quad_layers(plan) -> list[dict]:
+    """The 3x3 depthwise layers run whole in d3_strip4's layout (rows 8 or 16 words apart,
+    channels in fours)."""
+    return [p for p in _dw3_layers(plan) if 0 < _strip_words(p) <= 16 and p["out_c"] % 4 == 0]
+
+
+@pytest.mark.parametrize("channels,size,forms", QUADS)
+def test_dw3_quads_bit_exact(channels, size, forms, build_model, tmp_path):
+    """Small maps on channels in fours (d3_strip4: stride 1 and 2, padded or not, odd widths,
+    rows 8 and 16 words apart, several blocks of rows, several groups of four) equal TFLM per
+    operator: run whole, streamed (rings of more than one window: blocks of rows in the same
+    layout), and in the reference build."""
+    model = build_model(f"dw3quads{channels}", size)
+    plan = build_plan(model, streaming="off")
+    quads = _quad_layers(plan)
+    assert {(p["stride_h"], p["pad_w"], _strip_words(p), p["out_w"] % 2) for p in quads} == forms
+    assert {p["out_c"] for p in quads} == {12, 16}
+    # output rows a block in that layout (a quarter of the buffer a channel): more than one
+    # block somewhere
+    assert any(p["out_h"] > (6 * DW3_MAX_WORDS // 4 // _strip_words(p) - 3) // p["stride_h"] + 1
+               for p in quads)
+    streamed = build_plan(model, streaming="all")
+    assert any(s.stream is not None and dict(s.stream)["ring_rows"] > 3 and dict(s.params)["dw3"] != "0"
+               for s in streamed.steps)
+    outputs = _computed_outputs(plan)
+    builds = {"plain": (_debug_build(model, tmp_path / "plain", True, streaming="off"), outputs),
+              "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
+                           _computed_outputs(streamed)),
+              "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
+    _assert_operators_match_tflm(model, builds, _gray_or_colour_inputs(size, channels), outputs)
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels,size,forms", QUADS)
+def test_dw3_quads_dsp_bit_exact_in_qemu(channels, size, forms, build_model, tmp_path):
+    """d3_strip4 with the asm loops on Cortex-M4, whole and streamed: the model's output is the
+    last depthwise layer's, element for element."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"dw3quads{channels}", size)
+    x = _gray_or_colour_inputs(size, channels)
     want = tflm_outputs(model, x)
     for streaming in ("off", "all"):
         y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)

@@ -177,8 +177,8 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
 
     from .models.fomo_ad import pool_to_cells
     from .native import inplace, planner, stream
-    from .native.lower import (conv_fast_weight_bytes, conv_kpad, conv_scratch_bytes,
-                               dw3_shape, dw_fast_weight_bytes)
+    from .native.lower import (conv_fast_weight_bytes, conv_first_shape, conv_first_weight_bytes,
+                               conv_kpad, conv_scratch_bytes, dw3_shape, dw_fast_weight_bytes)
     from .tfenv import keras
     if arch != "mobilenet_v2":
         raise ModelError(f"board fit: no cost estimate for backbone {arch!r}; use mobilenet_v2")
@@ -243,10 +243,15 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             kh, kw = layer.kernel_size
             kk = kh * kw * int(ins[0].shape[-1])
             kpad = conv_kpad(kh, kw, int(ins[0].shape[-1]))
-            weights += conv_fast_weight_bytes(oc, kpad)
+            sh, sw = layer.strides
+            dh, dw = layer.dilation_rate
+            on_first = conv_first_shape(kh, kw, sh, sw, dh, dw, int(ins[0].shape[-1]))
+            # vad_conv_first.c's layers: an int16 filter, no scratch
+            weights += (conv_first_weight_bytes(oc, int(ins[0].shape[-1])) if on_first
+                        else conv_fast_weight_bytes(oc, kpad))
             macs += oh * ow * oc * kk
             direct = kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk
-            scratch.append((step, conv_scratch_bytes(kpad, direct)))
+            scratch.append((step, 0 if on_first else conv_scratch_bytes(kpad, direct)))
             convs[step] = (key_of[id(ins[0])], id(out), scratch[-1][1])
             geometry[step] = (_rows(layer, ins[0], out), id(out))
             conv = "conv_1x1" if kh == kw == 1 else "conv_first" if int(ins[0].shape[-1]) <= 4 else "conv"

@@ -153,6 +153,40 @@ def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
     return (2 if wide else 1) * oc * kpad + 5 * 4 * oc
 
 
+CONV_FIRST = 4  # VAD_CONV_FIRST in vad_kernels.h: the fast level of vad_conv_first_s8's layers
+
+
+def conv_first_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ic: int) -> bool:
+    """A CONV_2D shape vad_conv_first.c runs without im2col: 3x3, stride 1 or 2 both ways, no
+    dilation, 1 to 3 input channels (a network's first convolution on a grayscale or colour
+    image)."""
+    return (kh, kw, dh, dw) == (3, 3, 1, 1) and sh == sw and sh in (1, 2) and 1 <= ic <= 3
+
+
+def conv_first_weight_bytes(oc: int, ic: int) -> int:
+    """Flash of a CONV_2D on vad_conv_first.c: its int16 filter (3 window rows of (3 ic + 1) / 2
+    words a channel) and per channel the requantization record and the shift."""
+    return 4 * oc * 3 * ((3 * ic + 1) // 2) + 5 * 4 * oc
+
+
+def conv_first_filter(rows: np.ndarray, ic: int) -> np.ndarray:
+    """The [out_c][3*3*ic] filter as the int32 words vad_conv_first.c reads (wfast): doubled,
+    per window row its 3 * ic values as int16 pairs (low half first; an odd count padded with
+    a 0), per pair of output channels per row per word the two channels' words, an odd last
+    channel alone."""
+    oc = rows.shape[0]
+    seg = 3 * ic
+    nw = (seg + 1) // 2
+    r = np.zeros((oc, 3, 2 * nw), np.int64)
+    r[:, :, :seg] = 2 * rows.reshape(oc, 3, seg)
+    h = r.reshape(oc, 3, nw, 2) & 0xFFFF
+    words = h[..., 0] | (h[..., 1] << 16)  # [oc][row][word]
+    pairs = oc // 2
+    blocks = words[: 2 * pairs].reshape(pairs, 2, 3, nw).transpose(0, 2, 3, 1)
+    flat = np.concatenate([blocks.reshape(-1), words[2 * pairs:].reshape(-1)])
+    return flat.astype(np.uint32).view(np.int32).astype(np.int64)
+
+
 def direct_conv(p: dict) -> bool:
     """A CONV_2D (params by name) whose input pixels are its im2col columns: 1x1, stride 1, no
     padding, K a multiple of 4. It needs no im2col; conv_direct() in vad_conv_fast.c is
@@ -360,6 +394,14 @@ class Lowering:
             zero_shift = fast == 2 and self._channel_fast(bound, shift, zero_shift=True).all()
             fast = 3 if zero_shift else fast
             scratch = conv_scratch_bytes(kpad, direct) if fast else 0
+            first = None
+            if fast == 1 and conv_first_shape(kh, kw, sh, sw, dh, dw, ic):
+                # vad_conv_first.c: the output offset folded into the rounding term (exact
+                # while it stays below 2^30), no scratch
+                e = self._rq_shifts(shift, bound)
+                rz = np.where(const, 2 * (const_value - out_zp), 1 << np.maximum(e - 1, 0)) + out_zp * (1 << e)
+                if np.max(np.abs(rz)) < 2**30:
+                    first, fast, scratch = conv_first_filter(rows, ic), CONV_FIRST, 0
             params += [("fast", fast), ("kpad", kpad)]
             if fast:
                 # the reference loops alone read the filter, bias and multipliers
@@ -367,7 +409,7 @@ class Lowering:
                 for c in consts:
                     c.only = "ref" if c.name in ref_only else c.only
                 params = [(n, f"VAD_REF_ONLY({v})" if v in ref_only else v) for n, v in params]
-                words = self._conv_fast_filter(rows, kpad, self.wide_weights)
+                words = first if first is not None else self._conv_fast_filter(rows, kpad, self.wide_weights)
                 consts.append(ConstArray(f"{k}_wfast", "int32_t", words))
                 e = self._rq_shifts(shift, bound, zero_shift)
                 rnd = np.where(e > 0, 1 << np.maximum(e - 1, 0), 0)
@@ -376,8 +418,10 @@ class Lowering:
                     e = np.where(e > 0, e - 2**32 + 2**31, 0)
                 rq = np.stack([np.where(const, 128 * absw, fbias),
                                np.where(const, 0, np.asarray(mult, np.int64)), e, rnd], axis=1)
+                if first is not None:  # vad_conv_first.c: doubled bias, mult, rnd + z 2^e, e
+                    rq = np.stack([2 * rq[:, 0], rq[:, 1], rq[:, 3] + out_zp * (1 << e), e], axis=1)
                 consts.append(ConstArray(f"{k}_rq", "int32_t", rq))
-                params += [("wfast16", int(self.wide_weights)), ("wfast", f"{k}_wfast"),
+                params += [("wfast16", int(self.wide_weights and first is None)), ("wfast", f"{k}_wfast"),
                            ("rq", f"{k}_rq")]
                 if (direct and fast == 1 and lo == -128 and hi == 127 and kpad in PX1_K
                         and fold_ok(e, rnd, out_zp)):
@@ -391,7 +435,8 @@ class Lowering:
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         if depthwise:
             return Step(op, "vad_dwconv2d_s8", "vad_dwconv_params_t", params, [x.index], [y.index], consts, macs)
-        return Step(op, "vad_conv2d_s8", "vad_conv_params_t", params, [x.index], [y.index], consts, macs,
+        kernel = "vad_conv_first_s8" if fast == CONV_FIRST else "vad_conv2d_s8"
+        return Step(op, kernel, "vad_conv_params_t", params, [x.index], [y.index], consts, macs,
                     scratch=scratch)
 
     def _dw3_record(self, oc, ic, kh, kw, sh, sw, dh, dw, ow, taps, fbias, mult, shift, bound,
@@ -416,7 +461,7 @@ class Lowering:
             return (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
 
         rec = np.stack([2 * fbias, pair(w2[0, 0], w2[0, 1]), pair(w2[1, 0], w2[1, 1]),
-                        pair(w2[2, 0], w2[2, 1]), pair(w2[0, 2], w2[1, 2]), pair(w2[2, 2], 0),
+                        pair(w2[2, 0], w2[2, 1]), pair(w2[0, 2], w2[1, 2]), pair(e, w2[2, 2]),
                         np.asarray(mult, np.int64), rnd, e], axis=1)
         assert rec.shape[1] == DW3_REC
         return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
