@@ -25,9 +25,9 @@ pairs cost costs.PER_UNIT "stream" per element on top (``fit_streaming``).
 The head's cost is the integer head's (``IntHead.flash_bytes`` / ``ram_bytes``) for the
 candidate's density, grid and channels; a knn bank is the coreset of ``recipe.bank_kb``.
 
-A board's bases are, per backbone width, the first entry of its BASE_OPTIONS (backbone width
-and shorter input side, most accurate first) of which some candidate fits its memory and its
-latency budget (``Board.max_instructions``, estimated by native/costs.py from the operators'
+A board's bases are, per backbone width, the first RUNGS_PER_BACKBONE entries of its
+BASE_OPTIONS (backbone width and shorter input side, most accurate first) of which some
+candidate fits its memory and its latency budget (``Board.max_instructions``, estimated by native/costs.py from the operators'
 MACs and output sizes); the search chooses among the candidates of each base that fit
 (``budget()``), and training keeps the base whose choice scores best on the validation set.
 """
@@ -54,6 +54,10 @@ MIN_BANK_KB = 8
 # A knn bank the latency budget leaves fewer cells than this is no detector worth a base: it
 # gets this many (and the budget then rules it out), so a base is not chosen for it alone
 MIN_BANK_ROWS = 256
+# Bases per backbone: the first option that fits and the next one down. The first can fit only
+# with a starved head (a small knn bank on a larger input) that loses on validation to what the
+# next input size down affords, so training compares both.
+RUNGS_PER_BACKBONE = 2
 
 
 @dataclass(frozen=True)
@@ -498,8 +502,8 @@ def choose_base(board: Board | str, recipe, train_paths, search: bool, **options
 def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed_bank: bool = False,
                  fixed_size: bool = False, progress=None, first_only: bool = False) -> list[BoardBase]:
     """The base recipes for a board. With search: for each backbone of BASE_OPTIONS[board], its
-    first option of which some candidate fits (in the options' order, most accurate first),
-    each with the options passed over before it; train.py searches each and keeps the one
+    first RUNGS_PER_BACKBONE options of which some candidate fits (in the options' order, most
+    accurate first), each with the options passed over before it; train.py searches each and keeps the one
     whose chosen candidate scores best on the validation set (a smaller backbone at a larger
     input may see a defect a wider one at a smaller input misses). An option's shape comes
     from the training images, as training chooses it, its sides multiples of the coarsest
@@ -525,11 +529,11 @@ def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed
     if fixed_size:  # one try per backbone at the user's size
         side = min(recipe.shape) if recipe.shape else recipe.size
         options = tuple(dict.fromkeys(replace(o, size=side) for o in options))
-    done_alphas = set()
+    rungs = {}  # bases found per backbone width
     for n, option in enumerate(options):
         if progress:
             progress(f"board fit: {board.name}", n, len(options))
-        if option.alpha in done_alphas:  # this backbone already has its base
+        if rungs.get(option.alpha, 0) >= RUNGS_PER_BACKBONE:  # this backbone has its bases
             continue
         try:
             base = _option_recipe(recipe, option)
@@ -539,6 +543,8 @@ def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed
         if fixed_size and recipe.shape:
             base = replace(base, shape=list(recipe.shape))
         base, _ = geometry.resolve_recipe(base, recipe_search.side_stride(base, option.size), train_paths)
+        if any(b.option.alpha == option.alpha and b.recipe.shape == base.shape for b in found):
+            continue  # rounded to a shape this backbone already has
         smallest = None
         # the board's grid, knn on a few principal components last (often the cheapest head,
         # but each is a network of its own to cost): those only where the network without the
@@ -553,7 +559,7 @@ def choose_bases(board: Board | str, recipe, train_paths, search: bool, *, fixed
             if reason is None:
                 # the fitting candidate's recipe: what training uses if it cannot search
                 found.append(BoardBase(budget.settle(candidate.recipe(base)), option, list(tried)))
-                done_alphas.add(option.alpha)
+                rungs[option.alpha] = rungs.get(option.alpha, 0) + 1
                 break
             size = cost.weights_bytes + cost.head_flash_bytes + cost.arena_bytes
             if smallest is None or size < smallest[0]:

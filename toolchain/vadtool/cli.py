@@ -343,7 +343,7 @@ def _echo_board_choice(m) -> None:
     excluded = sum("excluded" in c for c in m.get("search", {}).get("candidates", []))
     for t in b["not_fitting"]:
         click.echo(f"board {b['name']}: {t['option']} does not fit: {t['reason']}")
-    for c in b.get("compared", []):  # one search per backbone, the best on validation kept
+    for c in b.get("compared", []):  # one search per base, the best on validation kept
         click.echo(f"board {b['name']}: {'chose' if c['chosen'] else 'compared'} {c['option']} "
                    f"({c['input'][1]}x{c['input'][0]}): best {c['candidate'].split(' @ ')[0]}, validation AUROC "
                    f"{c['val_auroc']:.3f}, ~{c['instructions'] / 1e6:.1f} M instructions")
