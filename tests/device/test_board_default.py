@@ -249,3 +249,24 @@ def test_wide_images_keep_the_wide_backbone_at_a_smaller_side(tmp_path, weights,
     one = board_fit.choose_bases("qemu-an386", recipe, paths, search=True)
     assert [b.option for b in one] == [board_fit.BaseOption(1.0, 64), board_fit.BaseOption(0.35, 96)]
     assert board_fit.choose_base("qemu-an386", recipe, paths, search=True).option == bases[0].option
+
+
+def test_knn_bank_fills_the_latency_budget_to_its_share(weights):
+    """Where latency, not flash, limits a knn bank (qemu-an386: 4 MB of flash), the bank is
+    the largest whole number of KB whose estimate stays within BANK_LATENCY_SHARE of the
+    budget: the network's estimate runs a little under QEMU's count, so a bank filled to the
+    brim can go over on the device."""
+    from dataclasses import replace
+
+    from vadtool import board_fit
+    from vadtool.boards import get_board
+    from vadtool.cli import _recipe
+    from vadtool.models.fomo_ad import FomoAdRecipe
+    base = _recipe(FomoAdRecipe, {}, None, {}, {}, {})
+    recipe = replace(base, shape=[56, 88], size=56, density="knn", extra_layers=[], project=32)
+    board = get_board("qemu-an386")
+    kb = board_fit.bank_kb_for(board, recipe)
+    assert board_fit.MIN_BANK_KB < kb < board_fit.MAX_BANK_KB
+    share = board_fit.BANK_LATENCY_SHARE * board.max_instructions
+    assert board_fit.recipe_cost(replace(recipe, bank_kb=kb), board=board).instructions <= share
+    assert board_fit.recipe_cost(replace(recipe, bank_kb=kb + 1), board=board).instructions > share
