@@ -255,9 +255,10 @@ def _common_train_options(fn):
               help="Your own validation images: DIR/good/ and DIR/<defect>/ (masks as <stem>_mask.png); "
                    "the search and the threshold use them beside the synthetic anomalies.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Held-back split and synthetic anomalies.")
-@click.option("--board", help="Keep to what fits this board (see `vadtool boards`): the backbone and input "
-                              "size from the board's list, the candidates that fit its flash and RAM, a knn "
-                              "bank as large as its flash allows.")
+@click.option("--board", help="Keep to what fits this board (see `vadtool boards`): per backbone, the two "
+                              "largest input sizes of the board's list that fit, compared on validation; the "
+                              "candidates that fit its flash, RAM and latency budget; a knn bank as large as "
+                              "its flash and latency budget allow.")
 @click.option("--max-instructions", type=click.FloatRange(min=0), metavar="MILLIONS",
               help="With --board: the latency budget, millions of Cortex-M4 instructions per image "
                    "(network and head; 0: none) [default: the board's, see `vadtool boards`].")
