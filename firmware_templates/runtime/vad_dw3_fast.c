@@ -445,25 +445,6 @@ static D3_NOINLINE void d3_strip(const int8_t *in, int32_t c, int32_t in_h, int3
     }
 }
 
-#if defined(__ARM_FEATURE_DSP)
-/* (low half of lo, low half of hi); (high half of lo, high half of hi): PKHBT, PKHTB */
-VAD_INLINE uint32_t d3_lo2(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
-VAD_INLINE uint32_t d3_hi2(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-}
-#else
-#define d3_lo2(lo, hi) (((lo) & 0xFFFFu) | ((hi) << 16))
-#define d3_hi2(lo, hi) (((hi) & 0xFFFF0000u) | ((lo) >> 16))
-#endif
-
 /* Words a channel takes in d3_strip4's layout: a quarter of d3_body's buffer */
 #define D3_Q4 (6 * VAD_DW3_MAX_WORDS / 4)
 
@@ -474,10 +455,10 @@ VAD_INLINE void d3_quad_word(uint32_t a, uint32_t b, uint32_t *d)
 {
     const uint32_t sa = VAD_SXTB16(a), sb = VAD_SXTB16(b);
     const uint32_t ra = VAD_SXTB16_ROR8(a), rb = VAD_SXTB16_ROR8(b);
-    d[0] = d3_lo2(sa, sb);
-    d[D3_Q4] = d3_lo2(ra, rb);
-    d[2 * D3_Q4] = d3_hi2(sa, sb);
-    d[3 * D3_Q4] = d3_hi2(ra, rb);
+    d[0] = vad_pk_lo2(sa, sb);
+    d[D3_Q4] = vad_pk_lo2(ra, rb);
+    d[2 * D3_Q4] = vad_pk_hi2(sa, sb);
+    d[3 * D3_Q4] = vad_pk_hi2(ra, rb);
 }
 
 /* Strip layout for four channels c .. c + 3 (C a multiple of 4, pad_w <= 1): input rows iy0 ..
