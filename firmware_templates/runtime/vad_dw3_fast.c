@@ -83,16 +83,26 @@ D3_DECL(vad_dw3_pairs_s2_32)
 #define D3_ROW1P8 D3_XSTR(VAD_DW3_ROW1P8)
 #define D3_ROW2P8 D3_XSTR(VAD_DW3_ROW2P8)
 /* Frame: [sp] b2 b2, [sp + 8] mult rnd, [sp + 16] e, [sp + 20] p rec, [sp + 28] o, [sp + 32]
- * units left; the stack arguments n, nch, dp, drec, dout at [sp + 76] .. [sp + 92]. Per unit:
- * k0..k4 in r4..r8, lr: the end of o; the next unit's rows at p + dp, its record at
- * rec + drec, its output at o + dout (bytes). */
-#define D3_PROLOGUE                                                    \
+ * units left, [sp + 36] pskip oskip; the stack arguments n, nch, dp, drec, dout at [sp + 84] ..
+ * [sp + 100]. Per unit: k0..k4 in r4..r8, lr: the end of o; the next unit's rows at p + dp,
+ * its record at rec + drec, its output at o + dout (bytes). Units of one record (drec 0: the
+ * output rows of a channel) step from where the last one ended, by pskip = dp - (bytes a unit
+ * reads: 4 per pair, 8 at stride 2; PSH the shift) and oskip = dout - 2 n C, with k0..k4 and
+ * the frame kept: 12 instructions between rows. */
+#define D3_PROLOGUE(PSH)                                               \
     "push {r4-r11, lr}\n\t"                                           \
-    "sub sp, sp, #40\n\t"                                              \
-    "ldr r4, [sp, #80]\n\t"                                            \
+    "sub sp, sp, #48\n\t"                                              \
+    "ldr r4, [sp, #88]\n\t"                                            \
     "str r4, [sp, #32]\n\t"                                            \
     "strd r0, r1, [sp, #20]\n\t"                                       \
-    "str r2, [sp, #28]\n"                                              \
+    "str r2, [sp, #28]\n\t"                                            \
+    "ldr r4, [sp, #84]\n\t"                                            \
+    "ldr r5, [sp, #92]\n\t"                                            \
+    "sub r5, r5, r4, lsl #" PSH "\n\t"                                 \
+    "mul r6, r4, r3\n\t"                                               \
+    "ldr r7, [sp, #100]\n\t"                                           \
+    "sub r6, r7, r6, lsl #1\n\t"                                       \
+    "strd r5, r6, [sp, #36]\n"                                         \
     "2:\n\t"                                                           \
     "ldr r4, [r1]\n\t"                                                 \
     "mov r5, r4\n\t"                                                   \
@@ -101,7 +111,7 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "strd r4, r5, [sp, #8]\n\t"                                        \
     "ldr r4, [r1, #32]\n\t"                                            \
     "str r4, [sp, #16]\n\t"                                            \
-    "ldr lr, [sp, #76]\n\t"                                            \
+    "ldr lr, [sp, #84]\n\t"                                            \
     "mul lr, lr, r3\n\t"                                               \
     "add lr, r2, lr, lsl #1\n\t"                                       \
     "adds r1, r1, #4\n\t"                                              \
@@ -125,27 +135,29 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "subs r11, r11, #1\n\t"                                            \
     "beq 3f\n\t"                                                       \
     "str r11, [sp, #32]\n\t"                                           \
-    "ldrd r11, r12, [sp, #84]\n\t"                                     \
+    "ldr r1, [sp, #96]\n\t"                                            \
+    "cbnz r1, 5f\n\t" /* another record: from the frame */             \
+    "ldrd r11, r12, [sp, #36]\n\t"                                     \
+    "add r0, r0, r11\n\t"                                              \
+    "add r2, r2, r12\n\t"                                              \
+    "ldr r11, [sp, #100]\n\t"                                          \
+    "add lr, lr, r11\n\t"                                              \
+    "b 1b\n"                                                           \
+    "5:\n\t"                                                           \
+    "ldr r11, [sp, #92]\n\t"                                           \
     "ldr r0, [sp, #20]\n\t"                                            \
     "add r0, r0, r11\n\t"                                              \
     "str r0, [sp, #20]\n\t"                                            \
     "ldr r2, [sp, #28]\n\t"                                            \
-    "ldr r11, [sp, #92]\n\t"                                           \
+    "ldr r11, [sp, #100]\n\t"                                          \
     "add r2, r2, r11\n\t"                                              \
     "str r2, [sp, #28]\n\t"                                            \
-    "cmp r12, #0\n\t"                                                  \
-    "beq 4f\n\t" /* the same record: k0..k4 and the frame kept */       \
-    "ldr r1, [sp, #24]\n\t"                                            \
+    "ldr r12, [sp, #24]\n\t"                                           \
     "add r1, r1, r12\n\t"                                              \
     "str r1, [sp, #24]\n\t"                                            \
     "b 2b\n"                                                           \
-    "4:\n\t"                                                           \
-    "ldr lr, [sp, #76]\n\t"                                            \
-    "mul lr, lr, r3\n\t"                                               \
-    "add lr, r2, lr, lsl #1\n\t"                                       \
-    "b 1b\n"                                                           \
     "3:\n\t"                                                           \
-    "add sp, sp, #40\n\t"                                              \
+    "add sp, sp, #48\n\t"                                              \
     "pop {r4-r11, pc}\n\t"
 /* One function: name (a string), R1, R2 (bytes from a widened row to the next two; R1P8,
  * R2P8: 8 more) */
@@ -156,7 +168,7 @@ D3_DECL(vad_dw3_pairs_s2_32)
     ".thumb\n\t" \
     ".thumb_func\n\t" \
     ".align 2\n" \
-    name ":\n\t" D3_PROLOGUE \
+    name ":\n\t" D3_PROLOGUE("2") \
     "1:\n\t" \
     "ldrd r9, r10, [sp]\n\t" \
     "ldrd r11, r12, [r0, #" R1 "]\n\t" \
@@ -186,7 +198,7 @@ D3_DECL(vad_dw3_pairs_s2_32)
     ".thumb\n\t" \
     ".thumb_func\n\t" \
     ".align 2\n" \
-    name ":\n\t" D3_PROLOGUE \
+    name ":\n\t" D3_PROLOGUE("3") \
     "1:\n\t" \
     "ldrd r9, r10, [sp]\n\t" \
     "ldrd r11, r12, [r0, #" R1 "]\n\t" \
@@ -263,6 +275,23 @@ VAD_INLINE uint32_t d3_px(const int8_t *row, int32_t ix, int32_t in_w, int32_t C
     "sxtb16 %[h0], %[h0]\n\t"                                                                \
     "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"                                      \
     "str %[h0], [%[a]], #4\n\t"
+/* two words of d3_mid2 (two pixel pairs), each channel's two words stored by one STRD: 14
+ * instructions where two D3_MID2_WORD take 16 */
+#define D3_MID2_WORDS2                                                                      \
+    "ldrh %[h0], [%[s]]\n\t"                                                                 \
+    "ldrh %[h1], [%[s], %[C]]\n\t"                                                           \
+    "add %[s], %[s], %[C], lsl #1\n\t"                                                       \
+    "ldrh %[h2], [%[s]]\n\t"                                                                 \
+    "ldrh %[h3], [%[s], %[C]]\n\t"                                                           \
+    "add %[s], %[s], %[C], lsl #1\n\t"                                                       \
+    "orr %[h0], %[h0], %[h1], lsl #16\n\t"                                                   \
+    "orr %[h2], %[h2], %[h3], lsl #16\n\t"                                                   \
+    "sxtb16 %[h1], %[h0], ror #8\n\t"                                                        \
+    "sxtb16 %[h0], %[h0]\n\t"                                                                \
+    "sxtb16 %[h3], %[h2], ror #8\n\t"                                                        \
+    "sxtb16 %[h2], %[h2]\n\t"                                                                \
+    "strd %[h1], %[h3], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"                              \
+    "strd %[h0], %[h2], [%[a]], #8\n\t"
 #endif
 
 VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
@@ -270,7 +299,7 @@ VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
 #ifdef D3_ASM
     if (n > 0) {
         uint32_t *pa = a;
-        uint32_t h0, h1;
+        uint32_t h0, h1, h2, h3;
         __asm volatile(
             "tst %[n], #1\n\t"
             "beq 2f\n\t"
@@ -279,12 +308,12 @@ VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
             "lsrs %[n], %[n], #1\n\t"
             "beq 3f\n"
             "1:\n\t"
-            D3_MID2_WORD
-            D3_MID2_WORD
+            D3_MID2_WORDS2
             "subs %[n], %[n], #1\n\t"
             "bne 1b\n"
             "3:\n\t"
-            : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1)
+            : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1),
+              [h2] "=&r"(h2), [h3] "=&r"(h3)
             : [C] "r"(C)
             : "cc", "memory");
     }
