@@ -608,6 +608,140 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
     }
 }
 
+/* Maps 3 pixels wide (lower.DW3_TINY_W: VWW's last two depthwise layers): every input row
+ * the layer reads widened once into the strip layout with rows D3_TS words apart (four
+ * channels a group, or pairs and a last lone channel), then each channel's rows computed in C
+ * with the three pixels of a row written out (stride 1: pixel 1's taps 0 and 1 from one PKHTB
+ * and SMLADX, as in d3_chan), no asm call and no per-pixel loop: where the pair loop and an odd
+ * last pixel in C cost 6 to 7 instructions a MAC on these maps. 0 if the layer's rows do not
+ * fit the buffer (the caller then takes the strip or per-row layout). */
+#define D3_TS 4 /* words between rows: a row is 3 words at stride 1, 4 at stride 2 */
+
+/* (low half of b, high half of t): one PKHBT (D3_PK, which GCC builds from 4 instructions) */
+#if defined(__ARM_FEATURE_DSP)
+VAD_INLINE uint32_t d3_pk(uint32_t t, uint32_t b)
+{
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2" : "=r"(r) : "r"(b), "r"(t));
+    return r;
+}
+/* d3_out with the record's words in registers: t = SMMLAR(acc2, mult, rnd), the sign of acc2
+ * for t's (as the asm loops: the same result for e >= 1), ASR by k4 (its low byte is e) */
+VAD_INLINE int8_t d3_req(int32_t acc2, int32_t mult, int32_t rnd, uint32_t k4, const int32_t lo,
+                         const int32_t hi)
+{
+    int32_t t, v;
+    __asm("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(acc2), "r"(mult), "r"(rnd));
+    t += acc2 >> 31;
+    __asm("asr %0, %1, %2" : "=r"(v) : "r"(t), "r"(k4));
+    if (lo == -128 && hi == 127) {
+        return (int8_t)__ssat(v, 8);
+    }
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
+#else
+#define d3_pk(t, b) D3_PK(t, b)
+VAD_INLINE int8_t d3_req(int32_t acc2, int32_t mult, int32_t rnd, uint32_t k4, const int32_t lo,
+                         const int32_t hi)
+{
+    const int32_t t = d3_smmulr(acc2, mult) + rnd + (acc2 >> 31);
+    int32_t v = t >> (k4 & 0xFFu);
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
+#endif
+
+VAD_INLINE void d3_tiny_chan(const uint32_t *r, const int32_t *rec, int8_t *o, int32_t C,
+                             int32_t n, const int stride2, const int32_t lo, const int32_t hi)
+{
+    /* the record in registers: int8 stores may alias it, so read once */
+    const uint32_t k0 = (uint32_t)rec[1], k1 = (uint32_t)rec[2], k2 = (uint32_t)rec[3];
+    const uint32_t k3 = (uint32_t)rec[4], k4 = (uint32_t)rec[5];
+    const int32_t mult = rec[6], rnd = rec[7];
+    int8_t *const end = o + n * 3 * C;
+    for (; o != end; r += (stride2 ? 2 : 1) * D3_TS, o += 3 * C) {
+        const int32_t b2 = rec[0];
+        int32_t a, b, c;
+        if (stride2) {
+            /* pixel x: words x (taps 0, 1) and x + 1 (tap 2, low half) */
+            uint32_t u0 = r[0], u1 = r[1], u2 = r[2], u3 = r[3];
+            a = VAD_SMLABB(u1, k3, VAD_SMLAD(u0, k0, b2));
+            b = VAD_SMLABB(u2, k3, VAD_SMLAD(u1, k0, b2));
+            c = VAD_SMLABB(u3, k3, VAD_SMLAD(u2, k0, b2));
+            u0 = r[D3_TS];
+            u1 = r[D3_TS + 1];
+            u2 = r[D3_TS + 2];
+            u3 = r[D3_TS + 3];
+            a = D3_SMLABT(u1, k3, VAD_SMLAD(u0, k1, a));
+            b = D3_SMLABT(u2, k3, VAD_SMLAD(u1, k1, b));
+            c = D3_SMLABT(u3, k3, VAD_SMLAD(u2, k1, c));
+            u0 = r[2 * D3_TS];
+            u1 = r[2 * D3_TS + 1];
+            u2 = r[2 * D3_TS + 2];
+            u3 = r[2 * D3_TS + 3];
+            a = D3_SMLABT(u1, k4, VAD_SMLAD(u0, k2, a));
+            b = D3_SMLABT(u2, k4, VAD_SMLAD(u1, k2, b));
+            c = D3_SMLABT(u3, k4, VAD_SMLAD(u2, k2, c));
+        } else {
+            /* words w0 = (0, 1), w1 = (2, 3), w2 = (4, 5) of the window positions: pixel 0
+             * w0 and w1's low half, pixel 1 m = (2, 1) by SMLADX and w1's high half, pixel 2
+             * w1 and w2's low half */
+            uint32_t w0 = r[0], w1 = r[1], w2 = r[2], m = d3_pk(w0, w1);
+            a = VAD_SMLABB(w1, k3, VAD_SMLAD(w0, k0, b2));
+            b = D3_SMLATB(w1, k3, D3_SMLADX(m, k0, b2));
+            c = VAD_SMLABB(w2, k3, VAD_SMLAD(w1, k0, b2));
+            w0 = r[D3_TS];
+            w1 = r[D3_TS + 1];
+            w2 = r[D3_TS + 2];
+            m = d3_pk(w0, w1);
+            a = D3_SMLABT(w1, k3, VAD_SMLAD(w0, k1, a));
+            b = VAD_SMLATT(w1, k3, D3_SMLADX(m, k1, b));
+            c = D3_SMLABT(w2, k3, VAD_SMLAD(w1, k1, c));
+            w0 = r[2 * D3_TS];
+            w1 = r[2 * D3_TS + 1];
+            w2 = r[2 * D3_TS + 2];
+            m = d3_pk(w0, w1);
+            a = D3_SMLABT(w1, k4, VAD_SMLAD(w0, k2, a));
+            b = VAD_SMLATT(w1, k4, D3_SMLADX(m, k2, b));
+            c = D3_SMLABT(w2, k4, VAD_SMLAD(w1, k2, c));
+        }
+        o[0] = d3_req(a, mult, rnd, k4, lo, hi);
+        o[C] = d3_req(b, mult, rnd, k4, lo, hi);
+        o[2 * C] = d3_req(c, mult, rnd, k4, lo, hi);
+    }
+}
+
+VAD_INLINE int d3_tiny(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
+                       uint32_t *flat, const int stride2, const int32_t lo, const int32_t hi)
+{
+    const int32_t C = p->out_c, s = stride2 ? 2 : 1, pad_w = p->pad_w;
+    const int32_t nrows = (p->out_h - 1) * s + 3, nw = stride2 ? 4 : 3;
+    const uint32_t zz = (uint8_t)(-p->in_offset) | ((uint32_t)(uint8_t)(-p->in_offset) << 8);
+    const int quad = (C & 3) == 0 && pad_w <= 1;
+    const int32_t Q = quad ? D3_Q4 : 3 * VAD_DW3_MAX_WORDS; /* words a channel */
+    int32_t c, k;
+    if (nrows * D3_TS > Q) {
+        return 0;
+    }
+    for (c = 0; c < C; c += quad ? 4 : 2) {
+        const int32_t nk = quad ? 4 : c + 1 < C ? 2 : 1;
+        if (quad) {
+            d3_strip4(in, c, p->in_h, -p->pad_h, nrows, p->in_w, C, pad_w, nw, zz, flat, D3_TS);
+        } else {
+            d3_strip(in, c, p->in_h, -p->pad_h, nrows, p->in_w, C, pad_w, nw, nk == 2, zz, flat,
+                     D3_TS);
+        }
+        for (k = 0; k < nk; ++k) {
+            d3_tiny_chan(flat + k * Q, p->dw3 + (c + k) * VAD_DW3_REC, out + c + k, C, p->out_h,
+                         stride2, lo, hi);
+        }
+    }
+    return 1;
+}
+
 VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
                         const int stride2, const int32_t lo, const int32_t hi)
 {
@@ -619,6 +753,9 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
     const uint32_t zz = (uint8_t)(-p->in_offset) | ((uint32_t)(uint8_t)(-p->in_offset) << 8);
     const int32_t *const dw3 = p->dw3;
     int32_t oy, c, ky, x0 = 0;
+    if (out_w == 3 && d3_tiny(p, in, out, &buf[0][0], stride2, lo, hi)) {
+        return;
+    }
 #ifdef D3_ASM
     const int use_asm = lo == -128 && hi == 127 && out_w >= 2;
     if (use_asm) {

@@ -249,6 +249,33 @@ def _dw3_quads(size: int, channels: int, seed: int = 0):
     return keras.Model(inp, x)
 
 
+def _dw3_tiny(size: int, channels: int, seed: int = 0):
+    """Maps 3 pixels wide on the 3x3 depthwise path (vad_dw3_fast.c, d3_tiny: lower.DW3_TINY_W)
+    in every form, on a 1- or 3-channel input: stride 2 into 3 pixels (size 24: from 6 pixels,
+    "same" padding on the right and bottom only; 20: from 5, one pixel each side; 28: from 7,
+    "valid"; relu6 at 24, the full int8 range else), then stride 1 with padding on 16 channels (groups of four, the full int8 range),
+    on 14 (channel pairs, relu) and on 7 (pairs and a last lone channel, relu6), each after a 1x1
+    expansion (streamed into it where asked)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, channels))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    m = (size + 1) // 2
+    m = (m + 1) // 2
+    x = L.DepthwiseConv2D(3, strides=2, padding="same" if (m + 1) // 2 == 3 else "valid",
+                          activation="relu6" if size == 24 else None)(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    x = L.Conv2D(14, 1, activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.Conv2D(7, 1)(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    return keras.Model(inp, x)
+
+
 def _first_convs(size: int, channels: int, seed: int = 0):
     """3x3 convolutions on 1 to 3 input channels (vad_conv_first.c) in every form, chained so
     that each reads at most 3 channels: stride 1 and 2 on 1, 2 and 3 input channels, padded
@@ -335,7 +362,8 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 def build(kind: str, size: int, path: str) -> str:
     """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
-    convpaths<channels>, dw3paths<channels>, dw3quads<channels>, firstconvs<channels>, pointwise, zoo<seed>.
+    convpaths<channels>, dw3paths<channels>, dw3quads<channels>, dw3tiny<channels>,
+    firstconvs<channels>, pointwise, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -357,6 +385,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _conv_paths(size, int(kind[9:]))
     elif kind.startswith("dw3quads"):
         model = _dw3_quads(size, int(kind[8:]))
+    elif kind.startswith("dw3tiny"):
+        model = _dw3_tiny(size, int(kind[7:]))
     elif kind.startswith("firstconvs"):
         model = _first_convs(size, int(kind[10:]))
     elif kind == "pointwise":

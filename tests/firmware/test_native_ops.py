@@ -14,7 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import (CONV_FIRST, DW3_MAX_WORDS, ConstArray, Step, block6_rq_ok,
+from vadtool.native.lower import (CONV_FIRST, DW3_MAX_WORDS, DW3_TINY_W, ConstArray, Step, block6_rq_ok,
                                   conv_block4_bytes, conv_block6_bytes, direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
@@ -618,7 +618,7 @@ def _strip_words(p: dict) -> int:
 @pytest.mark.parametrize("channels", [1, 3])
 def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
     """The 3x3 depthwise path (stride 1 and 2, padded or not, odd widths and channel counts,
-    maps down to 6 pixels), after a first 3x3 convolution on 1 or 3 channels, equals TFLM per
+    maps down to 3 pixels), after a first 3x3 convolution on 1 or 3 channels, equals TFLM per
     operator: run whole, run in blocks of rows inside streamed pairs (rings of one window and
     longer), and in the reference build."""
     model = build_model(f"dw3paths{channels}", DW3_SIZE)
@@ -629,10 +629,9 @@ def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
     # every strip spacing at stride 1, two at stride 2, and stride 2 on a 6-pixel map
     assert {_strip_words(p) for p in dws if p["stride_h"] == 1} == {8, 16, 32}
     assert {_strip_words(p) for p in dws if p["stride_h"] == 2} == {16, 32, 8}
-    assert min(p["out_w"] for p in dws if p["stride_h"] == 2) == 6
-    # the 3-pixel map stays on the generic path (lower.DW3_MIN_W)
-    assert any(s.op.name == "DEPTHWISE_CONV_2D" and dict(s.params)["out_w"] == 3
-               and dict(s.params)["dw3"] == "0" for s in plan.steps)
+    assert min(p["out_w"] for p in dws if p["stride_h"] == 2 and p["out_w"] != DW3_TINY_W) == 6
+    # the 3-pixel map takes d3_tiny (lower.DW3_TINY_W; test_dw3_tiny_maps_bit_exact)
+    assert any(p["out_w"] == DW3_TINY_W and p["stride_h"] == 2 for p in dws)
     assert all(p["wpk"] == "0" for p in dws)  # the generic fast arrays are left out
     streamed = build_plan(model, streaming="all")
     rings = {(dict(s.params)["stride_h"], dict(s.stream)["ring_rows"] > 3) for s in streamed.steps
@@ -727,6 +726,56 @@ def test_dw3_quads_dsp_bit_exact_in_qemu(channels, size, forms, build_model, tmp
 
     bench = _bench_module()
     model = build_model(f"dw3quads{channels}", size)
+    x = _gray_or_colour_inputs(size, channels)
+    want = tflm_outputs(model, x)
+    for streaming in ("off", "all"):
+        y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)
+        bad = int((y != want.reshape(y.shape)).sum())
+        assert bad == 0, f"streaming {streaming}: {bad} elements differ on Cortex-M4"
+
+
+# (channels, size, (in_w, pad_w) of the stride-2 layer into 3 pixels): fixture_models._dw3_tiny
+TINY = [(1, 24, (6, 0)), (3, 20, (5, 1)), (1, 28, (7, 0))]
+
+
+def _tiny_layers(plan) -> list[dict]:
+    """The 3x3 depthwise layers on maps 3 pixels wide (d3_tiny)."""
+    return [p for p in _dw3_layers(plan) if p["out_w"] == DW3_TINY_W]
+
+
+@pytest.mark.parametrize("channels,size,s2", TINY)
+def test_dw3_tiny_maps_bit_exact(channels, size, s2, build_model, tmp_path):
+    """Maps 3 pixels wide (d3_tiny: stride 2 from 6, 5 and 7 pixels, stride 1 padded, channels
+    in fours, in pairs and a lone last one, relu6 and the full range) equal TFLM per operator:
+    run whole, streamed (a call per block of rows the ring holds, fewer than 3 rows), and in the
+    reference build."""
+    model = build_model(f"dw3tiny{channels}", size)
+    plan = build_plan(model, streaming="off")
+    tiny = _tiny_layers(plan)
+    assert [(p["stride_h"], p["out_c"], p["out_h"]) for p in tiny] == [(2, 16, 3), (1, 16, 3),
+                                                                       (1, 14, 3), (1, 7, 3)]
+    assert (tiny[0]["in_w"], tiny[0]["pad_w"]) == s2
+    assert all(p["pad_w"] == p["pad_h"] == 1 for p in tiny[1:])
+    streamed = build_plan(model, streaming="all")
+    assert any(s.stream is not None and dict(s.params)["dw3"] != "0"
+               and dict(s.params)["out_w"] == DW3_TINY_W for s in streamed.steps)
+    outputs = _computed_outputs(plan)
+    builds = {"plain": (_debug_build(model, tmp_path / "plain", True, streaming="off"), outputs),
+              "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
+                           _computed_outputs(streamed)),
+              "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
+    _assert_operators_match_tflm(model, builds, _gray_or_colour_inputs(size, channels), outputs)
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels,size,s2", TINY)
+def test_dw3_tiny_maps_dsp_bit_exact_in_qemu(channels, size, s2, build_model, tmp_path):
+    """d3_tiny with the DSP instructions on Cortex-M4, whole and streamed: the model's output is
+    the last depthwise layer's (3 pixels, 7 channels), element for element."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"dw3tiny{channels}", size)
     x = _gray_or_colour_inputs(size, channels)
     want = tflm_outputs(model, x)
     for streaming in ("off", "all"):

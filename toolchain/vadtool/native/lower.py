@@ -42,6 +42,12 @@ DW3_STRIP = 32  # VAD_DW3_STRIP: widest row (words) of the strip layout
 # path, with the strip layout of vad_dw3_fast.c: stride 1, 6 pixels 3.57 against 4.25, 3 pixels
 # 7.6 against 4.8; stride 2, 6 pixels 4.88 against 5.19, 3 pixels 9.3 against 5.0)
 DW3_MIN_W = {1: 6, 2: 6}
+# ... except maps 3 pixels wide whose rows fit d3_tiny's buffer (rows 4 words apart, a quarter
+# of the buffer a channel: (out_h - 1) * stride + 3 <= 24): written out per row in C, no asm
+# call (VWW on Cortex-M4, instructions per MAC against the generic path: stride 1 on 3x3 3.69
+# against 4.78, stride 2 4.59 against 5.02)
+DW3_TINY_W = 3
+DW3_TINY_H = {1: 22, 2: 11}
 
 
 def dw3_row_words(out_w: int, stride: int) -> int:
@@ -61,11 +67,13 @@ def dw3_strip(out_w: int, out_h: int, stride: int) -> tuple[int, int]:
     return words, (3 * DW3_MAX_WORDS // words - 3) // stride + 1
 
 
-def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int) -> bool:
+def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int,
+              oh: int) -> bool:
     """A DEPTHWISE_CONV_2D shape the 3x3 path takes (its channels' requantization checked
     apart, Lowering._dw3_record); board_fit sizes the flash of such layers with it."""
     return ((kh, kw, dh, dw) == (3, 3, 1, 1) and sh == sw and sh in (1, 2) and depth_mult == 1
-            and dw3_row_words(ow, sh) <= DW3_MAX_WORDS and ow >= DW3_MIN_W[sh])
+            and dw3_row_words(ow, sh) <= DW3_MAX_WORDS
+            and (ow >= DW3_MIN_W[sh] or (ow == DW3_TINY_W and oh <= DW3_TINY_H[sh])))
 
 
 def dw_fast_weight_bytes(oc: int, taps: int, dw3: bool) -> int:
@@ -354,8 +362,8 @@ class Lowering:
             bound = np.abs(fbias) + 128 * np.abs(taps).sum(axis=0)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(taps).sum(axis=0))
             fast = self._fast_level(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25, bound, shift)
-            dw3 = self._dw3_record(oc, ic, kh, kw, sh, sw, dh, dw, ow, taps, fbias, mult, shift,
-                                   bound, out_zp)
+            dw3 = self._dw3_record(oc, ic, kh, kw, sh, sw, dh, dw, ow, oh, taps, fbias, mult,
+                                   shift, bound, out_zp)
             if dw3 is not None:
                 fast = 0  # the 3x3 path alone: the generic fast arrays are left out
             params += [("fast", fast)]
@@ -439,15 +447,15 @@ class Lowering:
         return Step(op, kernel, "vad_conv_params_t", params, [x.index], [y.index], consts, macs,
                     scratch=scratch)
 
-    def _dw3_record(self, oc, ic, kh, kw, sh, sw, dh, dw, ow, taps, fbias, mult, shift, bound,
-                    out_zp) -> np.ndarray | None:
+    def _dw3_record(self, oc, ic, kh, kw, sh, sw, dh, dw, ow, oh, taps, fbias, mult, shift,
+                    bound, out_zp) -> np.ndarray | None:
         """The per-channel records of the 3x3 depthwise path (vad_dw3_fast.c, layout there), or
         None where it does not apply: 3x3, stride 1 or 2 both ways, no dilation, depth
         multiplier 1, an output row of DW3_MIN_W[stride] pixels or more within
-        VAD_DW3_MAX_WORDS, every channel exact with the fast requantization (|acc| < 2^30,
+        VAD_DW3_MAX_WORDS (or of DW3_TINY_W pixels, DW3_TINY_H[stride] rows at most), every channel exact with the fast requantization (|acc| < 2^30,
         right shift >= 1) and the output offset folded into the rounding term without
         overflow."""
-        if oc != ic or not dw3_shape(kh, kw, sh, sw, dh, dw, ow, 1):
+        if oc != ic or not dw3_shape(kh, kw, sh, sw, dh, dw, ow, 1, oh):
             return None
         if not self._channel_fast(bound, shift).all() or np.max(bound) >= 2**30:
             return None
