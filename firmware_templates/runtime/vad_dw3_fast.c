@@ -764,8 +764,11 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
 #endif
     /* rows of up to VAD_DW3_STRIP words, more than one output row: the input rows of a block
      * of output rows widened once per channel pair, S words apart (3 * VAD_DW3_MAX_WORDS / S
-     * rows a channel), each channel's block of output rows one asm call */
-    if (nw <= VAD_DW3_STRIP && p->out_h > 1) {
+     * rows a channel), each channel's block of output rows one asm call. One output row (the
+     * streamed pairs' calls when their ring holds one window) only where channels go in fours:
+     * VWW's streamed 32 @24x24 s1 0.969 -> 0.947 M with its convolution, where pairs of
+     * channels on 25-word rows (16 @24x24 s2) lose to the per-row layout (0.959 -> 0.994 M). */
+    if (nw <= VAD_DW3_STRIP && (p->out_h > 1 || (nw <= 16 && (C & 3) == 0 && pad_w <= 1))) {
         uint32_t *const flat = &buf[0][0];
         const int32_t S = nw <= 8 ? 8 : nw <= 16 ? 16 : 32;
         /* rows 8 or 16 words apart and channels in fours: four channels widened together, each

@@ -747,7 +747,8 @@ def _tiny_layers(plan) -> list[dict]:
 def test_dw3_tiny_maps_bit_exact(channels, size, s2, build_model, tmp_path):
     """Maps 3 pixels wide (d3_tiny: stride 2 from 6, 5 and 7 pixels, stride 1 padded, channels
     in fours, in pairs and a lone last one, relu6 and the full range) equal TFLM per operator:
-    run whole, streamed (a call per block of rows the ring holds, fewer than 3 rows), and in the
+    run whole, streamed (a call per block of rows the ring holds, fewer than 3 rows; the layer
+    before, streamed one output row a call, takes the strip layout in fours), and in the
     reference build."""
     model = build_model(f"dw3tiny{channels}", size)
     plan = build_plan(model, streaming="off")
@@ -759,6 +760,10 @@ def test_dw3_tiny_maps_bit_exact(channels, size, s2, build_model, tmp_path):
     streamed = build_plan(model, streaming="all")
     assert any(s.stream is not None and dict(s.params)["dw3"] != "0"
                and dict(s.params)["out_w"] == DW3_TINY_W for s in streamed.steps)
+    if size != 20:  # the 6- or 7-pixel map before: one output row a call, channels in fours
+        assert any(s.stream is not None and dict(s.params)["out_w"] > DW3_TINY_W
+                   and dict(s.stream)["ring_rows"] == 3 and dict(s.params)["out_c"] % 4 == 0
+                   for s in streamed.steps)
     outputs = _computed_outputs(plan)
     builds = {"plain": (_debug_build(model, tmp_path / "plain", True, streaming="off"), outputs),
               "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
