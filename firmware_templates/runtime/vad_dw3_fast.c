@@ -474,8 +474,14 @@ static D3_NOINLINE void d3_strip(const int8_t *in, int32_t c, int32_t in_h, int3
     }
 }
 
-/* Words a channel takes in d3_strip4's layout: a quarter of d3_body's buffer */
-#define D3_Q4 (6 * VAD_DW3_MAX_WORDS / 4)
+/* Words a channel takes in d3_strip4's layout (four channels: 640 words), and d3_body's
+ * buffer in rows of VAD_DW3_MAX_WORDS words: 10 (2,640 bytes of stack), the per-row and pairs
+ * layouts using the first 6. 5 rows of 32 words a channel let stride 2 take channels in fours
+ * on rows of 32 words too (VWW 16 @24x24 s2, FOMO 0.35's 48 @24x24 s2), and rows of 8 and 16
+ * words make blocks of 18 and 8 output rows at stride 1 (9 and 4 at stride 2) where a quarter
+ * of the 6 rows (99 words) made 10 and 4 (5 and 2). lower.DW3_QUAD_WORDS. */
+#define D3_Q4 160
+#define D3_BUF_ROWS 10
 
 /* Word 0 of four channels from pixels a (low halves) and b (high halves), each the 4 channel
  * bytes of a pixel: channel k to d[k * D3_Q4]. The bytes are paired first (PKHBT: bytes 0, 1
@@ -745,7 +751,7 @@ VAD_INLINE int d3_tiny(const vad_dwconv_params_t *p, const int8_t *in, int8_t *o
 VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
                         const int stride2, const int32_t lo, const int32_t hi)
 {
-    uint32_t VAD_ALIGNED(8) buf[6][VAD_DW3_MAX_WORDS];
+    uint32_t VAD_ALIGNED(8) buf[D3_BUF_ROWS][VAD_DW3_MAX_WORDS];
     const int32_t C = p->out_c, in_w = p->in_w, in_h = p->in_h, out_w = p->out_w;
     const int32_t s = stride2 ? 2 : 1, pad_w = p->pad_w;
     /* words of a widened row: the last pixel pair reads up to buffer index s * out_w + 1 */
@@ -768,14 +774,14 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
      * streamed pairs' calls when their ring holds one window) only where channels go in fours:
      * VWW's streamed 32 @24x24 s1 0.969 -> 0.947 M with its convolution, where pairs of
      * channels on 25-word rows (16 @24x24 s2) lose to the per-row layout (0.959 -> 0.994 M). */
-    if (nw <= VAD_DW3_STRIP && (p->out_h > 1 || (nw <= 16 && (C & 3) == 0 && pad_w <= 1))) {
+    if (nw <= VAD_DW3_STRIP && (p->out_h > 1 || ((C & 3) == 0 && pad_w <= 1))) {
         uint32_t *const flat = &buf[0][0];
         const int32_t S = nw <= 8 ? 8 : nw <= 16 ? 16 : 32;
-        /* rows 8 or 16 words apart and channels in fours: four channels widened together, each
-         * in a quarter of the buffer (d3_strip4; fewer rows a block, but on VWW every such
-         * layer is faster: 6x6 s1 3.57 -> 3.06, 12x12 s2 4.06 -> 3.80); else pairs, each in a
-         * half (32 words apart: the halved blocks cost more than the cheaper widening saves) */
-        const int quad = S <= 16 && (C & 3) == 0 && pad_w <= 1;
+        /* channels in fours: four channels widened together, each in D3_Q4 words (d3_strip4:
+         * one word load a pixel for four channels; on VWW every such layer is faster than in
+         * pairs, 16 @24x24 s2 3.65 -> 3.23, 8 @48x48 s1 2.38 -> 2.32); else pairs, each in
+         * half of the per-row layout's 6 rows */
+        const int quad = (C & 3) == 0 && pad_w <= 1;
         const int32_t Q = quad ? D3_Q4 : 3 * VAD_DW3_MAX_WORDS; /* words a channel */
         const int32_t per = (Q / S - 3) / s + 1; /* output rows a block */
 #ifdef D3_ASM

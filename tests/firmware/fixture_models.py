@@ -229,11 +229,12 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
 
 
 def _dw3_quads(size: int, channels: int, seed: int = 0):
-    """The 3x3 depthwise path's small maps on channels in fours (vad_dw3_fast.c, d3_strip4:
-    strip rows 8 or 16 words apart, C a multiple of 4). At size 26 (rows 8 words apart):
-    stride 1 without padding (11 pixels, odd width, two blocks of rows) and with (11), stride 2
-    with padding (6, two blocks), then 12 channels (three groups of four) on 6 pixels; at size
-    50 the same at 23, 23, 12 pixels (16 words apart) and 12 (8)."""
+    """The 3x3 depthwise path's maps on channels in fours (vad_dw3_fast.c, d3_strip4: strip
+    rows 8, 16 or 32 words apart, C a multiple of 4). At size 26 (rows 8 words apart):
+    stride 1 without padding (11 pixels, odd width) and with (11), stride 2
+    with padding (6), then 12 channels (three groups of four) on 6 pixels; at size 50 the same
+    at 23, 23, 12 pixels (16 words apart) and 12 (8); at 98 at 47, 47, 24 (32 words apart) and
+    24 (16); several blocks of rows at 50 and 98."""
     import keras
 
     keras.utils.set_random_seed(seed)

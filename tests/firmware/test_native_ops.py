@@ -14,7 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import (CONV_FIRST, DW3_MAX_WORDS, DW3_TINY_W, ConstArray, Step, block6_rq_ok,
+from vadtool.native.lower import (CONV_FIRST, DW3_TINY_W, ConstArray, Step, block6_rq_ok,
                                   conv_block4_bytes, conv_block6_bytes, direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
@@ -679,22 +679,24 @@ def test_first_convs_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
     assert bad == 0, f"{bad} elements differ on Cortex-M4"
 
 
-# (channels, size, forms): fixture_models._dw3_quads at two sizes, the (stride, pad_w, strip
-# words, odd width) of its layers in d3_strip4's layout
-QUADS = [(1, 26, {(1, 0, 8, 1), (1, 1, 8, 1), (2, 1, 8, 0), (1, 1, 8, 0)}),
-         (3, 50, {(1, 0, 16, 1), (1, 1, 16, 1), (2, 1, 16, 0), (1, 1, 8, 0)})]
+# (channels, size, forms, blocks): fixture_models._dw3_quads at three sizes, the (stride, pad_w,
+# strip words, odd width) of its layers in d3_strip4's layout, and whether one of them runs in
+# more than one block of rows
+QUADS = [(1, 26, {(1, 0, 8, 1), (1, 1, 8, 1), (2, 1, 8, 0), (1, 1, 8, 0)}, False),
+         (3, 50, {(1, 0, 16, 1), (1, 1, 16, 1), (2, 1, 16, 0), (1, 1, 8, 0)}, True),
+         (1, 98, {(1, 0, 32, 1), (1, 1, 32, 1), (2, 1, 32, 0), (1, 1, 16, 0)}, True)]
 
 
 def _quad_layers(plan) -> list[dict]:
-    """The 3x3 depthwise layers run whole in d3_strip4's layout (rows 8 or 16 words apart,
+    """The 3x3 depthwise layers run whole in d3_strip4's layout (rows 8, 16 or 32 words apart,
     channels in fours)."""
-    return [p for p in _dw3_layers(plan) if 0 < _strip_words(p) <= 16 and p["out_c"] % 4 == 0]
+    return [p for p in _dw3_layers(plan) if _strip_words(p) > 0 and p["out_c"] % 4 == 0]
 
 
-@pytest.mark.parametrize("channels,size,forms", QUADS)
-def test_dw3_quads_bit_exact(channels, size, forms, build_model, tmp_path):
-    """Small maps on channels in fours (d3_strip4: stride 1 and 2, padded or not, odd widths,
-    rows 8 and 16 words apart, several blocks of rows, several groups of four) equal TFLM per
+@pytest.mark.parametrize("channels,size,forms,blocks", QUADS)
+def test_dw3_quads_bit_exact(channels, size, forms, blocks, build_model, tmp_path):
+    """Maps on channels in fours (d3_strip4: stride 1 and 2, padded or not, odd widths, rows 8,
+    16 and 32 words apart, several blocks of rows, several groups of four) equal TFLM per
     operator: run whole, streamed (rings of more than one window: blocks of rows in the same
     layout), and in the reference build."""
     model = build_model(f"dw3quads{channels}", size)
@@ -702,10 +704,9 @@ def test_dw3_quads_bit_exact(channels, size, forms, build_model, tmp_path):
     quads = _quad_layers(plan)
     assert {(p["stride_h"], p["pad_w"], _strip_words(p), p["out_w"] % 2) for p in quads} == forms
     assert {p["out_c"] for p in quads} == {12, 16}
-    # output rows a block in that layout (a quarter of the buffer a channel): more than one
-    # block somewhere
-    assert any(p["out_h"] > (6 * DW3_MAX_WORDS // 4 // _strip_words(p) - 3) // p["stride_h"] + 1
-               for p in quads)
+    # output rows a block in that layout (DW3_QUAD_WORDS a channel)
+    assert any(p["out_h"] > dw3_strip(p["out_w"], p["out_h"], p["stride_h"], quad=True)[1]
+               for p in quads) == blocks
     streamed = build_plan(model, streaming="all")
     assert any(s.stream is not None and dict(s.stream)["ring_rows"] > 3 and dict(s.params)["dw3"] != "0"
                for s in streamed.steps)
@@ -718,8 +719,8 @@ def test_dw3_quads_bit_exact(channels, size, forms, build_model, tmp_path):
 
 
 @pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("channels,size,forms", QUADS)
-def test_dw3_quads_dsp_bit_exact_in_qemu(channels, size, forms, build_model, tmp_path):
+@pytest.mark.parametrize("channels,size,forms,blocks", QUADS)
+def test_dw3_quads_dsp_bit_exact_in_qemu(channels, size, forms, blocks, build_model, tmp_path):
     """d3_strip4 with the asm loops on Cortex-M4, whole and streamed: the model's output is the
     last depthwise layer's, element for element."""
     from conftest import tflm_outputs

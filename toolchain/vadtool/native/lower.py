@@ -37,6 +37,7 @@ ALIAS_OPS = ("RESHAPE", "SQUEEZE")
 CONCAT_MAX_INPUTS = 10  # TFLM's kMaxInputNum; VAD_CONCAT_MAX_INPUTS in vad_kernels.h
 DW3_REC, DW3_MAX_WORDS = 9, 66  # VAD_DW3_REC, VAD_DW3_MAX_WORDS in vad_kernels.h
 DW3_STRIP = 32  # VAD_DW3_STRIP: widest row (words) of the strip layout
+DW3_QUAD_WORDS = 160  # D3_Q4 in vad_dw3_fast.c: words a channel when channels go in fours
 # narrowest output row given to the 3x3 depthwise path, by stride: below, its per-row and
 # per-channel costs are not amortized (Cortex-M4, VWW, instructions per MAC against the generic
 # path, with the strip layout of vad_dw3_fast.c: stride 1, 6 pixels 3.57 against 4.25, 3 pixels
@@ -56,15 +57,16 @@ def dw3_row_words(out_w: int, stride: int) -> int:
     return out_w + 1 if stride == 2 else (out_w + 3) // 2
 
 
-def dw3_strip(out_w: int, out_h: int, stride: int) -> tuple[int, int]:
+def dw3_strip(out_w: int, out_h: int, stride: int, quad: bool = False) -> tuple[int, int]:
     """(words between rows, output rows a block) of the 3x3 path's strip layout for a layer of
     out_h rows run whole (vad_dw3_fast.c: rows of up to VAD_DW3_STRIP words, more than one
-    output row), or (0, 1) for the per-row layout."""
+    output row), or (0, 1) for the per-row layout. quad: channels in fours (C a multiple of 4,
+    pad_w <= 1: DW3_QUAD_WORDS a channel), else in pairs (3 * DW3_MAX_WORDS)."""
     nw = dw3_row_words(out_w, stride)
     if nw > DW3_STRIP or out_h < 2:
         return 0, 1
     words = 8 if nw <= 8 else 16 if nw <= 16 else 32
-    return words, (3 * DW3_MAX_WORDS // words - 3) // stride + 1
+    return words, ((DW3_QUAD_WORDS if quad else 3 * DW3_MAX_WORDS) // words - 3) // stride + 1
 
 
 def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int,
