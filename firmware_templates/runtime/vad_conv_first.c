@@ -102,22 +102,7 @@ VAD_INLINE int32_t cf_smmlar(int32_t a, int32_t b, int32_t c)
     __asm("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(a), "r"(b), "r"(c));
     return t;
 }
-/* low halves of lo and hi; high halves of hi and lo (one PKHBT, one PKHTB) */
-VAD_INLINE uint32_t cf_lo2(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
-VAD_INLINE uint32_t cf_hi2(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-}
 #else
-#define cf_lo2(lo, hi) (((lo) & 0xFFFFu) | ((hi) << 16))
-#define cf_hi2(lo, hi) (((hi) & 0xFFFF0000u) | ((lo) >> 16))
 VAD_INLINE int32_t cf_smmlar(int32_t a, int32_t b, int32_t c)
 {
     return c + (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
@@ -271,8 +256,8 @@ static void cf_widen(const int8_t *row, int32_t ix0, int32_t np, int32_t in_w, i
                 const uint32_t x = rd32(src), y = rd32(src + 4);
                 const uint32_t s0 = VAD_SXTB16(x), s1 = VAD_SXTB16_ROR8(x); /* (0,2), (1,3) */
                 const uint32_t t0 = VAD_SXTB16(y), t1 = VAD_SXTB16_ROR8(y);
-                const uint32_t w0 = cf_lo2(s0, s1), w1 = cf_hi2(s0, s1);
-                const uint32_t w2 = cf_lo2(t0, t1), w3 = cf_hi2(t0, t1);
+                const uint32_t w0 = vad_pk_lo2(s0, s1), w1 = vad_pk_hi2(s0, s1);
+                const uint32_t w2 = vad_pk_lo2(t0, t1), w3 = vad_pk_hi2(t0, t1);
                 memcpy(d, &w0, 4);
                 memcpy(d + 2, &w1, 4);
                 memcpy(d + 4, &w2, 4);
@@ -281,7 +266,7 @@ static void cf_widen(const int8_t *row, int32_t ix0, int32_t np, int32_t in_w, i
             for (; e + 4 <= b; e += 4, src += 4, d += 4) {
                 const uint32_t x = rd32(src);
                 const uint32_t s0 = VAD_SXTB16(x), s1 = VAD_SXTB16_ROR8(x);
-                const uint32_t w0 = cf_lo2(s0, s1), w1 = cf_hi2(s0, s1);
+                const uint32_t w0 = vad_pk_lo2(s0, s1), w1 = vad_pk_hi2(s0, s1);
                 memcpy(d, &w0, 4);
                 memcpy(d + 2, &w1, 4);
             }

@@ -83,16 +83,26 @@ D3_DECL(vad_dw3_pairs_s2_32)
 #define D3_ROW1P8 D3_XSTR(VAD_DW3_ROW1P8)
 #define D3_ROW2P8 D3_XSTR(VAD_DW3_ROW2P8)
 /* Frame: [sp] b2 b2, [sp + 8] mult rnd, [sp + 16] e, [sp + 20] p rec, [sp + 28] o, [sp + 32]
- * units left; the stack arguments n, nch, dp, drec, dout at [sp + 76] .. [sp + 92]. Per unit:
- * k0..k4 in r4..r8, lr: the end of o; the next unit's rows at p + dp, its record at
- * rec + drec, its output at o + dout (bytes). */
-#define D3_PROLOGUE                                                    \
+ * units left, [sp + 36] pskip oskip; the stack arguments n, nch, dp, drec, dout at [sp + 84] ..
+ * [sp + 100]. Per unit: k0..k4 in r4..r8, lr: the end of o; the next unit's rows at p + dp,
+ * its record at rec + drec, its output at o + dout (bytes). Units of one record (drec 0: the
+ * output rows of a channel) step from where the last one ended, by pskip = dp - (bytes a unit
+ * reads: 4 per pair, 8 at stride 2; PSH the shift) and oskip = dout - 2 n C, with k0..k4 and
+ * the frame kept: 12 instructions between rows. */
+#define D3_PROLOGUE(PSH)                                               \
     "push {r4-r11, lr}\n\t"                                           \
-    "sub sp, sp, #40\n\t"                                              \
-    "ldr r4, [sp, #80]\n\t"                                            \
+    "sub sp, sp, #48\n\t"                                              \
+    "ldr r4, [sp, #88]\n\t"                                            \
     "str r4, [sp, #32]\n\t"                                            \
     "strd r0, r1, [sp, #20]\n\t"                                       \
-    "str r2, [sp, #28]\n"                                              \
+    "str r2, [sp, #28]\n\t"                                            \
+    "ldr r4, [sp, #84]\n\t"                                            \
+    "ldr r5, [sp, #92]\n\t"                                            \
+    "sub r5, r5, r4, lsl #" PSH "\n\t"                                 \
+    "mul r6, r4, r3\n\t"                                               \
+    "ldr r7, [sp, #100]\n\t"                                           \
+    "sub r6, r7, r6, lsl #1\n\t"                                       \
+    "strd r5, r6, [sp, #36]\n"                                         \
     "2:\n\t"                                                           \
     "ldr r4, [r1]\n\t"                                                 \
     "mov r5, r4\n\t"                                                   \
@@ -101,7 +111,7 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "strd r4, r5, [sp, #8]\n\t"                                        \
     "ldr r4, [r1, #32]\n\t"                                            \
     "str r4, [sp, #16]\n\t"                                            \
-    "ldr lr, [sp, #76]\n\t"                                            \
+    "ldr lr, [sp, #84]\n\t"                                            \
     "mul lr, lr, r3\n\t"                                               \
     "add lr, r2, lr, lsl #1\n\t"                                       \
     "adds r1, r1, #4\n\t"                                              \
@@ -125,27 +135,29 @@ D3_DECL(vad_dw3_pairs_s2_32)
     "subs r11, r11, #1\n\t"                                            \
     "beq 3f\n\t"                                                       \
     "str r11, [sp, #32]\n\t"                                           \
-    "ldrd r11, r12, [sp, #84]\n\t"                                     \
+    "ldr r1, [sp, #96]\n\t"                                            \
+    "cbnz r1, 5f\n\t" /* another record: from the frame */             \
+    "ldrd r11, r12, [sp, #36]\n\t"                                     \
+    "add r0, r0, r11\n\t"                                              \
+    "add r2, r2, r12\n\t"                                              \
+    "ldr r11, [sp, #100]\n\t"                                          \
+    "add lr, lr, r11\n\t"                                              \
+    "b 1b\n"                                                           \
+    "5:\n\t"                                                           \
+    "ldr r11, [sp, #92]\n\t"                                           \
     "ldr r0, [sp, #20]\n\t"                                            \
     "add r0, r0, r11\n\t"                                              \
     "str r0, [sp, #20]\n\t"                                            \
     "ldr r2, [sp, #28]\n\t"                                            \
-    "ldr r11, [sp, #92]\n\t"                                           \
+    "ldr r11, [sp, #100]\n\t"                                          \
     "add r2, r2, r11\n\t"                                              \
     "str r2, [sp, #28]\n\t"                                            \
-    "cmp r12, #0\n\t"                                                  \
-    "beq 4f\n\t" /* the same record: k0..k4 and the frame kept */       \
-    "ldr r1, [sp, #24]\n\t"                                            \
+    "ldr r12, [sp, #24]\n\t"                                           \
     "add r1, r1, r12\n\t"                                              \
     "str r1, [sp, #24]\n\t"                                            \
     "b 2b\n"                                                           \
-    "4:\n\t"                                                           \
-    "ldr lr, [sp, #76]\n\t"                                            \
-    "mul lr, lr, r3\n\t"                                               \
-    "add lr, r2, lr, lsl #1\n\t"                                       \
-    "b 1b\n"                                                           \
     "3:\n\t"                                                           \
-    "add sp, sp, #40\n\t"                                              \
+    "add sp, sp, #48\n\t"                                              \
     "pop {r4-r11, pc}\n\t"
 /* One function: name (a string), R1, R2 (bytes from a widened row to the next two; R1P8,
  * R2P8: 8 more) */
@@ -156,7 +168,7 @@ D3_DECL(vad_dw3_pairs_s2_32)
     ".thumb\n\t" \
     ".thumb_func\n\t" \
     ".align 2\n" \
-    name ":\n\t" D3_PROLOGUE \
+    name ":\n\t" D3_PROLOGUE("2") \
     "1:\n\t" \
     "ldrd r9, r10, [sp]\n\t" \
     "ldrd r11, r12, [r0, #" R1 "]\n\t" \
@@ -186,7 +198,7 @@ D3_DECL(vad_dw3_pairs_s2_32)
     ".thumb\n\t" \
     ".thumb_func\n\t" \
     ".align 2\n" \
-    name ":\n\t" D3_PROLOGUE \
+    name ":\n\t" D3_PROLOGUE("3") \
     "1:\n\t" \
     "ldrd r9, r10, [sp]\n\t" \
     "ldrd r11, r12, [r0, #" R1 "]\n\t" \
@@ -263,6 +275,23 @@ VAD_INLINE uint32_t d3_px(const int8_t *row, int32_t ix, int32_t in_w, int32_t C
     "sxtb16 %[h0], %[h0]\n\t"                                                                \
     "str %[h1], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"                                      \
     "str %[h0], [%[a]], #4\n\t"
+/* two words of d3_mid2 (two pixel pairs), each channel's two words stored by one STRD: 14
+ * instructions where two D3_MID2_WORD take 16 */
+#define D3_MID2_WORDS2                                                                      \
+    "ldrh %[h0], [%[s]]\n\t"                                                                 \
+    "ldrh %[h1], [%[s], %[C]]\n\t"                                                           \
+    "add %[s], %[s], %[C], lsl #1\n\t"                                                       \
+    "ldrh %[h2], [%[s]]\n\t"                                                                 \
+    "ldrh %[h3], [%[s], %[C]]\n\t"                                                           \
+    "add %[s], %[s], %[C], lsl #1\n\t"                                                       \
+    "orr %[h0], %[h0], %[h1], lsl #16\n\t"                                                   \
+    "orr %[h2], %[h2], %[h3], lsl #16\n\t"                                                   \
+    "sxtb16 %[h1], %[h0], ror #8\n\t"                                                        \
+    "sxtb16 %[h0], %[h0]\n\t"                                                                \
+    "sxtb16 %[h3], %[h2], ror #8\n\t"                                                        \
+    "sxtb16 %[h2], %[h2]\n\t"                                                                \
+    "strd %[h1], %[h3], [%[a], #" D3_XSTR(VAD_DW3_ROW3) "]\n\t"                              \
+    "strd %[h0], %[h2], [%[a]], #8\n\t"
 #endif
 
 VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
@@ -270,7 +299,7 @@ VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
 #ifdef D3_ASM
     if (n > 0) {
         uint32_t *pa = a;
-        uint32_t h0, h1;
+        uint32_t h0, h1, h2, h3;
         __asm volatile(
             "tst %[n], #1\n\t"
             "beq 2f\n\t"
@@ -279,12 +308,12 @@ VAD_INLINE void d3_mid2(const int8_t *src, uint32_t *a, int32_t n, int32_t C)
             "lsrs %[n], %[n], #1\n\t"
             "beq 3f\n"
             "1:\n\t"
-            D3_MID2_WORD
-            D3_MID2_WORD
+            D3_MID2_WORDS2
             "subs %[n], %[n], #1\n\t"
             "bne 1b\n"
             "3:\n\t"
-            : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1)
+            : [s] "+r"(src), [a] "+r"(pa), [n] "+r"(n), [h0] "=&r"(h0), [h1] "=&r"(h1),
+              [h2] "=&r"(h2), [h3] "=&r"(h3)
             : [C] "r"(C)
             : "cc", "memory");
     }
@@ -445,46 +474,33 @@ static D3_NOINLINE void d3_strip(const int8_t *in, int32_t c, int32_t in_h, int3
     }
 }
 
-#if defined(__ARM_FEATURE_DSP)
-/* (low half of lo, low half of hi); (high half of lo, high half of hi): PKHBT, PKHTB */
-VAD_INLINE uint32_t d3_lo2(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
-VAD_INLINE uint32_t d3_hi2(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-}
-#else
-#define d3_lo2(lo, hi) (((lo) & 0xFFFFu) | ((hi) << 16))
-#define d3_hi2(lo, hi) (((hi) & 0xFFFF0000u) | ((lo) >> 16))
-#endif
-
-/* Words a channel takes in d3_strip4's layout: a quarter of d3_body's buffer */
-#define D3_Q4 (6 * VAD_DW3_MAX_WORDS / 4)
+/* Words a channel takes in d3_strip4's layout (four channels: 640 words), and d3_body's
+ * buffer in rows of VAD_DW3_MAX_WORDS words: 10 (2,640 bytes of stack), the per-row and pairs
+ * layouts using the first 6. 5 rows of 32 words a channel let stride 2 take channels in fours
+ * on rows of 32 words too (VWW 16 @24x24 s2, FOMO 0.35's 48 @24x24 s2), and rows of 8 and 16
+ * words make blocks of 18 and 8 output rows at stride 1 (9 and 4 at stride 2) where a quarter
+ * of the 6 rows (99 words) made 10 and 4 (5 and 2). lower.DW3_QUAD_WORDS. */
+#define D3_Q4 160
+#define D3_BUF_ROWS 10
 
 /* Word 0 of four channels from pixels a (low halves) and b (high halves), each the 4 channel
- * bytes of a pixel: channel k to d[k * D3_Q4] (channels 0 and 2 from SXTB16, 1 and 3 from
- * SXTB16 ROR #8, paired by PKHBT / PKHTB). */
+ * bytes of a pixel: channel k to d[k * D3_Q4]. The bytes are paired first (PKHBT: bytes 0, 1
+ * of a and b; PKHTB: bytes 2, 3), then SXTB16 and SXTB16 ROR #8 each give one channel's word:
+ * 2 packs and 4 extensions where extending first needs 4 of each. */
 VAD_INLINE void d3_quad_word(uint32_t a, uint32_t b, uint32_t *d)
 {
-    const uint32_t sa = VAD_SXTB16(a), sb = VAD_SXTB16(b);
-    const uint32_t ra = VAD_SXTB16_ROR8(a), rb = VAD_SXTB16_ROR8(b);
-    d[0] = d3_lo2(sa, sb);
-    d[D3_Q4] = d3_lo2(ra, rb);
-    d[2 * D3_Q4] = d3_hi2(sa, sb);
-    d[3 * D3_Q4] = d3_hi2(ra, rb);
+    const uint32_t lo = vad_pk_lo2(a, b), hi = vad_pk_hi2(a, b);
+    d[0] = VAD_SXTB16(lo);
+    d[D3_Q4] = VAD_SXTB16_ROR8(lo);
+    d[2 * D3_Q4] = VAD_SXTB16(hi);
+    d[3 * D3_Q4] = VAD_SXTB16_ROR8(hi);
 }
 
 /* Strip layout for four channels c .. c + 3 (C a multiple of 4, pad_w <= 1): input rows iy0 ..
  * iy0 + nrows - 1 (zero point outside the image) of channel c + k at flat + k * D3_Q4 + r * S
  * words (S 8 or 16), each row like d3_row2's: a padding word on the left if pad_w, the pixel pairs inside,
  * a last pixel and padding (the same words in every row: counted once). One word load per
- * pixel gives the four channels: small maps widen in about 2 instructions a value where the
+ * pixel gives the four channels: small maps widen in about 1.6 instructions a value where the
  * per-pair rows spent 5 to 10 on their edges. */
 static D3_NOINLINE void d3_strip4(const int8_t *in, int32_t c, int32_t in_h, int32_t iy0,
                                   int32_t nrows, int32_t in_w, int32_t C, int32_t pad_w,
@@ -598,10 +614,144 @@ VAD_INLINE void d3_chan(const uint32_t *r0, const uint32_t *r1, const uint32_t *
     }
 }
 
+/* Maps 3 pixels wide (lower.DW3_TINY_W: VWW's last two depthwise layers): every input row
+ * the layer reads widened once into the strip layout with rows D3_TS words apart (four
+ * channels a group, or pairs and a last lone channel), then each channel's rows computed in C
+ * with the three pixels of a row written out (stride 1: pixel 1's taps 0 and 1 from one PKHTB
+ * and SMLADX, as in d3_chan), no asm call and no per-pixel loop: where the pair loop and an odd
+ * last pixel in C cost 6 to 7 instructions a MAC on these maps. 0 if the layer's rows do not
+ * fit the buffer (the caller then takes the strip or per-row layout). */
+#define D3_TS 4 /* words between rows: a row is 3 words at stride 1, 4 at stride 2 */
+
+/* (low half of b, high half of t): one PKHBT (D3_PK, which GCC builds from 4 instructions) */
+#if defined(__ARM_FEATURE_DSP)
+VAD_INLINE uint32_t d3_pk(uint32_t t, uint32_t b)
+{
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2" : "=r"(r) : "r"(b), "r"(t));
+    return r;
+}
+/* d3_out with the record's words in registers: t = SMMLAR(acc2, mult, rnd), the sign of acc2
+ * for t's (as the asm loops: the same result for e >= 1), ASR by k4 (its low byte is e) */
+VAD_INLINE int8_t d3_req(int32_t acc2, int32_t mult, int32_t rnd, uint32_t k4, const int32_t lo,
+                         const int32_t hi)
+{
+    int32_t t, v;
+    __asm("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(acc2), "r"(mult), "r"(rnd));
+    t += acc2 >> 31;
+    __asm("asr %0, %1, %2" : "=r"(v) : "r"(t), "r"(k4));
+    if (lo == -128 && hi == 127) {
+        return (int8_t)__ssat(v, 8);
+    }
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
+#else
+#define d3_pk(t, b) D3_PK(t, b)
+VAD_INLINE int8_t d3_req(int32_t acc2, int32_t mult, int32_t rnd, uint32_t k4, const int32_t lo,
+                         const int32_t hi)
+{
+    const int32_t t = d3_smmulr(acc2, mult) + rnd + (acc2 >> 31);
+    int32_t v = t >> (k4 & 0xFFu);
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
+#endif
+
+VAD_INLINE void d3_tiny_chan(const uint32_t *r, const int32_t *rec, int8_t *o, int32_t C,
+                             int32_t n, const int stride2, const int32_t lo, const int32_t hi)
+{
+    /* the record in registers: int8 stores may alias it, so read once */
+    const uint32_t k0 = (uint32_t)rec[1], k1 = (uint32_t)rec[2], k2 = (uint32_t)rec[3];
+    const uint32_t k3 = (uint32_t)rec[4], k4 = (uint32_t)rec[5];
+    const int32_t mult = rec[6], rnd = rec[7];
+    int8_t *const end = o + n * 3 * C;
+    for (; o != end; r += (stride2 ? 2 : 1) * D3_TS, o += 3 * C) {
+        const int32_t b2 = rec[0];
+        int32_t a, b, c;
+        if (stride2) {
+            /* pixel x: words x (taps 0, 1) and x + 1 (tap 2, low half) */
+            uint32_t u0 = r[0], u1 = r[1], u2 = r[2], u3 = r[3];
+            a = VAD_SMLABB(u1, k3, VAD_SMLAD(u0, k0, b2));
+            b = VAD_SMLABB(u2, k3, VAD_SMLAD(u1, k0, b2));
+            c = VAD_SMLABB(u3, k3, VAD_SMLAD(u2, k0, b2));
+            u0 = r[D3_TS];
+            u1 = r[D3_TS + 1];
+            u2 = r[D3_TS + 2];
+            u3 = r[D3_TS + 3];
+            a = D3_SMLABT(u1, k3, VAD_SMLAD(u0, k1, a));
+            b = D3_SMLABT(u2, k3, VAD_SMLAD(u1, k1, b));
+            c = D3_SMLABT(u3, k3, VAD_SMLAD(u2, k1, c));
+            u0 = r[2 * D3_TS];
+            u1 = r[2 * D3_TS + 1];
+            u2 = r[2 * D3_TS + 2];
+            u3 = r[2 * D3_TS + 3];
+            a = D3_SMLABT(u1, k4, VAD_SMLAD(u0, k2, a));
+            b = D3_SMLABT(u2, k4, VAD_SMLAD(u1, k2, b));
+            c = D3_SMLABT(u3, k4, VAD_SMLAD(u2, k2, c));
+        } else {
+            /* words w0 = (0, 1), w1 = (2, 3), w2 = (4, 5) of the window positions: pixel 0
+             * w0 and w1's low half, pixel 1 m = (2, 1) by SMLADX and w1's high half, pixel 2
+             * w1 and w2's low half */
+            uint32_t w0 = r[0], w1 = r[1], w2 = r[2], m = d3_pk(w0, w1);
+            a = VAD_SMLABB(w1, k3, VAD_SMLAD(w0, k0, b2));
+            b = D3_SMLATB(w1, k3, D3_SMLADX(m, k0, b2));
+            c = VAD_SMLABB(w2, k3, VAD_SMLAD(w1, k0, b2));
+            w0 = r[D3_TS];
+            w1 = r[D3_TS + 1];
+            w2 = r[D3_TS + 2];
+            m = d3_pk(w0, w1);
+            a = D3_SMLABT(w1, k3, VAD_SMLAD(w0, k1, a));
+            b = VAD_SMLATT(w1, k3, D3_SMLADX(m, k1, b));
+            c = D3_SMLABT(w2, k3, VAD_SMLAD(w1, k1, c));
+            w0 = r[2 * D3_TS];
+            w1 = r[2 * D3_TS + 1];
+            w2 = r[2 * D3_TS + 2];
+            m = d3_pk(w0, w1);
+            a = D3_SMLABT(w1, k4, VAD_SMLAD(w0, k2, a));
+            b = VAD_SMLATT(w1, k4, D3_SMLADX(m, k2, b));
+            c = D3_SMLABT(w2, k4, VAD_SMLAD(w1, k2, c));
+        }
+        o[0] = d3_req(a, mult, rnd, k4, lo, hi);
+        o[C] = d3_req(b, mult, rnd, k4, lo, hi);
+        o[2 * C] = d3_req(c, mult, rnd, k4, lo, hi);
+    }
+}
+
+VAD_INLINE int d3_tiny(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
+                       uint32_t *flat, const int stride2, const int32_t lo, const int32_t hi)
+{
+    const int32_t C = p->out_c, s = stride2 ? 2 : 1, pad_w = p->pad_w;
+    const int32_t nrows = (p->out_h - 1) * s + 3, nw = stride2 ? 4 : 3;
+    const uint32_t zz = (uint8_t)(-p->in_offset) | ((uint32_t)(uint8_t)(-p->in_offset) << 8);
+    const int quad = (C & 3) == 0 && pad_w <= 1;
+    const int32_t Q = quad ? D3_Q4 : 3 * VAD_DW3_MAX_WORDS; /* words a channel */
+    int32_t c, k;
+    if (nrows * D3_TS > Q) {
+        return 0;
+    }
+    for (c = 0; c < C; c += quad ? 4 : 2) {
+        const int32_t nk = quad ? 4 : c + 1 < C ? 2 : 1;
+        if (quad) {
+            d3_strip4(in, c, p->in_h, -p->pad_h, nrows, p->in_w, C, pad_w, nw, zz, flat, D3_TS);
+        } else {
+            d3_strip(in, c, p->in_h, -p->pad_h, nrows, p->in_w, C, pad_w, nw, nk == 2, zz, flat,
+                     D3_TS);
+        }
+        for (k = 0; k < nk; ++k) {
+            d3_tiny_chan(flat + k * Q, p->dw3 + (c + k) * VAD_DW3_REC, out + c + k, C, p->out_h,
+                         stride2, lo, hi);
+        }
+    }
+    return 1;
+}
+
 VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out,
                         const int stride2, const int32_t lo, const int32_t hi)
 {
-    uint32_t VAD_ALIGNED(8) buf[6][VAD_DW3_MAX_WORDS];
+    uint32_t VAD_ALIGNED(8) buf[D3_BUF_ROWS][VAD_DW3_MAX_WORDS];
     const int32_t C = p->out_c, in_w = p->in_w, in_h = p->in_h, out_w = p->out_w;
     const int32_t s = stride2 ? 2 : 1, pad_w = p->pad_w;
     /* words of a widened row: the last pixel pair reads up to buffer index s * out_w + 1 */
@@ -609,6 +759,9 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
     const uint32_t zz = (uint8_t)(-p->in_offset) | ((uint32_t)(uint8_t)(-p->in_offset) << 8);
     const int32_t *const dw3 = p->dw3;
     int32_t oy, c, ky, x0 = 0;
+    if (out_w == 3 && d3_tiny(p, in, out, &buf[0][0], stride2, lo, hi)) {
+        return;
+    }
 #ifdef D3_ASM
     const int use_asm = lo == -128 && hi == 127 && out_w >= 2;
     if (use_asm) {
@@ -617,15 +770,18 @@ VAD_INLINE void d3_body(const vad_dwconv_params_t *p, const int8_t *in, int8_t *
 #endif
     /* rows of up to VAD_DW3_STRIP words, more than one output row: the input rows of a block
      * of output rows widened once per channel pair, S words apart (3 * VAD_DW3_MAX_WORDS / S
-     * rows a channel), each channel's block of output rows one asm call */
-    if (nw <= VAD_DW3_STRIP && p->out_h > 1) {
+     * rows a channel), each channel's block of output rows one asm call. One output row (the
+     * streamed pairs' calls when their ring holds one window) only where channels go in fours:
+     * VWW's streamed 32 @24x24 s1 0.969 -> 0.947 M with its convolution, where pairs of
+     * channels on 25-word rows (16 @24x24 s2) lose to the per-row layout (0.959 -> 0.994 M). */
+    if (nw <= VAD_DW3_STRIP && (p->out_h > 1 || ((C & 3) == 0 && pad_w <= 1))) {
         uint32_t *const flat = &buf[0][0];
         const int32_t S = nw <= 8 ? 8 : nw <= 16 ? 16 : 32;
-        /* rows 8 or 16 words apart and channels in fours: four channels widened together, each
-         * in a quarter of the buffer (d3_strip4; fewer rows a block, but on VWW every such
-         * layer is faster: 6x6 s1 3.57 -> 3.06, 12x12 s2 4.06 -> 3.80); else pairs, each in a
-         * half (32 words apart: the halved blocks cost more than the cheaper widening saves) */
-        const int quad = S <= 16 && (C & 3) == 0 && pad_w <= 1;
+        /* channels in fours: four channels widened together, each in D3_Q4 words (d3_strip4:
+         * one word load a pixel for four channels; on VWW every such layer is faster than in
+         * pairs, 16 @24x24 s2 3.65 -> 3.23, 8 @48x48 s1 2.38 -> 2.32); else pairs, each in
+         * half of the per-row layout's 6 rows */
+        const int quad = (C & 3) == 0 && pad_w <= 1;
         const int32_t Q = quad ? D3_Q4 : 3 * VAD_DW3_MAX_WORDS; /* words a channel */
         const int32_t per = (Q / S - 3) / s + 1; /* output rows a block */
 #ifdef D3_ASM

@@ -63,6 +63,32 @@ VAD_INLINE uint32_t rd32(const int8_t *p)
     return v;
 }
 
+/* (low half of lo, low half of hi) and (high half of lo, high half of hi): one PKHBT, one
+ * PKHTB (vad_dw3_fast.c, vad_conv_first.c) */
+#if defined(__ARM_FEATURE_DSP)
+VAD_INLINE uint32_t vad_pk_lo2(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+VAD_INLINE uint32_t vad_pk_hi2(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+#else
+VAD_INLINE uint32_t vad_pk_lo2(uint32_t lo, uint32_t hi)
+{
+    return (lo & 0xFFFFu) | (hi << 16);
+}
+VAD_INLINE uint32_t vad_pk_hi2(uint32_t lo, uint32_t hi)
+{
+    return (hi & 0xFFFF0000u) | (lo >> 16);
+}
+#endif
+
 /* Requantize, add the output offset and clamp: equal to vad_mbqm(acc, mult, -e) + out_offset
  * when |acc| < 2^30 and e >= 1 (both checked by the generator for every fast layer), with
  * rnd = 2^(e-1). Channels with e = 0 (fast == 2 layers) take vad_mbqm instead:

@@ -112,8 +112,9 @@ typedef struct {
 } vad_dwconv_params_t;
 
 #define VAD_DW3_REC 9
-/* Stack of the 3x3 path: 6 widened rows of VAD_DW3_MAX_WORDS words (1,584 bytes): up to 130
- * output pixels a row at stride 1, 65 at stride 2; wider layers take the other paths. */
+/* Rows of the 3x3 path: VAD_DW3_MAX_WORDS words: up to 130 output pixels a row at stride 1,
+ * 65 at stride 2; wider layers take the other paths. Its stack: 10 such rows (2,640 bytes; 6
+ * widened rows of a channel pair, or four channels of the strip layout, vad_dw3_fast.c). */
 #define VAD_DW3_MAX_WORDS 66
 #define VAD_DW3_ROW1 264 /* bytes from a widened row to the next: 4 * VAD_DW3_MAX_WORDS */
 #define VAD_DW3_ROW2 528
@@ -121,8 +122,8 @@ typedef struct {
 #define VAD_DW3_ROW2P8 536
 #define VAD_DW3_ROW3 792
 #define VAD_DW3_RECB 36 /* bytes of a record: 4 * VAD_DW3_REC */
-/* rows of at most 32 words: blocks of rows of a channel pair in the same buffer, rows 8, 16
- * or 32 words apart (24, 12 or 6 rows a channel) */
+/* rows of at most 32 words: blocks of rows of a channel pair or four channels in the same
+ * buffer, rows 8, 16 or 32 words apart (pairs: 24, 12 or 6 rows a channel; fours: 20, 10 or 5) */
 #define VAD_DW3_STRIP 32
 
 void vad_dwconv2d_s8(const vad_dwconv_params_t *p, const int8_t *in, int8_t *out);

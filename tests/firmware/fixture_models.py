@@ -229,11 +229,12 @@ def _dw3_paths(size: int, channels: int, seed: int = 0):
 
 
 def _dw3_quads(size: int, channels: int, seed: int = 0):
-    """The 3x3 depthwise path's small maps on channels in fours (vad_dw3_fast.c, d3_strip4:
-    strip rows 8 or 16 words apart, C a multiple of 4). At size 26 (rows 8 words apart):
-    stride 1 without padding (11 pixels, odd width, two blocks of rows) and with (11), stride 2
-    with padding (6, two blocks), then 12 channels (three groups of four) on 6 pixels; at size
-    50 the same at 23, 23, 12 pixels (16 words apart) and 12 (8)."""
+    """The 3x3 depthwise path's maps on channels in fours (vad_dw3_fast.c, d3_strip4: strip
+    rows 8, 16 or 32 words apart, C a multiple of 4). At size 26 (rows 8 words apart):
+    stride 1 without padding (11 pixels, odd width) and with (11), stride 2
+    with padding (6), then 12 channels (three groups of four) on 6 pixels; at size 50 the same
+    at 23, 23, 12 pixels (16 words apart) and 12 (8); at 98 at 47, 47, 24 (32 words apart) and
+    24 (16); several blocks of rows at 50 and 98."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -246,6 +247,33 @@ def _dw3_quads(size: int, channels: int, seed: int = 0):
     x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
     x = L.Conv2D(12, 1, activation="relu")(x)
     x = L.DepthwiseConv2D(3, padding="same")(x)
+    return keras.Model(inp, x)
+
+
+def _dw3_tiny(size: int, channels: int, seed: int = 0):
+    """Maps 3 pixels wide on the 3x3 depthwise path (vad_dw3_fast.c, d3_tiny: lower.DW3_TINY_W)
+    in every form, on a 1- or 3-channel input: stride 2 into 3 pixels (size 24: from 6 pixels,
+    "same" padding on the right and bottom only; 20: from 5, one pixel each side; 28: from 7,
+    "valid"; relu6 at 24, the full int8 range else), then stride 1 with padding on 16 channels (groups of four, the full int8 range),
+    on 14 (channel pairs, relu) and on 7 (pairs and a last lone channel, relu6), each after a 1x1
+    expansion (streamed into it where asked)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inp = keras.Input((size, size, channels))
+    x = L.Rescaling(1.0 / 255.0)(inp)
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    m = (size + 1) // 2
+    m = (m + 1) // 2
+    x = L.DepthwiseConv2D(3, strides=2, padding="same" if (m + 1) // 2 == 3 else "valid",
+                          activation="relu6" if size == 24 else None)(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    x = L.Conv2D(14, 1, activation="relu6")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.Conv2D(7, 1)(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
     return keras.Model(inp, x)
 
 
@@ -335,7 +363,8 @@ def convert(model, calib: np.ndarray) -> bytes:
 
 def build(kind: str, size: int, path: str) -> str:
     """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
-    convpaths<channels>, dw3paths<channels>, dw3quads<channels>, firstconvs<channels>, pointwise, zoo<seed>.
+    convpaths<channels>, dw3paths<channels>, dw3quads<channels>, dw3tiny<channels>,
+    firstconvs<channels>, pointwise, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -357,6 +386,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _conv_paths(size, int(kind[9:]))
     elif kind.startswith("dw3quads"):
         model = _dw3_quads(size, int(kind[8:]))
+    elif kind.startswith("dw3tiny"):
+        model = _dw3_tiny(size, int(kind[7:]))
     elif kind.startswith("firstconvs"):
         model = _first_convs(size, int(kind[10:]))
     elif kind == "pointwise":

@@ -14,7 +14,7 @@ import pytest
 from conftest import input_batch
 
 from vadtool.native import build_plan, write_model_sources
-from vadtool.native.lower import (CONV_FIRST, DW3_MAX_WORDS, ConstArray, Step, block6_rq_ok,
+from vadtool.native.lower import (CONV_FIRST, DW3_TINY_W, ConstArray, Step, block6_rq_ok,
                                   conv_block4_bytes, conv_block6_bytes, direct_conv, dw3_strip)
 from vadtool.native.planner import check_plan
 from vadtool.native.runner import HOST_CFLAGS
@@ -618,7 +618,7 @@ def _strip_words(p: dict) -> int:
 @pytest.mark.parametrize("channels", [1, 3])
 def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
     """The 3x3 depthwise path (stride 1 and 2, padded or not, odd widths and channel counts,
-    maps down to 6 pixels), after a first 3x3 convolution on 1 or 3 channels, equals TFLM per
+    maps down to 3 pixels), after a first 3x3 convolution on 1 or 3 channels, equals TFLM per
     operator: run whole, run in blocks of rows inside streamed pairs (rings of one window and
     longer), and in the reference build."""
     model = build_model(f"dw3paths{channels}", DW3_SIZE)
@@ -629,10 +629,9 @@ def test_dw3_paths_bit_exact(channels, build_model, tmp_path):
     # every strip spacing at stride 1, two at stride 2, and stride 2 on a 6-pixel map
     assert {_strip_words(p) for p in dws if p["stride_h"] == 1} == {8, 16, 32}
     assert {_strip_words(p) for p in dws if p["stride_h"] == 2} == {16, 32, 8}
-    assert min(p["out_w"] for p in dws if p["stride_h"] == 2) == 6
-    # the 3-pixel map stays on the generic path (lower.DW3_MIN_W)
-    assert any(s.op.name == "DEPTHWISE_CONV_2D" and dict(s.params)["out_w"] == 3
-               and dict(s.params)["dw3"] == "0" for s in plan.steps)
+    assert min(p["out_w"] for p in dws if p["stride_h"] == 2 and p["out_w"] != DW3_TINY_W) == 6
+    # the 3-pixel map takes d3_tiny (lower.DW3_TINY_W; test_dw3_tiny_maps_bit_exact)
+    assert any(p["out_w"] == DW3_TINY_W and p["stride_h"] == 2 for p in dws)
     assert all(p["wpk"] == "0" for p in dws)  # the generic fast arrays are left out
     streamed = build_plan(model, streaming="all")
     rings = {(dict(s.params)["stride_h"], dict(s.stream)["ring_rows"] > 3) for s in streamed.steps
@@ -680,22 +679,24 @@ def test_first_convs_dsp_bit_exact_in_qemu(channels, build_model, tmp_path):
     assert bad == 0, f"{bad} elements differ on Cortex-M4"
 
 
-# (channels, size, forms): fixture_models._dw3_quads at two sizes, the (stride, pad_w, strip
-# words, odd width) of its layers in d3_strip4's layout
-QUADS = [(1, 26, {(1, 0, 8, 1), (1, 1, 8, 1), (2, 1, 8, 0), (1, 1, 8, 0)}),
-         (3, 50, {(1, 0, 16, 1), (1, 1, 16, 1), (2, 1, 16, 0), (1, 1, 8, 0)})]
+# (channels, size, forms, blocks): fixture_models._dw3_quads at three sizes, the (stride, pad_w,
+# strip words, odd width) of its layers in d3_strip4's layout, and whether one of them runs in
+# more than one block of rows
+QUADS = [(1, 26, {(1, 0, 8, 1), (1, 1, 8, 1), (2, 1, 8, 0), (1, 1, 8, 0)}, False),
+         (3, 50, {(1, 0, 16, 1), (1, 1, 16, 1), (2, 1, 16, 0), (1, 1, 8, 0)}, True),
+         (1, 98, {(1, 0, 32, 1), (1, 1, 32, 1), (2, 1, 32, 0), (1, 1, 16, 0)}, True)]
 
 
 def _quad_layers(plan) -> list[dict]:
-    """The 3x3 depthwise layers run whole in d3_strip4's layout (rows 8 or 16 words apart,
+    """The 3x3 depthwise layers run whole in d3_strip4's layout (rows 8, 16 or 32 words apart,
     channels in fours)."""
-    return [p for p in _dw3_layers(plan) if 0 < _strip_words(p) <= 16 and p["out_c"] % 4 == 0]
+    return [p for p in _dw3_layers(plan) if _strip_words(p) > 0 and p["out_c"] % 4 == 0]
 
 
-@pytest.mark.parametrize("channels,size,forms", QUADS)
-def test_dw3_quads_bit_exact(channels, size, forms, build_model, tmp_path):
-    """Small maps on channels in fours (d3_strip4: stride 1 and 2, padded or not, odd widths,
-    rows 8 and 16 words apart, several blocks of rows, several groups of four) equal TFLM per
+@pytest.mark.parametrize("channels,size,forms,blocks", QUADS)
+def test_dw3_quads_bit_exact(channels, size, forms, blocks, build_model, tmp_path):
+    """Maps on channels in fours (d3_strip4: stride 1 and 2, padded or not, odd widths, rows 8,
+    16 and 32 words apart, several blocks of rows, several groups of four) equal TFLM per
     operator: run whole, streamed (rings of more than one window: blocks of rows in the same
     layout), and in the reference build."""
     model = build_model(f"dw3quads{channels}", size)
@@ -703,10 +704,9 @@ def test_dw3_quads_bit_exact(channels, size, forms, build_model, tmp_path):
     quads = _quad_layers(plan)
     assert {(p["stride_h"], p["pad_w"], _strip_words(p), p["out_w"] % 2) for p in quads} == forms
     assert {p["out_c"] for p in quads} == {12, 16}
-    # output rows a block in that layout (a quarter of the buffer a channel): more than one
-    # block somewhere
-    assert any(p["out_h"] > (6 * DW3_MAX_WORDS // 4 // _strip_words(p) - 3) // p["stride_h"] + 1
-               for p in quads)
+    # output rows a block in that layout (DW3_QUAD_WORDS a channel)
+    assert any(p["out_h"] > dw3_strip(p["out_w"], p["out_h"], p["stride_h"], quad=True)[1]
+               for p in quads) == blocks
     streamed = build_plan(model, streaming="all")
     assert any(s.stream is not None and dict(s.stream)["ring_rows"] > 3 and dict(s.params)["dw3"] != "0"
                for s in streamed.steps)
@@ -719,14 +719,69 @@ def test_dw3_quads_bit_exact(channels, size, forms, build_model, tmp_path):
 
 
 @pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
-@pytest.mark.parametrize("channels,size,forms", QUADS)
-def test_dw3_quads_dsp_bit_exact_in_qemu(channels, size, forms, build_model, tmp_path):
+@pytest.mark.parametrize("channels,size,forms,blocks", QUADS)
+def test_dw3_quads_dsp_bit_exact_in_qemu(channels, size, forms, blocks, build_model, tmp_path):
     """d3_strip4 with the asm loops on Cortex-M4, whole and streamed: the model's output is the
     last depthwise layer's, element for element."""
     from conftest import tflm_outputs
 
     bench = _bench_module()
     model = build_model(f"dw3quads{channels}", size)
+    x = _gray_or_colour_inputs(size, channels)
+    want = tflm_outputs(model, x)
+    for streaming in ("off", "all"):
+        y, _, _ = bench.run(bench.build(model, tmp_path / streaming, streaming=streaming), x)
+        bad = int((y != want.reshape(y.shape)).sum())
+        assert bad == 0, f"streaming {streaming}: {bad} elements differ on Cortex-M4"
+
+
+# (channels, size, (in_w, pad_w) of the stride-2 layer into 3 pixels): fixture_models._dw3_tiny
+TINY = [(1, 24, (6, 0)), (3, 20, (5, 1)), (1, 28, (7, 0))]
+
+
+def _tiny_layers(plan) -> list[dict]:
+    """The 3x3 depthwise layers on maps 3 pixels wide (d3_tiny)."""
+    return [p for p in _dw3_layers(plan) if p["out_w"] == DW3_TINY_W]
+
+
+@pytest.mark.parametrize("channels,size,s2", TINY)
+def test_dw3_tiny_maps_bit_exact(channels, size, s2, build_model, tmp_path):
+    """Maps 3 pixels wide (d3_tiny: stride 2 from 6, 5 and 7 pixels, stride 1 padded, channels
+    in fours, in pairs and a lone last one, relu6 and the full range) equal TFLM per operator:
+    run whole, streamed (a call per block of rows the ring holds, fewer than 3 rows; the layer
+    before, streamed one output row a call, takes the strip layout in fours), and in the
+    reference build."""
+    model = build_model(f"dw3tiny{channels}", size)
+    plan = build_plan(model, streaming="off")
+    tiny = _tiny_layers(plan)
+    assert [(p["stride_h"], p["out_c"], p["out_h"]) for p in tiny] == [(2, 16, 3), (1, 16, 3),
+                                                                       (1, 14, 3), (1, 7, 3)]
+    assert (tiny[0]["in_w"], tiny[0]["pad_w"]) == s2
+    assert all(p["pad_w"] == p["pad_h"] == 1 for p in tiny[1:])
+    streamed = build_plan(model, streaming="all")
+    assert any(s.stream is not None and dict(s.params)["dw3"] != "0"
+               and dict(s.params)["out_w"] == DW3_TINY_W for s in streamed.steps)
+    if size != 20:  # the 6- or 7-pixel map before: one output row a call, channels in fours
+        assert any(s.stream is not None and dict(s.params)["out_w"] > DW3_TINY_W
+                   and dict(s.stream)["ring_rows"] == 3 and dict(s.params)["out_c"] % 4 == 0
+                   for s in streamed.steps)
+    outputs = _computed_outputs(plan)
+    builds = {"plain": (_debug_build(model, tmp_path / "plain", True, streaming="off"), outputs),
+              "streamed": (_debug_build(model, tmp_path / "streamed", True, streaming="all"),
+                           _computed_outputs(streamed)),
+              "reference": (_debug_build(model, tmp_path / "ref", False, streaming="off"), outputs)}
+    _assert_operators_match_tflm(model, builds, _gray_or_colour_inputs(size, channels), outputs)
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-system-arm or arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("channels,size,s2", TINY)
+def test_dw3_tiny_maps_dsp_bit_exact_in_qemu(channels, size, s2, build_model, tmp_path):
+    """d3_tiny with the DSP instructions on Cortex-M4, whole and streamed: the model's output is
+    the last depthwise layer's (3 pixels, 7 channels), element for element."""
+    from conftest import tflm_outputs
+
+    bench = _bench_module()
+    model = build_model(f"dw3tiny{channels}", size)
     x = _gray_or_colour_inputs(size, channels)
     want = tflm_outputs(model, x)
     for streaming in ("off", "all"):

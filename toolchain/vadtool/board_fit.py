@@ -269,7 +269,7 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             kh, kw = layer.kernel_size
             sh, sw = (int(v) for v in layer.strides)
             dh, dw = (int(v) for v in layer.dilation_rate)
-            dw3 = dw3_shape(kh, kw, sh, sw, dh, dw, ow, int(layer.depth_multiplier))
+            dw3 = dw3_shape(kh, kw, sh, sw, dh, dw, ow, int(layer.depth_multiplier), oh)
             weights += dw_fast_weight_bytes(oc, kh * kw, dw3)
             macs += oh * ow * oc * kh * kw
             in_w, in_c = int(ins[0].shape[2]), int(ins[0].shape[3])

@@ -149,7 +149,8 @@ def _grow_rings(steps: list[Step], buffers: list[planner.Buffer], offsets: dict[
         p = dict(s.params)
         sh = p["stride_h"]
         # the block a whole layer of these rows would take (a ring of out_h rows at most)
-        words, per = lower.dw3_strip(p["out_w"], p["out_h"], sh)
+        words, per = lower.dw3_strip(p["out_w"], p["out_h"], sh,
+                                     quad=p["out_c"] % 4 == 0 and p["pad_w"] <= 1)
         if p.get("dw3", "0") == "0" or not words:
             continue
         per = min(per, p["out_h"])

@@ -37,11 +37,18 @@ ALIAS_OPS = ("RESHAPE", "SQUEEZE")
 CONCAT_MAX_INPUTS = 10  # TFLM's kMaxInputNum; VAD_CONCAT_MAX_INPUTS in vad_kernels.h
 DW3_REC, DW3_MAX_WORDS = 9, 66  # VAD_DW3_REC, VAD_DW3_MAX_WORDS in vad_kernels.h
 DW3_STRIP = 32  # VAD_DW3_STRIP: widest row (words) of the strip layout
+DW3_QUAD_WORDS = 160  # D3_Q4 in vad_dw3_fast.c: words a channel when channels go in fours
 # narrowest output row given to the 3x3 depthwise path, by stride: below, its per-row and
 # per-channel costs are not amortized (Cortex-M4, VWW, instructions per MAC against the generic
 # path, with the strip layout of vad_dw3_fast.c: stride 1, 6 pixels 3.57 against 4.25, 3 pixels
 # 7.6 against 4.8; stride 2, 6 pixels 4.88 against 5.19, 3 pixels 9.3 against 5.0)
 DW3_MIN_W = {1: 6, 2: 6}
+# ... except maps 3 pixels wide whose rows fit d3_tiny's buffer (rows 4 words apart, a quarter
+# of the buffer a channel: (out_h - 1) * stride + 3 <= 24): written out per row in C, no asm
+# call (VWW on Cortex-M4, instructions per MAC against the generic path: stride 1 on 3x3 3.69
+# against 4.78, stride 2 4.59 against 5.02)
+DW3_TINY_W = 3
+DW3_TINY_H = {1: 22, 2: 11}
 
 
 def dw3_row_words(out_w: int, stride: int) -> int:
@@ -50,22 +57,25 @@ def dw3_row_words(out_w: int, stride: int) -> int:
     return out_w + 1 if stride == 2 else (out_w + 3) // 2
 
 
-def dw3_strip(out_w: int, out_h: int, stride: int) -> tuple[int, int]:
+def dw3_strip(out_w: int, out_h: int, stride: int, quad: bool = False) -> tuple[int, int]:
     """(words between rows, output rows a block) of the 3x3 path's strip layout for a layer of
     out_h rows run whole (vad_dw3_fast.c: rows of up to VAD_DW3_STRIP words, more than one
-    output row), or (0, 1) for the per-row layout."""
+    output row), or (0, 1) for the per-row layout. quad: channels in fours (C a multiple of 4,
+    pad_w <= 1: DW3_QUAD_WORDS a channel), else in pairs (3 * DW3_MAX_WORDS)."""
     nw = dw3_row_words(out_w, stride)
     if nw > DW3_STRIP or out_h < 2:
         return 0, 1
     words = 8 if nw <= 8 else 16 if nw <= 16 else 32
-    return words, (3 * DW3_MAX_WORDS // words - 3) // stride + 1
+    return words, ((DW3_QUAD_WORDS if quad else 3 * DW3_MAX_WORDS) // words - 3) // stride + 1
 
 
-def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int) -> bool:
+def dw3_shape(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ow: int, depth_mult: int,
+              oh: int) -> bool:
     """A DEPTHWISE_CONV_2D shape the 3x3 path takes (its channels' requantization checked
     apart, Lowering._dw3_record); board_fit sizes the flash of such layers with it."""
     return ((kh, kw, dh, dw) == (3, 3, 1, 1) and sh == sw and sh in (1, 2) and depth_mult == 1
-            and dw3_row_words(ow, sh) <= DW3_MAX_WORDS and ow >= DW3_MIN_W[sh])
+            and dw3_row_words(ow, sh) <= DW3_MAX_WORDS
+            and (ow >= DW3_MIN_W[sh] or (ow == DW3_TINY_W and oh <= DW3_TINY_H[sh])))
 
 
 def dw_fast_weight_bytes(oc: int, taps: int, dw3: bool) -> int:
@@ -354,8 +364,8 @@ class Lowering:
             bound = np.abs(fbias) + 128 * np.abs(taps).sum(axis=0)
             bound = np.maximum(bound, np.abs(b64) + 255 * np.abs(taps).sum(axis=0))
             fast = self._fast_level(oc == ic and oc % 4 == 0 and oc <= 1024 and kh * kw <= 25, bound, shift)
-            dw3 = self._dw3_record(oc, ic, kh, kw, sh, sw, dh, dw, ow, taps, fbias, mult, shift,
-                                   bound, out_zp)
+            dw3 = self._dw3_record(oc, ic, kh, kw, sh, sw, dh, dw, ow, oh, taps, fbias, mult,
+                                   shift, bound, out_zp)
             if dw3 is not None:
                 fast = 0  # the 3x3 path alone: the generic fast arrays are left out
             params += [("fast", fast)]
@@ -439,15 +449,15 @@ class Lowering:
         return Step(op, kernel, "vad_conv_params_t", params, [x.index], [y.index], consts, macs,
                     scratch=scratch)
 
-    def _dw3_record(self, oc, ic, kh, kw, sh, sw, dh, dw, ow, taps, fbias, mult, shift, bound,
-                    out_zp) -> np.ndarray | None:
+    def _dw3_record(self, oc, ic, kh, kw, sh, sw, dh, dw, ow, oh, taps, fbias, mult, shift,
+                    bound, out_zp) -> np.ndarray | None:
         """The per-channel records of the 3x3 depthwise path (vad_dw3_fast.c, layout there), or
         None where it does not apply: 3x3, stride 1 or 2 both ways, no dilation, depth
         multiplier 1, an output row of DW3_MIN_W[stride] pixels or more within
-        VAD_DW3_MAX_WORDS, every channel exact with the fast requantization (|acc| < 2^30,
+        VAD_DW3_MAX_WORDS (or of DW3_TINY_W pixels, DW3_TINY_H[stride] rows at most), every channel exact with the fast requantization (|acc| < 2^30,
         right shift >= 1) and the output offset folded into the rounding term without
         overflow."""
-        if oc != ic or not dw3_shape(kh, kw, sh, sw, dh, dw, ow, 1):
+        if oc != ic or not dw3_shape(kh, kw, sh, sw, dh, dw, ow, 1, oh):
             return None
         if not self._channel_fast(bound, shift).all() or np.max(bound) >= 2**30:
             return None
