@@ -134,6 +134,10 @@ PX1_K = (8, 16)
 # 16 -> 8 @48, 1.31 against 1.42 on its 16 -> 96 @12, 1.37 against 1.47 on VWW's 16 -> 32 @24;
 # on 8 the blocks of 6 stay ahead)
 PX1_OVER_BLOCKS6 = (16,)
+# input channels (kpad) up to which the records of the blocks of 6 hold the filter as int16
+# pairs (fewer instructions per MAC: LDRD instead of LDR and two SXTB16; the flash of such small
+# layers is small) even without wide weights
+REC6_WIDE_K = 32
 
 
 def block6_rq_ok(s: "Step") -> bool:
@@ -423,6 +427,12 @@ class Lowering:
                 consts.append(ConstArray(f"{k}_rq", "int32_t", rq))
                 params += [("wfast16", int(self.wide_weights and first is None)), ("wfast", f"{k}_wfast"),
                            ("rq", f"{k}_rq")]
+                if direct and fast == 1 and lo == -128 and hi == 127 and fold_ok(e, rnd, out_zp):
+                    # the blocks-of-6 records, which codegen keeps instead of wfast and rq where
+                    # the blocks of 6 fit (codegen._choose_rec6)
+                    w16 = self.wide_weights or kpad <= REC6_WIDE_K
+                    consts.append(ConstArray(f"{k}_rec6", "int32_t",
+                                             self._conv_rec6_records(rows, kpad, rq, out_zp, w16)))
                 if (direct and fast == 1 and lo == -128 and hi == 127 and kpad in PX1_K
                         and fold_ok(e, rnd, out_zp)):
                     # the px1 records, which codegen keeps instead of wfast and rq where the
@@ -476,6 +486,30 @@ class Lowering:
         oc, kk = rows.shape
         groups = (2 * rows).reshape(oc, kk // 4, 4)[:, :, [0, 2, 1, 3]].reshape(oc, kk // 4, 2, 2) & 0xFFFF
         words = (groups[..., 0] | (groups[..., 1] << 16)).reshape(oc, kk // 2)
+        rq = np.asarray(rq, np.int64)
+        e = rq[:, 2]
+        rec = np.concatenate([2 * rq[:, :1], words, rq[:, 1:3], (rq[:, 3] + out_zp * np.left_shift(1, e))[:, None]],
+                             axis=1)
+        return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
+
+    @staticmethod
+    def _conv_rec6_records(rows: np.ndarray, kpad: int, rq: np.ndarray, out_zp: int, wide: bool) -> np.ndarray:
+        """The per-channel records of a layer run in blocks of 6 pixels (rec6 in
+        vad_conv_fast.c), read in one pass: the doubled bias (the blocks' columns are doubled,
+        so the sum is 2 acc, what SMMLAR takes); the channel's filter, per group of 4 values
+        one int8 word or (wide) two words of int16 pairs (0, 2) (1, 3), the order SXTB16 and
+        SXTB16 ROR #8 give the input word; then mult, e and rnd + z 2^e (the output offset
+        folded in: fold_ok). kpad/4 (int8) or kpad/2 (wide) + 4 words each."""
+        oc, kk = rows.shape
+        padded = np.zeros((oc, kpad), np.int64)
+        padded[:, :kk] = rows
+        groups = padded.reshape(oc, kpad // 4, 4)
+        if wide:
+            halves = groups[:, :, [0, 2, 1, 3]].reshape(oc, kpad // 4, 2, 2) & 0xFFFF
+            words = (halves[..., 0] | (halves[..., 1] << 16)).reshape(oc, kpad // 2)
+        else:
+            b = groups & 0xFF
+            words = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16) | (b[..., 3] << 24)
         rq = np.asarray(rq, np.int64)
         e = rq[:, 2]
         rec = np.concatenate([2 * rq[:, :1], words, rq[:, 1:3], (rq[:, 3] + out_zp * np.left_shift(1, e))[:, None]],
