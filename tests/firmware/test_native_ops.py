@@ -239,14 +239,24 @@ def _full_range(p) -> bool:
     return p["act_min"] == -128 and p["act_max"] == 127
 
 
+def _rq_table(s, p) -> np.ndarray:
+    """[out_c][bias, mult, e, rnd] of a fast CONV_2D step: its rq table, or from the records of
+    the blocks of 6 (rec6: bias doubled, mult, e, rnd + z 2^e after the filter words)."""
+    if p["blocks6"]:
+        assert p["wfast"].endswith("_rec6") and p["rq"] == "0"
+        rec = np.asarray(next(c.values for c in s.consts if c.name == p["wfast"])).reshape(p["out_c"], -1)
+        assert rec.shape[1] == p["kpad"] // (2 if p["wfast16"] else 4) + 4
+        return rec[:, [0, -3, -2, -1]]
+    return np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
+
+
 def _pointwise_forms(plan):
     """The pointwise fixture's 1x1 layers cover what the kernels distinguish."""
     convs = _conv_layers(plan)
     assert {p["in_c"] for _, _, p in convs} >= {16, 13, 24, 160, 20, 132, 12, 4, 8}
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1} and {direct_conv(p) for _, _, p in convs} == {True, False}
     assert {p["fast"] for _, _, p in convs} == {1, 2, 3}  # e >= 1 only; generic channels; shift 0
-    rq = {i: np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
-          for i, s, p in convs if not p["px1"]}  # px1 layers: the records instead
+    rq = {i: _rq_table(s, p) for i, s, p in convs if not p["px1"]}  # px1 layers: their records
     assert any((r[:, 1] == 0).any() for r in rq.values())  # a channel of constant output
     return convs
 
@@ -295,8 +305,11 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["blocks4"] for p in b6)
     if blocks == "all6":  # odd and even channel counts, every loop entry, kq 1
         assert {p["out_c"] % 2 for p in b6} == {0, 1}
-        kq = {p["kpad"] // 4 for p in b6}  # kq 1 and 2 have their own asm, the others the loop
-        assert {1, 2} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
+        kq = {p["kpad"] // 4 for p in b6}  # kq 1, 2, 4 and 8 have their own asm, the others the loop
+        assert {1, 2, 4, 8} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
+        # the records' filter as int16 pairs up to lower.REC6_WIDE_K, else int8 (both_layouts
+        # builds the wide one everywhere too)
+        assert {(p["kpad"] <= 32, p["wfast16"]) for p in b6} == {(True, 1), (False, 0)}
         assert all(p["blocks6"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1 and _full_range(p))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
@@ -365,20 +378,25 @@ def test_block6_scratch_keeps_the_vww_arena(streaming, monkeypatch):
 
 @pytest.mark.parametrize("streaming", ["off", "auto"])
 def test_px1_takes_the_layers_without_blocks6_in_vww(streaming, monkeypatch):
-    """VWW's 1x1 layers on 8 and 16 input channels run a pixel at a time (px1) from their
-    records: 8 -> 16 never has room for the blocks of 6, and px1 beats them on 16 channels
-    (lower.PX1_OVER_BLOCKS6); the other layers keep the filter words and drop the records; the
-    arena is unchanged."""
+    """VWW's 1x1 layers on 8 and 16 input channels without room for the blocks of 6 (8 -> 16
+    never has it) run a pixel at a time (px1) from their records; those with it run in blocks
+    of 6 (lower.PX1_OVER_BLOCKS6 is empty: the blocks' records beat px1 on 16 channels) from
+    theirs (rec6); the other layers keep the filter words and drop both records; the arena is
+    unchanged."""
     if not VWW.is_file():
         pytest.skip(f"no {VWW}")
     plan = build_plan(VWW, streaming=streaming)
     convs = _conv_layers(plan)
     px1 = {i for i, _, p in convs if p["px1"]}
-    assert px1 == {i for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16)} == {2, 4}
+    small = {i: p for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16)}
+    assert set(small) == {2, 4} and 2 in px1
+    assert px1 == {i for i, p in small.items() if not p["blocks6"]}
     for i, s, p in convs:
         names = {c.name for c in s.consts}
         assert (p["wfast"] == f"op{i}_px1") == (i in px1)
+        assert (p["wfast"] == f"op{i}_rec6") == bool(p["blocks6"])
         assert not any(n.endswith("_px1") for n in names) or i in px1
+        assert not any(n.endswith("_rec6") for n in names) or p["blocks6"]
     from vadtool.native import lower
 
     monkeypatch.setattr(lower, "PX1_K", ())  # no records: no px1 layer

@@ -305,7 +305,7 @@ def _choose_rec6(steps: list[Step]) -> None:
         drop = {p["wfast"], p["rq"]}
         s.consts = [c for c in s.consts if c.name not in drop]
         per = int(rec.values.size) // p["out_c"] - 4  # filter words per channel
-        new = {"wfast": rec.name, "rq": "0", "wfast16": int(per == p["kpad"] // 2), "blocks4": 0}
+        new = {"wfast": rec.name, "rq": "0", "wfast16": int(per == p["kpad"] // 2)}
         s.params = [(k, new.get(k, v)) for k, v in s.params]
 
 

@@ -129,11 +129,11 @@ def fold_ok(e: np.ndarray, rnd: np.ndarray, out_offset: int) -> bool:
 # pixel in registers (px1: conv_px1 in vad_conv_fast.c; no scratch), where the blocks of 6 do
 # not fit (codegen._choose_px1)
 PX1_K = (8, 16)
-# of those, the input channels that take px1 even where the blocks of 6 fit (measured on QEMU
-# an386: on 16 channels px1 beats them, 1.63 against 1.70 instructions per MAC on FOMO 0.35's
-# 16 -> 8 @48, 1.31 against 1.42 on its 16 -> 96 @12, 1.37 against 1.47 on VWW's 16 -> 32 @24;
-# on 8 the blocks of 6 stay ahead)
-PX1_OVER_BLOCKS6 = (16,)
+# of those, the input channels that take px1 even where the blocks of 6 fit: none since the
+# blocks of 6 read the generator's records (rec6; QEMU an386, --streaming off: VWW 16 -> 32 @24
+# 1.17 against px1's 1.37 instructions per MAC, FOMO 0.35's 16 -> 8 @48 1.38 against 1.63 and
+# 16 -> 96 @12 1.13 against 1.31)
+PX1_OVER_BLOCKS6: tuple[int, ...] = ()
 # input channels (kpad) up to which the records of the blocks of 6 hold the filter as int16
 # pairs (fewer instructions per MAC: LDRD instead of LDR and two SXTB16; the flash of such small
 # layers is small) even without wide weights
