@@ -262,9 +262,22 @@ def _pointwise_forms(plan):
 
 
 # (blocks, map size): 11x11, 14x14 and 9x9 maps leave 1, 4 and 3 pixels after the blocks of 6
-# (n^2 mod 6 is 0, 1, 3 or 4)
+# (n^2 mod 6 is 0, 1, 3 or 4); all6rect: the maps (n - 2) x n (pointwiserect), 8x10 and 11x13
+# leave 2 and 5
 # px1: no blocks of 6, so the layers on 8 and 16 input channels run a pixel at a time
-POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all6", 11), ("all6", 14), ("all6", 9), ("px1", 11)]
+POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all6", 11), ("all6", 14), ("all6", 9), ("px1", 11),
+                    ("all6rect", 10), ("all6rect", 13)]
+
+
+def _pointwise_model(blocks: str, size: int, build_model, monkeypatch) -> Path:
+    """The pointwise fixture (pointwiserect for all6rect) planned as blocks says."""
+    if blocks == "all4":
+        _all_blocks4(monkeypatch)
+    if blocks.startswith("all6"):
+        _all_blocks6(monkeypatch)
+    if blocks == "px1":
+        _no_blocks6(monkeypatch)
+    return build_model("pointwiserect" if blocks.endswith("rect") else "pointwise", size)
 
 
 @pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
@@ -277,14 +290,10 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     channel (every entry of its loop unrolled by 4 groups: kq - 1 = 0, 1, 2, 3 mod 4; kq 1 and 2),
     the last pixel (11x11), 4 (14x14) or 3 (9x9) in a block of 4 or pairs; px1: the direct
     full-range layers on 16 and 8 input channels (odd and even output channels) a pixel at a
-    time."""
-    if blocks == "all4":
-        _all_blocks4(monkeypatch)
-    if blocks == "all6":
-        _all_blocks6(monkeypatch)
-    if blocks == "px1":
-        _no_blocks6(monkeypatch)
-    model = build_model("pointwise", size)
+    time. The blocks of 6 read the generator's records (rec6: int16 filters up to K 32, int8
+    above, both in the wide build) and take the 1-5 pixels left in one smaller block of the
+    same kernel (all6rect: 2 and 5 left)."""
+    model = _pointwise_model(blocks, size, build_model, monkeypatch)
     plan = build_plan(model)
     convs = _pointwise_forms(plan)
     px1 = [p for _, _, p in convs if p["px1"]]
@@ -293,7 +302,7 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     if blocks == "px1":
         # both K, one channel or two per test of the loop's end
         assert {(p["kpad"], p["out_c"] % 2) for p in px1} == {(8, 0), (8, 1), (16, 0), (16, 1)}
-    if blocks == "all6":
+    if blocks.startswith("all6"):
         assert not px1
     convs = [c for c in convs if not c[2]["px1"]]  # the blocks below
     b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
@@ -303,13 +312,16 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
     b6 = [p for _, _, p in convs if p["blocks6"]]
     assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["blocks4"] for p in b6)
-    if blocks == "all6":  # odd and even channel counts, every loop entry, kq 1
+    if blocks.startswith("all6"):  # odd and even channel counts, every loop entry, kq 1
         assert {p["out_c"] % 2 for p in b6} == {0, 1}
         kq = {p["kpad"] // 4 for p in b6}  # kq 1, 2, 4 and 8 have their own asm, the others the loop
         assert {1, 2, 4, 8} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
         # the records' filter as int16 pairs up to lower.REC6_WIDE_K, else int8 (both_layouts
         # builds the wide one everywhere too)
         assert {(p["kpad"] <= 32, p["wfast16"]) for p in b6} == {(True, 1), (False, 0)}
+        # the pixels left after the blocks of 6: 1, 4, 3 (square maps), 2 and 5 (all6rect)
+        left = {p["out_h"] * p["out_w"] % 6 for p in b6}
+        assert left == {size * (size - 2 if blocks.endswith("rect") else size) % 6} and 0 not in left
         assert all(p["blocks6"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1 and _full_range(p))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
@@ -414,6 +426,9 @@ def test_wide_weights_double_the_conv_filters_only(build_model):
     assert len(first) == 1
     extra = sum(c.nbytes for s in narrow.steps for c in s.consts
                 if c.name.endswith("_wfast") and s not in first)
+    # the records of the blocks of 6 (rec6) hold int16 filters up to K 32 either way
+    extra += sum(p["out_c"] * p["kpad"] for s in narrow.steps for p in [dict(s.params)]
+                 if p.get("blocks6") and not p["wfast16"])
     assert wide.info.weights_bytes == narrow.info.weights_bytes + extra
     assert wide.info.arena_bytes == narrow.info.arena_bytes and wide.offsets == narrow.offsets
 
@@ -584,14 +599,8 @@ def test_pointwise_dsp_bit_exact_in_qemu(blocks, size, wide, build_model, tmp_pa
     errors."""
     from conftest import tflm_outputs
 
-    if blocks == "all4":
-        _all_blocks4(monkeypatch)
-    if blocks == "all6":
-        _all_blocks6(monkeypatch)
-    if blocks == "px1":
-        _no_blocks6(monkeypatch)
     bench = _bench_module()
-    model = build_model("pointwise", size)
+    model = _pointwise_model(blocks, size, build_model, monkeypatch)
     _pointwise_forms(build_plan(model))
     x = _gray_or_colour_inputs(size, 3)
     y, _, _ = bench.run(bench.build(model, tmp_path, wide=wide), x)
