@@ -721,19 +721,27 @@ VAD_INLINE void widen_n(const int8_t *a, int32_t step, uint32_t *dst, int32_t kp
 #define VAD_R6_G1(W) W VAD_R6_P1("a0", "a0")
 #define VAD_R6_F1(W) W VAD_R6_P1("a0", "a0")
 #define VAD_R6_B1 "ldr %[a0], [%[wp]], #4\n\t"
-#define VAD_R6_R1 VAD_6X1_RQ("a0")
-#define VAD_R6_R2 VAD_R6_R1 VAD_6X1_RQ("a1")
-#define VAD_R6_R3 VAD_R6_R2 VAD_6X1_RQ("a2")
-#define VAD_R6_R4 VAD_R6_R3 VAD_6X1_RQ("a3")
-#define VAD_R6_R5 VAD_R6_R4 VAD_6X1_RQ("a4")
-#define VAD_R6_R6 VAD_R6_R5 VAD_6X1_RQ("a5")
-/* x0 the output pointer, x1 the step (out_c), x2 a temporary */
-#define VAD_R6_S1 "strb %[a0], [%[x0]]\n\t"
-#define VAD_R6_S2 VAD_R6_S1 "strb %[a1], [%[x0], %[x1]]\n\t"
-#define VAD_R6_S3 VAD_R6_S2 "add %[x2], %[x0], %[x1], lsl #1\n\tstrb %[a2], [%[x2]]\n\t"
-#define VAD_R6_S4 VAD_R6_S3 "strb %[a3], [%[x2], %[x1]]\n\t"
-#define VAD_R6_S5 VAD_R6_S4 "add %[x2], %[x2], %[x1], lsl #1\n\tstrb %[a4], [%[x2]]\n\t"
-#define VAD_R6_S6 VAD_R6_S5 "strb %[a5], [%[x2], %[x1]]\n\t"
+/* the requantization of n sums: VAD_6X1_RQ, or (VAD_R6_RQNS) without the sign correction on
+ * layers whose output zero point is -128: there a negative sum gives t <= 0, (t + rnd) >> e
+ * <= 0 with or without it, and SSAT makes both -128 (exact). */
+#define VAD_R6_RQNS(x)                                                                            \
+    "smmlar %[x0], %[" x "], %[x1], %[x3]\n\t"                                                    \
+    "asr %[x0], %[x0], %[x2]\n\t"                                                                 \
+    "ssat %[" x "], #8, %[x0]\n\t"
+#define VAD_R6_R1(R) R("a0")
+#define VAD_R6_R2(R) VAD_R6_R1(R) R("a1")
+#define VAD_R6_R3(R) VAD_R6_R2(R) R("a2")
+#define VAD_R6_R4(R) VAD_R6_R3(R) R("a3")
+#define VAD_R6_R5(R) VAD_R6_R4(R) R("a4")
+#define VAD_R6_R6(R) VAD_R6_R5(R) R("a5")
+/* x0 the output pointer, x1 the step (out_c), wl a temporary; pixel 0 last, by a STRB that
+ * advances the pointer to the next channel */
+#define VAD_R6_S1 ""
+#define VAD_R6_S2 "strb %[a1], [%[x0], %[x1]]\n\t"
+#define VAD_R6_S3 VAD_R6_S2 "add %[wl], %[x0], %[x1], lsl #1\n\tstrb %[a2], [%[wl]]\n\t"
+#define VAD_R6_S4 VAD_R6_S3 "strb %[a3], [%[wl], %[x1]]\n\t"
+#define VAD_R6_S5 VAD_R6_S4 "add %[wl], %[wl], %[x1], lsl #1\n\tstrb %[a4], [%[wl]]\n\t"
+#define VAD_R6_S6 VAD_R6_S5 "strb %[a5], [%[wl], %[x1]]\n\t"
 /* The groups after the first (km = kq - 1 of them, from memory; G the group text): the loop
  * unrolled by 4, entered where a multiple of 4 is left (as VAD_6X1_LOOP); ends at label 9. */
 #define VAD_R6_LOOP(G)                                                                            \
@@ -752,85 +760,83 @@ VAD_INLINE void widen_n(const int8_t *a, int32_t step, uint32_t *dst, int32_t kp
     "bmi 2b\n\t"                                                                                  \
     "b 3b\n\t"                                                                                    \
     "9:\n\t"
-/* Every channel of the block: n pixels, W the filter words, GROUPS the groups after the first */
-#define VAD_R6_BODY(n, W, GROUPS)                                                                 \
+/* Every channel of the block: n pixels, W the filter words, GROUPS the groups after the first,
+ * R the requantization of one sum. The last channel's e has bit 31 set (the generator's end
+ * mark: ASR reads the low byte only), which ends the loop. */
+#define VAD_R6_BODY(n, W, GROUPS, R)                                                              \
     "5:\n\t"                                                                                      \
     "ldr %[xp], %[xb]\n\t" VAD_R6_B##n VAD_R6_F##n(W) GROUPS                                     \
-    "ldmia %[wp]!, {%[x1], %[x2], %[x3]}\n\t" VAD_R6_R##n                                        \
+    "ldmia %[wp]!, {%[x1], %[x2], %[x3]}\n\t" VAD_R6_R##n(R)                                     \
     "ldr %[x0], %[op]\n\t"                                                                        \
     "ldr %[x1], %[st]\n\t" VAD_R6_S##n                                                            \
-    "add %[x0], %[x0], #1\n\t"                                                                    \
+    "strb %[a0], [%[x0]], #1\n\t"                                                                 \
     "str %[x0], %[op]\n\t"                                                                        \
-    "ldr %[x1], %[oe]\n\t"                                                                        \
-    "cmp %[x0], %[x1]\n\t"                                                                        \
-    "bne 5b\n\t"
-#define VAD_R6_ASM(n, W, GROUPS)                                                                  \
-    __asm volatile(VAD_R6_BODY(n, W, GROUPS)                                                      \
+    "cmp %[x2], #0\n\t"                                                                           \
+    "bge 5b\n\t"
+#define VAD_R6_ASM(n, W, GROUPS, R)                                                               \
+    __asm volatile(VAD_R6_BODY(n, W, GROUPS, R)                                                   \
                    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),             \
                      [a4] "=&r"(a4), [a5] "=&r"(a5), [xp] "=&r"(xp), [wp] "+&r"(w),              \
                      [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0), [x1] "=&r"(x1),             \
                      [x2] "=&r"(x2), [x3] "=&r"(x3), [op] "+m"(o)                                 \
-                   : [xb] "m"(x), [xe] "m"(xe), [km] "m"(km), [st] "m"(step), [oe] "m"(oe)       \
+                   : [xb] "m"(x), [xe] "m"(xe), [km] "m"(km), [st] "m"(step)                     \
                    : "cc", "memory")
-#define VAD_R6_FN(name, n, W)                                                                     \
+#define VAD_R6_DECLS(n)                                                                           \
+    const uint32_t *const xe = x + 2 * (n) * kq;                                                  \
+    const int32_t km = kq - 1;                                                                    \
+    register uint32_t x0 __asm("r0");                                                             \
+    register uint32_t x1 __asm("r1");                                                             \
+    register uint32_t x2 __asm("r2");                                                             \
+    register uint32_t x3 __asm("r3");                                                             \
+    int32_t a0, a1, a2, a3, a4, a5;                                                               \
+    uint32_t wl, wh;                                                                              \
+    const uint32_t *xp
+#define VAD_R6_FN(name, n, W, R)                                                                  \
     static void name(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step) \
     {                                                                                             \
-        const uint32_t *const xe = x + 2 * (n) * kq;                                              \
-        const int32_t km = kq - 1;                                                                \
-        int8_t *const oe = o + step;                                                              \
-        register uint32_t x0 __asm("r0");                                                         \
-        register uint32_t x1 __asm("r1");                                                         \
-        register uint32_t x2 __asm("r2");                                                         \
-        register uint32_t x3 __asm("r3");                                                         \
-        int32_t a0, a1, a2, a3, a4, a5;                                                           \
-        uint32_t wl, wh;                                                                          \
-        const uint32_t *xp;                                                                       \
-        VAD_R6_ASM(n, W, VAD_R6_LOOP(VAD_R6_G##n(W)));                                            \
+        VAD_R6_DECLS(n);                                                                          \
+        VAD_R6_ASM(n, W, VAD_R6_LOOP(VAD_R6_G##n(W)), R);                                         \
     }
-VAD_R6_FN(r6_n1_w8, 1, VAD_R6_W8)
-VAD_R6_FN(r6_n2_w8, 2, VAD_R6_W8)
-VAD_R6_FN(r6_n3_w8, 3, VAD_R6_W8)
-VAD_R6_FN(r6_n4_w8, 4, VAD_R6_W8)
-VAD_R6_FN(r6_n5_w8, 5, VAD_R6_W8)
-VAD_R6_FN(r6_n6_w8, 6, VAD_R6_W8)
-VAD_R6_FN(r6_n1_w16, 1, VAD_R6_W16)
-VAD_R6_FN(r6_n2_w16, 2, VAD_R6_W16)
-VAD_R6_FN(r6_n3_w16, 3, VAD_R6_W16)
-VAD_R6_FN(r6_n4_w16, 4, VAD_R6_W16)
-VAD_R6_FN(r6_n5_w16, 5, VAD_R6_W16)
+VAD_R6_FN(r6_n1_w8, 1, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n2_w8, 2, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n3_w8, 3, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n4_w8, 4, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n5_w8, 5, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n6_w8, 6, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n6_w8_ns, 6, VAD_R6_W8, VAD_R6_RQNS)
+VAD_R6_FN(r6_n1_w16, 1, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n2_w16, 2, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n3_w16, 3, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n4_w16, 4, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n5_w16, 5, VAD_R6_W16, VAD_6X1_RQ)
 
 /* n = 6 on int16 filters: K 4, 8, 16 and 32 written out (no loop entry or end per channel) */
-static void r6_n6_w16(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step)
-{
-    const uint32_t *const xe = x + 12 * kq;
-    const int32_t km = kq - 1;
-    int8_t *const oe = o + step;
-    register uint32_t x0 __asm("r0");
-    register uint32_t x1 __asm("r1");
-    register uint32_t x2 __asm("r2");
-    register uint32_t x3 __asm("r3");
-    int32_t a0, a1, a2, a3, a4, a5;
-    uint32_t wl, wh;
-    const uint32_t *xp;
 #define VAD_R6_G VAD_R6_G6(VAD_R6_W16)
-    if (kq == 1) {
-        VAD_R6_ASM(6, VAD_R6_W16, "");
-    } else if (kq == 2) {
-        VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G);
-    } else if (kq == 4) {
-        VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G VAD_R6_G VAD_R6_G);
-    } else if (kq == 8) {
-        VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G);
-    } else {
-        VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_LOOP(VAD_R6_G));
+#define VAD_R6_N6_W16(name, R)                                                                    \
+    static void name(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step) \
+    {                                                                                             \
+        VAD_R6_DECLS(6);                                                                          \
+        if (kq == 1) {                                                                            \
+            VAD_R6_ASM(6, VAD_R6_W16, "", R);                                                     \
+        } else if (kq == 2) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G, R);                                               \
+        } else if (kq == 4) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G VAD_R6_G VAD_R6_G, R);                             \
+        } else if (kq == 8) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G, R); \
+        } else {                                                                                  \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_LOOP(VAD_R6_G), R);                                  \
+        }                                                                                         \
     }
+VAD_R6_N6_W16(r6_n6_w16, VAD_6X1_RQ)
+VAD_R6_N6_W16(r6_n6_w16_ns, VAD_R6_RQNS)
 #undef VAD_R6_G
-}
 
 typedef void (*vad_r6_fn)(const uint32_t *, const uint32_t *, int32_t, int8_t *, int32_t);
+/* [w16][n]; n = 0: the blocks of 6 without the sign correction (output zero point -128) */
 static const vad_r6_fn r6_fns[2][7] = {
-    {0, r6_n1_w8, r6_n2_w8, r6_n3_w8, r6_n4_w8, r6_n5_w8, r6_n6_w8},
-    {0, r6_n1_w16, r6_n2_w16, r6_n3_w16, r6_n4_w16, r6_n5_w16, r6_n6_w16},
+    {r6_n6_w8_ns, r6_n1_w8, r6_n2_w8, r6_n3_w8, r6_n4_w8, r6_n5_w8, r6_n6_w8},
+    {r6_n6_w16_ns, r6_n1_w16, r6_n2_w16, r6_n3_w16, r6_n4_w16, r6_n5_w16, r6_n6_w16},
 };
 #endif
 
@@ -838,11 +844,12 @@ static const vad_r6_fn r6_fns[2][7] = {
  * ...: the asm blocks above on Cortex-M4, else the same arithmetic in C (rq_fast on the sum,
  * the offset in the rounding term). */
 static void rec6_block(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t out_c,
-                       int32_t n, const int w16)
+                       int32_t n, const int w16, const int nosign)
 {
 #ifdef VAD_ASM_4X2
-    r6_fns[w16 ? 1 : 0][n](x, w, kq, o, out_c);
+    r6_fns[w16 ? 1 : 0][n == 6 && nosign ? 0 : n](x, w, kq, o, out_c);
 #else
+    (void)nosign;
     int32_t c, k, j;
     for (c = 0; c < out_c; ++c) {
         int32_t a[6];
@@ -875,15 +882,15 @@ static void conv_rec6(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     const int32_t npix = p->out_h * p->out_w, kpad = p->kpad, out_c = p->out_c;
     uint32_t *const xw = (uint32_t *)(void *)p->scratch;
     const uint32_t *const w = (const uint32_t *)p->wfast;
-    const int w16 = p->wfast16 != 0;
+    const int w16 = p->wfast16 != 0, nosign = p->out_offset == -128;
     int32_t pix = 0;
     for (; pix + 6 <= npix; pix += 6) {
         widen6(in + pix * p->in_c, p->in_c, xw, kpad);
-        rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, 6, w16);
+        rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, 6, w16, nosign);
     }
     if (pix < npix) {
         widen_n(in + pix * p->in_c, p->in_c, xw, kpad, npix - pix);
-        rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, npix - pix, w16);
+        rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, npix - pix, w16, nosign);
     }
 }
 

@@ -319,6 +319,8 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
         # the records' filter as int16 pairs up to lower.REC6_WIDE_K, else int8 (both_layouts
         # builds the wide one everywhere too)
         assert {(p["kpad"] <= 32, p["wfast16"]) for p in b6} == {(True, 1), (False, 0)}
+        # output zero point -128 (no sign correction in the blocks of 6) and another
+        assert {p["out_offset"] == -128 for p in b6} == {True, False}
         # the pixels left after the blocks of 6: 1, 4, 3 (square maps), 2 and 5 (all6rect)
         left = {p["out_h"] * p["out_w"] % 6 for p in b6}
         assert left == {size * (size - 2 if blocks.endswith("rect") else size) % 6} and 0 not in left

@@ -499,7 +499,8 @@ class Lowering:
         so the sum is 2 acc, what SMMLAR takes); the channel's filter, per group of 4 values
         one int8 word or (wide) two words of int16 pairs (0, 2) (1, 3), the order SXTB16 and
         SXTB16 ROR #8 give the input word; then mult, e and rnd + z 2^e (the output offset
-        folded in: fold_ok). kpad/4 (int8) or kpad/2 (wide) + 4 words each."""
+        folded in: fold_ok), bit 31 of the last channel's e set (the kernel's end mark).
+        kpad/4 (int8) or kpad/2 (wide) + 4 words each."""
         oc, kk = rows.shape
         padded = np.zeros((oc, kpad), np.int64)
         padded[:, :kk] = rows
@@ -514,6 +515,7 @@ class Lowering:
         e = rq[:, 2]
         rec = np.concatenate([2 * rq[:, :1], words, rq[:, 1:3], (rq[:, 3] + out_zp * np.left_shift(1, e))[:, None]],
                              axis=1)
+        rec[-1, -2] |= 1 << 31  # the end mark: bit 31 of the last channel's e (ASR reads its low byte)
         return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
 
     @staticmethod
