@@ -376,6 +376,16 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
     "sadd16 %[t2], %[t2], %[t2]\n\t"                                                              \
     "sadd16 %[t1], %[t1], %[t1]\n\t"                                                              \
     "strd %[t2], %[t1], [%[d], #" off " + 8]\n\t"
+/* the same not doubled (the int16 records of rec6 hold the filter doubled instead) */
+#define VAD_W8_TWO_PLAIN(off)                                                                     \
+    "ldr %[t0], [%[q]]\n\t"                                                                       \
+    "ldr %[t1], [%[q], %[st]]\n\t"                                                                \
+    "sxtb16 %[t2], %[t0]\n\t"                                                                    \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                             \
+    "strd %[t2], %[t0], [%[d], #" off "]\n\t"                                                     \
+    "sxtb16 %[t2], %[t1]\n\t"                                                                    \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"                                                             \
+    "strd %[t2], %[t1], [%[d], #" off " + 8]\n\t"
 #endif
 
 
@@ -615,7 +625,7 @@ VAD_INLINE void gemm_4cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
 
 /* Widen six columns (the input pixels of a direct layer, step bytes apart) to int16 pairs, per
  * group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p5(1,3), doubled (VAD_X8). */
-VAD_INLINE void widen6(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad)
+VAD_INLINE void widen6(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad, const int dbl)
 {
     int32_t k, j;
 #if VAD_X8_SHIFT
@@ -624,40 +634,49 @@ VAD_INLINE void widen6(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpa
     uint32_t t0, t1, t2;
     (void)k;
     (void)j;
-    __asm volatile("1:\n\t"
-                   "mov %[q], %[a]\n\t" VAD_W8_TWO("0")
-                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("16")
-                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("32")
-                   "adds %[a], %[a], #4\n\t"
-                   "adds %[d], %[d], #48\n\t"
-                   "cmp %[a], %[end]\n\t"
-                   "bne 1b\n\t"
-                   : [a] "+&r"(a), [d] "+&r"(dst), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1),
-                     [t2] "=&r"(t2)
-                   : [st] "r"(step), [end] "r"(end)
-                   : "cc", "memory");
+#define VAD_WIDEN6(TWO)                                                                           \
+    __asm volatile("1:\n\t"                                                                        \
+                   "mov %[q], %[a]\n\t" TWO("0")                                                  \
+                   "add %[q], %[q], %[st], lsl #1\n\t" TWO("16")                                  \
+                   "add %[q], %[q], %[st], lsl #1\n\t" TWO("32")                                  \
+                   "adds %[a], %[a], #4\n\t"                                                      \
+                   "adds %[d], %[d], #48\n\t"                                                     \
+                   "cmp %[a], %[end]\n\t"                                                         \
+                   "bne 1b\n\t"                                                                   \
+                   : [a] "+&r"(a), [d] "+&r"(dst), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1), \
+                     [t2] "=&r"(t2)                                                              \
+                   : [st] "r"(step), [end] "r"(end)                                              \
+                   : "cc", "memory")
+    if (dbl) {
+        VAD_WIDEN6(VAD_W8_TWO);
+    } else {
+        VAD_WIDEN6(VAD_W8_TWO_PLAIN);
+    }
+#undef VAD_WIDEN6
     return;
 #endif
     for (k = 0; k < kpad; k += 4, a += 4, dst += 12) {
         for (j = 0; j < 6; ++j) {
             const uint32_t v = rd32(a + j * step);
             const uint32_t lo = VAD_SXTB16(v), hi = VAD_SXTB16_ROR8(v);
-            dst[2 * j] = VAD_X8(lo);
-            dst[2 * j + 1] = VAD_X8(hi);
+            dst[2 * j] = dbl ? VAD_X8(lo) : lo;
+            dst[2 * j + 1] = dbl ? VAD_X8(hi) : hi;
         }
     }
 }
 
 /* Widen n <= 6 columns (the last pixels of a rec6 layer) as widen6 does: per group of 4
  * values p0(0,2) p0(1,3) ... p(n-1)(1,3), doubled (VAD_X8). */
-VAD_INLINE void widen_n(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad, int32_t n)
+VAD_INLINE void widen_n(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad, int32_t n,
+                        const int dbl)
 {
     int32_t k, j;
     for (k = 0; k < kpad; k += 4, a += 4, dst += 2 * n) {
         for (j = 0; j < n; ++j) {
             const uint32_t v = rd32(a + j * step);
-            dst[2 * j] = VAD_X8(VAD_SXTB16(v));
-            dst[2 * j + 1] = VAD_X8(VAD_SXTB16_ROR8(v));
+            const uint32_t lo = VAD_SXTB16(v), hi = VAD_SXTB16_ROR8(v);
+            dst[2 * j] = dbl ? VAD_X8(lo) : lo;
+            dst[2 * j + 1] = dbl ? VAD_X8(hi) : hi;
         }
     }
 }
@@ -670,8 +689,9 @@ VAD_INLINE void widen_n(const int8_t *a, int32_t step, uint32_t *dst, int32_t kp
  * values: the filter word(s), then the columns 4 words per LDM (pixel pairs) or 2 per LDRD (an
  * odd last pixel), 2 SMLAD per pixel; per channel then one LDM of the requantization constants
  * into the column registers (r1-r3), 4 instructions per output (SMMLAR, the sign, ASR, SSAT),
- * a STRB each, the output pointer and its end in memory. n = 6 on K 4, 8, 16 and 32 with int16
- * filters (the generator's choice up to lower.REC6_WIDE_K) have the groups written out. */
+ * a STRB each, the output pointer in memory. n = 6 on K 4, 8, 16, 24, 32 and 48 with int16
+ * filters (the generator's choice up to lower.REC6_WIDE_K and for small filters) have the
+ * groups written out. */
 #ifdef VAD_ASM_4X2
 /* Two pixels' 4 words by one LDM (r0-r3: x0..x3), 2 SMLAD each (sums p and q from pin and qin) */
 #define VAD_6X1_PP(p, q, pin, qin)                                                                \
@@ -810,8 +830,10 @@ VAD_R6_FN(r6_n3_w16, 3, VAD_R6_W16, VAD_6X1_RQ)
 VAD_R6_FN(r6_n4_w16, 4, VAD_R6_W16, VAD_6X1_RQ)
 VAD_R6_FN(r6_n5_w16, 5, VAD_R6_W16, VAD_6X1_RQ)
 
-/* n = 6 on int16 filters: K 4, 8, 16 and 32 written out (no loop entry or end per channel) */
+/* n = 6 on int16 filters: K 4, 8, 16, 24, 32 and 48 written out (no loop entry or end per
+ * channel) */
 #define VAD_R6_G VAD_R6_G6(VAD_R6_W16)
+#define VAD_R6_G5X VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G
 #define VAD_R6_N6_W16(name, R)                                                                    \
     static void name(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step) \
     {                                                                                             \
@@ -822,8 +844,12 @@ VAD_R6_FN(r6_n5_w16, 5, VAD_R6_W16, VAD_6X1_RQ)
             VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G, R);                                               \
         } else if (kq == 4) {                                                                     \
             VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G VAD_R6_G VAD_R6_G, R);                             \
+        } else if (kq == 6) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G5X, R);                                             \
         } else if (kq == 8) {                                                                     \
-            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G, R); \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G5X VAD_R6_G VAD_R6_G, R);                           \
+        } else if (kq == 12) {                                                                    \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G5X VAD_R6_G5X VAD_R6_G, R);                         \
         } else {                                                                                  \
             VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_LOOP(VAD_R6_G), R);                                  \
         }                                                                                         \
@@ -831,6 +857,7 @@ VAD_R6_FN(r6_n5_w16, 5, VAD_R6_W16, VAD_6X1_RQ)
 VAD_R6_N6_W16(r6_n6_w16, VAD_6X1_RQ)
 VAD_R6_N6_W16(r6_n6_w16_ns, VAD_R6_RQNS)
 #undef VAD_R6_G
+#undef VAD_R6_G5X
 
 typedef void (*vad_r6_fn)(const uint32_t *, const uint32_t *, int32_t, int8_t *, int32_t);
 /* [w16][n]; n = 0: the blocks of 6 without the sign correction (output zero point -128) */
@@ -854,8 +881,10 @@ static void rec6_block(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t 
     for (c = 0; c < out_c; ++c) {
         int32_t a[6];
         const uint32_t *xp = x;
-        /* the columns are doubled (VAD_X8_SHIFT) or not; the bias is doubled */
-        const int32_t bias = (int32_t)w[0] >> (1 - VAD_X8_SHIFT);
+        /* the sums are doubled (int16 filters: doubled by the generator; int8: the columns
+         * doubled where VAD_X8_SHIFT) or not; the bias is doubled */
+        const int32_t dbl = w16 ? 1 : VAD_X8_SHIFT;
+        const int32_t bias = (int32_t)w[0] >> (1 - dbl);
         ++w;
         for (j = 0; j < n; ++j) {
             a[j] = bias;
@@ -869,7 +898,7 @@ static void rec6_block(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t 
         }
         for (j = 0; j < n; ++j) { /* exact: a doubled sum is even */
             o[j * out_c + c] = clamp_out(
-                rq_fast(a[j] >> VAD_X8_SHIFT, (int32_t)w[0], (int32_t)w[2], (int32_t)w[1], 0), -128, 127);
+                rq_fast(a[j] >> dbl, (int32_t)w[0], (int32_t)w[2], (int32_t)w[1], 0), -128, 127);
         }
         w += 3;
     }
@@ -885,11 +914,11 @@ static void conv_rec6(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     const int w16 = p->wfast16 != 0, nosign = p->out_offset == -128;
     int32_t pix = 0;
     for (; pix + 6 <= npix; pix += 6) {
-        widen6(in + pix * p->in_c, p->in_c, xw, kpad);
+        widen6(in + pix * p->in_c, p->in_c, xw, kpad, !w16);
         rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, 6, w16, nosign);
     }
     if (pix < npix) {
-        widen_n(in + pix * p->in_c, p->in_c, xw, kpad, npix - pix);
+        widen_n(in + pix * p->in_c, p->in_c, xw, kpad, npix - pix, !w16);
         rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, npix - pix, w16, nosign);
     }
 }

@@ -275,7 +275,7 @@ def _first_convs(size: int, channels: int, seed: int = 0):
 
 def _pointwise(size: int, seed: int = 0, rect: bool = False):
     """1x1 CONV_2D layers for the pointwise kernels' forms: input channels 16, 13 (odd, im2col),
-    24, 160 (large), 20 (kq odd), 132 (large, kq odd), 12 (kq 3), 32 (kq 8), 16 again (kq 4), 4 (kq 1) and 8 (kq 2), 8 and 16 with odd and even output channels; output channels odd and even; channels whose TFLM shift
+    24, 160 (large), 20 (kq odd), 132 (large, kq odd), 12 (kq 3), 32 (kq 8), 48 (kq 12), 16 again (kq 4), 4 (kq 1) and 8 (kq 2), 8 and 16 with odd and even output channels; output channels odd and even; channels whose TFLM shift
     is 0 (ReLU6 in and out with weights near 80: multiplier in [0.5, 1)), positive (weights
     near 200: the generic requantization), a dead channel (zero weights, a bias) and the rest
     ordinary; an odd pixel count and row width (blocks of 4 pixels plus 1-3). rect: the first
@@ -290,7 +290,7 @@ def _pointwise(size: int, seed: int = 0, rect: bool = False):
     x = L.Rescaling(1.0 / 255.0)(inp)
     x = L.Conv2D(16, (3, 1) if rect else 1, activation="relu6")(x)
     layers = []
-    for n, act in ((13, "relu6"), (24, "relu6"), (160, "relu6"), (20, "relu6"), (132, "relu6"), (12, "relu6"), (32, "relu6"), (16, "relu6"), (4, "relu6"), (8, "relu6"), (16, "relu6"), (9, "relu6"), (8, "relu6"), (7, None)):
+    for n, act in ((13, "relu6"), (24, "relu6"), (160, "relu6"), (20, "relu6"), (132, "relu6"), (12, "relu6"), (32, "relu6"), (48, "relu6"), (16, "relu6"), (4, "relu6"), (8, "relu6"), (16, "relu6"), (9, "relu6"), (8, "relu6"), (7, None)):
         conv = L.Conv2D(n, 1, activation=act)
         x = conv(x)
         layers.append(conv)

@@ -220,11 +220,13 @@ def _all_blocks4(monkeypatch):
 def _all_blocks6(monkeypatch):
     """Every fast CONV_2D planned with the scratch of blocks of 6 pixels (six widened columns)
     if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 6, those
-    on 16 input channels too: no px1 where blocks of 6 fit)."""
+    on 16 input channels too: no px1 where blocks of 6 fit; their records int16 up to K 32 only)."""
     from vadtool.native import lower
 
     monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: 12 * kpad)
     monkeypatch.setattr(lower, "PX1_OVER_BLOCKS6", ())
+    # int8 records above K 32 whatever the filter's size (the int8 kernels stay covered)
+    monkeypatch.setattr(lower, "REC6_WIDE_BYTES", 0)
 
 
 def _no_blocks6(monkeypatch):
@@ -314,8 +316,9 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["blocks4"] for p in b6)
     if blocks.startswith("all6"):  # odd and even channel counts, every loop entry, kq 1
         assert {p["out_c"] % 2 for p in b6} == {0, 1}
-        kq = {p["kpad"] // 4 for p in b6}  # kq 1, 2, 4 and 8 have their own asm, the others the loop
-        assert {1, 2, 4, 8} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
+        # kq 1, 2, 4, 6, 8 and 12 have their own asm (int16 filters), the others the loop
+        kq = {p["kpad"] // 4 for p in b6}
+        assert {1, 2, 4, 6, 8, 12} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
         # the records' filter as int16 pairs up to lower.REC6_WIDE_K, else int8 (both_layouts
         # builds the wide one everywhere too)
         assert {(p["kpad"] <= 32, p["wfast16"]) for p in b6} == {(True, 1), (False, 0)}

@@ -138,6 +138,9 @@ PX1_OVER_BLOCKS6: tuple[int, ...] = ()
 # pairs (fewer instructions per MAC: LDRD instead of LDR and two SXTB16; the flash of such small
 # layers is small) even without wide weights
 REC6_WIDE_K = 32
+# and the filters of at most this many values (int8 bytes): small layers, where the widening of
+# the columns (not doubled with int16 filters) weighs most per MAC
+REC6_WIDE_BYTES = 4096
 
 
 def block6_rq_ok(s: "Step") -> bool:
@@ -430,7 +433,7 @@ class Lowering:
                 if direct and fast == 1 and lo == -128 and hi == 127 and fold_ok(e, rnd, out_zp):
                     # the blocks-of-6 records, which codegen keeps instead of wfast and rq where
                     # the blocks of 6 fit (codegen._choose_rec6)
-                    w16 = self.wide_weights or kpad <= REC6_WIDE_K
+                    w16 = self.wide_weights or kpad <= REC6_WIDE_K or oc * kpad <= REC6_WIDE_BYTES
                     consts.append(ConstArray(f"{k}_rec6", "int32_t",
                                              self._conv_rec6_records(rows, kpad, rq, out_zp, w16)))
                 if (direct and fast == 1 and lo == -128 and hi == 127 and kpad in PX1_K
@@ -495,20 +498,20 @@ class Lowering:
     @staticmethod
     def _conv_rec6_records(rows: np.ndarray, kpad: int, rq: np.ndarray, out_zp: int, wide: bool) -> np.ndarray:
         """The per-channel records of a layer run in blocks of 6 pixels (rec6 in
-        vad_conv_fast.c), read in one pass: the doubled bias (the blocks' columns are doubled,
-        so the sum is 2 acc, what SMMLAR takes); the channel's filter, per group of 4 values
-        one int8 word or (wide) two words of int16 pairs (0, 2) (1, 3), the order SXTB16 and
-        SXTB16 ROR #8 give the input word; then mult, e and rnd + z 2^e (the output offset
+        vad_conv_fast.c), read in one pass: the doubled bias (the sum is 2 acc, what SMMLAR
+        takes); the channel's filter, per group of 4 values one int8 word (the blocks' columns
+        doubled) or (wide) two words of int16 pairs (0, 2) (1, 3), the order SXTB16 and SXTB16
+        ROR #8 give the input word, doubled; then mult, e and rnd + z 2^e (the output offset
         folded in: fold_ok), bit 31 of the last channel's e set (the kernel's end mark).
         kpad/4 (int8) or kpad/2 (wide) + 4 words each."""
         oc, kk = rows.shape
         padded = np.zeros((oc, kpad), np.int64)
         padded[:, :kk] = rows
         groups = padded.reshape(oc, kpad // 4, 4)
-        if wide:
-            halves = groups[:, :, [0, 2, 1, 3]].reshape(oc, kpad // 4, 2, 2) & 0xFFFF
+        if wide:  # doubled (int8 doubled fits int16): the columns are not
+            halves = (2 * groups)[:, :, [0, 2, 1, 3]].reshape(oc, kpad // 4, 2, 2) & 0xFFFF
             words = (halves[..., 0] | (halves[..., 1] << 16)).reshape(oc, kpad // 2)
-        else:
+        else:  # the columns are doubled
             b = groups & 0xFF
             words = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16) | (b[..., 3] << 24)
         rq = np.asarray(rq, np.int64)
