@@ -153,11 +153,18 @@ def block6_rq_ok(s: "Step") -> bool:
     return fold_ok(rq[:, 2], rq[:, 3], p["out_offset"])
 
 
-def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
+def rec6_wide(oc: int, kpad: int) -> bool:
+    """Whether the records of a layer run in blocks of 6 pixels hold its filter as int16
+    without wide weights (REC6_WIDE_K, REC6_WIDE_BYTES)."""
+    return kpad <= REC6_WIDE_K or oc * kpad <= REC6_WIDE_BYTES
+
+
+def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False, direct: bool = False) -> int:
     """Flash of a fast CONV_2D: its filter zero padded to kpad (int8, or int16 with wide
-    weights) and per channel the requantization record and the shift (the original filter,
-    bias and multipliers are left out of fast builds)."""
-    return (2 if wide else 1) * oc * kpad + 5 * 4 * oc
+    weights, and on the direct 1x1 layers rec6_wide takes: the blocks of 6's records, px1's
+    on 8 and 16 channels) and per channel the requantization record and the shift (the
+    original filter, bias and multipliers are left out of fast builds)."""
+    return (2 if wide or (direct and rec6_wide(oc, kpad)) else 1) * oc * kpad + 5 * 4 * oc
 
 
 CONV_FIRST = 4  # VAD_CONV_FIRST in vad_kernels.h: the fast level of vad_conv_first_s8's layers
@@ -433,7 +440,7 @@ class Lowering:
                 if direct and fast == 1 and lo == -128 and hi == 127 and fold_ok(e, rnd, out_zp):
                     # the blocks-of-6 records, which codegen keeps instead of wfast and rq where
                     # the blocks of 6 fit (codegen._choose_rec6)
-                    w16 = self.wide_weights or kpad <= REC6_WIDE_K or oc * kpad <= REC6_WIDE_BYTES
+                    w16 = self.wide_weights or rec6_wide(oc, kpad)
                     consts.append(ConstArray(f"{k}_rec6", "int32_t",
                                              self._conv_rec6_records(rows, kpad, rq, out_zp, w16)))
                 if (direct and fast == 1 and lo == -128 and hi == 127 and kpad in PX1_K
