@@ -690,8 +690,8 @@ VAD_INLINE void widen_n(const int8_t *a, int32_t step, uint32_t *dst, int32_t kp
  * odd last pixel), 2 SMLAD per pixel; per channel then one LDM of the requantization constants
  * into the column registers (r1-r3), 4 instructions per output (SMMLAR, the sign, ASR, SSAT),
  * a STRB each, the output pointer in memory. n = 6 on K 4, 8, 16, 24, 32 and 48 with int16
- * filters (the generator's choice up to lower.REC6_WIDE_K and for small filters) have the
- * groups written out. */
+ * filters (the generator's choice up to lower.REC6_WIDE_K and for small filters) and on K 32
+ * with int8 filters have the groups written out. */
 #ifdef VAD_ASM_4X2
 /* Two pixels' 4 words by one LDM (r0-r3: x0..x3), 2 SMLAD each (sums p and q from pin and qin) */
 #define VAD_6X1_PP(p, q, pin, qin)                                                                \
@@ -822,8 +822,6 @@ VAD_R6_FN(r6_n2_w8, 2, VAD_R6_W8, VAD_6X1_RQ)
 VAD_R6_FN(r6_n3_w8, 3, VAD_R6_W8, VAD_6X1_RQ)
 VAD_R6_FN(r6_n4_w8, 4, VAD_R6_W8, VAD_6X1_RQ)
 VAD_R6_FN(r6_n5_w8, 5, VAD_R6_W8, VAD_6X1_RQ)
-VAD_R6_FN(r6_n6_w8, 6, VAD_R6_W8, VAD_6X1_RQ)
-VAD_R6_FN(r6_n6_w8_ns, 6, VAD_R6_W8, VAD_R6_RQNS)
 VAD_R6_FN(r6_n1_w16, 1, VAD_R6_W16, VAD_6X1_RQ)
 VAD_R6_FN(r6_n2_w16, 2, VAD_R6_W16, VAD_6X1_RQ)
 VAD_R6_FN(r6_n3_w16, 3, VAD_R6_W16, VAD_6X1_RQ)
@@ -856,6 +854,23 @@ VAD_R6_FN(r6_n5_w16, 5, VAD_R6_W16, VAD_6X1_RQ)
     }
 VAD_R6_N6_W16(r6_n6_w16, VAD_6X1_RQ)
 VAD_R6_N6_W16(r6_n6_w16_ns, VAD_R6_RQNS)
+
+/* n = 6 on int8 filters: K 32 written out (layers of more than lower.REC6_WIDE_BYTES values on
+ * 32 input channels, e.g. MobileNetV2's 32 -> 192) */
+#define VAD_R6_G8 VAD_R6_G6(VAD_R6_W8)
+#define VAD_R6_N6_W8(name, R)                                                                     \
+    static void name(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step) \
+    {                                                                                             \
+        VAD_R6_DECLS(6);                                                                          \
+        if (kq == 8) {                                                                            \
+            VAD_R6_ASM(6, VAD_R6_W8, VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8, R); \
+        } else {                                                                                  \
+            VAD_R6_ASM(6, VAD_R6_W8, VAD_R6_LOOP(VAD_R6_G8), R);                                  \
+        }                                                                                         \
+    }
+VAD_R6_N6_W8(r6_n6_w8, VAD_6X1_RQ)
+VAD_R6_N6_W8(r6_n6_w8_ns, VAD_R6_RQNS)
+#undef VAD_R6_G8
 #undef VAD_R6_G
 #undef VAD_R6_G5X
 

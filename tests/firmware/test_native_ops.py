@@ -220,12 +220,12 @@ def _all_blocks4(monkeypatch):
 def _all_blocks6(monkeypatch):
     """Every fast CONV_2D planned with the scratch of blocks of 6 pixels (six widened columns)
     if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 6, those
-    on 16 input channels too: no px1 where blocks of 6 fit; their records int16 up to K 32 only)."""
+    on 16 input channels too: no px1 where blocks of 6 fit; their records int16 up to K 16 only)."""
     from vadtool.native import lower
 
     monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: 12 * kpad)
     monkeypatch.setattr(lower, "PX1_OVER_BLOCKS6", ())
-    # int8 records above K 32 whatever the filter's size (the int8 kernels stay covered)
+    # int8 records above K 16 whatever the filter's size (the int8 kernels stay covered)
     monkeypatch.setattr(lower, "REC6_WIDE_BYTES", 0)
 
 
@@ -292,8 +292,8 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     channel (every entry of its loop unrolled by 4 groups: kq - 1 = 0, 1, 2, 3 mod 4; kq 1 and 2),
     the last pixel (11x11), 4 (14x14) or 3 (9x9) in a block of 4 or pairs; px1: the direct
     full-range layers on 16 and 8 input channels (odd and even output channels) a pixel at a
-    time. The blocks of 6 read the generator's records (rec6: int16 filters up to K 32, int8
-    above, both in the wide build) and take the 1-5 pixels left in one smaller block of the
+    time. The blocks of 6 read the generator's records (rec6: int16 filters up to K 16, int8
+    above, int16 everywhere in the wide build) and take the 1-5 pixels left in one smaller block of the
     same kernel (all6rect: 2 and 5 left)."""
     model = _pointwise_model(blocks, size, build_model, monkeypatch)
     plan = build_plan(model)
@@ -319,9 +319,10 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
         # kq 1, 2, 4, 6, 8 and 12 have their own asm (int16 filters), the others the loop
         kq = {p["kpad"] // 4 for p in b6}
         assert {1, 2, 4, 6, 8, 12} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
-        # the records' filter as int16 pairs up to lower.REC6_WIDE_K, else int8 (both_layouts
-        # builds the wide one everywhere too)
-        assert {(p["kpad"] <= 32, p["wfast16"]) for p in b6} == {(True, 1), (False, 0)}
+        # the records' filter as int16 pairs up to lower.REC6_WIDE_K (16), else int8 (K 32: the
+        # written-out int8 kq 8; _layout_builds builds the wide one everywhere too)
+        assert {(p["kpad"] <= 16, p["wfast16"]) for p in b6} == {(True, 1), (False, 0)}
+        assert any(p["kpad"] == 32 and not p["wfast16"] for p in b6)
         # output zero point -128 (no sign correction in the blocks of 6) and another
         assert {p["out_offset"] == -128 for p in b6} == {True, False}
         # the pixels left after the blocks of 6: 1, 4, 3 (square maps), 2 and 5 (all6rect)
@@ -431,7 +432,7 @@ def test_wide_weights_double_the_conv_filters_only(build_model):
     assert len(first) == 1
     extra = sum(c.nbytes for s in narrow.steps for c in s.consts
                 if c.name.endswith("_wfast") and s not in first)
-    # the records of the blocks of 6 (rec6) hold int16 filters up to K 32 either way
+    # the records of the blocks of 6 (rec6) hold small filters as int16 either way (lower.rec6_wide)
     extra += sum(p["out_c"] * p["kpad"] for s in narrow.steps for p in [dict(s.params)]
                  if p.get("blocks6") and not p["wfast16"])
     assert wide.info.weights_bytes == narrow.info.weights_bytes + extra
