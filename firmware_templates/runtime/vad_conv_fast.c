@@ -376,6 +376,16 @@ VAD_INLINE void dot_4x2(const uint32_t *xp, const uint32_t **pw, int32_t kq, int
     "sadd16 %[t2], %[t2], %[t2]\n\t"                                                              \
     "sadd16 %[t1], %[t1], %[t1]\n\t"                                                              \
     "strd %[t2], %[t1], [%[d], #" off " + 8]\n\t"
+/* the same not doubled (the int16 records of rec6 hold the filter doubled instead) */
+#define VAD_W8_TWO_PLAIN(off)                                                                     \
+    "ldr %[t0], [%[q]]\n\t"                                                                       \
+    "ldr %[t1], [%[q], %[st]]\n\t"                                                                \
+    "sxtb16 %[t2], %[t0]\n\t"                                                                    \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                             \
+    "strd %[t2], %[t0], [%[d], #" off "]\n\t"                                                     \
+    "sxtb16 %[t2], %[t1]\n\t"                                                                    \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"                                                             \
+    "strd %[t2], %[t1], [%[d], #" off " + 8]\n\t"
 #endif
 
 
@@ -615,7 +625,7 @@ VAD_INLINE void gemm_4cols(const vad_conv_params_t *p, const uint32_t *x, int8_t
 
 /* Widen six columns (the input pixels of a direct layer, step bytes apart) to int16 pairs, per
  * group of 4 values: p0(0,2) p0(1,3) p1(0,2) ... p5(1,3), doubled (VAD_X8). */
-VAD_INLINE void widen6(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad)
+VAD_INLINE void widen6(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad, const int dbl)
 {
     int32_t k, j;
 #if VAD_X8_SHIFT
@@ -624,80 +634,72 @@ VAD_INLINE void widen6(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpa
     uint32_t t0, t1, t2;
     (void)k;
     (void)j;
-    __asm volatile("1:\n\t"
-                   "mov %[q], %[a]\n\t" VAD_W8_TWO("0")
-                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("16")
-                   "add %[q], %[q], %[st], lsl #1\n\t" VAD_W8_TWO("32")
-                   "adds %[a], %[a], #4\n\t"
-                   "adds %[d], %[d], #48\n\t"
-                   "cmp %[a], %[end]\n\t"
-                   "bne 1b\n\t"
-                   : [a] "+&r"(a), [d] "+&r"(dst), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1),
-                     [t2] "=&r"(t2)
-                   : [st] "r"(step), [end] "r"(end)
-                   : "cc", "memory");
+#define VAD_WIDEN6(TWO)                                                                           \
+    __asm volatile("1:\n\t"                                                                        \
+                   "mov %[q], %[a]\n\t" TWO("0")                                                  \
+                   "add %[q], %[q], %[st], lsl #1\n\t" TWO("16")                                  \
+                   "add %[q], %[q], %[st], lsl #1\n\t" TWO("32")                                  \
+                   "adds %[a], %[a], #4\n\t"                                                      \
+                   "adds %[d], %[d], #48\n\t"                                                     \
+                   "cmp %[a], %[end]\n\t"                                                         \
+                   "bne 1b\n\t"                                                                   \
+                   : [a] "+&r"(a), [d] "+&r"(dst), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1), \
+                     [t2] "=&r"(t2)                                                              \
+                   : [st] "r"(step), [end] "r"(end)                                              \
+                   : "cc", "memory")
+    if (dbl) {
+        VAD_WIDEN6(VAD_W8_TWO);
+    } else {
+        VAD_WIDEN6(VAD_W8_TWO_PLAIN);
+    }
+#undef VAD_WIDEN6
     return;
 #endif
     for (k = 0; k < kpad; k += 4, a += 4, dst += 12) {
         for (j = 0; j < 6; ++j) {
             const uint32_t v = rd32(a + j * step);
             const uint32_t lo = VAD_SXTB16(v), hi = VAD_SXTB16_ROR8(v);
-            dst[2 * j] = VAD_X8(lo);
-            dst[2 * j + 1] = VAD_X8(hi);
+            dst[2 * j] = dbl ? VAD_X8(lo) : lo;
+            dst[2 * j + 1] = dbl ? VAD_X8(hi) : hi;
         }
     }
 }
 
-/* One output channel of n pixels (widen6 columns: 2 n words per group), the
- * channel's filter words wstep words apart per group of 4 values. */
-VAD_INLINE void dot_nx1_c(const uint32_t *xp, const uint32_t *w, int32_t kq, int32_t *a,
-                          const int32_t n, const int w16, const int32_t wstep)
+/* Widen n <= 6 columns (the last pixels of a rec6 layer) as widen6 does: per group of 4
+ * values p0(0,2) p0(1,3) ... p(n-1)(1,3), doubled (VAD_X8). */
+VAD_INLINE void widen_n(const int8_t *a, int32_t step, uint32_t *dst, int32_t kpad, int32_t n,
+                        const int dbl)
 {
     int32_t k, j;
-    for (k = 0; k < kq; ++k, xp += 2 * n, w += wstep) {
-        uint32_t wl, wh;
-        next_wpair(w, w16, &wl, &wh);
+    for (k = 0; k < kpad; k += 4, a += 4, dst += 2 * n) {
         for (j = 0; j < n; ++j) {
-            a[j] = VAD_SMLAD(xp[2 * j], wl, VAD_SMLAD(xp[2 * j + 1], wh, a[j]));
+            const uint32_t v = rd32(a + j * step);
+            const uint32_t lo = VAD_SXTB16(v), hi = VAD_SXTB16_ROR8(v);
+            dst[2 * j] = dbl ? VAD_X8(lo) : lo;
+            dst[2 * j + 1] = dbl ? VAD_X8(hi) : hi;
         }
     }
 }
 
-/* One channel of n pixels (o, o + step, ...) of a fast == 1 full-range layer: the sums on
- * the plain scale (not doubled), the channel's constants read once. */
-VAD_INLINE void store_chn_full(const int32_t *a, const int32_t *r, int8_t *o, int32_t step,
-                               int32_t out_offset, const int32_t n)
-{
-    const int32_t mult = r[1], ew = r[2], rnd = r[3];
-    int8_t q[8];
-    int32_t j;
-    for (j = 0; j < n; ++j) {
-        q[j] = clamp_out(rq_fast(a[j], mult, rnd, ew, 0) + out_offset, -128, 127);
-    }
-    for (j = 0; j < n; ++j) {
-        o[j * step] = q[j];
-    }
-}
-
-/* A block of 6 pixels x 1 channel on Cortex-M4: per group of 4 values the channel's filter
- * word is read (and widened) once and the 6 columns' 12 pair words with 3 LDM of 4 registers
- * (one instruction each): 18 instructions per 24 MACs on int8 filters (LDR, 2 SXTB16, 3 LDM,
- * 12 SMLAD; 16 with int16 filters) against the 8 x 1 block's 27 per 32. LDM fills its list in
- * register-number order, so the four column registers are pinned to r0-r3 (x0..x3); the 6
- * sums, 2 pointers and 2 filter words take the other 10 registers (r7 included: the same
- * VAD_ASM_4X2 condition). The loop is unrolled by 4 groups, entered at the group that leaves a
- * multiple of 4 (kq - 1 after the first group, which starts from the doubled bias). */
+/* rec6 layers (blocks6: direct full-range 1x1 layers whose offset fold is exact): blocks of n
+ * pixels x 1 channel, n = 6 and, for the last 1-5 pixels of the call, n = 1..5, over the
+ * generator's records (lower.py _conv_rec6_records: per channel the doubled bias, the filter
+ * (int8 words, or int16 pairs: wfast16), mult, e and rnd + z 2^e), read in one pass. On the
+ * columns of widen6 / widen_n (doubled: the sum is 2 acc, what SMMLAR takes) per group of 4
+ * values: the filter word(s), then the columns 4 words per LDM (pixel pairs) or 2 per LDRD (an
+ * odd last pixel), 2 SMLAD per pixel; per channel then one LDM of the requantization constants
+ * into the column registers (r1-r3), 4 instructions per output (SMMLAR, the sign, ASR, SSAT),
+ * a STRB each, the output pointer in memory. n = 6 on K 4, 8, 16, 24, 32 and 48 with int16
+ * filters (the generator's choice up to lower.REC6_WIDE_K and for small filters) and on K 32
+ * with int8 filters have the groups written out. */
 #ifdef VAD_ASM_4X2
-#define VAD_6X1_W8 "ldr %[wh], [%[wp]], #8\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
-#define VAD_6X1_W16 "ldrd %[wl], %[wh], [%[wp]], #16\n\t"
+/* Two pixels' 4 words by one LDM (r0-r3: x0..x3), 2 SMLAD each (sums p and q from pin and qin) */
 #define VAD_6X1_PP(p, q, pin, qin)                                                                \
     "ldmia %[xp]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                              \
     "smlad %[" p "], %[x0], %[wl], %[" pin "]\n\t"                                                \
     "smlad %[" p "], %[x1], %[wh], %[" p "]\n\t"                                                  \
     "smlad %[" q "], %[x2], %[wl], %[" qin "]\n\t"                                                \
     "smlad %[" q "], %[x3], %[wh], %[" q "]\n\t"
-#define VAD_6X1_GROUP(W) W VAD_6X1_PP("a0", "a1", "a0", "a1") VAD_6X1_PP("a2", "a3", "a2", "a3") \
-    VAD_6X1_PP("a4", "a5", "a4", "a5")
 /* the first group: every sum starts from the doubled bias, held in a5 (a5 last) */
 #define VAD_6X1_FIRST(W) W VAD_6X1_PP("a0", "a1", "a5", "a5") VAD_6X1_PP("a2", "a3", "a5", "a5") \
     VAD_6X1_PP("a4", "a5", "a5", "a5")
@@ -711,17 +713,65 @@ VAD_INLINE void store_chn_full(const int32_t *a, const int32_t *r, int8_t *o, in
     "add %[x0], %[x0], %[" x "], asr #31\n\t"                                                     \
     "asr %[x0], %[x0], %[x2]\n\t"                                                                 \
     "ssat %[" x "], #8, %[x0]\n\t"
-/* The groups after the first (kq - 1 = km of them, read from memory): the loop unrolled by 4,
- * entered where a multiple of 4 is left; ends at label 9. */
-#define VAD_6X1_LOOP(W)                                                                           \
+#define VAD_R6_W8 "ldr %[wh], [%[wp]], #4\n\tsxtb16 %[wl], %[wh]\n\tsxtb16 %[wh], %[wh], ror #8\n\t"
+#define VAD_R6_W16 "ldrd %[wl], %[wh], [%[wp]], #8\n\t"
+#define VAD_R6_P1(p, pin)                                                                         \
+    "ldrd %[x0], %[x1], [%[xp]], #8\n\t"                                                          \
+    "smlad %[" p "], %[x0], %[wl], %[" pin "]\n\t"                                                \
+    "smlad %[" p "], %[x1], %[wh], %[" p "]\n\t"
+#define VAD_R6_PP(p, q) VAD_6X1_PP(p, q, p, q)
+/* per n: the groups after the first (G), the first from the doubled bias held in the last
+ * sum (F; the last sum is read before it is written), the bias load (B), the requantization
+ * (R) and the stores (S) */
+#define VAD_R6_G6(W) W VAD_R6_PP("a0", "a1") VAD_R6_PP("a2", "a3") VAD_R6_PP("a4", "a5")
+#define VAD_R6_F6(W) VAD_6X1_FIRST(W)
+#define VAD_R6_B6 "ldr %[a5], [%[wp]], #4\n\t"
+#define VAD_R6_G5(W) W VAD_R6_PP("a0", "a1") VAD_R6_PP("a2", "a3") VAD_R6_P1("a4", "a4")
+#define VAD_R6_F5(W) W VAD_6X1_PP("a0", "a1", "a4", "a4") VAD_6X1_PP("a2", "a3", "a4", "a4") VAD_R6_P1("a4", "a4")
+#define VAD_R6_B5 "ldr %[a4], [%[wp]], #4\n\t"
+#define VAD_R6_G4(W) W VAD_R6_PP("a0", "a1") VAD_R6_PP("a2", "a3")
+#define VAD_R6_F4(W) W VAD_6X1_PP("a0", "a1", "a3", "a3") VAD_6X1_PP("a2", "a3", "a3", "a3")
+#define VAD_R6_B4 "ldr %[a3], [%[wp]], #4\n\t"
+#define VAD_R6_G3(W) W VAD_R6_PP("a0", "a1") VAD_R6_P1("a2", "a2")
+#define VAD_R6_F3(W) W VAD_6X1_PP("a0", "a1", "a2", "a2") VAD_R6_P1("a2", "a2")
+#define VAD_R6_B3 "ldr %[a2], [%[wp]], #4\n\t"
+#define VAD_R6_G2(W) W VAD_R6_PP("a0", "a1")
+#define VAD_R6_F2(W) W VAD_6X1_PP("a0", "a1", "a1", "a1")
+#define VAD_R6_B2 "ldr %[a1], [%[wp]], #4\n\t"
+#define VAD_R6_G1(W) W VAD_R6_P1("a0", "a0")
+#define VAD_R6_F1(W) W VAD_R6_P1("a0", "a0")
+#define VAD_R6_B1 "ldr %[a0], [%[wp]], #4\n\t"
+/* the requantization of n sums: VAD_6X1_RQ, or (VAD_R6_RQNS) without the sign correction on
+ * layers whose output zero point is -128: there a negative sum gives t <= 0, (t + rnd) >> e
+ * <= 0 with or without it, and SSAT makes both -128 (exact). */
+#define VAD_R6_RQNS(x)                                                                            \
+    "smmlar %[x0], %[" x "], %[x1], %[x3]\n\t"                                                    \
+    "asr %[x0], %[x0], %[x2]\n\t"                                                                 \
+    "ssat %[" x "], #8, %[x0]\n\t"
+#define VAD_R6_R1(R) R("a0")
+#define VAD_R6_R2(R) VAD_R6_R1(R) R("a1")
+#define VAD_R6_R3(R) VAD_R6_R2(R) R("a2")
+#define VAD_R6_R4(R) VAD_R6_R3(R) R("a3")
+#define VAD_R6_R5(R) VAD_R6_R4(R) R("a4")
+#define VAD_R6_R6(R) VAD_R6_R5(R) R("a5")
+/* x0 the output pointer, x1 the step (out_c), wl a temporary; pixel 0 last, by a STRB that
+ * advances the pointer to the next channel */
+#define VAD_R6_S1 ""
+#define VAD_R6_S2 "strb %[a1], [%[x0], %[x1]]\n\t"
+#define VAD_R6_S3 VAD_R6_S2 "add %[wl], %[x0], %[x1], lsl #1\n\tstrb %[a2], [%[wl]]\n\t"
+#define VAD_R6_S4 VAD_R6_S3 "strb %[a3], [%[wl], %[x1]]\n\t"
+#define VAD_R6_S5 VAD_R6_S4 "add %[wl], %[wl], %[x1], lsl #1\n\tstrb %[a4], [%[wl]]\n\t"
+#define VAD_R6_S6 VAD_R6_S5 "strb %[a5], [%[wl], %[x1]]\n\t"
+/* The groups after the first (km = kq - 1 of them, from memory; G the group text): the loop
+ * unrolled by 4, entered where a multiple of 4 is left (as VAD_6X1_LOOP); ends at label 9. */
+#define VAD_R6_LOOP(G)                                                                            \
     "ldr %[x0], %[km]\n\t"                                                                        \
     "cmp %[x0], #0\n\t"                                                                           \
     "beq 9f\n\t"                                                                                  \
     "lsls %[x0], %[x0], #31\n\t"                                                                  \
     "bcs 6f\n\t"                                                                                  \
     "bmi 4f\n\t"                                                                                  \
-    "1:\n\t" VAD_6X1_GROUP(W) "2:\n\t" VAD_6X1_GROUP(W) "3:\n\t" VAD_6X1_GROUP(W)                 \
-    "4:\n\t" VAD_6X1_GROUP(W)                                                                     \
+    "1:\n\t" G "2:\n\t" G "3:\n\t" G "4:\n\t" G                                                   \
     "ldr %[x0], %[xe]\n\t"                                                                        \
     "cmp %[xp], %[x0]\n\t"                                                                        \
     "bne 1b\n\t"                                                                                  \
@@ -730,148 +780,162 @@ VAD_INLINE void store_chn_full(const int32_t *a, const int32_t *r, int8_t *o, in
     "bmi 2b\n\t"                                                                                  \
     "b 3b\n\t"                                                                                    \
     "9:\n\t"
-/* One channel (W: the filter word macro; LOOP: the groups after the first, VAD_6X1_LOOP or,
- * for kq 1 and 2, nothing or one group); after it wp is the channel's filter end. */
-#define VAD_6X1_CHANNEL(W, LOOP)                                                                  \
-    "ldr %[xp], %[xb]\n\t"                                                                        \
-    "ldr %[x0], %[rp]\n\t"                                                                        \
-    "ldr %[a5], [%[x0]]\n\t"                                                                      \
-    "lsl %[a5], %[a5], #1\n\t" VAD_6X1_FIRST(W) LOOP                                              \
-    "ldr %[x0], %[rp]\n\t"                                                                        \
-    "ldr %[wl], %[zp]\n\t"                                                                        \
-    "ldrd %[x1], %[x2], [%[x0], #4]\n\t"                                                          \
-    "ldr %[x3], [%[x0], #12]\n\t"                                                                 \
-    "add %[x0], %[x0], #16\n\t"                                                                   \
-    "str %[x0], %[rp]\n\t"                                                                        \
-    "lsl %[wl], %[wl], %[x2]\n\t"                                                                 \
-    "add %[x3], %[x3], %[wl]\n\t" VAD_6X1_RQ("a0") VAD_6X1_RQ("a1") VAD_6X1_RQ("a2")             \
-        VAD_6X1_RQ("a3") VAD_6X1_RQ("a4") VAD_6X1_RQ("a5")                                        \
+/* Every channel of the block: n pixels, W the filter words, GROUPS the groups after the first,
+ * R the requantization of one sum. The last channel's e has bit 31 set (the generator's end
+ * mark: ASR reads the low byte only), which ends the loop. */
+#define VAD_R6_BODY(n, W, GROUPS, R)                                                              \
+    "5:\n\t"                                                                                      \
+    "ldr %[xp], %[xb]\n\t" VAD_R6_B##n VAD_R6_F##n(W) GROUPS                                     \
+    "ldmia %[wp]!, {%[x1], %[x2], %[x3]}\n\t" VAD_R6_R##n(R)                                     \
     "ldr %[x0], %[op]\n\t"                                                                        \
-    "ldr %[x1], %[st]\n\t"                                                                        \
-    "strb %[a0], [%[x0]]\n\t"                                                                     \
-    "strb %[a1], [%[x0], %[x1]]\n\t"                                                              \
-    "add %[x2], %[x0], %[x1], lsl #1\n\t"                                                         \
-    "strb %[a2], [%[x2]]\n\t"                                                                     \
-    "strb %[a3], [%[x2], %[x1]]\n\t"                                                              \
-    "add %[x2], %[x2], %[x1], lsl #1\n\t"                                                         \
-    "strb %[a4], [%[x2]]\n\t"                                                                     \
-    "strb %[a5], [%[x2], %[x1]]\n\t"                                                              \
-    "add %[x0], %[x0], #1\n\t"                                                                    \
-    "str %[x0], %[op]\n\t"
-#define VAD_6X1_PAIRS(W, wbytes, LOOP)                                                            \
-    "5:\n\t" VAD_6X1_CHANNEL(W, LOOP)                                                             \
-    "ldr %[x0], %[adj]\n\t"                                                                       \
-    "add %[wp], %[wp], %[x0]\n\t" VAD_6X1_CHANNEL(W, LOOP)                                        \
-    "sub %[wp], %[wp], #" wbytes "\n\t"                                                           \
-    "ldr %[x0], %[n]\n\t"                                                                         \
-    "subs %[x0], %[x0], #1\n\t"                                                                   \
-    "str %[x0], %[n]\n\t"                                                                         \
-    "bne 5b\n\t"
-#define VAD_6X1_PAIR_OPS                                                                          \
-    [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),             \
-        [a5] "=&r"(a5), [xp] "=&r"(xp), [wp] "+&r"(w), [wl] "=&r"(wl), [wh] "=&r"(wh),           \
-        [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [rp] "+m"(r),            \
-        [op] "+m"(o), [n] "+m"(n)
-#define VAD_6X1_PAIR_INS                                                                          \
-    [xb] "m"(x), [xe] "m"(xe), [km] "m"(km), [adj] "m"(adj), [zp] "m"(out_offset), [st] "m"(step)
-
-/* The channel pairs (n >= 1) of a 6-pixel block of a full-range fast == 1 layer whose
- * offset fold is exact (blocks6: lower.block6_rq_ok); returns the filter pointer past them. */
-VAD_INLINE const uint32_t *pairs_6x1_full(const uint32_t *x, const uint32_t *w, int32_t kq,
-                                          const int32_t *r, int8_t *o, int32_t n, int32_t step,
-                                          int32_t out_offset, const int w16)
-{
-    const uint32_t *const xe = x + 12 * kq;
-    const int32_t km = kq - 1;
-    const int32_t adj = (w16 ? 8 : 4) - (w16 ? 16 : 8) * kq; /* bytes */
-    register uint32_t x0 __asm("r0");
-    register uint32_t x1 __asm("r1");
-    register uint32_t x2 __asm("r2");
-    register uint32_t x3 __asm("r3");
-    int32_t a0, a1, a2, a3, a4, a5;
-    uint32_t wl, wh;
-    const uint32_t *xp;
-#define VAD_6X1_ASM(W, wbytes, LOOP)                                                              \
-    __asm volatile(VAD_6X1_PAIRS(W, wbytes, LOOP) : VAD_6X1_PAIR_OPS : VAD_6X1_PAIR_INS : "cc", "memory")
-    /* kq 1 and 2 (4 and 8 input channels) without the loop's entry and end tests: their
-     * ~10 instructions a channel were a tenth of such a layer */
-    if (w16) {
-        if (kq == 1) {
-            VAD_6X1_ASM(VAD_6X1_W16, "8", "");
-        } else if (kq == 2) {
-            VAD_6X1_ASM(VAD_6X1_W16, "8", VAD_6X1_GROUP(VAD_6X1_W16));
-        } else {
-            VAD_6X1_ASM(VAD_6X1_W16, "8", VAD_6X1_LOOP(VAD_6X1_W16));
-        }
-    } else {
-        if (kq == 1) {
-            VAD_6X1_ASM(VAD_6X1_W8, "4", "");
-        } else if (kq == 2) {
-            VAD_6X1_ASM(VAD_6X1_W8, "4", VAD_6X1_GROUP(VAD_6X1_W8));
-        } else {
-            VAD_6X1_ASM(VAD_6X1_W8, "4", VAD_6X1_LOOP(VAD_6X1_W8));
-        }
+    "ldr %[x1], %[st]\n\t" VAD_R6_S##n                                                            \
+    "strb %[a0], [%[x0]], #1\n\t"                                                                 \
+    "str %[x0], %[op]\n\t"                                                                        \
+    "cmp %[x2], #0\n\t"                                                                           \
+    "bge 5b\n\t"
+#define VAD_R6_ASM(n, W, GROUPS, R)                                                               \
+    __asm volatile(VAD_R6_BODY(n, W, GROUPS, R)                                                   \
+                   : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),             \
+                     [a4] "=&r"(a4), [a5] "=&r"(a5), [xp] "=&r"(xp), [wp] "+&r"(w),              \
+                     [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0), [x1] "=&r"(x1),             \
+                     [x2] "=&r"(x2), [x3] "=&r"(x3), [op] "+m"(o)                                 \
+                   : [xb] "m"(x), [xe] "m"(xe), [km] "m"(km), [st] "m"(step)                     \
+                   : "cc", "memory")
+#define VAD_R6_DECLS(n)                                                                           \
+    const uint32_t *const xe = x + 2 * (n) * kq;                                                  \
+    const int32_t km = kq - 1;                                                                    \
+    register uint32_t x0 __asm("r0");                                                             \
+    register uint32_t x1 __asm("r1");                                                             \
+    register uint32_t x2 __asm("r2");                                                             \
+    register uint32_t x3 __asm("r3");                                                             \
+    int32_t a0, a1, a2, a3, a4, a5;                                                               \
+    uint32_t wl, wh;                                                                              \
+    const uint32_t *xp
+#define VAD_R6_FN(name, n, W, R)                                                                  \
+    static void name(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step) \
+    {                                                                                             \
+        VAD_R6_DECLS(n);                                                                          \
+        VAD_R6_ASM(n, W, VAD_R6_LOOP(VAD_R6_G##n(W)), R);                                         \
     }
-#undef VAD_6X1_ASM
-    return w;
-}
+VAD_R6_FN(r6_n1_w8, 1, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n2_w8, 2, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n3_w8, 3, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n4_w8, 4, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n5_w8, 5, VAD_R6_W8, VAD_6X1_RQ)
+VAD_R6_FN(r6_n1_w16, 1, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n2_w16, 2, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n3_w16, 3, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n4_w16, 4, VAD_R6_W16, VAD_6X1_RQ)
+VAD_R6_FN(r6_n5_w16, 5, VAD_R6_W16, VAD_6X1_RQ)
+
+/* n = 6 on int16 filters: K 4, 8, 16, 24, 32 and 48 written out (no loop entry or end per
+ * channel) */
+#define VAD_R6_G VAD_R6_G6(VAD_R6_W16)
+#define VAD_R6_G5X VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G VAD_R6_G
+#define VAD_R6_N6_W16(name, R)                                                                    \
+    static void name(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step) \
+    {                                                                                             \
+        VAD_R6_DECLS(6);                                                                          \
+        if (kq == 1) {                                                                            \
+            VAD_R6_ASM(6, VAD_R6_W16, "", R);                                                     \
+        } else if (kq == 2) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G, R);                                               \
+        } else if (kq == 4) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G VAD_R6_G VAD_R6_G, R);                             \
+        } else if (kq == 6) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G5X, R);                                             \
+        } else if (kq == 8) {                                                                     \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G5X VAD_R6_G VAD_R6_G, R);                           \
+        } else if (kq == 12) {                                                                    \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_G5X VAD_R6_G5X VAD_R6_G, R);                         \
+        } else {                                                                                  \
+            VAD_R6_ASM(6, VAD_R6_W16, VAD_R6_LOOP(VAD_R6_G), R);                                  \
+        }                                                                                         \
+    }
+VAD_R6_N6_W16(r6_n6_w16, VAD_6X1_RQ)
+VAD_R6_N6_W16(r6_n6_w16_ns, VAD_R6_RQNS)
+
+/* n = 6 on int8 filters: K 32 written out (layers of more than lower.REC6_WIDE_BYTES values on
+ * 32 input channels, e.g. MobileNetV2's 32 -> 192) */
+#define VAD_R6_G8 VAD_R6_G6(VAD_R6_W8)
+#define VAD_R6_N6_W8(name, R)                                                                     \
+    static void name(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t step) \
+    {                                                                                             \
+        VAD_R6_DECLS(6);                                                                          \
+        if (kq == 8) {                                                                            \
+            VAD_R6_ASM(6, VAD_R6_W8, VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8 VAD_R6_G8, R); \
+        } else {                                                                                  \
+            VAD_R6_ASM(6, VAD_R6_W8, VAD_R6_LOOP(VAD_R6_G8), R);                                  \
+        }                                                                                         \
+    }
+VAD_R6_N6_W8(r6_n6_w8, VAD_6X1_RQ)
+VAD_R6_N6_W8(r6_n6_w8_ns, VAD_R6_RQNS)
+#undef VAD_R6_G8
+#undef VAD_R6_G
+#undef VAD_R6_G5X
+
+typedef void (*vad_r6_fn)(const uint32_t *, const uint32_t *, int32_t, int8_t *, int32_t);
+/* [w16][n]; n = 0: the blocks of 6 without the sign correction (output zero point -128) */
+static const vad_r6_fn r6_fns[2][7] = {
+    {r6_n6_w8_ns, r6_n1_w8, r6_n2_w8, r6_n3_w8, r6_n4_w8, r6_n5_w8, r6_n6_w8},
+    {r6_n6_w16_ns, r6_n1_w16, r6_n2_w16, r6_n3_w16, r6_n4_w16, r6_n5_w16, r6_n6_w16},
+};
 #endif
 
-/* Six widened columns (widen6) times all output channels, 6 pixels x 1 channel at a time
- * (pairs_6x1_full on Cortex-M4, a pair of channels per iteration), the six output pixels at o,
- * o + out_c, ..., o + 5 out_c. Full-range fast == 1 layers whose offset fold is exact. */
-VAD_INLINE void gemm_6cols(const vad_conv_params_t *p, const uint32_t *x, int8_t *o,
-                           const int w16)
+/* Every channel of n <= 6 widened columns (x) of a rec6 layer, the outputs at o, o + out_c,
+ * ...: the asm blocks above on Cortex-M4, else the same arithmetic in C (rq_fast on the sum,
+ * the offset in the rounding term). */
+static void rec6_block(const uint32_t *x, const uint32_t *w, int32_t kq, int8_t *o, int32_t out_c,
+                       int32_t n, const int w16, const int nosign)
 {
-    const int32_t kq = p->kpad >> 2, out_c = p->out_c;
-    const int32_t out_offset = p->out_offset;
-    const int32_t per = w16 ? 2 : 1; /* words of one channel's group of 4 values */
-    const uint32_t *w = (const uint32_t *)p->wfast;
-    const int32_t *r = p->rq;
-    int32_t j;
 #ifdef VAD_ASM_4X2
-    if (out_c >> 1) {
-        w = pairs_6x1_full(x, w, kq, r, o, out_c >> 1, out_c, out_offset, w16);
-        r += 8 * (out_c >> 1);
-        o += 2 * (out_c >> 1);
-    }
+    r6_fns[w16 ? 1 : 0][n == 6 && nosign ? 0 : n](x, w, kq, o, out_c);
 #else
-    int32_t n;
-    for (n = out_c >> 1; n > 0; --n, r += 8, o += 2, w += 2 * per * kq) {
+    (void)nosign;
+    int32_t c, k, j;
+    for (c = 0; c < out_c; ++c) {
         int32_t a[6];
-        for (j = 0; j < 6; ++j) {
-            a[j] = r[0];
+        const uint32_t *xp = x;
+        /* the sums are doubled (int16 filters: doubled by the generator; int8: the columns
+         * doubled where VAD_X8_SHIFT) or not; the bias is doubled */
+        const int32_t dbl = w16 ? 1 : VAD_X8_SHIFT;
+        const int32_t bias = (int32_t)w[0] >> (1 - dbl);
+        ++w;
+        for (j = 0; j < n; ++j) {
+            a[j] = bias;
         }
-        dot_nx1_c(x, w, kq, a, 6, w16, 2 * per);
-        store_chn_full(a, r, o, out_c, out_offset, 6);
-        for (j = 0; j < 6; ++j) {
-            a[j] = r[4];
+        for (k = 0; k < kq; ++k, xp += 2 * n) {
+            uint32_t wl, wh;
+            w = next_wpair(w, w16, &wl, &wh);
+            for (j = 0; j < n; ++j) {
+                a[j] = VAD_SMLAD(xp[2 * j], wl, VAD_SMLAD(xp[2 * j + 1], wh, a[j]));
+            }
         }
-        dot_nx1_c(x, w + per, kq, a, 6, w16, 2 * per);
-        store_chn_full(a, r + 4, o + 1, out_c, out_offset, 6);
+        for (j = 0; j < n; ++j) { /* exact: a doubled sum is even */
+            o[j * out_c + c] = clamp_out(
+                rq_fast(a[j] >> dbl, (int32_t)w[0], (int32_t)w[2], (int32_t)w[1], 0), -128, 127);
+        }
+        w += 3;
     }
 #endif
-    if (out_c & 1) { /* odd channel count: the last channel alone (on widen6's scale) */
-        int32_t a[6];
-        for (j = 0; j < 6; ++j) {
-            a[j] = (int32_t)((uint32_t)r[0] << VAD_X8_SHIFT);
-        }
-        dot_nx1_c(x, w, kq, a, 6, w16, per);
-        for (j = 0; j < 6; ++j) {
-            a[j] >>= VAD_X8_SHIFT; /* exact: the sum is even */
-        }
-        store_chn_full(a, r, o, out_c, out_offset, 6);
+}
+
+/* A rec6 layer: blocks of 6 pixels (widen6), then the last 1-5 pixels in one block (widen_n). */
+static void conv_rec6(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
+{
+    const int32_t npix = p->out_h * p->out_w, kpad = p->kpad, out_c = p->out_c;
+    uint32_t *const xw = (uint32_t *)(void *)p->scratch;
+    const uint32_t *const w = (const uint32_t *)p->wfast;
+    const int w16 = p->wfast16 != 0, nosign = p->out_offset == -128;
+    int32_t pix = 0;
+    for (; pix + 6 <= npix; pix += 6) {
+        widen6(in + pix * p->in_c, p->in_c, xw, kpad, !w16);
+        rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, 6, w16, nosign);
     }
-}
-
-static void gemm6_w8(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
-{
-    gemm_6cols(p, x, o, 0);
-}
-
-static void gemm6_w16(const vad_conv_params_t *p, const uint32_t *x, int8_t *o)
-{
-    gemm_6cols(p, x, o, 1);
+    if (pix < npix) {
+        widen_n(in + pix * p->in_c, p->in_c, xw, kpad, npix - pix, !w16);
+        rec6_block(xw, w, kpad >> 2, out + pix * out_c, out_c, npix - pix, w16, nosign);
+    }
 }
 
 /* Specialised for the full int8 range (the clamp becomes one SSAT), the requantization
@@ -938,17 +1002,6 @@ static void conv_fast(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
     int8_t *const col = p->scratch + 4 * kpad;
     const vad_gemm_fn gemm = pick_gemm(p);
     int32_t pix = 0;
-    if (p->blocks6 && direct && p->fast == 1 && p->act_min == -128 && p->act_max == 127) {
-        /* blocks of 6 pixels, then of 4, then pairs */
-        for (; pix + 6 <= npix; pix += 6) {
-            widen6(in + pix * p->in_c, p->in_c, xw, kpad);
-            if (p->wfast16) {
-                gemm6_w16(p, xw, out + pix * p->out_c);
-            } else {
-                gemm6_w8(p, xw, out + pix * p->out_c);
-            }
-        }
-    }
     if (p->blocks4 && p->fast == 1) { /* blocks of 4 pixels, the rest in pairs */
         int8_t *const col4 = p->scratch + 8 * kpad; /* im2col: four int8 columns */
         for (; pix + 4 <= npix; pix += 4) {
@@ -1121,6 +1174,10 @@ void vad_conv2d_s8(const vad_conv_params_t *p, const int8_t *in, int8_t *out)
 #ifndef VAD_NO_FAST_PATHS
     if (p->px1) {
         conv_px1(p, in, out);
+        return;
+    }
+    if (p->blocks6) {
+        conv_rec6(p, in, out);
         return;
     }
     if (p->fast && p->scratch) {

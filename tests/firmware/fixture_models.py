@@ -301,12 +301,14 @@ def _first_convs(size: int, channels: int, seed: int = 0):
     return keras.Model(inp, x)
 
 
-def _pointwise(size: int, seed: int = 0):
+def _pointwise(size: int, seed: int = 0, rect: bool = False):
     """1x1 CONV_2D layers for the pointwise kernels' forms: input channels 16, 13 (odd, im2col),
-    24, 160 (large), 20 (kq odd), 132 (large, kq odd), 12 (kq 3), 16 again (kq 4), 4 (kq 1) and 8 (kq 2), 8 and 16 with odd and even output channels; output channels odd and even; channels whose TFLM shift
+    24, 160 (large), 20 (kq odd), 132 (large, kq odd), 12 (kq 3), 32 (kq 8), 48 (kq 12), 16 again (kq 4), 4 (kq 1) and 8 (kq 2), 8 and 16 with odd and even output channels; output channels odd and even; channels whose TFLM shift
     is 0 (ReLU6 in and out with weights near 80: multiplier in [0.5, 1)), positive (weights
     near 200: the generic requantization), a dead channel (zero weights, a bias) and the rest
-    ordinary; an odd pixel count and row width (blocks of 4 pixels plus 1-3)."""
+    ordinary; an odd pixel count and row width (blocks of 4 pixels plus 1-3). rect: the first
+    layer 3x1 without padding, so the maps are (size - 2) x size (pixel counts n^2 - 2n: 2 or 5
+    left after the blocks of 6 where square maps leave 0, 1, 3 or 4)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -314,9 +316,9 @@ def _pointwise(size: int, seed: int = 0):
     L = keras.layers
     inp = keras.Input((size, size, 3))
     x = L.Rescaling(1.0 / 255.0)(inp)
-    x = L.Conv2D(16, 1, activation="relu6")(x)
+    x = L.Conv2D(16, (3, 1) if rect else 1, activation="relu6")(x)
     layers = []
-    for n, act in ((13, "relu6"), (24, "relu6"), (160, "relu6"), (20, "relu6"), (132, "relu6"), (12, "relu6"), (16, "relu6"), (4, "relu6"), (8, "relu6"), (16, "relu6"), (9, "relu6"), (8, "relu6"), (7, None)):
+    for n, act in ((13, "relu6"), (24, "relu6"), (160, "relu6"), (20, "relu6"), (132, "relu6"), (12, "relu6"), (32, "relu6"), (48, "relu6"), (16, "relu6"), (4, "relu6"), (8, "relu6"), (16, "relu6"), (9, "relu6"), (8, "relu6"), (7, None)):
         conv = L.Conv2D(n, 1, activation=act)
         x = conv(x)
         layers.append(conv)
@@ -364,7 +366,7 @@ def convert(model, calib: np.ndarray) -> bytes:
 def build(kind: str, size: int, path: str) -> str:
     """kind: backbone035, backbone100, classifier, hardswish, concat, widek, fomo_multiscale,
     convpaths<channels>, dw3paths<channels>, dw3quads<channels>, dw3tiny<channels>,
-    firstconvs<channels>, pointwise, zoo<seed>.
+    firstconvs<channels>, pointwise, pointwiserect, zoo<seed>.
     Writes path, returns it."""
     if kind == "backbone035":
         model = _backbone(size, 0.35)
@@ -392,6 +394,8 @@ def build(kind: str, size: int, path: str) -> str:
         model = _first_convs(size, int(kind[10:]))
     elif kind == "pointwise":
         model = _pointwise(size)
+    elif kind == "pointwiserect":
+        model = _pointwise(size, rect=True)
     elif kind.startswith("zoo"):
         model = _zoo(size, int(kind[3:] or 0))
     else:

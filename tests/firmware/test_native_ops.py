@@ -220,11 +220,13 @@ def _all_blocks4(monkeypatch):
 def _all_blocks6(monkeypatch):
     """Every fast CONV_2D planned with the scratch of blocks of 6 pixels (six widened columns)
     if direct, else of blocks of 4 (so the direct full-range layers run in blocks of 6, those
-    on 16 input channels too: no px1 where blocks of 6 fit)."""
+    on 16 input channels too: no px1 where blocks of 6 fit; their records int16 up to K 16 only)."""
     from vadtool.native import lower
 
     monkeypatch.setattr(lower, "conv_scratch_bytes", lambda kpad, direct: 12 * kpad)
     monkeypatch.setattr(lower, "PX1_OVER_BLOCKS6", ())
+    # int8 records above K 16 whatever the filter's size (the int8 kernels stay covered)
+    monkeypatch.setattr(lower, "REC6_WIDE_BYTES", 0)
 
 
 def _no_blocks6(monkeypatch):
@@ -239,22 +241,45 @@ def _full_range(p) -> bool:
     return p["act_min"] == -128 and p["act_max"] == 127
 
 
+def _rq_table(s, p) -> np.ndarray:
+    """[out_c][bias, mult, e, rnd] of a fast CONV_2D step: its rq table, or from the records of
+    the blocks of 6 (rec6: bias doubled, mult, e, rnd + z 2^e after the filter words)."""
+    if p["blocks6"]:
+        assert p["wfast"].endswith("_rec6") and p["rq"] == "0"
+        rec = np.asarray(next(c.values for c in s.consts if c.name == p["wfast"])).reshape(p["out_c"], -1)
+        assert rec.shape[1] == p["kpad"] // (2 if p["wfast16"] else 4) + 4
+        return rec[:, [0, -3, -2, -1]]
+    return np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
+
+
 def _pointwise_forms(plan):
     """The pointwise fixture's 1x1 layers cover what the kernels distinguish."""
     convs = _conv_layers(plan)
     assert {p["in_c"] for _, _, p in convs} >= {16, 13, 24, 160, 20, 132, 12, 4, 8}
     assert {p["out_c"] % 2 for _, _, p in convs} == {0, 1} and {direct_conv(p) for _, _, p in convs} == {True, False}
     assert {p["fast"] for _, _, p in convs} == {1, 2, 3}  # e >= 1 only; generic channels; shift 0
-    rq = {i: np.asarray(next(c.values for c in s.consts if c.name.endswith("_rq"))).reshape(-1, 4)
-          for i, s, p in convs if not p["px1"]}  # px1 layers: the records instead
+    rq = {i: _rq_table(s, p) for i, s, p in convs if not p["px1"]}  # px1 layers: their records
     assert any((r[:, 1] == 0).any() for r in rq.values())  # a channel of constant output
     return convs
 
 
 # (blocks, map size): 11x11, 14x14 and 9x9 maps leave 1, 4 and 3 pixels after the blocks of 6
-# (n^2 mod 6 is 0, 1, 3 or 4)
+# (n^2 mod 6 is 0, 1, 3 or 4); all6rect: the maps (n - 2) x n (pointwiserect), 8x10 and 11x13
+# leave 2 and 5
 # px1: no blocks of 6, so the layers on 8 and 16 input channels run a pixel at a time
-POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all6", 11), ("all6", 14), ("all6", 9), ("px1", 11)]
+POINTWISE_BLOCKS = [("planned", 11), ("all4", 11), ("all6", 11), ("all6", 14), ("all6", 9), ("px1", 11),
+                    ("all6rect", 10), ("all6rect", 13)]
+
+
+def _pointwise_model(blocks: str, size: int, build_model, monkeypatch) -> Path:
+    """The pointwise fixture (pointwiserect for all6rect) planned as blocks says."""
+    if blocks == "all4":
+        _all_blocks4(monkeypatch)
+    if blocks.startswith("all6"):
+        _all_blocks6(monkeypatch)
+    if blocks == "px1":
+        _no_blocks6(monkeypatch)
+    return build_model("pointwiserect" if blocks.endswith("rect") else "pointwise", size)
 
 
 @pytest.mark.parametrize("blocks,size", POINTWISE_BLOCKS)
@@ -267,14 +292,10 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     channel (every entry of its loop unrolled by 4 groups: kq - 1 = 0, 1, 2, 3 mod 4; kq 1 and 2),
     the last pixel (11x11), 4 (14x14) or 3 (9x9) in a block of 4 or pairs; px1: the direct
     full-range layers on 16 and 8 input channels (odd and even output channels) a pixel at a
-    time."""
-    if blocks == "all4":
-        _all_blocks4(monkeypatch)
-    if blocks == "all6":
-        _all_blocks6(monkeypatch)
-    if blocks == "px1":
-        _no_blocks6(monkeypatch)
-    model = build_model("pointwise", size)
+    time. The blocks of 6 read the generator's records (rec6: int16 filters up to K 16, int8
+    above, int16 everywhere in the wide build) and take the 1-5 pixels left in one smaller block of the
+    same kernel (all6rect: 2 and 5 left)."""
+    model = _pointwise_model(blocks, size, build_model, monkeypatch)
     plan = build_plan(model)
     convs = _pointwise_forms(plan)
     px1 = [p for _, _, p in convs if p["px1"]]
@@ -283,7 +304,7 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     if blocks == "px1":
         # both K, one channel or two per test of the loop's end
         assert {(p["kpad"], p["out_c"] % 2) for p in px1} == {(8, 0), (8, 1), (16, 0), (16, 1)}
-    if blocks == "all6":
+    if blocks.startswith("all6"):
         assert not px1
     convs = [c for c in convs if not c[2]["px1"]]  # the blocks below
     b4 = {p["blocks4"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1}
@@ -293,10 +314,20 @@ def test_pointwise_kernels_bit_exact(blocks, size, build_model, tmp_path, monkey
     assert not any(p["blocks4"] for _, _, p in convs if p["fast"] != 1)
     b6 = [p for _, _, p in convs if p["blocks6"]]
     assert all(direct_conv(p) and p["fast"] == 1 and _full_range(p) and p["blocks4"] for p in b6)
-    if blocks == "all6":  # odd and even channel counts, every loop entry, kq 1
+    if blocks.startswith("all6"):  # odd and even channel counts, every loop entry, kq 1
         assert {p["out_c"] % 2 for p in b6} == {0, 1}
-        kq = {p["kpad"] // 4 for p in b6}  # kq 1 and 2 have their own asm, the others the loop
-        assert {1, 2} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
+        # kq 1, 2, 4, 6, 8 and 12 have their own asm (int16 filters), the others the loop
+        kq = {p["kpad"] // 4 for p in b6}
+        assert {1, 2, 4, 6, 8, 12} <= kq and {(k - 1) % 4 for k in kq if k > 2} == {0, 1, 2, 3}
+        # the records' filter as int16 pairs up to lower.REC6_WIDE_K (16), else int8 (K 32: the
+        # written-out int8 kq 8; _layout_builds builds the wide one everywhere too)
+        assert {(p["kpad"] <= 16, p["wfast16"]) for p in b6} == {(True, 1), (False, 0)}
+        assert any(p["kpad"] == 32 and not p["wfast16"] for p in b6)
+        # output zero point -128 (no sign correction in the blocks of 6) and another
+        assert {p["out_offset"] == -128 for p in b6} == {True, False}
+        # the pixels left after the blocks of 6: 1, 4, 3 (square maps), 2 and 5 (all6rect)
+        left = {p["out_h"] * p["out_w"] % 6 for p in b6}
+        assert left == {size * (size - 2 if blocks.endswith("rect") else size) % 6} and 0 not in left
         assert all(p["blocks6"] for _, _, p in convs if direct_conv(p) and p["fast"] == 1 and _full_range(p))
     check_plan(plan.buffers, plan.offsets, plan.arena_bytes, plan.overlaps)
     outputs = _computed_outputs(plan)
@@ -365,20 +396,25 @@ def test_block6_scratch_keeps_the_vww_arena(streaming, monkeypatch):
 
 @pytest.mark.parametrize("streaming", ["off", "auto"])
 def test_px1_takes_the_layers_without_blocks6_in_vww(streaming, monkeypatch):
-    """VWW's 1x1 layers on 8 and 16 input channels run a pixel at a time (px1) from their
-    records: 8 -> 16 never has room for the blocks of 6, and px1 beats them on 16 channels
-    (lower.PX1_OVER_BLOCKS6); the other layers keep the filter words and drop the records; the
-    arena is unchanged."""
+    """VWW's 1x1 layers on 8 and 16 input channels without room for the blocks of 6 (8 -> 16
+    never has it) run a pixel at a time (px1) from their records; those with it run in blocks
+    of 6 (lower.PX1_OVER_BLOCKS6 is empty: the blocks' records beat px1 on 16 channels) from
+    theirs (rec6); the other layers keep the filter words and drop both records; the arena is
+    unchanged."""
     if not VWW.is_file():
         pytest.skip(f"no {VWW}")
     plan = build_plan(VWW, streaming=streaming)
     convs = _conv_layers(plan)
     px1 = {i for i, _, p in convs if p["px1"]}
-    assert px1 == {i for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16)} == {2, 4}
+    small = {i: p for i, _, p in convs if direct_conv(p) and p["kpad"] in (8, 16)}
+    assert set(small) == {2, 4} and 2 in px1
+    assert px1 == {i for i, p in small.items() if not p["blocks6"]}
     for i, s, p in convs:
         names = {c.name for c in s.consts}
         assert (p["wfast"] == f"op{i}_px1") == (i in px1)
+        assert (p["wfast"] == f"op{i}_rec6") == bool(p["blocks6"])
         assert not any(n.endswith("_px1") for n in names) or i in px1
+        assert not any(n.endswith("_rec6") for n in names) or p["blocks6"]
     from vadtool.native import lower
 
     monkeypatch.setattr(lower, "PX1_K", ())  # no records: no px1 layer
@@ -396,6 +432,9 @@ def test_wide_weights_double_the_conv_filters_only(build_model):
     assert len(first) == 1
     extra = sum(c.nbytes for s in narrow.steps for c in s.consts
                 if c.name.endswith("_wfast") and s not in first)
+    # the records of the blocks of 6 (rec6) hold small filters as int16 either way (lower.rec6_wide)
+    extra += sum(p["out_c"] * p["kpad"] for s in narrow.steps for p in [dict(s.params)]
+                 if p.get("blocks6") and not p["wfast16"])
     assert wide.info.weights_bytes == narrow.info.weights_bytes + extra
     assert wide.info.arena_bytes == narrow.info.arena_bytes and wide.offsets == narrow.offsets
 
@@ -566,14 +605,8 @@ def test_pointwise_dsp_bit_exact_in_qemu(blocks, size, wide, build_model, tmp_pa
     errors."""
     from conftest import tflm_outputs
 
-    if blocks == "all4":
-        _all_blocks4(monkeypatch)
-    if blocks == "all6":
-        _all_blocks6(monkeypatch)
-    if blocks == "px1":
-        _no_blocks6(monkeypatch)
     bench = _bench_module()
-    model = build_model("pointwise", size)
+    model = _pointwise_model(blocks, size, build_model, monkeypatch)
     _pointwise_forms(build_plan(model))
     x = _gray_or_colour_inputs(size, 3)
     y, _, _ = bench.run(bench.build(model, tmp_path, wide=wide), x)

@@ -254,11 +254,12 @@ def _network_cost(arch, alpha, input_scale, shape_hw, layers, pool, stride, proj
             sh, sw = layer.strides
             dh, dw = layer.dilation_rate
             on_first = conv_first_shape(kh, kw, sh, sw, dh, dw, int(ins[0].shape[-1]))
-            # vad_conv_first.c's layers: an int16 filter, no scratch
-            weights += (conv_first_weight_bytes(oc, int(ins[0].shape[-1])) if on_first
-                        else conv_fast_weight_bytes(oc, kpad))
-            macs += oh * ow * oc * kk
             direct = kh == kw == 1 and tuple(layer.strides) == (1, 1) and kpad == kk
+            # vad_conv_first.c's layers: an int16 filter, no scratch; small direct 1x1 layers:
+            # int16 in their records (lower.rec6_wide)
+            weights += (conv_first_weight_bytes(oc, int(ins[0].shape[-1])) if on_first
+                        else conv_fast_weight_bytes(oc, kpad, direct=direct))
+            macs += oh * ow * oc * kk
             scratch.append((step, 0 if on_first else conv_scratch_bytes(kpad, direct)))
             convs[step] = (key_of[id(ins[0])], id(out), scratch[-1][1])
             geometry[step] = (_rows(layer, ins[0], out), id(out))

@@ -289,6 +289,27 @@ def _choose_px1(steps: list[Step]) -> None:
         s.params = [(k, new.get(k, v)) for k, v in s.params]
 
 
+def _choose_rec6(steps: list[Step]) -> None:
+    """Layers that run in blocks of 6 pixels (blocks6, after _choose_px1) read the records lower
+    gave them (_conv_rec6_records: bias, filter and requantization of a channel in one pass,
+    the last 1-5 pixels in smaller blocks of the same kernel): the records replace the filter
+    words and the requantization table, wfast16 says their filter layout. The others drop the
+    records."""
+    for s in steps:
+        rec = next((c for c in s.consts if c.name.endswith("_rec6")), None)
+        if rec is None:
+            continue
+        p = dict(s.params)
+        if not p["blocks6"]:
+            s.consts = [c for c in s.consts if c is not rec]
+            continue
+        drop = {p["wfast"], p["rq"]}
+        s.consts = [c for c in s.consts if c.name not in drop]
+        per = int(rec.values.size) // p["out_c"] - 4  # filter words per channel
+        new = {"wfast": rec.name, "rq": "0", "wfast16": int(per == p["kpad"] // 2)}
+        s.params = [(k, new.get(k, v)) for k, v in s.params]
+
+
 def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
                arena_limit: int | None = None, wide_weights: bool = False,
                streaming: str = "auto", in_place: bool = True, patching="off",
@@ -552,6 +573,7 @@ def build_plan(tflite_path: str | os.PathLike, single_rounding: bool = False,
     _grow_conv_scratch(steps, buffers, offsets, arena_of, regions, overlaps, spare)
     arena, arena2 = regions["vad_arena"], regions["vad_arena2"]
     _choose_px1(steps)
+    _choose_rec6(steps)
     _grow_rings(steps, buffers, offsets, arena_of, regions, overlaps)
     for x, y in overlaps:  # a convolution over its own input runs row by row
         i = last_of[x]

@@ -139,11 +139,19 @@ def fold_ok(e: np.ndarray, rnd: np.ndarray, out_offset: int) -> bool:
 # pixel in registers (px1: conv_px1 in vad_conv_fast.c; no scratch), where the blocks of 6 do
 # not fit (codegen._choose_px1)
 PX1_K = (8, 16)
-# of those, the input channels that take px1 even where the blocks of 6 fit (measured on QEMU
-# an386: on 16 channels px1 beats them, 1.63 against 1.70 instructions per MAC on FOMO 0.35's
-# 16 -> 8 @48, 1.31 against 1.42 on its 16 -> 96 @12, 1.37 against 1.47 on VWW's 16 -> 32 @24;
-# on 8 the blocks of 6 stay ahead)
-PX1_OVER_BLOCKS6 = (16,)
+# of those, the input channels that take px1 even where the blocks of 6 fit: none since the
+# blocks of 6 read the generator's records (rec6; QEMU an386, --streaming off: VWW 16 -> 32 @24
+# 1.17 against px1's 1.37 instructions per MAC, FOMO 0.35's 16 -> 8 @48 1.38 against 1.63 and
+# 16 -> 96 @12 1.13 against 1.31)
+PX1_OVER_BLOCKS6: tuple[int, ...] = ()
+# input channels (kpad) up to which the records of the blocks of 6 hold the filter as int16
+# pairs (fewer instructions per MAC: LDRD instead of LDR and two SXTB16) even without wide
+# weights (on 32 the int8 filter stays under 1 instruction per MAC, written out: MobileNetV2's
+# 32 -> 192 @8x8 0.95 against 0.86 as int16, and keeps 6 KB of flash each)
+REC6_WIDE_K = 16
+# and the filters of at most this many values (int8 bytes): small layers, where the widening of
+# the columns (not doubled with int16 filters) weighs most per MAC
+REC6_WIDE_BYTES = 4096
 
 
 def block6_rq_ok(s: "Step") -> bool:
@@ -156,11 +164,18 @@ def block6_rq_ok(s: "Step") -> bool:
     return fold_ok(rq[:, 2], rq[:, 3], p["out_offset"])
 
 
-def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False) -> int:
+def rec6_wide(oc: int, kpad: int) -> bool:
+    """Whether the records of a layer run in blocks of 6 pixels hold its filter as int16
+    without wide weights (REC6_WIDE_K, REC6_WIDE_BYTES)."""
+    return kpad <= REC6_WIDE_K or oc * kpad <= REC6_WIDE_BYTES
+
+
+def conv_fast_weight_bytes(oc: int, kpad: int, wide: bool = False, direct: bool = False) -> int:
     """Flash of a fast CONV_2D: its filter zero padded to kpad (int8, or int16 with wide
-    weights) and per channel the requantization record and the shift (the original filter,
-    bias and multipliers are left out of fast builds)."""
-    return (2 if wide else 1) * oc * kpad + 5 * 4 * oc
+    weights, and on the direct 1x1 layers rec6_wide takes: the blocks of 6's records, px1's
+    on 8 and 16 channels) and per channel the requantization record and the shift (the
+    original filter, bias and multipliers are left out of fast builds)."""
+    return (2 if wide or (direct and rec6_wide(oc, kpad)) else 1) * oc * kpad + 5 * 4 * oc
 
 
 CONV_FIRST = 4  # VAD_CONV_FIRST in vad_kernels.h: the fast level of vad_conv_first_s8's layers
@@ -433,6 +448,12 @@ class Lowering:
                 consts.append(ConstArray(f"{k}_rq", "int32_t", rq))
                 params += [("wfast16", int(self.wide_weights and first is None)), ("wfast", f"{k}_wfast"),
                            ("rq", f"{k}_rq")]
+                if direct and fast == 1 and lo == -128 and hi == 127 and fold_ok(e, rnd, out_zp):
+                    # the blocks-of-6 records, which codegen keeps instead of wfast and rq where
+                    # the blocks of 6 fit (codegen._choose_rec6)
+                    w16 = self.wide_weights or rec6_wide(oc, kpad)
+                    consts.append(ConstArray(f"{k}_rec6", "int32_t",
+                                             self._conv_rec6_records(rows, kpad, rq, out_zp, w16)))
                 if (direct and fast == 1 and lo == -128 and hi == 127 and kpad in PX1_K
                         and fold_ok(e, rnd, out_zp)):
                     # the px1 records, which codegen keeps instead of wfast and rq where the
@@ -490,6 +511,32 @@ class Lowering:
         e = rq[:, 2]
         rec = np.concatenate([2 * rq[:, :1], words, rq[:, 1:3], (rq[:, 3] + out_zp * np.left_shift(1, e))[:, None]],
                              axis=1)
+        return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
+
+    @staticmethod
+    def _conv_rec6_records(rows: np.ndarray, kpad: int, rq: np.ndarray, out_zp: int, wide: bool) -> np.ndarray:
+        """The per-channel records of a layer run in blocks of 6 pixels (rec6 in
+        vad_conv_fast.c), read in one pass: the doubled bias (the sum is 2 acc, what SMMLAR
+        takes); the channel's filter, per group of 4 values one int8 word (the blocks' columns
+        doubled) or (wide) two words of int16 pairs (0, 2) (1, 3), the order SXTB16 and SXTB16
+        ROR #8 give the input word, doubled; then mult, e and rnd + z 2^e (the output offset
+        folded in: fold_ok), bit 31 of the last channel's e set (the kernel's end mark).
+        kpad/4 (int8) or kpad/2 (wide) + 4 words each."""
+        oc, kk = rows.shape
+        padded = np.zeros((oc, kpad), np.int64)
+        padded[:, :kk] = rows
+        groups = padded.reshape(oc, kpad // 4, 4)
+        if wide:  # doubled (int8 doubled fits int16): the columns are not
+            halves = (2 * groups)[:, :, [0, 2, 1, 3]].reshape(oc, kpad // 4, 2, 2) & 0xFFFF
+            words = (halves[..., 0] | (halves[..., 1] << 16)).reshape(oc, kpad // 2)
+        else:  # the columns are doubled
+            b = groups & 0xFF
+            words = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16) | (b[..., 3] << 24)
+        rq = np.asarray(rq, np.int64)
+        e = rq[:, 2]
+        rec = np.concatenate([2 * rq[:, :1], words, rq[:, 1:3], (rq[:, 3] + out_zp * np.left_shift(1, e))[:, None]],
+                             axis=1)
+        rec[-1, -2] |= 1 << 31  # the end mark: bit 31 of the last channel's e (ASR reads its low byte)
         return (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64)
 
     @staticmethod
