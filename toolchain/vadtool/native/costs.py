@@ -13,26 +13,26 @@ from __future__ import annotations
 
 MEASURED_ON = ("fomo_ad_mnv2_035_96_int8.tflite and vww_96_int8.tflite (../shared/models), and "
                "MobileNetV2 1.0 stride-8 FOMO-AD networks at 64x64 and 88x56 (battery_weld's board "
-               "default); operators' estimates within 4 % of their totals")
+               "default); operators' estimates within 7 % of their totals")
 # Instructions per unit: a MAC ("conv_1x1", ...), an output element ("conv_1x1_out", ...), an
 # output element times the pooling window ("avg_pool"), an output element of an ADD,
 # concatenation or input scaling ("elementwise"), a MAC of the integer head ("head"), an
 # output element of a convolution streamed into its depthwise layer ("stream").
 PER_UNIT: dict[str, float] = {
-    # refitted after the 1x1 blocks of 6 pixels, the px1 path and the first convolution without
-    # im2col (op_costs over the four networks of MEASURED_ON, each operator timed alone in the
+    # refitted after the 1x1 blocks of 6 on per-channel records and the depthwise channels in
+    # fours (op_costs over the four networks of MEASURED_ON, each operator timed alone in the
     # plain schedule)
-    "conv_1x1": 0.87, "conv_1x1_out": 7.69,
+    "conv_1x1": 0.78, "conv_1x1_out": 4.55,
     "conv_first": 1.38, "conv_first_out": 0.05,
     "conv": 1.38, "conv_out": 0.05,  # no such layer in the backbones: the first one's numbers
-    "depthwise": 2.77, "depthwise_out": 0.31,
+    "depthwise": 2.53, "depthwise_out": 0.28,
     "avg_pool": 11.49,
     "elementwise": 48.23,  # an int8 ADD rescales both inputs and its output
     # what the smallest plan's streamed pairs and rows run in place add to the plain schedule,
     # per element a streamed convolution outputs (render streams only where the board's RAM
-    # needs it): 3.3 by least squares over the four networks, whose own figures spread from
-    # 0.6 (FOMO 0.35) and 2.6 (VWW) to 4.0-5.5 (the 1.0 networks: 0.1-0.4 M under)
-    "stream": 3.30,
+    # needs it): 4.8 by least squares over the four networks, whose own figures spread from
+    # 0.3 (FOMO 0.35) and 3.3 (VWW) to 6.0-8.3 (the 1.0 networks: 0.3-0.6 M under)
+    "stream": 4.78,
     # Gaussian and per-position heads, measured (bench --emulate, head instructions over the
     # head's MACs, 4 board defaults: 3.77-3.81); a knn bank's SMLAD loop costs less
     "head": 3.8,
